@@ -1,0 +1,1 @@
+"""galdesk.cluster"""
