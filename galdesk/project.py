@@ -1,0 +1,608 @@
+"""A galdesk project on disk.
+
+Layout (a folder whose name ends in ``.galdesk``)::
+
+    NAME.galdesk/
+      manifest.json     schema_version, name, dates, working size, display settings, sources, history
+      objects.ecsv      one row per object (image or spectrum), catalogue columns joined (astropy ECSV: units kept)
+      arrays.h5         image stacks  /stacks/c{C}  (N, C, S, S) float32 — each cut-out padded to square and
+                        area-averaged to the working size S; spectra  /spectra/{wavelength,flux,ivar,mask,resolution}
+                        concatenated with /spectra/offsets (n+1)
+      results/NAME.h5   one file per result set (predictions, features, linkage), each written atomically
+      journal.sqlite    append-only journal (vetting decisions, cuts, line fits) — see :mod:`galdesk.journal`
+
+Every file except the journal is written to a temporary file in the same folder and renamed over the old one
+(``os.replace`` is atomic on POSIX and Windows), so a crash leaves either the old or the new version, never a torn
+one. The journal is SQLite in WAL mode with synchronous commits.
+
+A folder was chosen over a single file so that the journal can be an SQLite database (crash-safe appends) beside
+HDF5 arrays that are rewritten as a whole, and so that a user can look inside with h5ls, TOPCAT or sqlite3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from galdesk import __version__
+from galdesk.io.model import ImageData, SpectrumData
+from galdesk.journal import Journal
+
+__all__ = ["Project", "ProjectError", "SCHEMA_VERSION", "atomic_write", "is_project", "cell_str", "join_catalog"]
+
+SCHEMA_VERSION = 1
+SUFFIX = ".galdesk"
+DEFAULT_SIZE = 64
+
+# Columns every object table has, in this order; catalogue columns follow.
+BASE_COLUMNS = ("id", "kind", "source", "hdu", "bands", "group", "row", "ra", "dec", "z", "spec_class", "subclass")
+
+
+class ProjectError(Exception):
+    """A project cannot be created or opened (the message names the folder and the problem)."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path`` and rename it over ``path``.
+
+    The temporary file is fsynced before the rename; on any error it is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def is_project(path: str | Path) -> bool:
+    """True if ``path`` is a galdesk project folder."""
+    return (Path(path) / "manifest.json").is_file()
+
+
+def _stack_group(n_bands: int) -> str:
+    return f"c{n_bands}"
+
+
+class Project:
+    """A project folder: manifest, object table, arrays, results and journal.
+
+    Create with :meth:`create`, open with :meth:`open`. Methods that change arrays write them atomically.
+    """
+
+    def __init__(self, path: Path, manifest: dict) -> None:
+        self.path = Path(path)
+        self.manifest = manifest
+        self._objects = None
+        self._journal: Journal | None = None
+        self._stack_cache: dict[str, np.ndarray] = {}
+
+    # -- creation / opening -----------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, working_size: int = DEFAULT_SIZE, exist_ok: bool = False) -> "Project":
+        """Create an empty project at ``path`` (``.galdesk`` is appended if missing)."""
+        path = Path(path)
+        if path.suffix != SUFFIX:
+            path = path.with_name(path.name + SUFFIX)
+        if is_project(path):
+            if exist_ok:
+                return cls.open(path)
+            raise ProjectError(f"{path}: a project already exists here")
+        if path.exists() and any(path.iterdir()):
+            raise ProjectError(f"{path}: folder exists and is not an empty galdesk project")
+        if not 8 <= int(working_size) <= 512:
+            raise ProjectError(f"{path}: working size {working_size} px is outside 8..512")
+        path.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "name": path.stem,
+            "created": _now(),
+            "modified": _now(),
+            "galdesk_version": __version__,
+            "working_size": int(working_size),
+            "display": {"stretch": "asinh", "limits": "zscale", "cmap": "gray", "percentile": 99.5},
+            "sources": [],
+            "catalogs": [],
+            "history": [],
+        }
+        proj = cls(path, manifest)
+        proj.save_manifest()
+        proj._write_objects(proj._empty_objects())
+        return proj
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Project":
+        """Open an existing project, migrating an older manifest if needed."""
+        path = Path(path)
+        if not path.exists() and path.suffix != SUFFIX and Path(str(path) + SUFFIX).exists():
+            path = Path(str(path) + SUFFIX)
+        mf = path / "manifest.json"
+        if not mf.is_file():
+            raise ProjectError(f"{path}: not a galdesk project (no manifest.json)")
+        try:
+            manifest = json.loads(mf.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ProjectError(f"{mf}: unreadable manifest ({exc})") from exc
+        version = int(manifest.get("schema_version", 0))
+        if version > SCHEMA_VERSION:
+            raise ProjectError(
+                f"{path}: project schema {version} is newer than this galdesk ({SCHEMA_VERSION}); update galdesk"
+            )
+        manifest = migrate_manifest(manifest)
+        return cls(path, manifest)
+
+    # -- manifest ---------------------------------------------------------------------------------------------------
+    def save_manifest(self) -> None:
+        self.manifest["modified"] = _now()
+        text = json.dumps(self.manifest, indent=2, sort_keys=False)
+        atomic_write(self.path / "manifest.json", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("name", self.path.stem)
+
+    @property
+    def working_size(self) -> int:
+        return int(self.manifest["working_size"])
+
+    @property
+    def display(self) -> dict:
+        return self.manifest.setdefault("display", {})
+
+    def set_display(self, **settings) -> None:
+        """Remember display settings (stretch, limits, cmap, ...) and save the manifest."""
+        self.display.update(settings)
+        self.save_manifest()
+
+    def add_history(self, action: str, **details) -> None:
+        self.manifest.setdefault("history", []).append({"time": _now(), "action": action, **details})
+
+    # -- journal ----------------------------------------------------------------------------------------------------
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal(self.path / "journal.sqlite")
+        return self._journal
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    # -- objects ----------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _empty_objects():
+        from astropy.table import Table
+
+        return Table(
+            names=BASE_COLUMNS,
+            dtype=(str, str, str, int, str, str, int, float, float, float, str, str),
+        )
+
+    @property
+    def objects(self):
+        """The object table (astropy Table; one row per image or spectrum)."""
+        if self._objects is None:
+            from astropy.table import Table
+
+            path = self.path / "objects.ecsv"
+            self._objects = Table.read(path, format="ascii.ecsv") if path.exists() else self._empty_objects()
+        return self._objects
+
+    def _write_objects(self, table) -> None:
+        atomic_write(self.path / "objects.ecsv", lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True))
+        self._objects = table
+
+    @property
+    def n_images(self) -> int:
+        return int(np.count_nonzero(np.asarray(self.objects["kind"]) == "image")) if len(self.objects) else 0
+
+    @property
+    def n_spectra(self) -> int:
+        return int(np.count_nonzero(np.asarray(self.objects["kind"]) == "spectrum")) if len(self.objects) else 0
+
+    def image_rows(self) -> np.ndarray:
+        """Indices (into :attr:`objects`) of the image objects."""
+        return np.flatnonzero(np.asarray(self.objects["kind"]) == "image") if len(self.objects) else np.zeros(0, int)
+
+    def spectrum_rows(self) -> np.ndarray:
+        """Indices (into :attr:`objects`) of the spectrum objects."""
+        if not len(self.objects):
+            return np.zeros(0, int)
+        return np.flatnonzero(np.asarray(self.objects["kind"]) == "spectrum")
+
+    def find(self, object_id: str, kind: str | None = None) -> int:
+        """Row index of the object with this id (and kind); KeyError if absent."""
+        ids = np.asarray(self.objects["id"]).astype(str)
+        hit = ids == str(object_id)
+        if kind is not None:
+            hit &= np.asarray(self.objects["kind"]) == kind
+        idx = np.flatnonzero(hit)
+        if not idx.size:
+            raise KeyError(f"no object {object_id!r} in {self.path}")
+        return int(idx[0])
+
+    # -- adding data --------------------------------------------------------------------------------------------------
+    def add(self, images: Iterable[ImageData] = (), spectra: Iterable[SpectrumData] = (),
+            stacks: dict | None = None, catalog=None, sources: Iterable[str] = ()) -> tuple[int, int]:
+        """Add objects and write the project atomically; returns (n_images_added, n_spectra_added).
+
+        Parameters
+        ----------
+        images : ImageData
+            Full-resolution cut-outs; they are resampled to the working size here unless ``stacks`` already
+            gives the resampled planes (``stacks[id(image)]`` → (C, S, S)), as the parallel ingest does.
+        spectra : SpectrumData
+        catalog : astropy Table or None
+            Extra per-object columns joined by ``id`` (already matched by the caller).
+        """
+        from galdesk.io.resample import resample_planes
+
+        images = list(images)
+        spectra = list(spectra)
+        if not images and not spectra:
+            return 0, 0
+        table = self.objects.copy(copy_data=True)
+        existing = {(k, i) for k, i in zip(np.asarray(table["kind"]), np.asarray(table["id"]).astype(str))}
+        new_rows = []
+        new_planes: dict[str, list[np.ndarray]] = {}
+        counts = self._group_counts()
+        for img in images:
+            group = _stack_group(img.n_bands)
+            planes = stacks.get(id(img)) if stacks else None
+            if planes is None:
+                planes = resample_planes(img.pixels, self.working_size)
+            new_planes.setdefault(group, []).append(planes)
+            row = counts.get(group, 0)
+            counts[group] = row + 1
+            oid = _unique_id(img.id, "image", existing)
+            new_rows.append(dict(
+                id=oid, kind="image", source=str(img.source), hdu=-1 if img.hdu is None else int(img.hdu),
+                bands=",".join(img.bands), group=group, row=row, ra=_f(img.meta.get("ra")),
+                dec=_f(img.meta.get("dec")), z=_f(img.meta.get("z")), spec_class="", subclass="",
+            ))
+        spec_start = self._n_spectra_stored()
+        for k, spec in enumerate(spectra):
+            oid = _unique_id(spec.id, "spectrum", existing)
+            new_rows.append(dict(
+                id=oid, kind="spectrum", source=str(spec.source), hdu=-1, bands="", group="spectra",
+                row=spec_start + k, ra=_f(spec.meta.get("ra")), dec=_f(spec.meta.get("dec")),
+                z=_f(spec.redshift), spec_class=spec.spec_class or "", subclass=spec.subclass or "",
+            ))
+        extra = [c for c in table.colnames if c not in BASE_COLUMNS]
+        for r in new_rows:
+            vals = {c: r[c] for c in BASE_COLUMNS} | {c: _blank(table[c]) for c in extra}
+            table.add_row(vals, mask={c: c in extra for c in table.colnames} if extra else None)
+        self._write_arrays(new_planes, spectra)
+        if catalog is not None:
+            table = join_catalog(table, catalog)
+        self._write_objects(table)
+        self.manifest.setdefault("sources", []).extend(str(s) for s in sources)
+        self.add_history("add", images=len(images), spectra=len(spectra))
+        self.save_manifest()
+        return len(images), len(spectra)
+
+    def join_catalog(self, catalog) -> int:
+        """Join catalogue columns onto the objects by id; returns how many objects matched."""
+        table = join_catalog(self.objects, catalog)
+        self._write_objects(table)
+        ids = set(np.asarray(catalog["id"]).astype(str))
+        return int(sum(1 for i in np.asarray(table["id"]).astype(str) if i in ids))
+
+    # -- arrays -------------------------------------------------------------------------------------------------------
+    @property
+    def arrays_path(self) -> Path:
+        return self.path / "arrays.h5"
+
+    def _group_counts(self) -> dict[str, int]:
+        import h5py
+
+        if not self.arrays_path.exists():
+            return {}
+        with h5py.File(self.arrays_path, "r") as f:
+            return {name: int(ds.shape[0]) for name, ds in f.get("stacks", {}).items()}
+
+    def _n_spectra_stored(self) -> int:
+        import h5py
+
+        if not self.arrays_path.exists():
+            return 0
+        with h5py.File(self.arrays_path, "r") as f:
+            return int(f["spectra/offsets"].shape[0] - 1) if "spectra/offsets" in f else 0
+
+    def _write_arrays(self, new_planes: dict[str, list[np.ndarray]], spectra: list[SpectrumData]) -> None:
+        import h5py
+
+        old = self.arrays_path if self.arrays_path.exists() else None
+
+        def write(tmp):
+            with h5py.File(tmp, "w") as out:
+                out.attrs["schema_version"] = SCHEMA_VERSION
+                out.attrs["working_size"] = self.working_size
+                src = h5py.File(old, "r") if old else None
+                try:
+                    groups = set(new_planes) | (set(src["stacks"]) if src and "stacks" in src else set())
+                    for g in sorted(groups):
+                        parts = []
+                        if src is not None and f"stacks/{g}" in src:
+                            parts.append(src[f"stacks/{g}"][...])
+                        if g in new_planes:
+                            parts.append(np.stack(new_planes[g]).astype(np.float32))
+                        out.create_dataset(f"stacks/{g}", data=np.concatenate(parts))
+                    _write_spectra(out, src, spectra)
+                finally:
+                    if src is not None:
+                        src.close()
+
+        atomic_write(self.arrays_path, write)
+        self._stack_cache.clear()
+
+    def stack(self, group: str) -> np.ndarray:
+        """The whole image stack of one band-count group, (N, C, S, S) float32 (cached in memory)."""
+        import h5py
+
+        if group not in self._stack_cache:
+            with h5py.File(self.arrays_path, "r") as f:
+                self._stack_cache[group] = f[f"stacks/{group}"][...]
+        return self._stack_cache[group]
+
+    def stack_groups(self) -> list[str]:
+        return sorted(self._group_counts())
+
+    def thumbnail_planes(self, row: int) -> np.ndarray:
+        """The working-size planes (C, S, S) of the object in row ``row`` of :attr:`objects`."""
+        obj = self.objects[row]
+        return self.stack(str(obj["group"]))[int(obj["row"])]
+
+    def spectrum(self, row: int) -> SpectrumData:
+        """The stored spectrum of the object in row ``row`` of :attr:`objects`."""
+        import h5py
+
+        obj = self.objects[row]
+        if obj["kind"] != "spectrum":
+            raise ValueError(f"object {obj['id']} is not a spectrum")
+        k = int(obj["row"])
+        with h5py.File(self.arrays_path, "r") as f:
+            g = f["spectra"]
+            a, b = int(g["offsets"][k]), int(g["offsets"][k + 1])
+            res = g["resolution"][a:b]
+            attrs = json.loads(g["attrs"][k].decode() if isinstance(g["attrs"][k], bytes) else g["attrs"][k])
+            return SpectrumData(
+                wavelength=g["wavelength"][a:b], flux=g["flux"][a:b], ivar=g["ivar"][a:b],
+                mask=g["mask"][a:b].astype(bool), source=str(obj["source"]), id=str(obj["id"]),
+                vacuum=bool(attrs.get("vacuum", True)), flux_unit=attrs.get("flux_unit", ""),
+                redshift=None if not np.isfinite(obj["z"]) else float(obj["z"]),
+                redshift_err=attrs.get("redshift_err"), spec_class=cell_str(obj["spec_class"]) or None,
+                subclass=cell_str(obj["subclass"]) or None,
+                resolution_kms=None if np.all(np.isnan(res)) else res, meta=attrs.get("meta", {}),
+            )
+
+    def load_full_image(self, row: int) -> ImageData:
+        """Re-read the full-resolution cut-out of an image object from its source file.
+
+        Falls back to the working-size planes (with ``meta["from_stack"] = True``) when the source is gone.
+        """
+        obj = self.objects[row]
+        src = Path(str(obj["source"]))
+        try:
+            from galdesk.io.registry import read
+
+            items = read(src, kind="image")
+            hdu = int(obj["hdu"])
+            for it in items:
+                if (hdu < 0 and len(items) == 1) or it.hdu == hdu or it.id == obj["id"]:
+                    return it
+            if items:
+                return items[0]
+        except Exception:  # noqa: BLE001 - any failure falls back to the stored planes
+            pass
+        bands = [b for b in str(obj["bands"]).split(",")]
+        planes = self.thumbnail_planes(row)
+        return ImageData(pixels=planes, bands=bands, source=str(src), id=str(obj["id"]),
+                         rgb=bands == ["r", "g", "b"], meta={"from_stack": True})
+
+    # -- results ------------------------------------------------------------------------------------------------------
+    def save_result(self, name: str, arrays: dict[str, np.ndarray], attrs: dict | None = None) -> Path:
+        """Write ``results/{name}.h5`` atomically: datasets from ``arrays``, JSON ``attrs`` in the root."""
+        import h5py
+
+        path = self.path / "results" / f"{name}.h5"
+
+        def write(tmp):
+            with h5py.File(tmp, "w") as f:
+                f.attrs["schema_version"] = SCHEMA_VERSION
+                f.attrs["json"] = json.dumps(attrs or {}, default=_jsonable)
+                for key, value in arrays.items():
+                    value = np.asarray(value)
+                    if value.dtype.kind == "U":
+                        value = value.astype("S")
+                    f.create_dataset(key, data=value)
+
+        atomic_write(path, write)
+        self.add_history("result", name=name)
+        self.save_manifest()
+        return path
+
+    def load_result(self, name: str) -> tuple[dict[str, np.ndarray], dict] | None:
+        """Arrays and attrs of ``results/{name}.h5``, or None if absent."""
+        import h5py
+
+        path = self.path / "results" / f"{name}.h5"
+        if not path.exists():
+            return None
+        with h5py.File(path, "r") as f:
+            arrays = {}
+            for key in f:
+                v = f[key][...]
+                arrays[key] = v.astype(str) if v.dtype.kind == "S" else v
+            attrs = json.loads(f.attrs.get("json", "{}"))
+        return arrays, attrs
+
+    def results(self) -> list[str]:
+        d = self.path / "results"
+        return sorted(p.stem for p in d.glob("*.h5")) if d.is_dir() else []
+
+    # -- summary ------------------------------------------------------------------------------------------------------
+    def info(self) -> dict:
+        """What the project holds (for ``galdesk info``)."""
+        j = self.journal
+        return {
+            "path": str(self.path),
+            "name": self.name,
+            "schema_version": self.manifest["schema_version"],
+            "created": self.manifest.get("created"),
+            "modified": self.manifest.get("modified"),
+            "working_size": self.working_size,
+            "objects": self.n_images,
+            "spectra": self.n_spectra,
+            "stack_groups": {g: int(n) for g, n in self._group_counts().items()},
+            "catalog_columns": [c for c in self.objects.colnames if c not in BASE_COLUMNS],
+            "results": self.results(),
+            "journal_records": j.count(),
+            "decisions": j.count("decision"),
+            "line_fits": j.count("line_fit"),
+        }
+
+    def __repr__(self) -> str:
+        return f"<Project {self.path} images={self.n_images} spectra={self.n_spectra}>"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+def migrate_manifest(manifest: dict) -> dict:
+    """Bring an older manifest up to :data:`SCHEMA_VERSION` (version 0 = before the field existed)."""
+    version = int(manifest.get("schema_version", 0))
+    if version < 1:
+        manifest.setdefault("working_size", DEFAULT_SIZE)
+        manifest.setdefault("display", {})
+        manifest.setdefault("sources", [])
+        manifest.setdefault("catalogs", [])
+        manifest.setdefault("history", [])
+        manifest["schema_version"] = 1
+    return manifest
+
+
+def join_catalog(objects, catalog):
+    """Add ``catalog``'s columns to ``objects`` where ``objects['id'] == catalog['id']``.
+
+    Columns whose names clash with the object table's own get a ``cat_`` prefix. Objects without a catalogue row
+    get masked values. Units and descriptions of catalogue columns are kept.
+    """
+    from astropy.table import MaskedColumn
+
+    objects = objects.copy(copy_data=True)
+    cat_ids = np.asarray(catalog["id"]).astype(str)
+    index = {cid: i for i, cid in enumerate(cat_ids)}
+    obj_ids = np.asarray(objects["id"]).astype(str)
+    hit = np.array([index.get(i, -1) for i in obj_ids], dtype=int)
+    for name in catalog.colnames:
+        if name == "id":
+            continue
+        col = catalog[name]
+        out_name = f"cat_{name}" if name in BASE_COLUMNS else name
+        values = np.asarray(col)
+        if values.ndim != 1:
+            continue  # multi-dimensional catalogue columns are not joined
+        taken = values[np.clip(hit, 0, None)] if len(values) else np.zeros(len(hit), dtype=values.dtype)
+        mask = hit < 0
+        if out_name in objects.colnames:
+            old = objects[out_name]
+            old_mask = np.ma.getmaskarray(old)
+            keep = mask  # rows without a new catalogue value keep their old one
+            merged = np.where(keep, np.asarray(old).astype(taken.dtype, copy=False), taken)
+            mask = keep & old_mask
+            taken = merged
+        objects[out_name] = MaskedColumn(taken, mask=mask, unit=getattr(col, "unit", None),
+                                         description=getattr(col, "description", None))
+    return objects
+
+
+def _write_spectra(out, src, spectra: list[SpectrumData]) -> None:
+    keys = ("wavelength", "flux", "ivar", "mask", "resolution")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    offsets = [0]
+    attrs: list[str] = []
+    if src is not None and "spectra/offsets" in src:
+        g = src["spectra"]
+        for k in keys:
+            parts[k].append(g[k][...])
+        offsets = list(g["offsets"][...])
+        attrs = [a.decode() if isinstance(a, bytes) else str(a) for a in g["attrs"][...]]
+    for s in spectra:
+        n = len(s)
+        parts["wavelength"].append(np.asarray(s.wavelength, np.float64))
+        parts["flux"].append(np.asarray(s.flux, np.float64))
+        parts["ivar"].append(np.asarray(s.ivar, np.float64))
+        parts["mask"].append(np.asarray(s.mask, np.uint8))
+        res = s.resolution_kms if s.resolution_kms is not None else np.full(n, np.nan)
+        parts["resolution"].append(np.asarray(res, np.float64))
+        offsets.append(offsets[-1] + n)
+        meta = {k: v for k, v in s.meta.items() if _is_plain(v)}
+        attrs.append(json.dumps({"vacuum": bool(s.vacuum), "flux_unit": s.flux_unit,
+                                 "redshift_err": s.redshift_err, "meta": meta}, default=_jsonable))
+    if len(offsets) == 1:
+        return
+    g = out.create_group("spectra")
+    for k in keys:
+        g.create_dataset(k, data=np.concatenate(parts[k]))
+    g.create_dataset("offsets", data=np.asarray(offsets, np.int64))
+    g.create_dataset("attrs", data=np.array(attrs, dtype=object), dtype=__import__("h5py").string_dtype())
+
+
+def cell_str(value) -> str:
+    """A table cell as text: '' for masked or missing values (ECSV reads empty strings back as masked)."""
+    if value is None or value is np.ma.masked or np.ma.is_masked(value):
+        return ""
+    return str(value)
+
+
+def _is_plain(v) -> bool:
+    return isinstance(v, (str, int, float, bool)) or v is None
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def _f(v) -> float:
+    try:
+        return float(v) if v is not None else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _blank(col):
+    kind = np.asarray(col).dtype.kind
+    return "" if kind in "US" else (0 if kind in "iub" else float("nan"))
+
+
+def _unique_id(oid: str, kind: str, existing: set) -> str:
+    oid = str(oid)
+    candidate, n = oid, 1
+    while (kind, candidate) in existing:
+        n += 1
+        candidate = f"{oid}#{n}"
+    existing.add((kind, candidate))
+    return candidate
