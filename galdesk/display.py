@@ -1,0 +1,192 @@
+"""Stretches, limits, colour composites and thumbnails for cut-outs (astropy.visualization underneath).
+
+Everything returns plain numpy arrays in [0, 1] (or uint8 RGB), so the GUI only hands them to pyqtgraph / QImage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["DisplaySettings", "STRETCHES", "LIMITS", "CMAPS", "limits_for", "stretch_for", "normalise",
+           "to_rgb8", "lupton_rgb", "thumbnail_rgb8", "colormap_lut"]
+
+STRETCHES = ("linear", "sqrt", "log", "asinh", "power", "histeq")
+LIMITS = ("minmax", "zscale", "99", "99.5", "99.9", "manual")
+CMAPS = ("gray", "viridis", "inferno", "magma", "cividis", "heat", "cool")
+
+
+@dataclass
+class DisplaySettings:
+    """What the user chose for one view (kept in the project manifest and in vetting records)."""
+
+    stretch: str = "asinh"
+    limits: str = "zscale"
+    vmin: float | None = None
+    vmax: float | None = None
+    cmap: str = "gray"
+    band: int | None = None      # None = colour composite (when 3+ bands) or the only band
+    power: float = 2.0           # exponent for the "power" stretch
+    asinh_a: float = 0.1         # softening for the "asinh" stretch
+    log_a: float = 1000.0        # for the "log" stretch
+    composite: str = "lupton"    # "lupton" (Lupton et al. 2004) or "stretch" (same stretch per band)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "DisplaySettings":
+        d = dict(d or {})
+        if "percentile" in d and "limits" not in d:
+            d["limits"] = str(d.pop("percentile"))
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def limits_for(data: np.ndarray, settings: DisplaySettings) -> tuple[float, float]:
+    """(vmin, vmax) for ``data`` (NaNs ignored) using the settings' limits rule (DS9 names)."""
+    from astropy.visualization import MinMaxInterval, PercentileInterval, ZScaleInterval
+
+    finite = np.asarray(data, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    rule = settings.limits
+    if rule == "manual" and settings.vmin is not None and settings.vmax is not None:
+        lo, hi = float(settings.vmin), float(settings.vmax)
+    elif rule == "zscale":
+        lo, hi = ZScaleInterval().get_limits(finite)
+    elif rule == "minmax":
+        lo, hi = MinMaxInterval().get_limits(finite)
+    else:
+        try:
+            pct = float(rule)
+        except ValueError:
+            pct = 99.5
+        lo, hi = PercentileInterval(pct).get_limits(finite)
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
+        lo, hi = float(finite.min()), float(finite.max())
+        if hi <= lo:
+            hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+def stretch_for(settings: DisplaySettings):
+    """The astropy stretch object for the settings (histeq is handled in :func:`normalise`)."""
+    from astropy.visualization import AsinhStretch, LinearStretch, LogStretch, PowerStretch, SqrtStretch
+
+    name = settings.stretch
+    if name == "sqrt":
+        return SqrtStretch()
+    if name == "log":
+        return LogStretch(a=settings.log_a)
+    if name == "asinh":
+        return AsinhStretch(a=settings.asinh_a)
+    if name == "power":
+        return PowerStretch(settings.power)
+    return LinearStretch()
+
+
+def normalise(data: np.ndarray, settings: DisplaySettings, limits: tuple[float, float] | None = None) -> np.ndarray:
+    """Map ``data`` to [0, 1] with the chosen limits and stretch (float32; NaN stays NaN)."""
+    data = np.asarray(data, dtype=np.float64)
+    lo, hi = limits if limits is not None else limits_for(data, settings)
+    scaled = np.clip((data - lo) / (hi - lo), 0.0, 1.0)
+    if settings.stretch == "histeq":
+        from astropy.visualization import HistEqStretch
+
+        finite = scaled[np.isfinite(scaled)]
+        if finite.size:
+            out = HistEqStretch(finite)(np.where(np.isfinite(scaled), scaled, 0.0), clip=True)
+            out = np.where(np.isfinite(scaled), out, np.nan)
+        else:
+            out = scaled
+    else:
+        nan = ~np.isfinite(scaled)
+        out = stretch_for(settings)(np.where(nan, 0.0, scaled), clip=True)
+        out[nan] = np.nan
+    return out.astype(np.float32)
+
+
+# -- colour maps ------------------------------------------------------------------------------------------------------
+_CMAP_CACHE: dict[str, np.ndarray] = {}
+
+# Key colours for maps we define without matplotlib (matplotlib is not a dependency).
+_KEYS = {
+    "viridis": [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)],
+    "inferno": [(0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164)],
+    "magma": [(0, 0, 4), (81, 18, 124), (183, 55, 121), (252, 137, 97), (252, 253, 191)],
+    "cividis": [(0, 34, 78), (61, 77, 110), (124, 123, 120), (187, 175, 113), (255, 234, 70)],
+    "heat": [(0, 0, 0), (128, 0, 0), (255, 64, 0), (255, 192, 0), (255, 255, 255)],   # DS9 "heat"-like
+    "cool": [(0, 0, 0), (0, 64, 128), (0, 160, 200), (128, 224, 255), (255, 255, 255)],
+}
+
+
+def colormap_lut(name: str) -> np.ndarray:
+    """A (256, 3) uint8 lookup table for a colour map name in :data:`CMAPS` (unknown names: gray)."""
+    if name in _CMAP_CACHE:
+        return _CMAP_CACHE[name]
+    x = np.linspace(0, 1, 256)
+    if name in _KEYS:
+        keys = np.asarray(_KEYS[name], dtype=float)
+        kx = np.linspace(0, 1, len(keys))
+        lut = np.stack([np.interp(x, kx, keys[:, i]) for i in range(3)], axis=1)
+    else:
+        lut = np.stack([x * 255] * 3, axis=1)
+    lut = np.clip(np.round(lut), 0, 255).astype(np.uint8)
+    _CMAP_CACHE[name] = lut
+    return lut
+
+
+def to_rgb8(plane01: np.ndarray, cmap: str = "gray") -> np.ndarray:
+    """(ny, nx) values in [0, 1] -> (ny, nx, 3) uint8 through the colour map (NaN -> black)."""
+    idx = np.nan_to_num(plane01, nan=0.0)
+    idx = np.clip((idx * 255).round(), 0, 255).astype(np.uint8)
+    return colormap_lut(cmap)[idx]
+
+
+def lupton_rgb(planes: np.ndarray, settings: DisplaySettings) -> np.ndarray:
+    """Lupton et al. (2004) asinh colour composite of 3 planes (r, g, b order) -> (ny, nx, 3) uint8.
+
+    The common ``minimum`` and ``stretch`` are taken from the limits of the summed image, so that colours are
+    preserved (astropy.visualization.make_lupton_rgb).
+    """
+    from astropy.visualization import make_lupton_rgb
+
+    planes = np.nan_to_num(np.asarray(planes, dtype=np.float64))
+    total = planes.mean(axis=0)
+    lo, hi = limits_for(total, settings)
+    stretch = max(hi - lo, 1e-12)
+    return make_lupton_rgb(planes[0], planes[1], planes[2], minimum=lo, stretch=stretch, Q=8)
+
+
+def render(image_pixels: np.ndarray, settings: DisplaySettings, rgb8: bool = False) -> np.ndarray:
+    """Render a cut-out (C, ny, nx) to (ny, nx, 3) uint8 as the settings say.
+
+    * 8-bit colour survey cut-outs (``rgb8``): shown as they are unless a single band is chosen.
+    * 3+ bands with ``settings.band is None``: Lupton composite of the first three (given in r, g, b order) or
+      the same stretch per band.
+    * otherwise one band through limits, stretch and colour map.
+    """
+    pixels = np.asarray(image_pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[None]
+    n = pixels.shape[0]
+    if settings.band is None and n >= 3:
+        if rgb8:
+            return np.clip(pixels[:3], 0, 255).astype(np.uint8).transpose(1, 2, 0)
+        if settings.composite == "lupton":
+            return lupton_rgb(pixels[:3], settings)
+        chans = [normalise(pixels[i], settings) for i in range(3)]
+        return np.clip(np.nan_to_num(np.stack(chans, axis=-1)) * 255, 0, 255).astype(np.uint8)
+    band = 0 if settings.band is None else min(max(int(settings.band), 0), n - 1)
+    return to_rgb8(normalise(pixels[band], settings), settings.cmap)
+
+
+def thumbnail_rgb8(planes: np.ndarray, settings: DisplaySettings, rgb8: bool = False) -> np.ndarray:
+    """Thumbnail of working-size planes (C, S, S) -> (S, S, 3) uint8, flipped so that row 0 is the *top*.
+
+    FITS row 0 is the bottom of the image (DS9 convention); QImage row 0 is the top.
+    """
+    return np.ascontiguousarray(render(planes, settings, rgb8=rgb8)[::-1])

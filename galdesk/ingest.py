@@ -1,0 +1,236 @@
+"""Ingest: read cut-outs and spectra (optionally driven by a catalogue) into a project.
+
+``ingest(sources, project, catalog=None, ctx=ctx)`` is the one function behind ``galdesk ingest``, the GUI's
+File > Open and ``galdesk demo``. Files are decoded in parallel worker processes (the GIL makes threads slower for
+FITS/JPEG decoding, see ARCHITECTURE.md): each worker reads a chunk of files, resamples every cut-out to the
+working size at once (so full-resolution pixels never cross the process boundary), and sends back small objects.
+A file that cannot be read becomes one :class:`~galdesk.io.model.Problem`; the rest load.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from galdesk.io.model import ImageData, Problem, SpectrumData
+from galdesk.tasks import Cancelled, NullContext, TaskContext
+
+__all__ = ["IngestResult", "ingest", "read_chunk", "default_workers"]
+
+#: Below this many files, decoding in this process is faster than starting workers.
+PARALLEL_MIN_FILES = 64
+CHUNK = 32
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did: counts, the project path and one Problem per file or row that failed."""
+
+    project: str
+    images: int = 0
+    spectra: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    catalog_matched: int = 0
+
+    def to_dict(self) -> dict:
+        return {"project": self.project, "objects": self.images, "spectra": self.spectra,
+                "catalog_matched": self.catalog_matched, "problems": [p.to_dict() for p in self.problems]}
+
+
+def default_workers() -> int:
+    from galdesk.config import load_settings
+
+    n = int(load_settings().get("workers") or 0)
+    return n if n > 0 else max(1, os.cpu_count() or 1)
+
+
+def read_chunk(paths: list[str], size: int) -> list[tuple[str, list | None, str | None]]:
+    """Read files and shrink their cut-outs to ``size`` (runs in a worker process).
+
+    Returns one ``(path, items, error)`` per file; ``items`` are light ImageData (working-size pixels, no header)
+    and SpectrumData.
+    """
+    from galdesk.io.registry import read
+    from galdesk.io.resample import resample_planes
+
+    out = []
+    for p in paths:
+        try:
+            items = read(p)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported per file
+            out.append((p, None, _message(p, exc)))
+            continue
+        light = []
+        for it in items:
+            if isinstance(it, ImageData):
+                meta = dict(it.meta)
+                if it.wcs is not None and "ra" not in meta:
+                    meta.update(_centre_radec(it))
+                light.append(ImageData(pixels=resample_planes(it.pixels, size), bands=list(it.bands),
+                                       source=it.source, id=it.id, hdu=it.hdu, rgb=it.rgb, meta=_plain(meta)))
+            else:
+                it.header = None  # headers stay in the file; the project keeps the arrays
+                light.append(it)
+        out.append((p, light, None))
+    return out
+
+
+def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = None, size: int | None = None,
+           ctx: TaskContext | None = None, workers: int | None = None) -> IngestResult:
+    """Read ``sources`` (files and folders) and a catalogue into ``project`` (a Project or a path to create/open).
+
+    Parameters
+    ----------
+    sources : paths of files or folders (folders are walked recursively)
+    project : galdesk.project.Project or path
+        Created when the path does not exist yet (with working size ``size``).
+    catalog : path of a CSV/FITS/ECSV/VOTable catalogue, optional
+        Rows that name files add those files; its other columns are joined to the objects by id.
+    size : working size in pixels for a new project (default 64)
+    ctx : progress/cancel context
+    workers : decoding processes (default: one per core; 1 = in this process)
+
+    Raises
+    ------
+    Cancelled
+        When ``ctx`` is cancelled; nothing is written to the project then.
+    """
+    from galdesk.io.registry import expand_paths
+    from galdesk.project import DEFAULT_SIZE, Project, is_project
+
+    ctx = ctx or NullContext()
+    if not isinstance(project, Project):
+        project = Project.open(project) if is_project(project) else Project.create(project,
+                                                                                     size or DEFAULT_SIZE)
+    result = IngestResult(project=str(project.path))
+    ctx.progress(0.0, "Looking for files")
+
+    cat_table = None
+    id_for_path: dict[str, str] = {}
+    files: list[Path] = []
+    if catalog is not None:
+        from galdesk.io.catalog import read_catalog, resolve_catalog
+        from galdesk.io.model import ReadError
+
+        try:
+            cat_table = read_catalog(catalog)
+            entries, problems = resolve_catalog(cat_table, Path(catalog).parent)
+            result.problems.extend(problems)
+            for e in entries:
+                if e.path is not None:
+                    files.append(Path(e.path))
+                    id_for_path[str(Path(e.path))] = str(e.id)
+            cat_table = _catalog_with_ids(cat_table, entries)
+        except ReadError as exc:
+            result.problems.append(Problem(str(catalog), exc.reason))
+            cat_table = None
+    files.extend(expand_paths(list(sources)))
+    seen: set[str] = set()
+    files = [f for f in files if not (str(f) in seen or seen.add(str(f)))]
+
+    images: list[ImageData] = []
+    spectra: list[SpectrumData] = []
+    n = len(files)
+    size = project.working_size
+    for done, (path, items, error) in enumerate(_read_all([str(f) for f in files], size, ctx, workers), 1):
+        if error is not None:
+            result.problems.append(Problem(path, error))
+        else:
+            cat_id = id_for_path.get(path)
+            for it in items:
+                if cat_id is not None:
+                    it.id = cat_id if len(items) == 1 else f"{cat_id}[{it.hdu}]"
+                (images if isinstance(it, ImageData) else spectra).append(it)
+        if done % 16 == 0 or done == n:
+            ctx.progress(0.9 * done / max(n, 1), f"Read {done}/{n} files")
+    ctx.check_cancelled()
+    ctx.progress(0.92, "Writing project")
+    stacks = {id(im): im.pixels for im in images}
+    result.images, result.spectra = project.add(images, spectra, stacks=stacks, sources=[str(s) for s in sources])
+    if cat_table is not None and len(project.objects):
+        result.catalog_matched = project.join_catalog(cat_table)
+        project.manifest.setdefault("catalogs", []).append(str(catalog))
+        project.save_manifest()
+    ctx.progress(1.0, f"Loaded {result.images} images, {result.spectra} spectra")
+    return result
+
+
+def _read_all(paths: list[str], size: int, ctx: TaskContext, workers: int | None):
+    """Yield ``(path, items, error)`` per file, decoding in worker processes when it pays."""
+    workers = default_workers() if workers is None else max(1, int(workers))
+    chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    if workers == 1 or len(paths) < PARALLEL_MIN_FILES:
+        for chunk in chunks:
+            ctx.check_cancelled()
+            yield from read_chunk(chunk, size)
+        return
+    import multiprocessing as mp
+
+    # spawn: safe beside Qt threads and torch (fork of a threaded process can deadlock)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        pending = {}
+        it = iter(chunks)
+        order: dict = {}
+        for k, chunk in zip(range(workers * 3), it):
+            fut = pool.submit(read_chunk, chunk, size)
+            pending[fut] = k
+        next_k = len(pending)
+        results: dict[int, list] = {}
+        emit = 0
+        try:
+            while pending:
+                if ctx.cancelled():
+                    raise Cancelled()
+                done, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    k = pending.pop(fut)
+                    results[k] = fut.result()
+                    chunk = next(it, None)
+                    if chunk is not None:
+                        pending[pool.submit(read_chunk, chunk, size)] = next_k
+                        next_k += 1
+                while emit in results:  # keep file order stable whatever the finishing order
+                    yield from results.pop(emit)
+                    emit += 1
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        del order
+
+
+def _catalog_with_ids(table, entries):
+    """The catalogue with a string ``id`` column (the resolved id of each row) for joining."""
+    table = table.copy(copy_data=False)
+    ids = [""] * len(table)
+    for e in entries:
+        ids[e.row_index] = str(e.id)
+    if "id" in table.colnames:
+        table.rename_column("id", "cat_id")
+    table["id"] = ids
+    return table
+
+
+def _centre_radec(img: ImageData) -> dict:
+    try:
+        ny, nx = img.shape
+        sky = img.wcs.pixel_to_world(nx / 2 - 0.5, ny / 2 - 0.5)
+        return {"ra": float(sky.ra.deg), "dec": float(sky.dec.deg)}
+    except Exception:  # noqa: BLE001 - a WCS that cannot convert simply gives no position
+        return {}
+
+
+def _plain(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool)) or v is None}
+
+
+def _message(path, exc: BaseException) -> str:
+    from galdesk.io.model import ReadError
+
+    if isinstance(exc, ReadError):
+        return exc.reason
+    return f"{type(exc).__name__}: {exc}"
