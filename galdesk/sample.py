@@ -1,0 +1,189 @@
+"""The built-in sample: synthetic galaxies and spectra, made on the spot (no data ships, nothing is downloaded).
+
+``make_demo_project(path)`` writes a small set of files in the formats galdesk reads and ingests them through the
+same readers a user's data goes through:
+
+* 48 three-band (g, r, i) FITS cubes of 64×64 pixels with a TAN WCS: de Vaucouleurs ellipticals (red) and
+  exponential disks with two-armed logarithmic spirals and a bulge (blue), random orientation, sky noise;
+* 8 SDSS-format ``spec-*.fits`` spectra (COADD loglam/flux/ivar/wdisp, SPECOBJ Z/CLASS/SUBCLASS): star-forming,
+  Seyfert 2, LINER-like and broad-line (Seyfert 1) emission on a stellar-like continuum with noise;
+* a CSV catalogue with the true class of each object (``label``) and its redshift.
+
+The galaxies are toys for exploring the program, not for science.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["make_demo_project", "synthetic_galaxy", "synthetic_spectrum", "write_sdss_spec", "DEMO_LINES"]
+
+C_KMS = 299792.458
+
+# vacuum wavelengths (Angstrom) used by the toy spectra
+DEMO_LINES = {"OII_3727": 3728.48, "Hb": 4862.68, "OIII_4959": 4960.30, "OIII_5007": 5008.24,
+              "OI_6300": 6302.05, "NII_6548": 6549.86, "Ha": 6564.61, "NII_6584": 6585.27,
+              "SII_6717": 6718.29, "SII_6731": 6732.67}
+
+
+def synthetic_galaxy(kind: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
+    """A (3, size, size) g, r, i toy galaxy: ``kind`` is "elliptical" or "spiral" (flux units: nanomaggies)."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    cx, cy = size / 2 + rng.normal(0, 1, 2)
+    pa = rng.uniform(0, np.pi)
+    q = rng.uniform(0.6, 1.0) if kind == "elliptical" else rng.uniform(0.35, 1.0)
+    dx, dy = x - cx, y - cy
+    xr = dx * np.cos(pa) + dy * np.sin(pa)
+    yr = (-dx * np.sin(pa) + dy * np.cos(pa)) / q
+    r = np.hypot(xr, yr) + 1e-3
+    if kind == "elliptical":
+        re = rng.uniform(4, 8)
+        prof = np.exp(-7.669 * ((r / re) ** 0.25 - 1))
+        colours = np.array([0.55, 1.0, 1.35])      # red: faint in g
+        planes = [c * prof for c in colours]
+    else:
+        rd = rng.uniform(5, 9)
+        theta = np.arctan2(yr, xr)
+        pitch = rng.uniform(0.25, 0.45) * rng.choice([-1, 1])
+        arms = 1 + 0.8 * np.cos(2 * (theta - np.log(r) / np.tan(np.pi / 2 - pitch)))
+        disk = np.exp(-r / rd) * arms
+        bulge = 0.8 * np.exp(-7.669 * ((r / 2.0) ** 0.25 - 1)) * rng.uniform(0.02, 0.08)
+        planes = [1.1 * disk + 0.5 * bulge, 1.0 * disk + 0.9 * bulge, 0.85 * disk + 1.2 * bulge]
+    peak = rng.uniform(20, 60)
+    out = np.stack(planes) / max(np.max(planes[1]), 1e-9) * peak
+    out += rng.normal(0, 1.0, out.shape)
+    return out.astype(np.float32)
+
+
+def synthetic_spectrum(kind: str, z: float, rng: np.random.Generator):
+    """(loglam, flux, ivar, wdisp) of a toy SDSS-like spectrum; ``kind`` in star-forming, seyfert2, liner, seyfert1.
+
+    Flux in 1e-17 erg/s/cm²/Å, vacuum wavelengths, SDSS log-linear grid (Δlog10 λ = 1e-4).
+    """
+    loglam = np.arange(np.log10(3800.0), np.log10(9200.0), 1e-4)
+    lam = 10 ** loglam
+    rest = lam / (1 + z)
+    cont = 5.0 * (rest / 5000.0) ** -0.5 + 1.5 * np.exp(-0.5 * ((rest - 4000) / 300) ** 2)
+    # (Ha, [NII]6584/Ha, [OIII]5007/Hb) per kind; Hb = Ha / 2.86 (case B)
+    params = {"star-forming": (60.0, 0.35, 0.6), "seyfert2": (40.0, 1.1, 8.0), "liner": (20.0, 1.4, 1.5),
+              "seyfert1": (40.0, 0.9, 6.0)}[kind]
+    ha, n2, o3 = params
+    hb = ha / 2.86
+    fluxes = {"Ha": ha, "NII_6584": n2 * ha, "NII_6548": n2 * ha / 3.05, "Hb": hb, "OIII_5007": o3 * hb,
+              "OIII_4959": o3 * hb / 2.98, "SII_6717": 0.25 * ha, "SII_6731": 0.19 * ha,
+              "OI_6300": (0.03 if kind == "star-forming" else 0.2) * ha, "OII_3727": 1.5 * hb}
+    sigma_kms = rng.uniform(60, 120)
+    flux = cont.copy()
+    for name, f in fluxes.items():
+        mu = DEMO_LINES[name] * (1 + z)
+        s = mu * sigma_kms / C_KMS
+        flux += f / (np.sqrt(2 * np.pi) * s) * np.exp(-0.5 * ((lam - mu) / s) ** 2)
+    if kind == "seyfert1":
+        for name, f in (("Ha", 6 * ha), ("Hb", 6 * hb)):
+            mu = DEMO_LINES[name] * (1 + z)
+            s = mu * 2000.0 / C_KMS
+            flux += f / (np.sqrt(2 * np.pi) * s) * np.exp(-0.5 * ((lam - mu) / s) ** 2)
+    err = 0.25 + 0.03 * np.sqrt(np.abs(flux))
+    flux = flux + rng.normal(0, err)
+    wdisp = np.full(lam.size, 1.0)   # ~69 km/s instrumental sigma, as SDSS
+    return loglam, flux, 1.0 / err**2, wdisp
+
+
+def write_sdss_spec(path: Path, loglam, flux, ivar, wdisp, z: float, cls: str, subclass: str,
+                    ra: float, dec: float) -> None:
+    """Write a minimal SDSS DR8+-format ``spec-*.fits`` (COADD + SPECOBJ)."""
+    from astropy.io import fits
+
+    n = loglam.size
+    primary = fits.PrimaryHDU()
+    primary.header["PLUG_RA"] = ra
+    primary.header["PLUG_DEC"] = dec
+    primary.header["TELESCOP"] = "SDSS 2.5-M"
+    primary.header["COMMENT"] = "galdesk synthetic demo spectrum (not real data)"
+    coadd = fits.BinTableHDU.from_columns([
+        fits.Column("flux", "E", array=flux.astype(np.float32)),
+        fits.Column("loglam", "E", array=loglam.astype(np.float32)),
+        fits.Column("ivar", "E", array=ivar.astype(np.float32)),
+        fits.Column("and_mask", "J", array=np.zeros(n, np.int32)),
+        fits.Column("or_mask", "J", array=np.zeros(n, np.int32)),
+        fits.Column("wdisp", "E", array=wdisp.astype(np.float32)),
+        fits.Column("sky", "E", array=np.zeros(n, np.float32)),
+        fits.Column("model", "E", array=flux.astype(np.float32)),
+    ], name="COADD")
+    specobj = fits.BinTableHDU.from_columns([
+        fits.Column("CLASS", "6A", array=[cls]), fits.Column("SUBCLASS", "21A", array=[subclass]),
+        fits.Column("Z", "E", array=[z]), fits.Column("Z_ERR", "E", array=[1e-5]),
+        fits.Column("PLUG_RA", "D", array=[ra]), fits.Column("PLUG_DEC", "D", array=[dec]),
+    ], name="SPECOBJ")
+    fits.HDUList([primary, coadd, specobj]).writeto(path, overwrite=True)
+
+
+def _write_cube(path: Path, cube: np.ndarray, ra: float, dec: float) -> None:
+    from astropy.io import fits
+
+    hdu = fits.PrimaryHDU(cube)
+    h = hdu.header
+    h["CTYPE1"], h["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    h["CRPIX1"], h["CRPIX2"] = cube.shape[2] / 2 + 0.5, cube.shape[1] / 2 + 0.5
+    h["CRVAL1"], h["CRVAL2"] = ra, dec
+    h["CDELT1"], h["CDELT2"] = -0.396 / 3600, 0.396 / 3600
+    h["CUNIT1"], h["CUNIT2"] = "deg", "deg"
+    for i, band in enumerate("gri", 1):
+        h[f"BAND{i}"] = band
+    h["BUNIT"] = "nanomaggy"
+    h["COMMENT"] = "galdesk synthetic demo galaxy (not real data)"
+    hdu.writeto(path, overwrite=True)
+
+
+def default_demo_path() -> Path:
+    from galdesk.config import data_dir
+
+    return data_dir() / "galdesk-demo.galdesk"
+
+
+def make_demo_project(path: str | Path | None = None, overwrite: bool = False, n_galaxies: int = 48,
+                      seed: int = 20040101) -> Path:
+    """Create the sample project and return its path (an existing one is reused unless ``overwrite``)."""
+    from galdesk.ingest import ingest
+    from galdesk.project import SUFFIX, is_project
+
+    path = Path(path) if path else default_demo_path()
+    if path.suffix != SUFFIX:
+        path = path.with_name(path.name + SUFFIX)
+    if is_project(path):
+        if not overwrite:
+            return path
+        shutil.rmtree(path)
+    rng = np.random.default_rng(seed)
+    src = path.parent / (path.stem + "-data")
+    if src.exists():
+        shutil.rmtree(src)
+    (src / "images").mkdir(parents=True)
+    (src / "spectra").mkdir()
+    rows = ["id,file,label,z,ra,dec"]
+    for i in range(n_galaxies):
+        kind = "elliptical" if i % 2 == 0 else "spiral"
+        ra, dec = 150.0 + rng.uniform(-1, 1), 2.0 + rng.uniform(-1, 1)
+        z = float(rng.uniform(0.02, 0.12))
+        name = f"demo-gal-{i:03d}"
+        _write_cube(src / "images" / f"{name}.fits", synthetic_galaxy(kind, rng), ra, dec)
+        rows.append(f"{name},images/{name}.fits,{kind},{z:.5f},{ra:.6f},{dec:.6f}")
+    kinds = ["star-forming", "seyfert2", "liner", "seyfert1"] * 2
+    sub = {"star-forming": "STARFORMING", "seyfert2": "AGN", "liner": "AGN", "seyfert1": "AGN BROADLINE"}
+    for j, kind in enumerate(kinds):
+        z = float(rng.uniform(0.03, 0.1))
+        ra, dec = 150.0 + rng.uniform(-1, 1), 2.0 + rng.uniform(-1, 1)
+        name = f"spec-9999-60000-{j + 1:04d}"
+        cls = "QSO" if kind == "seyfert1" else "GALAXY"
+        write_sdss_spec(src / "spectra" / f"{name}.fits", *synthetic_spectrum(kind, z, rng), z=z, cls=cls,
+                        subclass=sub[kind], ra=ra, dec=dec)
+        rows.append(f"{name},spectra/{name}.fits,{kind},{z:.5f},{ra:.6f},{dec:.6f}")
+    (src / "catalog.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    res = ingest([], path, catalog=src / "catalog.csv", workers=1)
+    if res.problems:
+        raise RuntimeError("demo sample did not ingest cleanly: " + "; ".join(f"{p.path}: {p.error}"
+                                                                              for p in res.problems))
+    return path
