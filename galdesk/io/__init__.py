@@ -1,5 +1,26 @@
 """Readers (through a registry), catalogues and exports. Imports no Qt."""
 
 from galdesk.io.model import ImageData, Problem, ReadError, SpectrumData
+from galdesk.io.registry import (
+    MAX_DATA_BYTES,
+    Probe,
+    ReadResult,
+    expand_paths,
+    read,
+    read_paths,
+    register_reader,
+)
 
-__all__ = ["ImageData", "SpectrumData", "ReadError", "Problem"]
+__all__ = [
+    "ImageData",
+    "SpectrumData",
+    "ReadError",
+    "Problem",
+    "MAX_DATA_BYTES",
+    "Probe",
+    "ReadResult",
+    "expand_paths",
+    "read",
+    "read_paths",
+    "register_reader",
+]
