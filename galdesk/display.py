@@ -22,7 +22,7 @@ class DisplaySettings:
     """What the user chose for one view (kept in the project manifest and in vetting records)."""
 
     stretch: str = "asinh"
-    limits: str = "zscale"
+    limits: str = "99.5"
     vmin: float | None = None
     vmax: float | None = None
     cmap: str = "gray"

@@ -119,7 +119,7 @@ class Project:
             "modified": _now(),
             "galdesk_version": __version__,
             "working_size": int(working_size),
-            "display": {"stretch": "asinh", "limits": "zscale", "cmap": "gray", "percentile": 99.5},
+            "display": {"stretch": "asinh", "limits": "99.5", "cmap": "gray"},
             "sources": [],
             "catalogs": [],
             "history": [],
@@ -149,6 +149,13 @@ class Project:
             )
         manifest = migrate_manifest(manifest)
         return cls(path, manifest)
+
+    def reload(self) -> None:
+        """Forget cached tables and arrays (another Project instance, e.g. a worker's, changed the files)."""
+        mf = self.path / "manifest.json"
+        self.manifest = migrate_manifest(json.loads(mf.read_text(encoding="utf-8")))
+        self._objects = None
+        self._stack_cache.clear()
 
     # -- manifest ---------------------------------------------------------------------------------------------------
     def save_manifest(self) -> None:

@@ -1,0 +1,1 @@
+"""The graphical interface: the ONLY package of galdesk that imports PySide6 / pyqtgraph."""

@@ -1,0 +1,393 @@
+"""The main window: tabs Data, Classify, Dendrogram, Lines, Vet; File menu; status bar with device, object count,
+progress and Cancel; a Problems panel; drag and drop of files, folders and projects."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QListWidget, QMainWindow, QMessageBox,
+                               QProgressBar, QPushButton, QTabWidget)
+
+from galdesk import __version__
+from galdesk.config import data_dir, load_settings, log_path
+from galdesk.gui.state import AppState
+from galdesk.gui.tabs.data_tab import DataTab
+from galdesk.gui.tabs.placeholder import NotYetTab
+from galdesk.gui.worker import TaskRunner
+from galdesk.tasks import eta_text
+
+__all__ = ["MainWindow", "TAB_SPECS"]
+
+# (title, module, class, plan shown while the module does not exist yet)
+TAB_SPECS = [
+    ("Classify", "galdesk.gui.tabs.classify_tab", "ClassifyTab",
+     "Run the bundled elliptical/spiral CNN or your own model on every cut-out, train on your labels, and see "
+     "probabilities, a confusion matrix and suspect catalogue labels."),
+    ("Dendrogram", "galdesk.gui.tabs.dendrogram_tab", "DendrogramTab",
+     "Ward clustering of learned features drawn as an interactive dendrogram with a separate cut on each branch."),
+    ("Lines", "galdesk.gui.tabs.lines_tab", "LinesTab",
+     "Gaussian emission-line fits with lmfit in a live plot, a broad-component test and BPT diagrams."),
+    ("Vet", "galdesk.gui.tabs.vet_tab", "VetTab",
+     "A keyboard-first queue of ambiguous galaxies; every decision saved the moment it is made, with undo."),
+]
+
+FILE_FILTER = ("Data (*.fits *.fit *.fts *.fits.gz *.jpg *.jpeg *.png *.h5 *.hdf5 *.txt *.dat *.csv);;"
+               "All files (*)")
+CATALOG_FILTER = "Catalogues (*.csv *.fits *.fit *.ecsv *.xml *.vot);;All files (*)"
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _make_tab(state, title, module, cls, plan):
+    """The real tab if its module exists; an honest 'not yet' page otherwise (import errors are not hidden)."""
+    if not _module_exists(module):
+        return NotYetTab(title, plan)
+    return getattr(importlib.import_module(module), cls)(state)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings=None) -> None:
+        super().__init__()
+        self.settings = settings or load_settings()
+        self.state = AppState(self.settings)
+        self.runner = TaskRunner(self)
+        self.setWindowTitle(f"galdesk {__version__}")
+        self.setAcceptDrops(True)
+
+        self.tabs = QTabWidget()
+        self.data_tab = DataTab(self.state)
+        self.tabs.addTab(self.data_tab, "Data")
+        self.extra_tabs = {}
+        for title, module, cls, plan in TAB_SPECS:
+            tab = _make_tab(self.state, title, module, cls, plan)
+            self.extra_tabs[title] = tab
+            self.tabs.addTab(tab, title)
+        self.setCentralWidget(self.tabs)
+
+        self.problems = QListWidget()
+        self.problems_dock = QDockWidget("Problems", self)
+        self.problems_dock.setObjectName("problems")
+        self.problems_dock.setWidget(self.problems)
+        self.addDockWidget(Qt.BottomDockWidgetArea, self.problems_dock)
+        self.problems_dock.hide()
+
+        self._build_status_bar()
+        self._build_menus()
+        self.state.problemsAdded.connect(self._on_problems)
+        self.state.projectChanged.connect(self._on_project_changed)
+        self.state.objectsChanged.connect(self._update_counts)
+        self.state.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self._restore_window()
+        self.resize(1280, 820) if not self.settings.get("window", {}).get("geometry") else None
+        # The compute device needs torch (~2 s to import): ask on a worker once the window is up.
+        QTimer.singleShot(300, self._probe_device)
+
+    # -- building ----------------------------------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.device_label = QLabel("device: …")
+        self.count_label = QLabel("no project")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.progress_label = QLabel("")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.hide()
+        self.cancel_btn.clicked.connect(self.cancel_task)
+        sb.addPermanentWidget(self.progress_label)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_btn)
+        sb.addPermanentWidget(self.count_label)
+        sb.addPermanentWidget(self.device_label)
+
+    def _action(self, menu, text, slot, shortcut=None) -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        self._action(m, "&New Project…", self.new_project_dialog, QKeySequence.New)
+        self._action(m, "Open &Project…", self.open_project_dialog, "Ctrl+Shift+O")
+        self.recent_menu = m.addMenu("Recent Projects")
+        m.addSeparator()
+        self._action(m, "&Open Files…", self.open_files_dialog, QKeySequence.Open)
+        self._action(m, "Open &Folder…", self.open_folder_dialog, "Ctrl+Shift+F")
+        self._action(m, "Open &Catalogue…", self.open_catalog_dialog, "Ctrl+Shift+C")
+        m.addSeparator()
+        self._action(m, "&Save", self.save, QKeySequence.Save)
+        self._action(m, "Save Project &As…", self.save_as_dialog, QKeySequence.SaveAs)
+        if _module_exists("galdesk.gui.dialogs.export_dialog"):
+            self._action(m, "&Export Catalogue…", self.export_dialog, "Ctrl+E")
+        m.addSeparator()
+        self._action(m, "&Quit", self.close, QKeySequence.Quit)
+        v = self.menuBar().addMenu("&View")
+        v.addAction(self.problems_dock.toggleViewAction())
+        h = self.menuBar().addMenu("&Help")
+        self._action(h, "&About galdesk", self.about)
+        self._action(h, "Show &Log File Location", self.show_log)
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = [p for p in self.settings.get("recent_projects", []) if Path(p).exists()]
+        for p in recent:
+            act = QAction(p, self)
+            act.triggered.connect(lambda _=False, path=p: self.open_project(path))
+            self.recent_menu.addAction(act)
+        self.recent_menu.setEnabled(bool(recent))
+
+    # -- projects ----------------------------------------------------------------------------------------------------
+    def open_project(self, path) -> bool:
+        from galdesk.project import Project, ProjectError
+
+        try:
+            project = Project.open(path)
+        except ProjectError as exc:
+            QMessageBox.warning(self, "Cannot open project", str(exc))
+            return False
+        self.state.set_project(project)
+        self.settings.add_recent(str(project.path))
+        self.settings.save()
+        self._refresh_recent()
+        return True
+
+    def new_project(self, path) -> bool:
+        from galdesk.project import Project, ProjectError
+
+        try:
+            project = Project.create(path, working_size=int(self.settings.get("working_size") or 64))
+        except ProjectError as exc:
+            QMessageBox.warning(self, "Cannot create project", str(exc))
+            return False
+        self.state.set_project(project)
+        self.settings.add_recent(str(project.path))
+        self.settings.save()
+        self._refresh_recent()
+        return True
+
+    def ensure_project(self):
+        """The open project; a new one in the data folder if none is open (File > Save Project As… moves it)."""
+        if self.state.project is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = data_dir() / "projects" / f"untitled-{stamp}.galdesk"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.new_project(path)
+            self.state.status.emit(f"New project {path}")
+        return self.state.project
+
+    def open_paths(self, paths, catalog=None) -> None:
+        """Open projects, or ingest files / folders (and a catalogue) into the current project on a worker."""
+        from galdesk.project import is_project
+
+        paths = [str(p) for p in paths]
+        projects = [p for p in paths if is_project(p) or p.rstrip("/").endswith(".galdesk")]
+        for p in projects:
+            self.open_project(p)
+        data = [p for p in paths if p not in projects]
+        if not data and catalog is None:
+            return
+        project = self.ensure_project()
+        if project is None:
+            return
+        from galdesk.ingest import ingest
+
+        self._start("Loading", ingest, data, str(project.path), catalog=catalog,
+                    on_result=self._on_ingest_result)
+
+    def _on_ingest_result(self, result) -> None:
+        project = self.state.project
+        if project is not None:
+            project.reload()
+        self.state.add_problems(result.problems)
+        self.state.objectsChanged.emit()
+        msg = f"Loaded {result.images} images and {result.spectra} spectra"
+        if result.problems:
+            msg += f"; {len(result.problems)} file(s) could not be read (see Problems)"
+        self.state.status.emit(msg)
+        if project is not None and self.state.current < 0 and len(project.objects):
+            self.state.set_current(0)
+
+    def save(self) -> None:
+        """Everything is saved as it happens; this writes the display settings and window state too."""
+        if self.state.project is not None:
+            self.state.project.set_display(**self.state.display.to_dict())
+        self._save_window()
+        self.state.status.emit("Saved")
+
+    def save_as(self, dest) -> bool:
+        from galdesk.project import SUFFIX
+
+        project = self.state.project
+        if project is None:
+            return False
+        dest = Path(dest)
+        if dest.suffix != SUFFIX:
+            dest = dest.with_name(dest.name + SUFFIX)
+        if dest.exists():
+            QMessageBox.warning(self, "Save Project As", f"{dest} already exists")
+            return False
+        project.close()  # checkpoint the journal before copying
+        shutil.copytree(project.path, dest)
+        return self.open_project(dest)
+
+    # -- dialogs --------------------------------------------------------------------------------------------------------
+    def new_project_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New project", str(Path.home() / "untitled.galdesk"))
+        if path:
+            self.new_project(path)
+
+    def open_project_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open project (a .galdesk folder)")
+        if path:
+            self.open_project(path)
+
+    def open_files_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open cut-outs or spectra", "", FILE_FILTER)
+        if paths:
+            self.open_paths(paths)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a folder of cut-outs or spectra")
+        if path:
+            self.open_paths([path])
+
+    def open_catalog_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open catalogue", "", CATALOG_FILTER)
+        if path:
+            self.open_paths([], catalog=path)
+
+    def save_as_dialog(self) -> None:
+        if self.state.project is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", str(Path.home() / "project.galdesk"))
+        if path:
+            self.save_as(path)
+
+    def export_dialog(self) -> None:
+        from galdesk.gui.dialogs.export_dialog import ExportDialog
+
+        if self.state.project is not None:
+            ExportDialog(self.state.project, self).exec()
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About galdesk", f"<b>galdesk {__version__}</b><p>Cut-outs, spectra, CNN "
+                          "classification, clustering, line fitting and vetting for galaxy astronomers.</p>")
+
+    def show_log(self) -> None:
+        QMessageBox.information(self, "Log file", f"Errors and their tracebacks are written to\n{log_path()}")
+
+    # -- long work --------------------------------------------------------------------------------------------------
+    def _start(self, title, fn, *args, on_result=None, **kwargs) -> None:
+        self.progress.setValue(0)
+        self.progress.show()
+        self.cancel_btn.show()
+        self.progress_label.setText(title)
+        self.runner.start(fn, *args, on_result=on_result, on_error=self._on_task_error,
+                          on_progress=self._on_progress, on_cancelled=self._on_task_cancelled, **kwargs)
+        self.runner.done.connect(self._on_task_done, Qt.UniqueConnection)
+
+    def cancel_task(self) -> None:
+        self.runner.cancel()
+        self._on_task_done()
+        self.state.status.emit("Cancelled")
+
+    @Slot(float, str, float)
+    def _on_progress(self, fraction, message, eta) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        eta_s = eta_text(eta if eta >= 0 else None)
+        self.progress_label.setText(message + (f"  (ETA {eta_s})" if eta_s else ""))
+
+    def _on_task_error(self, exc, tb) -> None:
+        from galdesk.gui.app import log_exception
+
+        log_exception(exc, tb)
+        QMessageBox.critical(self, "Error", f"{exc}\n\nDetails were written to {log_path()}")
+
+    def _on_task_cancelled(self) -> None:
+        self.state.status.emit("Cancelled; nothing was changed")
+
+    def _on_task_done(self) -> None:
+        self.progress.hide()
+        self.cancel_btn.hide()
+        self.progress_label.setText("")
+
+    def _probe_device(self) -> None:
+        def probe(ctx=None):
+            from galdesk.ml.device import choose_device, describe_device
+
+            return describe_device(choose_device(None, self.settings.get("device")))
+
+        self._device_runner = TaskRunner(self)
+        self._device_runner.start(probe, on_result=lambda text: self.device_label.setText(f"device: {text}"),
+                                  on_error=lambda exc, tb: self.device_label.setText("device: cpu"))
+
+    # -- state -> window ------------------------------------------------------------------------------------------------
+    def _on_project_changed(self, project) -> None:
+        title = f"galdesk {__version__}"
+        if project is not None:
+            title = f"{project.name} — {title}"
+        self.setWindowTitle(title)
+        self._update_counts()
+
+    def _update_counts(self) -> None:
+        p = self.state.project
+        self.count_label.setText("no project" if p is None else f"{p.n_images} images, {p.n_spectra} spectra")
+
+    def _on_problems(self, problems) -> None:
+        for pr in problems:
+            self.problems.addItem(f"{pr.path}: {pr.error}")
+        self.problems_dock.show()
+
+    # -- drag and drop ------------------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    # -- window state -------------------------------------------------------------------------------------------------
+    def _restore_window(self) -> None:
+        w = self.settings.get("window", {}) or {}
+        if w.get("geometry"):
+            self.restoreGeometry(QByteArray.fromBase64(w["geometry"].encode()))
+        if w.get("state"):
+            self.restoreState(QByteArray.fromBase64(w["state"].encode()))
+
+    def _save_window(self) -> None:
+        self.settings.set("window", {"geometry": bytes(self.saveGeometry().toBase64()).decode(),
+                                     "state": bytes(self.saveState().toBase64()).decode()})
+        self.settings.save()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._save_window()
+        self.runner.cancel()
+        self.runner.wait(10000)
+        if hasattr(self, "_device_runner"):
+            self._device_runner.wait(10000)
+        for tab in self.extra_tabs.values():
+            if hasattr(tab, "shutdown"):
+                tab.shutdown()
+        if self.state.project is not None:
+            self.state.project.close()
+        super().closeEvent(event)

@@ -1,0 +1,147 @@
+"""Data tab: thumbnail grid of cut-outs and list of spectra on the left; the current object, shown DS9-style
+(or as a spectrum plot), with its catalogue fields on the right."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QSplitter, QStackedWidget, QTableView,
+                               QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+
+from galdesk.gui.widgets.image_view import ImageView
+from galdesk.gui.widgets.spectrum_plot import SpectrumPlot
+from galdesk.gui.widgets.thumbnails import ThumbnailGrid
+from galdesk.project import BASE_COLUMNS, cell_str
+
+__all__ = ["DataTab"]
+
+SPEC_COLUMNS = ("id", "z", "spec_class", "subclass", "source")
+
+
+class DataTab(QWidget):
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.grid = ThumbnailGrid()
+        self.spec_model = QStandardItemModel(0, len(SPEC_COLUMNS))
+        self.spec_model.setHorizontalHeaderLabels(["id", "z", "class", "subclass", "file"])
+        self.spec_table = QTableView()
+        self.spec_table.setModel(self.spec_model)
+        self.spec_table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.spec_table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.spec_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.spec_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.spec_table.setSortingEnabled(True)
+        self.lists = QTabWidget()
+        self.lists.addTab(self.grid, "Images")
+        self.lists.addTab(self.spec_table, "Spectra")
+
+        self.image_view = ImageView()
+        self.spectrum_plot = SpectrumPlot()
+        self.empty = QLabel("Open cut-outs, spectra, a catalogue or a project (File menu, or drop files here).")
+        self.empty.setAlignment(Qt.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.detail = QStackedWidget()
+        for w in (self.empty, self.image_view, self.spectrum_plot):
+            self.detail.addWidget(w)
+        self.fields = QTableWidget(0, 2)
+        self.fields.setHorizontalHeaderLabels(["field", "value"])
+        self.fields.horizontalHeader().setStretchLastSection(True)
+        self.fields.verticalHeader().hide()
+        self.fields.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        right = QSplitter(Qt.Vertical)
+        right.addWidget(self.detail)
+        right.addWidget(self.fields)
+        right.setStretchFactor(0, 4)
+        right.setStretchFactor(1, 1)
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(self.lists)
+        split.addWidget(right)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+
+        state.projectChanged.connect(self._on_project_changed)
+        state.objectsChanged.connect(self._on_objects_changed)
+        state.currentChanged.connect(self._on_current_changed)
+        state.displayChanged.connect(self._on_display_changed)
+        self.grid.objectActivated.connect(state.set_current)
+        self.spec_table.selectionModel().currentRowChanged.connect(self._on_spec_row)
+        self.image_view.displayChanged.connect(self._on_view_display)
+
+    # -- state -> view ---------------------------------------------------------------------------------------------------
+    def _on_project_changed(self, project) -> None:
+        self._on_objects_changed()
+
+    def _on_objects_changed(self) -> None:
+        project = self.state.project
+        self.grid.thumbs.set_project(project)
+        self.grid.thumbs.set_display(self.state.display)
+        self.spec_model.setRowCount(0)
+        if project is None:
+            self.detail.setCurrentWidget(self.empty)
+            return
+        objs = project.objects
+        for row in project.spectrum_rows():
+            items = []
+            for col in SPEC_COLUMNS:
+                value = objs[col][row]
+                text = cell_str(value)
+                if col == "z":
+                    text = "" if not np.isfinite(value) else f"{float(value):.5f}"
+                it = QStandardItem(text)
+                it.setData(int(row), Qt.UserRole + 1)
+                items.append(it)
+            self.spec_model.appendRow(items)
+        self.lists.setTabText(0, f"Images ({project.n_images})")
+        self.lists.setTabText(1, f"Spectra ({project.n_spectra})")
+        if project.n_images == 0 and project.n_spectra:
+            self.lists.setCurrentIndex(1)
+
+    def _on_display_changed(self, settings) -> None:
+        self.grid.thumbs.set_display(settings)
+        self.image_view.set_settings(settings)
+
+    def _on_current_changed(self, row: int) -> None:
+        project = self.state.project
+        if project is None or row < 0:
+            self.detail.setCurrentWidget(self.empty)
+            self.fields.setRowCount(0)
+            return
+        obj = project.objects[row]
+        if obj["kind"] == "image":
+            self.image_view.set_settings(self.state.display)
+            self.image_view.set_image(project.load_full_image(row))
+            self.detail.setCurrentWidget(self.image_view)
+            self.grid.select_object(row)
+        else:
+            self.spectrum_plot.set_spectrum(project.spectrum(row))
+            self.detail.setCurrentWidget(self.spectrum_plot)
+        self._show_fields(obj)
+
+    def _show_fields(self, obj) -> None:
+        names = [c for c in obj.colnames if c not in ("group", "row")]
+        self.fields.setRowCount(len(names))
+        for i, name in enumerate(names):
+            value = obj[name]
+            text = cell_str(value)
+            unit = getattr(obj.table[name] if hasattr(obj, "table") else None, "unit", None)
+            if unit is not None and text:
+                text += f" {unit}"
+            key = QTableWidgetItem(name)
+            if name not in BASE_COLUMNS:
+                key.setToolTip("catalogue column")
+            self.fields.setItem(i, 0, key)
+            self.fields.setItem(i, 1, QTableWidgetItem(text))
+
+    # -- view -> state --------------------------------------------------------------------------------------------------
+    def _on_spec_row(self, current, _previous) -> None:
+        if current.isValid():
+            row = self.spec_model.item(current.row(), 0).data(Qt.UserRole + 1)
+            self.state.set_current(int(row))
+
+    def _on_view_display(self, settings) -> None:
+        self.state.set_display(settings)

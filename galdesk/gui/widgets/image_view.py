@@ -1,0 +1,258 @@
+"""DS9-style cut-out view: stretch, limits, colour map and band choice, with pixel value and sky coordinates
+under the cursor and the FITS header beside it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from galdesk.display import CMAPS, LIMITS, STRETCHES, DisplaySettings, limits_for, render
+
+__all__ = ["ImageView", "DisplayControls"]
+
+LIMIT_LABELS = {"minmax": "min/max", "zscale": "zscale", "99": "99%", "99.5": "99.5%", "99.9": "99.9%",
+                "manual": "manual"}
+
+
+class DisplayControls(QWidget):
+    """Stretch / limits / colour map / band combo boxes; emits ``changed(DisplaySettings)``."""
+
+    changed = Signal(object)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.stretch = QComboBox()
+        self.stretch.addItems(list(STRETCHES))
+        self.limits = QComboBox()
+        for key in LIMITS:
+            self.limits.addItem(LIMIT_LABELS[key], key)
+        self.cmap = QComboBox()
+        self.cmap.addItems(list(CMAPS))
+        self.band = QComboBox()
+        self.vmin = QDoubleSpinBox()
+        self.vmax = QDoubleSpinBox()
+        for box in (self.vmin, self.vmax):
+            box.setRange(-1e30, 1e30)
+            box.setDecimals(4)
+            box.setEnabled(False)
+            box.setKeyboardTracking(False)
+        for label, w in (("Stretch", self.stretch), ("Limits", self.limits), ("min", self.vmin), ("max", self.vmax),
+                         ("Colours", self.cmap), ("Band", self.band)):
+            lay.addWidget(QLabel(label))
+            lay.addWidget(w)
+        lay.addStretch(1)
+        self._settings = DisplaySettings()
+        self._block = False
+        for w in (self.stretch, self.limits, self.cmap, self.band):
+            w.currentIndexChanged.connect(self._on_changed)
+        self.vmin.valueChanged.connect(self._on_changed)
+        self.vmax.valueChanged.connect(self._on_changed)
+
+    def set_bands(self, bands: list[str], rgb8: bool = False) -> None:
+        self._block = True
+        current = self.band.currentData()
+        self.band.clear()
+        if len(bands) >= 3:
+            self.band.addItem("colour (as is)" if rgb8 else "colour (Lupton)", None)
+        for i, b in enumerate(bands):
+            self.band.addItem(b or f"band {i}", i)
+        idx = self.band.findData(current)
+        self.band.setCurrentIndex(max(idx, 0))
+        self._block = False
+        self._settings.band = self.band.currentData()
+
+    def set_settings(self, s: DisplaySettings) -> None:
+        self._block = True
+        self._settings = DisplaySettings.from_dict(s.to_dict())
+        self.stretch.setCurrentText(s.stretch)
+        self.limits.setCurrentIndex(max(self.limits.findData(s.limits), 0))
+        self.cmap.setCurrentText(s.cmap)
+        self.vmin.setEnabled(s.limits == "manual")
+        self.vmax.setEnabled(s.limits == "manual")
+        self._block = False
+
+    def show_limits(self, lo: float, hi: float) -> None:
+        """Show the limits in use (so that switching to manual starts from them)."""
+        self._block = True
+        self.vmin.setValue(lo)
+        self.vmax.setValue(hi)
+        self._block = False
+
+    def settings(self) -> DisplaySettings:
+        return self._settings
+
+    def _on_changed(self, *_):
+        if self._block:
+            return
+        s = self._settings
+        s.stretch = self.stretch.currentText()
+        s.limits = self.limits.currentData()
+        s.cmap = self.cmap.currentText()
+        s.band = self.band.currentData()
+        manual = s.limits == "manual"
+        self.vmin.setEnabled(manual)
+        self.vmax.setEnabled(manual)
+        s.vmin, s.vmax = (self.vmin.value(), self.vmax.value()) if manual else (None, None)
+        self.changed.emit(DisplaySettings.from_dict(s.to_dict()))
+
+
+class ImageView(QWidget):
+    """One cut-out with display controls, cursor read-out (pixel, value, RA/Dec) and its header."""
+
+    displayChanged = Signal(object)
+
+    def __init__(self, parent=None, show_header: bool = True) -> None:
+        super().__init__(parent)
+        self.image = None
+        self.settings = DisplaySettings()
+        self.rotation = 0       # quarter turns, counter-clockwise
+        self.flipped = False
+        self.controls = DisplayControls()
+        self.glw = pg.GraphicsLayoutWidget()
+        self.view = self.glw.addViewBox(lockAspect=True, enableMenu=False)
+        self.item = pg.ImageItem(axisOrder="row-major")
+        self.view.addItem(self.item)
+        self.readout = QLabel(" ")
+        self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.header = QPlainTextEdit()
+        self.header.setReadOnly(True)
+        self.header.setLineWrapMode(QPlainTextEdit.NoWrap)
+        font = self.header.font()
+        font.setFamily("monospace")
+        self.header.setFont(font)
+        self.rot_btn = QPushButton("Rotate 90°")
+        self.flip_btn = QPushButton("Flip")
+        bar = QHBoxLayout()
+        bar.addWidget(self.rot_btn)
+        bar.addWidget(self.flip_btn)
+        bar.addWidget(self.readout, 1)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.controls)
+        ll.addWidget(self.glw, 1)
+        ll.addLayout(bar)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        if show_header:
+            split = QSplitter(Qt.Horizontal)
+            split.addWidget(left)
+            split.addWidget(self.header)
+            split.setStretchFactor(0, 3)
+            split.setStretchFactor(1, 1)
+            split.setSizes([700, 260])
+            lay.addWidget(split)
+        else:
+            self.header.hide()
+            lay.addWidget(left)
+        self.controls.changed.connect(self._on_controls_changed)
+        self.rot_btn.clicked.connect(self.rotate)
+        self.flip_btn.clicked.connect(self.flip)
+        self._proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse_moved)
+
+    # -- public --------------------------------------------------------------------------------------------------------
+    def set_image(self, image) -> None:
+        """Show an :class:`~galdesk.io.model.ImageData` (or None to clear)."""
+        self.image = image
+        self.rotation, self.flipped = 0, False
+        if image is None:
+            self.item.clear()
+            self.header.setPlainText("")
+            self.readout.setText(" ")
+            return
+        self.controls.set_bands(list(image.bands), rgb8=image.rgb)
+        self.settings.band = self.controls.settings().band
+        hdr = image.header
+        self.header.setPlainText(hdr.tostring(sep="\n") if hasattr(hdr, "tostring") else
+                                 ("" if hdr is None else str(hdr)))
+        self._redraw()
+        self.view.autoRange(padding=0.02)
+
+    def set_settings(self, settings: DisplaySettings) -> None:
+        band = self.settings.band
+        self.settings = DisplaySettings.from_dict(settings.to_dict())
+        self.settings.band = band
+        self.controls.set_settings(self.settings)
+        self._redraw()
+
+    def rotate(self) -> None:
+        self.rotation = (self.rotation + 1) % 4
+        self._redraw()
+        self.view.autoRange(padding=0.02)
+
+    def flip(self) -> None:
+        self.flipped = not self.flipped
+        self._redraw()
+
+    def rendered(self) -> np.ndarray | None:
+        """The (ny, nx, 3) uint8 array on screen (row 0 at the bottom), for tests."""
+        return self.item.image
+
+    # -- internals -------------------------------------------------------------------------------------------------------
+    def _on_controls_changed(self, s: DisplaySettings) -> None:
+        self.settings = s
+        self._redraw()
+        self.displayChanged.emit(s)
+
+    def _redraw(self) -> None:
+        if self.image is None:
+            return
+        px = self.image.pixels
+        s = self.settings
+        rgb = render(px, s, rgb8=self.image.rgb)
+        if not (s.band is None and px.shape[0] >= 3 and self.image.rgb):
+            band = 0 if s.band is None else int(s.band)
+            lo, hi = limits_for(px[min(band, px.shape[0] - 1)], s)
+            self.controls.show_limits(lo, hi)
+        if self.flipped:
+            rgb = rgb[:, ::-1]
+        if self.rotation:
+            rgb = np.rot90(rgb, self.rotation)
+        self.item.setImage(np.ascontiguousarray(rgb), levels=(0, 255))
+
+    def _on_mouse_moved(self, evt) -> None:
+        if self.image is None or self.rotation or self.flipped:
+            return
+        pos = evt[0]
+        if not self.view.sceneBoundingRect().contains(pos):
+            return
+        p = self.view.mapSceneToView(pos)
+        x, y = int(np.floor(p.x())), int(np.floor(p.y()))
+        ny, nx = self.image.shape
+        if not (0 <= x < nx and 0 <= y < ny):
+            self.readout.setText(" ")
+            return
+        vals = self.image.pixels[:, y, x]
+        text = f"x={x + 1} y={y + 1}  value=" + ", ".join(f"{v:.5g}" for v in vals)  # FITS 1-based pixels
+        wcs = self.image.wcs
+        if wcs is not None:
+            try:
+                sky = wcs.pixel_to_world(x, y)
+                text += f"  RA={sky.ra.to_string(unit='hourangle', sep=':', precision=2)}" \
+                        f" Dec={sky.dec.to_string(sep=':', precision=1, alwayssign=True)}" \
+                        f" ({sky.ra.deg:.6f}°, {sky.dec.deg:+.6f}°)"
+            except Exception:  # noqa: BLE001 - a WCS that cannot convert shows no position
+                pass
+        self.readout.setText(text)
+
+
+if __name__ == "__main__":  # preview: python -m galdesk.gui.widgets.image_view
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from galdesk.io.model import ImageData
+    from galdesk.sample import synthetic_galaxy
+
+    app = QApplication(sys.argv)
+    w = ImageView()
+    w.set_image(ImageData(synthetic_galaxy("spiral", np.random.default_rng(1), 128), ["g", "r", "i"], "demo", "demo"))
+    w.resize(900, 600)
+    w.show()
+    sys.exit(app.exec())

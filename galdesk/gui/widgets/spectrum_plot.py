@@ -1,0 +1,127 @@
+"""Spectrum plot: flux with a ±1σ error band, observed / rest-frame toggle, emission-line markers.
+
+Items are created once and updated with ``setData`` (pyqtgraph speed rule); the curves use a 1-pixel pen without
+antialiasing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from galdesk.lines.linelist import LABELS, LINES, vac_to_air
+
+__all__ = ["SpectrumPlot"]
+
+
+class SpectrumPlot(QWidget):
+    """Plot of one :class:`~galdesk.io.model.SpectrumData`."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.spectrum = None
+        self.rest = QCheckBox("Rest frame")
+        self.show_lines = QCheckBox("Line markers")
+        self.show_lines.setChecked(True)
+        self.info = QLabel(" ")
+        bar = QHBoxLayout()
+        bar.addWidget(self.rest)
+        bar.addWidget(self.show_lines)
+        bar.addWidget(self.info, 1)
+        self.plot = pg.PlotWidget()
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.setLabel("bottom", "Observed wavelength", units="Å")
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.lo = pg.PlotDataItem(pen=None)
+        self.hi = pg.PlotDataItem(pen=None)
+        self.band = pg.FillBetweenItem(self.lo, self.hi, brush=pg.mkBrush(120, 120, 220, 70))
+        self.curve = pg.PlotDataItem(pen=pg.mkPen("k" if False else (30, 30, 30), width=1), connect="finite")
+        self.plot.addItem(self.band)
+        self.plot.addItem(self.curve)
+        self.plot.setBackground("w")
+        self.markers: list[tuple[str, pg.InfiniteLine]] = []
+        for name in LINES:
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((200, 60, 60), width=1, style=Qt.DashLine),
+                                   label=LABELS.get(name, name),
+                                   labelOpts={"position": 0.95, "color": (160, 40, 40), "rotateAxis": (1, 0)})
+            line.setVisible(False)
+            self.plot.addItem(line, ignoreBounds=True)
+            self.markers.append((name, line))
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(bar)
+        lay.addWidget(self.plot, 1)
+        self.rest.toggled.connect(self._redraw)
+        self.show_lines.toggled.connect(self._redraw)
+
+    def set_spectrum(self, spec) -> None:
+        self.spectrum = spec
+        if spec is None:
+            for it in (self.curve, self.lo, self.hi):
+                it.setData([], [])
+            self.info.setText(" ")
+            return
+        z = spec.redshift
+        parts = [spec.id]
+        if z is not None:
+            parts.append(f"z = {z:.5f}")
+        if spec.spec_class:
+            parts.append(f"{spec.spec_class} {spec.subclass or ''}".strip())
+        parts.append("vacuum" if spec.vacuum else "air")
+        self.info.setText("   ".join(parts))
+        self.rest.setEnabled(z is not None)
+        self._redraw()
+        self.plot.enableAutoRange()
+
+    def x_values(self) -> np.ndarray:
+        """Wavelengths as plotted (rest frame when toggled and z is known)."""
+        spec = self.spectrum
+        if self.rest.isChecked() and spec.redshift is not None:
+            return spec.wavelength / (1.0 + spec.redshift)
+        return spec.wavelength
+
+    def _redraw(self, *_):
+        spec = self.spectrum
+        if spec is None:
+            return
+        x = self.x_values()
+        flux = np.where(spec.mask, np.nan, spec.flux)
+        err = spec.error
+        ok = np.isfinite(err) & ~spec.mask
+        lo = np.where(ok, flux - err, np.nan)
+        hi = np.where(ok, flux + err, np.nan)
+        self.curve.setData(x, flux)
+        # FillBetweenItem needs finite curves: fill gaps with the flux itself (zero-width band)
+        self.lo.setData(x, np.where(np.isfinite(lo), lo, np.nan_to_num(flux)))
+        self.hi.setData(x, np.where(np.isfinite(hi), hi, np.nan_to_num(flux)))
+        rest = self.rest.isChecked() and spec.redshift is not None
+        self.plot.setLabel("bottom", "Rest-frame wavelength" if rest else "Observed wavelength", units="Å")
+        unit = spec.flux_unit or "flux"
+        self.plot.setLabel("left", f"Flux [{unit}]")
+        z = spec.redshift or 0.0
+        xmin, xmax = (float(np.nanmin(x)), float(np.nanmax(x))) if x.size else (0, 0)
+        for name, line in self.markers:
+            w = LINES[name] if spec.vacuum else float(vac_to_air(LINES[name]))
+            pos = w if rest else w * (1.0 + z)
+            show = self.show_lines.isChecked() and spec.redshift is not None and xmin <= pos <= xmax
+            line.setPos(pos)
+            line.setVisible(bool(show))
+
+
+if __name__ == "__main__":  # preview: python -m galdesk.gui.widgets.spectrum_plot
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from galdesk.io.model import SpectrumData
+    from galdesk.sample import synthetic_spectrum
+
+    app = QApplication(sys.argv)
+    loglam, flux, ivar, _ = synthetic_spectrum("seyfert1", 0.05, np.random.default_rng(2))
+    w = SpectrumPlot()
+    w.set_spectrum(SpectrumData(10**loglam, flux, ivar, np.zeros(flux.size, bool), "demo", "demo", redshift=0.05))
+    w.resize(900, 500)
+    w.show()
+    sys.exit(app.exec())

@@ -1,0 +1,136 @@
+"""A thumbnail grid that stays smooth with 10,000+ objects: one QListView over a model whose thumbnails are
+rendered lazily (only when Qt asks for a visible item) and kept in a bounded cache."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListView
+
+from galdesk.display import DisplaySettings, thumbnail_rgb8
+
+__all__ = ["ThumbnailModel", "ThumbnailGrid", "rgb8_to_qimage"]
+
+ObjectRowRole = Qt.UserRole + 1
+
+
+def rgb8_to_qimage(rgb: np.ndarray) -> QImage:
+    """(ny, nx, 3) uint8 (row 0 = top) -> QImage (a deep copy: the array may go away)."""
+    rgb = np.ascontiguousarray(rgb)
+    h, w, _ = rgb.shape
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+
+
+class ThumbnailModel(QAbstractListModel):
+    """Items are object-table rows of image objects; DecorationRole renders the thumbnail on demand."""
+
+    CACHE = 4000
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._project = None
+        self._rows = np.zeros(0, int)
+        self._labels: dict[int, str] = {}
+        self._settings = DisplaySettings()
+        self._cache: OrderedDict[int, QPixmap] = OrderedDict()
+        self._rgb_rows: set[int] = set()
+
+    def set_project(self, project, rows=None) -> None:
+        self.beginResetModel()
+        self._project = project
+        self._rows = np.asarray(rows if rows is not None else (project.image_rows() if project else []), int)
+        self._cache.clear()
+        self._rgb_rows = set()
+        if project is not None and len(self._rows):
+            bands = np.asarray(project.objects["bands"]).astype(str)
+            self._rgb_rows = {int(r) for r in self._rows if bands[r] == "r,g,b"}
+        self.endResetModel()
+
+    def set_rows(self, rows) -> None:
+        """Show only these object rows, in this order (sorting / filtering)."""
+        self.beginResetModel()
+        self._rows = np.asarray(rows, int)
+        self.endResetModel()
+
+    def set_labels(self, labels: dict[int, str]) -> None:
+        """Caption per object row (e.g. predicted class and probability)."""
+        self._labels = dict(labels)
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0), self.index(self.rowCount() - 1), [Qt.DisplayRole])
+
+    def set_display(self, settings: DisplaySettings) -> None:
+        self._settings = settings
+        self._cache.clear()
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0), self.index(self.rowCount() - 1), [Qt.DecorationRole])
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() else int(self._rows.size)
+
+    def object_row(self, index: QModelIndex) -> int:
+        return int(self._rows[index.row()])
+
+    def data(self, index: QModelIndex, role=Qt.DisplayRole):
+        if not index.isValid() or self._project is None:
+            return None
+        row = int(self._rows[index.row()])
+        if role == Qt.DisplayRole:
+            return self._labels.get(row) or str(self._project.objects["id"][row])
+        if role == Qt.DecorationRole:
+            return self._pixmap(row)
+        if role == Qt.ToolTipRole:
+            obj = self._project.objects[row]
+            return f"{obj['id']}\n{obj['source']}"
+        if role == ObjectRowRole:
+            return row
+        return None
+
+    def _pixmap(self, row: int) -> QPixmap:
+        pm = self._cache.get(row)
+        if pm is not None:
+            self._cache.move_to_end(row)
+            return pm
+        planes = self._project.thumbnail_planes(row)
+        rgb = thumbnail_rgb8(planes, self._settings, rgb8=row in self._rgb_rows)
+        pm = QPixmap.fromImage(rgb8_to_qimage(rgb))
+        self._cache[row] = pm
+        if len(self._cache) > self.CACHE:
+            self._cache.popitem(last=False)
+        return pm
+
+
+class ThumbnailGrid(QListView):
+    """Icon-mode list view; emits ``objectActivated(row)`` with the object-table row of the current item."""
+
+    objectActivated = Signal(int)
+
+    def __init__(self, parent=None, icon_size: int = 96) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.IconMode)
+        self.setResizeMode(QListView.Adjust)
+        self.setMovement(QListView.Static)
+        self.setUniformItemSizes(True)       # lets Qt lay out 10^4 items without asking each one
+        self.setLayoutMode(QListView.Batched)
+        self.setBatchSize(500)
+        self.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.setIconSize(QSize(icon_size, icon_size))
+        self.setGridSize(QSize(icon_size + 16, icon_size + 30))
+        self.setWordWrap(False)
+        self.setSpacing(2)
+        self.thumbs = ThumbnailModel(self)
+        self.setModel(self.thumbs)
+        self.selectionModel().currentChanged.connect(self._on_current_changed)
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self.objectActivated.emit(self.thumbs.object_row(current))
+
+    def select_object(self, row: int) -> None:
+        hits = np.flatnonzero(self.thumbs._rows == row)
+        if hits.size:
+            idx = self.thumbs.index(int(hits[0]))
+            self.setCurrentIndex(idx)
+            self.scrollTo(idx)
