@@ -1,8 +1,423 @@
 """Image (cut-out) readers, registered with :mod:`galdesk.io.registry`.
 
-(Being filled in: FITS images, stamp collections and cubes; JPEG/PNG; HDF5 stacks.)
+Every reader returns :class:`~galdesk.io.model.ImageData` with float32 pixels of shape ``(n_bands, ny, nx)``.
+
+``fits-image`` (priority 0)
+    Any FITS file with at least one image HDU that is 2-D or 3-D once leading length-1 axes are dropped (so a
+    ``(1, 1, ny, nx)`` radio-style array is a 2-D image). Tables-only files (catalogues) are not claimed. What a file
+    becomes, in this order:
+
+    1. **Science + auxiliary planes**: if some HDUs are called ``SCI``/``SCIENCE``/``IMAGE``/``DATA``, only those
+       are read (``ERR``, ``DQ``, ``WHT``... planes of the same exposure are not cut-outs).
+    2. **One HDU**: a 2-D HDU -> one single-band image; a 3-D HDU ``(bands, ny, nx)`` -> one multi-band image whose
+       band names come from ``BAND1..n``, ``FILTER1..n`` or ``FILTn`` header keywords when all n are present,
+       else ``"b0", "b1", ...``.
+    3. **Bands in extensions**: several 2-D HDUs that all have the *same shape* and *band-like EXTNAMEs* (single
+       letters ``u g r i z y Y J H K``, HST/JWST filters ``F606W``..., ``W1``-``W4``, ``NUV``/``FUV``, optionally
+       with a survey prefix like ``HSC-G`` or ``SDSS_r``) -> one multi-band image, bands named by EXTNAME. Both
+       conditions are required: stamps of equal size without band names stay stamps.
+    4. **Stamp collection** otherwise: one image per 2-D/3-D HDU, ``id = "{stem}[{hdu}]"`` and ``hdu`` set (e.g.
+       the GalSim AEGIS files: one galaxy per HDU, all of different shapes).
+
+    Single-HDU images have ``id = stem``. The band name of a single plane comes from ``FILTER``, ``BAND``,
+    ``FILTNAM``, ``FILTER1``/``FILTER2`` (skipping ``CLEAR*``) or a filter token in the file name (``F814W``),
+    else ``""``. WCS: ``astropy.wcs.WCS(header, naxis=2)`` when it has a celestial part, else None; a WCS that
+    cannot be built never fails the read (None, message in ``meta["wcs_warning"]``). Integer images with ``BLANK``
+    get NaN there. ``meta``: ``bunit``, ``pixel_scale_arcsec`` (from the WCS), ``extname``.
+
+``image-pil`` (priority 10) -- JPEG/PNG (and TIFF/BMP/GIF through PIL), recognised by magic bytes
+    RGB -> 3 planes ``["r", "g", "b"]`` (0..255, ``rgb=True``), RGBA/LA -> alpha dropped, palette/CMYK -> RGB,
+    greyscale -> 1 plane ``["grey"]`` (``rgb=False``), 16-bit/float modes -> 1 plane of their values. Always
+    flipped vertically so row 0 is the bottom (the FITS convention). A JPEG without its end-of-image marker (or a
+    PNG without IEND) is refused as truncated even if PIL was told to load truncated images elsewhere.
+
+``hdf5-stack`` (priority 10) -- HDF5 files (``.h5``/``.hdf5`` or the HDF5 signature)
+    The dataset ``images`` (any case) or else the only 3-D/4-D dataset. Layouts: ``N x H x W``;
+    ``N x H x W x C`` (channels last: last axis 1..4 and H, W > 4); ``N x C x H x W`` (axis 1 is 1..4). Optional
+    1-D datasets ``labels``/``label``/``ans``/``y`` -> ``meta["label"]`` and ``ids``/``id``/``objid``/``names`` ->
+    ``id`` (else ``"{stem}:{i}"``). uint8 stacks with 3 channels are colour cut-outs (``rgb=True``, bands r g b),
+    stored top row first like the JPEGs they come from, so they are flipped vertically too, unless the dataset has
+    an attribute ``origin = "lower"``. A stack whose float32 copy would exceed
+    :data:`~galdesk.io.registry.MAX_DATA_BYTES` is refused. HDF5 files without such a stack are refused with the
+    list of their datasets.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import io
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from galdesk.io.model import ImageData
+from galdesk.io import registry
+from galdesk.io.registry import HDUInfo, Probe, register_reader
+
+__all__ = [
+    "read_fits_image",
+    "read_pil_image",
+    "read_hdf5_stack",
+    "is_band_name",
+    "band_from_header",
+    "celestial_wcs",
+]
+
+_SCIENCE_NAMES = {"SCI", "SCIENCE", "IMAGE", "DATA"}
+_BAND_RE = re.compile(
+    r"^(?:(?:SDSS|HSC|DES|DECAM|LS|PS1|PS|MEGACAM|CFHT|KIDS|LSST|RUBIN|UKIDSS|VISTA|2MASS|WISE|GALEX|BAND|FILTER)"
+    r"[-_ ]?)?"
+    r"(?:[UGRIZY]|[JHK]S?|W[1-4]|NUV|FUV|F\d{3,4}[WMNLPX]{1,2}|[UGRIZY]['P]?)"
+    r"(?:[-_ ]?BAND)?$",
+    re.IGNORECASE,
+)
+_FILTER_TOKEN_RE = re.compile(r"(?<![A-Za-z0-9])F\d{3,4}[WMN](?![A-Za-z0-9])", re.IGNORECASE)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# FITS helpers
+# ------------------------------------------------------------------------------------------------------------------
+def is_band_name(name: str) -> bool:
+    """True for EXTNAMEs that look like a band or filter (``g``, ``R``, ``HSC-I``, ``F814W``, ``W1``...)."""
+    return bool(name) and bool(_BAND_RE.match(name.strip()))
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Drop leading length-1 axes (keep at least 2)."""
+    shape = tuple(shape)
+    while len(shape) > 2 and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def _usable(info: HDUInfo) -> bool:
+    return info.kind == "image" and len(_squeezed(info.shape)) in (2, 3) and all(n > 0 for n in info.shape)
+
+
+def band_from_header(header, path: Path | None = None) -> str:
+    """Band/filter of a single-plane image from FILTER/BAND/FILTNAM/FILTER1-2 keywords or the file name; else ''."""
+    for key in ("FILTER", "BAND", "FILTNAM", "FILTNAM1"):
+        v = header.get(key)
+        if isinstance(v, str) and v.strip():
+            return v.strip()
+    for key in ("FILTER1", "FILTER2", "FILTER3"):
+        v = header.get(key)
+        if isinstance(v, str) and v.strip() and not v.strip().upper().startswith("CLEAR"):
+            return v.strip()
+    if path is not None:
+        m = _FILTER_TOKEN_RE.search(path.name)
+        if m:
+            return m.group(0).upper()
+    return ""
+
+
+def _cube_bands(header, n: int) -> list[str]:
+    for prefix in ("BAND", "FILTER", "FILT"):
+        names = [header.get(f"{prefix}{i}") for i in range(1, n + 1)]
+        if all(isinstance(v, str) and v.strip() for v in names) and f"{prefix}{n + 1}" not in header:
+            return [v.strip() for v in names]
+    return [f"b{i}" for i in range(n)]
+
+
+def celestial_wcs(header) -> tuple[object | None, str | None]:
+    """``(WCS(header, naxis=2), None)`` if the header has a celestial WCS, else ``(None, reason or None)``.
+
+    Never raises: a broken WCS gives ``(None, message)``.
+    """
+    try:
+        if not any(str(header.get(f"CTYPE{i}", "")).strip() for i in (1, 2)):
+            return None, None
+        from astropy.wcs import FITSFixedWarning, WCS
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.simplefilter("ignore", FITSFixedWarning)  # routine 'datfix'/'unitfix' notes
+            w = WCS(header, naxis=2)
+        if not w.has_celestial:
+            return None, None
+        msg = "; ".join(dict.fromkeys(" ".join(str(c.message).split()) for c in caught)) or None
+        return w, msg
+    except Exception as exc:  # noqa: BLE001 - a bad WCS never fails the read
+        return None, f"WCS ignored: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+
+
+def _pixel_scale_arcsec(wcs) -> float | None:
+    try:
+        from astropy.wcs.utils import proj_plane_pixel_scales
+
+        scales = proj_plane_pixel_scales(wcs.celestial) * 3600.0
+        return float(np.mean(scales))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _hdu_array(hdu) -> np.ndarray:
+    """float32 copy of an image HDU's data with leading length-1 axes dropped and BLANK -> NaN."""
+    raw = hdu.data
+    if raw is None:
+        raise ValueError(f"HDU {hdu.name or ''} has no data")
+    arr = np.array(raw, dtype=np.float32)  # a copy: nothing refers to the file afterwards
+    blank = hdu.header.get("BLANK")
+    if blank is not None and np.issubdtype(np.asarray(raw).dtype, np.integer):
+        arr[np.asarray(raw) == blank] = np.nan
+    arr = arr.reshape(_squeezed(arr.shape))
+    return arr
+
+
+def _meta(header) -> dict:
+    meta: dict = {}
+    if header.get("BUNIT"):
+        meta["bunit"] = str(header["BUNIT"]).strip()
+    if header.get("EXTNAME"):
+        meta["extname"] = str(header["EXTNAME"]).strip()
+    return meta
+
+
+def _make_image(arr, bands, header, path: Path, ident: str, hdu_index: int | None) -> ImageData:
+    if arr.ndim == 2:
+        arr = arr[None]
+    wcs, warn = celestial_wcs(header)
+    meta = _meta(header)
+    if warn:
+        meta["wcs_warning"] = warn
+    if wcs is not None:
+        scale = _pixel_scale_arcsec(wcs)
+        if scale is not None:
+            meta["pixel_scale_arcsec"] = scale
+    return ImageData(pixels=np.ascontiguousarray(arr, dtype=np.float32), bands=list(bands), source=str(path),
+                     id=ident, header=header, wcs=wcs, hdu=hdu_index, rgb=False, meta=meta)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# FITS reader
+# ------------------------------------------------------------------------------------------------------------------
+def _is_fits_image(probe: Probe) -> bool:
+    return probe.is_fits and any(_usable(info) for info in probe.fits_summary)
+
+
+def _plan(probe: Probe) -> tuple[str, list[int]]:
+    """Decide how to read a FITS file: ("single" | "bands" | "stamps", HDU indices)."""
+    usable = [(i, info) for i, info in enumerate(probe.fits_summary) if _usable(info)]
+    if not usable:
+        raise ValueError("no 2-D or 3-D image HDU")
+    science = [(i, info) for i, info in usable if info.name in _SCIENCE_NAMES]
+    if science:
+        usable = science
+    if len(usable) == 1:
+        return "single", [usable[0][0]]
+    shapes = {_squeezed(info.shape) for _, info in usable}
+    if (len(shapes) == 1 and len(next(iter(shapes))) == 2
+            and all(is_band_name(info.name) for _, info in usable)
+            and len({info.name for _, info in usable}) == len(usable)):
+        return "bands", [i for i, _ in usable]
+    return "stamps", [i for i, _ in usable]
+
+
+def read_fits_image(probe: Probe) -> list[ImageData]:
+    """Read a FITS image, cube, band set or stamp collection (rules in the module docstring)."""
+    path = probe.path
+    mode, indices = _plan(probe)
+    stem = path.name[: -len(probe.suffix)] if probe.suffix and path.name.lower().endswith(probe.suffix) else path.stem
+    out: list[ImageData] = []
+    with registry_open(path) as hdul:
+        if mode == "bands":
+            planes, bands = [], []
+            for i in indices:
+                planes.append(_hdu_array(hdul[i]))
+                bands.append(str(hdul[i].header.get("EXTNAME", "")).strip())
+            header = hdul[indices[0]].header.copy()
+            img = _make_image(np.stack(planes), bands, header, path, stem, None)
+            img.meta["band_hdus"] = list(indices)
+            img.meta.pop("extname", None)
+            return [img]
+        for i in indices:
+            hdu = hdul[i]
+            header = hdu.header.copy()
+            arr = _hdu_array(hdu)
+            if arr.ndim == 3:
+                bands = _cube_bands(header, arr.shape[0])
+            else:
+                bands = [band_from_header(header, path)]
+            ident = stem if mode == "single" else f"{stem}[{i}]"
+            out.append(_make_image(arr, bands, header, path, ident, None if mode == "single" and i == 0 else i))
+    return out
+
+
+def registry_open(path):
+    """``fits.open(path, memmap=False)``: use it in a with-block and copy what you keep."""
+    from astropy.io import fits
+
+    return fits.open(path, memmap=False)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# JPEG / PNG through PIL
+# ------------------------------------------------------------------------------------------------------------------
+_PIL_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+_PIL_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def _is_pil_image(probe: Probe) -> bool:
+    head = probe.head
+    if head.startswith(b"BM"):  # two bytes only: insist on the suffix too
+        return probe.suffix == ".bmp"
+    return any(head.startswith(m) for m in _PIL_MAGIC)
+
+
+def _check_complete(raw: bytes) -> None:
+    """Refuse a JPEG without its end-of-image marker or a PNG without IEND (cut-off downloads)."""
+    tail = raw[-4096:].rstrip(b"\x00 \r\n\t")
+    if raw.startswith(b"\xff\xd8") and b"\xff\xd9" not in tail[-4096:]:
+        raise ValueError(f"truncated JPEG: no end-of-image marker ({len(raw)} bytes)")
+    if raw.startswith(b"\x89PNG") and b"IEND" not in tail[-64:]:
+        raise ValueError(f"truncated PNG: no IEND chunk ({len(raw)} bytes)")
+
+
+def read_pil_image(probe: Probe) -> list[ImageData]:
+    """Read a JPEG/PNG cut-out (rules in the module docstring)."""
+    from PIL import Image
+
+    path = probe.path
+    raw = path.read_bytes()
+    _check_complete(raw)
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            im.load()  # decode now, inside the try: a corrupt stream fails here
+            mode = im.mode
+            meta = {"pil_mode": mode, "format": None}
+            fmt = im.format
+            if mode in ("RGBA", "LA", "PA"):
+                im2 = im.convert("RGB" if mode != "LA" else "L")
+            elif mode in ("P", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
+                im2 = im.convert("RGB")
+            elif mode == "1":
+                im2 = im.convert("L")
+            else:
+                im2 = im
+            arr = np.asarray(im2)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"cannot decode image ({' '.join(str(exc).split())[:160]})") from None
+    if arr.ndim == 2:
+        planes = arr[None]
+    elif arr.ndim == 3:
+        planes = np.moveaxis(arr, -1, 0)
+    else:
+        raise ValueError(f"unexpected decoded image shape {arr.shape}")
+    planes = np.ascontiguousarray(planes[:, ::-1, :], dtype=np.float32)  # row 0 = bottom, like FITS
+    rgb = planes.shape[0] == 3 and arr.dtype == np.uint8
+    if planes.shape[0] == 3:
+        bands = ["r", "g", "b"]
+    else:
+        bands = ["grey"] * planes.shape[0]
+    meta.pop("format")
+    meta["image_format"] = fmt
+    return [ImageData(pixels=planes, bands=bands, source=str(path), id=path.stem, rgb=rgb, meta=meta)]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# HDF5 stacks
+# ------------------------------------------------------------------------------------------------------------------
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_LABEL_NAMES = ("labels", "label", "ans", "y", "targets", "classes")
+_ID_NAMES = ("ids", "id", "objid", "names", "name")
+
+
+def _is_hdf5(probe: Probe) -> bool:
+    return probe.head.startswith(_HDF5_MAGIC) or probe.suffix in (".h5", ".hdf5", ".hdf", ".he5")
+
+
+def _find_ci(group, names) -> object | None:
+    lower = {k.lower(): k for k in group.keys()}
+    for n in names:
+        if n in lower:
+            return group[lower[n]]
+    return None
+
+
+def _layout(shape: tuple[int, ...]) -> str:
+    if len(shape) == 3:
+        return "NHW"
+    n, a, b, c = shape
+    if 1 <= c <= 4 and a > 4 and b > 4:
+        return "NHWC"
+    if 1 <= a <= 4 and b > 4 and c > 4:
+        return "NCHW"
+    raise ValueError(f"cannot tell the channel axis of a {shape} stack (expected N x H x W x C or N x C x H x W "
+                     f"with C <= 4)")
+
+
+def read_hdf5_stack(probe: Probe) -> list[ImageData]:
+    """Read an HDF5 image stack (rules in the module docstring)."""
+    import h5py
+
+    path = probe.path
+    stem = path.stem
+    with h5py.File(path, "r") as f:
+        ds = _find_ci(f, ("images", "image", "imgs"))
+        if ds is not None and not isinstance(ds, h5py.Dataset):
+            ds = None
+        if ds is None:
+            found: list = []
+            listing: list[str] = []
+
+            def visit(name, obj):
+                if isinstance(obj, h5py.Dataset):
+                    listing.append(f"{name} {obj.shape}")
+                    if obj.ndim in (3, 4):
+                        found.append(obj)
+
+            f.visititems(visit)
+            if len(found) != 1:
+                shown = ", ".join(listing[:8]) or "none"
+                why = "several 3-D/4-D datasets and none named 'images'" if found else "no 3-D/4-D dataset"
+                raise ValueError(f"not an image stack: {why} (datasets: {shown})")
+            ds = found[0]
+        if ds.ndim not in (3, 4):
+            raise ValueError(f"dataset '{ds.name}' has shape {ds.shape}; an image stack is N x H x W (x C)")
+        layout = _layout(tuple(ds.shape))
+        n = int(ds.shape[0])
+        out_bytes = 4 * int(np.prod(ds.shape, dtype=np.float64))
+        if out_bytes > registry.MAX_DATA_BYTES:
+            raise ValueError(f"image stack '{ds.name}' {tuple(ds.shape)} would need {out_bytes / 1024**3:.1f} GiB "
+                             f"as float32, above the {registry.MAX_DATA_BYTES / 1024**3:.0f} GiB limit")
+        if n == 0:
+            raise ValueError(f"image stack '{ds.name}' is empty (shape {ds.shape})")
+        origin = ds.attrs.get("origin", None)
+        if isinstance(origin, bytes):
+            origin = origin.decode()
+        raw = ds[()]
+        labels = _find_ci(f, _LABEL_NAMES)
+        labels = labels[()] if isinstance(labels, h5py.Dataset) and labels.shape[:1] == (n,) else None
+        ids = _find_ci(f, _ID_NAMES)
+        ids = ids[()] if isinstance(ids, h5py.Dataset) and ids.shape[:1] == (n,) else None
+        ds_name = ds.name
+    if layout == "NHWC":
+        raw = np.moveaxis(raw, -1, 1)
+    elif layout == "NHW":
+        raw = raw[:, None]
+    nchan = raw.shape[1]
+    rgb = raw.dtype == np.uint8 and nchan == 3
+    flip = rgb and origin != "lower"
+    bands = ["r", "g", "b"] if nchan == 3 and rgb else [f"b{i}" for i in range(nchan)]
+    out = []
+    for i in range(n):
+        planes = raw[i, :, ::-1, :] if flip else raw[i]
+        if ids is not None:
+            v = ids[i]
+            ident = v.decode(errors="replace") if isinstance(v, bytes) else str(v.item() if hasattr(v, "item") else v)
+        else:
+            ident = f"{stem}:{i}"
+        meta = {"index": i, "dataset": ds_name}
+        if labels is not None:
+            v = labels[i]
+            meta["label"] = v.decode(errors="replace") if isinstance(v, bytes) else (
+                v.item() if hasattr(v, "item") and np.ndim(v) == 0 else np.asarray(v).tolist())
+        out.append(ImageData(pixels=np.ascontiguousarray(planes, dtype=np.float32), bands=list(bands),
+                             source=str(path), id=ident, hdu=None, rgb=rgb, meta=meta))
+    return out
+
+
+register_reader("fits-image", "image", _is_fits_image, read_fits_image, priority=0)
+register_reader("image-pil", "image", _is_pil_image, read_pil_image, priority=10)
+register_reader("hdf5-stack", "image", _is_hdf5, read_hdf5_stack, priority=10)

@@ -86,6 +86,9 @@ SKIP_NAMES: frozenset[str] = frozenset({".DS_Store", "Thumbs.db", "desktop.ini",
 #: Suffixes that promise a FITS file.
 FITS_SUFFIXES: frozenset[str] = frozenset({".fits", ".fit", ".fts", ".fits.fz"})
 
+# suffixes whose content must start with a known signature: (format name, magic bytes)
+_SUFFIX_MAGIC = {".jpg": ("JPEG", b"\xff\xd8"), ".jpeg": ("JPEG", b"\xff\xd8"), ".png": ("PNG", b"\x89PNG")}
+
 _BLOCK = 2880
 _CARD = 80
 _MAX_HEADER_BLOCKS = 2000  # ~5.7 MB of header: anything longer is corrupt, not a real header
@@ -605,6 +608,10 @@ def read(path: str | os.PathLike, kind: str | None = None) -> list[ImageData | S
             raise ReadError(p, "gzip-compressed FITS is not supported: decompress it first (gunzip)")
         if probe.suffix in FITS_SUFFIXES and not probe.is_fits:
             raise ReadError(p, f"not a FITS file despite its {probe.suffix} name (starts with {_describe_head(probe)})")
+        magic = _SUFFIX_MAGIC.get(probe.suffix)
+        if magic is not None and not probe.head.startswith(magic[1]):
+            raise ReadError(p, f"not a {magic[0]} file despite its {probe.suffix} name "
+                               f"(starts with {_describe_head(probe)})")
         if probe.is_fits and probe.fits_layout is None:
             raise ReadError(p, probe.fits_error or "unreadable FITS file")
         entry = identify(probe, kind)
