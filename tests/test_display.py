@@ -1,0 +1,80 @@
+"""Stretches and limits follow astropy.visualization; composites and thumbnails have the right geometry."""
+
+import numpy as np
+import pytest
+from astropy.visualization import AsinhStretch, PercentileInterval, ZScaleInterval
+
+from galdesk.display import LIMITS, STRETCHES, DisplaySettings, limits_for, normalise, render, thumbnail_rgb8
+
+
+@pytest.fixture
+def galaxy():
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:80, 0:80]
+    img = 100 * np.exp(-np.hypot(x - 40, y - 30) / 5) + rng.normal(0, 1, (80, 80))
+    img[0, 0] = np.nan
+    return img
+
+
+def test_limits_match_astropy(galaxy):
+    finite = galaxy[np.isfinite(galaxy)]
+    assert limits_for(galaxy, DisplaySettings(limits="zscale")) == pytest.approx(ZScaleInterval().get_limits(finite))
+    assert limits_for(galaxy, DisplaySettings(limits="99.5")) == pytest.approx(
+        PercentileInterval(99.5).get_limits(finite))
+    assert limits_for(galaxy, DisplaySettings(limits="minmax")) == pytest.approx((finite.min(), finite.max()))
+    assert limits_for(galaxy, DisplaySettings(limits="manual", vmin=-1, vmax=7)) == (-1, 7)
+
+
+def test_asinh_normalisation_matches_astropy(galaxy):
+    s = DisplaySettings(stretch="asinh", limits="minmax", asinh_a=0.1)
+    out = normalise(galaxy, s)
+    lo, hi = np.nanmin(galaxy), np.nanmax(galaxy)
+    expected = AsinhStretch(a=0.1)(np.clip((galaxy[1:, 1:] - lo) / (hi - lo), 0, 1))
+    assert np.allclose(out[1:, 1:], expected, atol=1e-6)
+    assert np.isnan(out[0, 0])
+
+
+@pytest.mark.parametrize("stretch", STRETCHES)
+@pytest.mark.parametrize("limits", LIMITS)
+def test_every_combination_renders_monotonically(galaxy, stretch, limits):
+    s = DisplaySettings(stretch=stretch, limits=limits, vmin=0, vmax=50)
+    out = normalise(galaxy, s)
+    assert out.shape == galaxy.shape
+    finite = np.isfinite(galaxy)
+    assert np.nanmin(out) >= 0 and np.nanmax(out) <= 1
+    # brighter pixels never render darker
+    order = np.argsort(galaxy[finite])
+    assert np.all(np.diff(out[finite][order]) >= -1e-6)
+
+
+def test_constant_image_does_not_divide_by_zero():
+    out = normalise(np.ones((10, 10)), DisplaySettings(limits="zscale"))
+    assert np.all(np.isfinite(out))
+
+
+def test_rgb8_cutout_shown_as_is_and_thumbnail_flipped():
+    planes = np.zeros((3, 4, 4), np.float32)
+    planes[0, 0, :] = 255  # bottom row red (FITS convention: row 0 = bottom)
+    rgb = render(planes, DisplaySettings(), rgb8=True)
+    assert rgb[0, 0].tolist() == [255, 0, 0]
+    thumb = thumbnail_rgb8(planes, DisplaySettings(), rgb8=True)
+    assert thumb[-1, 0].tolist() == [255, 0, 0]  # QImage row 0 is the top
+
+
+def test_lupton_composite_is_colour_preserving():
+    planes = np.zeros((3, 20, 20))
+    planes[0] = 2.0
+    planes[1] = 1.0
+    planes[2] = 0.5
+    planes[:, 10, 10] *= 50
+    rgb = render(planes, DisplaySettings(limits="minmax", band=None)).astype(float)
+    r, g, b = rgb[10, 10]
+    assert r > g > b
+
+
+def test_single_band_colormap():
+    d = np.linspace(0, 1, 100).reshape(10, 10)
+    gray = render(d, DisplaySettings(stretch="linear", limits="minmax", cmap="gray"))
+    assert np.all(gray[..., 0] == gray[..., 1])
+    vir = render(d, DisplaySettings(stretch="linear", limits="minmax", cmap="viridis"))
+    assert not np.all(vir[..., 0] == vir[..., 1])

@@ -1,0 +1,103 @@
+"""Ingest of real files into a project, serial and parallel, with catalogues and bad files beside good ones."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from galdesk.ingest import ingest
+from galdesk.io.resample import resample_planes
+from galdesk.project import Project
+from galdesk.tasks import Cancelled, RecordingContext
+
+
+def _gz_files(shared, n):
+    return sorted((shared / "images/gz1/jpeg").glob("*.jpeg"))[:n]
+
+
+def test_ingest_real_jpegs_and_spectra(tmp_path, shared_data):
+    jpegs = _gz_files(shared_data, 12)
+    specs = sorted((shared_data / "spectra/sdss").glob("spec-*.fits"))[:3]
+    res = ingest(jpegs + specs, tmp_path / "p", workers=1)
+    assert (res.images, res.spectra, res.problems) == (12, 3, [])
+    proj = Project.open(tmp_path / "p.galdesk")
+    # stack = the JPEG, flipped so row 0 is the bottom, padded/area-averaged to 64 px
+    from PIL import Image
+
+    raw = np.asarray(Image.open(jpegs[0]).convert("RGB"), dtype=np.float32)[::-1].transpose(2, 0, 1)
+    assert np.allclose(proj.thumbnail_planes(0), resample_planes(raw, 64), atol=1e-3)
+    # spectrum as astropy reads it
+    row = proj.find(specs[0].stem, "spectrum")
+    s = proj.spectrum(row)
+    with fits.open(specs[0]) as h:
+        assert np.allclose(s.wavelength, 10 ** h[1].data["loglam"].astype(np.float64), rtol=1e-7)
+        assert s.redshift == pytest.approx(float(h[2].data["Z"][0]), rel=1e-6)
+
+
+def test_parallel_ingest_equals_serial(tmp_path, shared_data):
+    files = _gz_files(shared_data, 70)  # above the parallel threshold
+    serial = ingest(files, tmp_path / "a", workers=1)
+    parallel = ingest(files, tmp_path / "b", workers=2)
+    assert serial.images == parallel.images == 70
+    a, b = Project.open(tmp_path / "a.galdesk"), Project.open(tmp_path / "b.galdesk")
+    assert list(a.objects["id"]) == list(b.objects["id"])
+    assert np.array_equal(a.stack("c3"), b.stack("c3"))
+
+
+def test_catalog_drives_files_and_joins_columns(tmp_path, shared_data):
+    labels = Table.read(shared_data / "images/gz1/labels.csv", format="ascii.csv")[:10]
+    cat = tmp_path / "cat.csv"
+    labels["file"] = [str(shared_data / "images/gz1" / f) for f in labels["file"]]
+    labels.add_row([1, 0, "elliptical", str(tmp_path / "missing.jpeg")])
+    labels.write(cat, format="ascii.csv")
+    res = ingest([], tmp_path / "p", catalog=cat, workers=1)
+    assert res.images == 10
+    assert any("missing.jpeg" in p.path or "missing.jpeg" in p.error for p in res.problems)
+    objs = Project.open(tmp_path / "p.galdesk").objects
+    assert list(objs["id"]) == [str(i) for i in labels["objid"][:10]]
+    assert list(objs["gz1_label"]) == list(labels["gz1_label"][:10])
+
+
+def test_bad_file_beside_good_ones(tmp_path, shared_data):
+    good = _gz_files(shared_data, 2)
+    bad = tmp_path / "broken.fits"
+    bad.write_text("this is not a FITS file")
+    res = ingest([*good, bad], tmp_path / "p", workers=1)
+    assert res.images == 2
+    assert len(res.problems) == 1 and "broken.fits" in res.problems[0].path
+
+
+def test_cancel_writes_nothing(tmp_path, shared_data):
+    ctx = RecordingContext(cancel_after=2)
+    with pytest.raises(Cancelled):
+        ingest(_gz_files(shared_data, 80), tmp_path / "p", ctx=ctx, workers=1)
+    assert Project.open(tmp_path / "p.galdesk").n_images == 0
+
+
+def test_cli_ingest_json_and_exit_codes(tmp_path, shared_data):
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in _gz_files(shared_data, 3):
+        shutil.copy(f, src)
+    (src / "junk.fits").write_bytes(b"\x00" * 100)
+    out = subprocess.run([sys.executable, "-m", "galdesk", "ingest", str(src), "-o", str(tmp_path / "p"), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["objects"] == 3 and doc["spectra"] == 0
+    assert [p["path"].endswith("junk.fits") for p in doc["problems"]] == [True]
+    info = subprocess.run([sys.executable, "-m", "galdesk", "info", str(tmp_path / "p.galdesk"), "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert json.loads(info.stdout)["objects"] == 3
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "junk.fits").write_bytes(b"\x00" * 100)
+    out = subprocess.run([sys.executable, "-m", "galdesk", "ingest", str(empty), "-o", str(tmp_path / "q"), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert len(json.loads(out.stdout)["problems"]) == 1
