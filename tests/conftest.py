@@ -26,3 +26,11 @@ def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"missing real data file {path}")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory, monkeypatch):
+    """Settings, logs and untitled projects of tests never touch the real user's folders."""
+    base = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("GALDESK_CONFIG_DIR", str(base / "config"))
+    monkeypatch.setenv("GALDESK_DATA_DIR", str(base / "data"))

@@ -1,0 +1,120 @@
+"""The main window, offscreen: load real cut-outs and a spectrum on the worker and check what is shown."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+
+from galdesk.gui.app import make_app  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot):
+    make_app()
+    from galdesk.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    yield w
+    w.runner.wait(10000)
+    w.close()
+
+
+def _load(qtbot, window, paths):
+    with qtbot.waitSignal(window.state.objectsChanged, timeout=60000):
+        window.open_paths([str(p) for p in paths])
+
+
+def test_tabs_exist_with_honest_placeholders(window):
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles == ["Data", "Classify", "Dendrogram", "Lines", "Vet"]
+
+
+def test_load_real_cutouts_and_spectrum_and_show_them(qtbot, window, shared_data, tmp_path):
+    jpegs = sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:6]
+    spec = shared_data / "spectra/sdss/spec-0266-51602-0013.fits"
+    bad = tmp_path / "bad.fits"
+    bad.write_bytes(b"SIMPLE  =                    T" + b"\x00" * 50)
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(10)
+    _load(qtbot, window, [*jpegs, spec, bad])
+    timer.stop()
+    assert ticks, "the event loop must keep running while files load"
+    project = window.state.project
+    assert project.n_images == 6 and project.n_spectra == 1
+    assert window.data_tab.grid.model().rowCount() == 6
+    assert "6 images, 1 spectra" in window.count_label.text()
+    # the bad file is listed in the Problems panel, naming it
+    items = [window.problems.item(i).text() for i in range(window.problems.count())]
+    assert len(items) == 1 and "bad.fits" in items[0]
+
+    # first image: the view shows the full-resolution JPEG (423x423), as is
+    window.state.set_current(0)
+    shown = window.data_tab.image_view.rendered()
+    assert shown.shape == (423, 423, 3)
+    from PIL import Image
+
+    raw = np.asarray(Image.open(jpegs[0]).convert("RGB"))
+    assert np.array_equal(shown, raw[::-1])  # row 0 at the bottom, as DS9 shows FITS
+
+    # thumbnails render lazily through the model
+    icon = window.data_tab.grid.model().data(window.data_tab.grid.model().index(2), Qt.DecorationRole)
+    assert not icon.isNull() and icon.width() == 64
+
+    # the spectrum: plotted wavelengths are SDSS's 10**loglam, rest frame divides by 1+z
+    row = project.find("spec-0266-51602-0013", "spectrum")
+    window.state.set_current(row)
+    plot = window.data_tab.spectrum_plot
+    assert window.data_tab.detail.currentWidget() is plot
+    with fits.open(spec) as h:
+        wave = 10 ** h[1].data["loglam"].astype(float)
+        z = float(h[2].data["Z"][0])
+    x, _ = plot.curve.getData()
+    assert np.allclose(x, wave, rtol=1e-6)
+    plot.rest.setChecked(True)
+    x, _ = plot.curve.getData()
+    assert np.allclose(x, wave / (1 + z), rtol=1e-6)
+    visible = [name for name, line in plot.markers if line.isVisible()]
+    assert "halpha" in visible and "oiii5007" in visible
+
+
+def test_display_change_reaches_thumbnails_and_project(qtbot, window, shared_data):
+    _load(qtbot, window, sorted((shared_data / "images/fits/galsim_hst").glob("*.img.fits")))
+    window.state.set_current(0)
+    view = window.data_tab.image_view
+    before = view.rendered().copy()
+    view.controls.stretch.setCurrentText("log")
+    assert window.state.display.stretch == "log"
+    assert window.state.project.display["stretch"] == "log"
+    assert not np.array_equal(before, view.rendered())
+    view.controls.cmap.setCurrentText("viridis")
+    img = view.rendered()
+    assert not np.array_equal(img[..., 0], img[..., 1])
+
+
+def test_drop_files_onto_window(qtbot, window, shared_data):
+    jpeg = sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[0]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(jpeg))])
+    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    with qtbot.waitSignal(window.state.objectsChanged, timeout=60000):
+        window.dropEvent(event)
+    assert window.state.project.n_images == 1
+
+
+def test_reopen_project_restores_objects_and_display(qtbot, window, shared_data):
+    _load(qtbot, window, sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:3])
+    path = window.state.project.path
+    window.state.set_display(window.state.display.__class__(stretch="sqrt", limits="zscale"))
+    window.state.set_project(None)
+    assert window.open_project(path)
+    assert window.state.project.n_images == 3
+    assert window.state.display.stretch == "sqrt" and window.state.display.limits == "zscale"
+    assert str(path) in window.settings.get("recent_projects")
