@@ -1,5 +1,6 @@
 """Readers (through a registry), catalogues and exports. Imports no Qt."""
 
+from galdesk.io.catalog import CatalogEntry, read_catalog, resolve_catalog
 from galdesk.io.model import ImageData, Problem, ReadError, SpectrumData
 from galdesk.io.registry import (
     MAX_DATA_BYTES,
@@ -23,4 +24,7 @@ __all__ = [
     "read",
     "read_paths",
     "register_reader",
+    "CatalogEntry",
+    "read_catalog",
+    "resolve_catalog",
 ]
