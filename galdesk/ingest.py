@@ -173,7 +173,6 @@ def _read_all(paths: list[str], size: int, ctx: TaskContext, workers: int | None
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         pending = {}
         it = iter(chunks)
-        order: dict = {}
         for k, chunk in zip(range(workers * 3), it):
             fut = pool.submit(read_chunk, chunk, size)
             pending[fut] = k
@@ -200,7 +199,6 @@ def _read_all(paths: list[str], size: int, ctx: TaskContext, workers: int | None
                 fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-        del order
 
 
 def _catalog_with_ids(table, entries):

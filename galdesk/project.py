@@ -295,10 +295,13 @@ class Project:
                 row=spec_start + k, ra=_f(spec.meta.get("ra")), dec=_f(spec.meta.get("dec")),
                 z=_f(spec.redshift), spec_class=spec.spec_class or "", subclass=spec.subclass or "",
             ))
-        extra = [c for c in table.colnames if c not in BASE_COLUMNS]
-        for r in new_rows:
-            vals = {c: r[c] for c in BASE_COLUMNS} | {c: _blank(table[c]) for c in extra}
-            table.add_row(vals, mask={c: c in extra for c in table.colnames} if extra else None)
+        if new_rows:
+            from astropy.table import Table, vstack
+
+            # one vstack, not add_row per object (add_row costs ~1 ms a row on a wide table)
+            added = Table(rows=[[r[c] for c in BASE_COLUMNS] for r in new_rows], names=BASE_COLUMNS)
+            table = vstack([table, added], join_type="outer", metadata_conflicts="silent") if len(table) else \
+                _with_columns_of(added, table)
         self._write_arrays(new_planes, spectra)
         if catalog is not None:
             table = join_catalog(table, catalog)
@@ -600,9 +603,15 @@ def _f(v) -> float:
         return float("nan")
 
 
-def _blank(col):
-    kind = np.asarray(col).dtype.kind
-    return "" if kind in "US" else (0 if kind in "iub" else float("nan"))
+def _with_columns_of(added, template):
+    """``added`` with the (empty) extra columns of ``template`` as masked columns."""
+    from astropy.table import MaskedColumn
+
+    for name in template.colnames:
+        if name not in added.colnames:
+            added[name] = MaskedColumn(np.zeros(len(added), dtype=template[name].dtype), mask=True,
+                                       unit=template[name].unit)
+    return added
 
 
 def _unique_id(oid: str, kind: str, existing: set) -> str:
