@@ -9,6 +9,10 @@ Tables
 ``records(seq INTEGER PRIMARY KEY, kind TEXT, key TEXT, time TEXT, author TEXT, payload TEXT)`` —
 ``kind`` is e.g. ``"decision"``, ``"undo"``, ``"redo"``, ``"line_fit"``, ``"cuts"``; ``key`` the object id (or
 another key); ``payload`` a JSON object. ``meta(key TEXT PRIMARY KEY, value TEXT)`` holds the schema version.
+
+Several processes may hold the same journal open (the window and a ``galdesk vet`` in a terminal): SQLite
+serialises the writers (``busy_timeout`` 10 s) and every reader sees each committed record. Readers that follow a
+journal incrementally use :meth:`Journal.records` with ``since=`` (the last ``seq`` they saw).
 """
 
 from __future__ import annotations
@@ -27,12 +31,35 @@ JOURNAL_SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class Record:
+    """One journal record.
+
+    Attributes
+    ----------
+    seq : int
+        Position in the journal (1, 2, ...; strictly increasing, never reused).
+    kind : str
+        What the record is (``"decision"``, ``"undo"``, ``"line_fit"``, ...).
+    key : str
+        What it is about (usually an object id).
+    time : str
+        UTC time of the append, ISO 8601 with milliseconds.
+    author : str
+        Who appended it (the vetter's name for vetting records).
+    payload : dict
+        The content (JSON object).
+    """
+
     seq: int
     kind: str
     key: str
     time: str
     author: str
     payload: dict
+
+    def to_dict(self) -> dict:
+        """Plain dict (for JSON output)."""
+        return {"seq": self.seq, "kind": self.kind, "key": self.key, "time": self.time, "author": self.author,
+                "payload": self.payload}
 
 
 def _now() -> str:
@@ -98,8 +125,23 @@ class Journal:
                 raise
         return len(rows)
 
-    def records(self, kinds: str | tuple[str, ...] | None = None, key: str | None = None) -> list[Record]:
-        """All records (optionally of some kinds / one key) in append order."""
+    def records(self, kinds: str | tuple[str, ...] | None = None, key: str | None = None, *,
+                since: int | None = None, author: str | None = None, limit: int | None = None) -> list[Record]:
+        """Records in append order, optionally filtered.
+
+        Parameters
+        ----------
+        kinds : str or tuple of str, optional
+            Only these kinds.
+        key : str, optional
+            Only this key.
+        since : int, optional
+            Only records with ``seq > since`` (to follow the journal incrementally).
+        author : str, optional
+            Only records by this author.
+        limit : int, optional
+            At most this many (the first ones after ``since``).
+        """
         sql = "SELECT seq, kind, key, time, author, payload FROM records"
         cond, args = [], []
         if kinds is not None:
@@ -109,12 +151,51 @@ class Journal:
         if key is not None:
             cond.append("key = ?")
             args.append(str(key))
+        if since is not None:
+            cond.append("seq > ?")
+            args.append(int(since))
+        if author is not None:
+            cond.append("author = ?")
+            args.append(str(author))
         if cond:
             sql += " WHERE " + " AND ".join(cond)
         sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
         with self._lock:
             rows = self._con.execute(sql, args).fetchall()
         return [Record(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    def get(self, seq: int) -> Record | None:
+        """The record with this ``seq``, or None."""
+        with self._lock:
+            r = self._con.execute("SELECT seq, kind, key, time, author, payload FROM records WHERE seq=?",
+                                  (int(seq),)).fetchone()
+        return None if r is None else Record(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]))
+
+    def last_seq(self) -> int:
+        """The highest ``seq`` in the journal (0 when empty): a snapshot marker for exports."""
+        with self._lock:
+            row = self._con.execute("SELECT MAX(seq) FROM records").fetchone()
+        return int(row[0] or 0)
+
+    def authors(self, kinds: str | tuple[str, ...] | None = None) -> list[str]:
+        """Distinct authors (of some kinds), sorted."""
+        sql = "SELECT DISTINCT author FROM records"
+        args: list = []
+        if kinds is not None:
+            kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+            sql += " WHERE kind IN (%s)" % ",".join("?" * len(kinds))
+            args.extend(kinds)
+        with self._lock:
+            return sorted(r[0] for r in self._con.execute(sql, args).fetchall())
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound file, else the problems found."""
+        with self._lock:
+            rows = self._con.execute("PRAGMA integrity_check").fetchall()
+        return "; ".join(str(r[0]) for r in rows)
 
     def latest(self, kind: str) -> dict[str, Record]:
         """The last record of ``kind`` per key (e.g. the current line fit of each object)."""
