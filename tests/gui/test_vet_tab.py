@@ -1,0 +1,81 @@
+"""Vet real galaxies by key presses, undo one, and check the journal (and the export)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+from galdesk.gui.app import make_app  # noqa: E402
+
+
+@pytest.fixture
+def vet_window(qtbot, shared_data, tmp_path):
+    make_app()
+    from galdesk.gui.main_window import MainWindow
+    from galdesk.ingest import ingest
+    from galdesk.project import Project
+
+    jpegs = sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:6]
+    ingest(jpegs, tmp_path / "p", workers=1)
+    proj = Project.open(tmp_path / "p.galdesk")
+    # a stored classification, as the Classify tab writes it: object 0 most ambiguous
+    prob = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.99, 0.01], [0.3, 0.7]])
+    proj.save_result("predictions", {"row": np.arange(6), "prob": prob, "pred": prob.argmax(1)},
+                     {"class_names": ["elliptical", "spiral"], "model_id": "test", "model_hash": "abc123"})
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_project(tmp_path / "p.galdesk")
+    tab = w.extra_tabs["Vet"]
+    w.tabs.setCurrentWidget(tab)
+    tab.vetter.setText("vera")
+    tab.order.setCurrentIndex(tab.order.findData("ambiguous"))
+    tab.start()
+    yield w, tab, proj, jpegs
+    w.close()
+
+
+def test_keyboard_vetting_with_undo(qtbot, vet_window):
+    w, tab, proj, jpegs = vet_window
+    ids = [str(i) for i in proj.objects["id"]]
+    assert tab.queue[0] == ids[0]  # p = 0.5/0.5 is the most ambiguous
+    first = tab.current_id
+    QTest.keyClick(tab, Qt.Key_2)                 # spiral
+    second = tab.current_id
+    assert second != first
+    QTest.keyClick(tab, Qt.Key_A)                 # accept prediction
+    third = tab.current_id
+    QTest.keyClick(tab, Qt.Key_X)                 # reject
+    QTest.keyClick(tab, Qt.Key_Z, Qt.ControlModifier)   # undo the reject
+    assert tab.current_id == third                # back on the object whose decision was undone
+    QTest.keyClick(tab, Qt.Key_1)                 # elliptical instead
+    from galdesk.vetting import VetSession
+
+    cur = VetSession(proj, vetter="vera").current()
+    assert cur[first]["label"] == "spiral"
+    assert cur[third]["label"] == "elliptical"
+    pred_second = ["elliptical", "spiral"][int(np.argmax(
+        [[0.5, 0.5], [0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.99, 0.01], [0.3, 0.7]][ids.index(second)]))]
+    assert cur[second]["label"] == pred_second
+    kinds = [r.kind for r in proj.journal.records()]
+    assert kinds.count("decision") == 4 and kinds.count("undo") == 1  # history kept, nothing deleted
+    rec = proj.journal.records("decision")[0]
+    assert rec.author == "vera" and rec.payload["context"]["model_hash"] == "abc123"
+    assert rec.payload["context"]["stretch"] == tab.image_view.settings.stretch
+    # the export sees exactly the effective decisions
+    export = pytest.importorskip("galdesk.io.export")
+    table = export.build_catalog(proj, only="vetted")
+    assert sorted(str(i) for i in table["id"]) == sorted([first, second, third])
+
+
+def test_skip_moves_object_to_the_end_and_help_opens(qtbot, vet_window):
+    w, tab, proj, _ = vet_window
+    first = tab.current_id
+    n = len(tab.queue)
+    QTest.keyClick(tab, Qt.Key_Space)
+    assert tab.current_id != first and tab.queue[-1] == first and len(tab.queue) == n + 1
+    QTest.keyClick(tab, Qt.Key_F1)
+    assert tab._help.isVisible() and "undo" in tab._help.text()
+    tab._help.close()
