@@ -1,0 +1,225 @@
+"""Classification of a project's cut-outs: the glue between the project store and :mod:`galdesk.ml`.
+
+``classify_project`` and ``train_project`` are the functions behind ``galdesk classify`` / ``galdesk train`` and
+the Classify tab: plain functions with a progress/cancel context, no Qt. Results go to the project as result
+``"predictions"`` (arrays ``row``, ``prob``, ``pred``, ``entropy``, ``margin``; attrs ``class_names``,
+``model_id``, ``model_hash``, ``device``, ``threshold``) so that the Vet tab and the export read them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from galdesk.project import Project, cell_str
+from galdesk.tasks import NullContext, TaskContext
+
+__all__ = ["classify_project", "train_project", "catalogue_labels", "parse_label_map", "add_parsers",
+           "DEFAULT_MODEL"]
+
+DEFAULT_MODEL = "gz1-binary"
+
+
+def parse_label_map(text: str | dict | None) -> dict[str, str]:
+    """``"spiral_clockwise=spiral,edge_on_disk=spiral"`` (or a dict) -> mapping of catalogue value -> class."""
+    if not text:
+        return {}
+    if isinstance(text, dict):
+        return {str(k): str(v) for k, v in text.items()}
+    out = {}
+    for part in str(text).split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def catalogue_labels(project: Project, column: str, rows: np.ndarray, label_map: dict | None = None) -> list:
+    """Catalogue labels (strings, or None where missing) of object rows, mapped through ``label_map``."""
+    objs = project.objects
+    if column not in objs.colnames:
+        raise KeyError(f"{project.path}: no catalogue column {column!r} (columns: {', '.join(objs.colnames)})")
+    label_map = label_map or {}
+    out = []
+    for r in rows:
+        v = cell_str(objs[column][int(r)]).strip()
+        out.append(label_map.get(v, v) if v else None)
+    return out
+
+
+def _image_rows_for(project: Project, in_channels: int) -> tuple[str, np.ndarray]:
+    group = f"c{in_channels}"
+    objs = project.objects
+    rows = project.image_rows()
+    rows = rows[np.asarray(objs["group"])[rows] == group] if rows.size else rows
+    return group, rows
+
+
+def classify_project(project, model: str = DEFAULT_MODEL, device: str | None = None,
+                     label_column: str | None = None, label_map: dict | None = None, tta: bool = False,
+                     batch_size: int = 64, suspect_threshold: float = 0.9, ctx: TaskContext | None = None) -> dict:
+    """Classify every cut-out of the project whose band count fits the model, store and summarise the result.
+
+    Returns
+    -------
+    dict
+        ``classified``, ``device``, ``model`` (id), ``model_hash``, ``class_names``, ``skipped`` (objects with
+        another band count), ``metrics`` (accuracy, ROC AUC, confusion matrix, n_labelled against
+        ``label_column``; empty without one) and ``suspects`` (catalogue labels the model confidently contradicts).
+    """
+    from galdesk.ml.infer import classify_stack, evaluate, suspect_labels
+    from galdesk.ml.weights import load_model
+
+    ctx = ctx or NullContext()
+    project = project if isinstance(project, Project) else Project.open(project)
+    ctx.progress(0.0, "Loading model")
+    loaded = load_model(model)
+    in_ch = int((loaded.card.get("architecture") or {}).get("in_channels") or 3)
+    group, rows = _image_rows_for(project, in_ch)
+    n_images = project.n_images
+    stack = project.stack(group)[np.asarray(project.objects["row"])[rows].astype(int)] if rows.size else \
+        np.zeros((0, in_ch, project.working_size, project.working_size), np.float32)
+    preds = classify_stack(stack, loaded, ctx=ctx, batch_size=batch_size, device=device, tta=tta)
+    project.save_result("predictions", {"row": rows, "prob": preds.probabilities, "pred": preds.predicted,
+                                        "entropy": preds.entropy, "margin": preds.margin},
+                        {"class_names": preds.class_names, "model_id": preds.model_id,
+                         "model_hash": preds.model_hash, "device": preds.device, "threshold": preds.threshold,
+                         "tta": preds.tta, "label_column": label_column})
+    out = {"classified": int(len(preds)), "skipped": int(n_images - len(preds)), "device": preds.device,
+           "model": preds.model_id, "model_hash": preds.model_hash, "class_names": preds.class_names,
+           "metrics": {}, "suspects": []}
+    if label_column:
+        labels = catalogue_labels(project, label_column, rows, label_map)
+        out["metrics"] = evaluate(preds, labels)
+        ids = np.asarray(project.objects["id"]).astype(str)
+        out["suspects"] = [{"id": ids[rows[i]], "catalogue": cat, "predicted": pred, "confidence": conf}
+                           for i, cat, pred, conf in suspect_labels(preds, labels, suspect_threshold)]
+    ctx.progress(1.0, f"Classified {len(preds)} objects on {preds.device}")
+    return out
+
+
+def train_project(project, label_column: str, output: str | Path | None = None, class_names: list[str] | None = None,
+                  label_map: dict | None = None, config=None, ctx: TaskContext | None = None, on_epoch=None,
+                  resume_from: str | Path | None = None) -> dict:
+    """Train an image CNN on the project's labelled cut-outs (catalogue column ``label_column``).
+
+    ``class_names`` default: the distinct mapped labels, sorted. The model is saved to ``output`` (default
+    ``PROJECT/models/<column>.safetensors``) with its card, split and metrics.
+    """
+    from galdesk.ml.train import TrainConfig, train_image_classifier
+
+    ctx = ctx or NullContext()
+    project = project if isinstance(project, Project) else Project.open(project)
+    groups = project.stack_groups()
+    if not groups:
+        raise ValueError(f"{project.path}: no cut-outs to train on")
+    # the band count with the most objects
+    counts = {g: int(np.count_nonzero(np.asarray(project.objects["group"]) == g)) for g in groups}
+    group = max(counts, key=counts.get)
+    _, rows = _image_rows_for(project, int(group[1:]))
+    labels = catalogue_labels(project, label_column, rows, label_map)
+    if class_names is None:
+        class_names = sorted({lab for lab in labels if lab})
+    if len(class_names) < 2:
+        raise ValueError(f"column {label_column!r} has fewer than two classes among the cut-outs")
+    output = Path(output) if output else project.path / "models" / f"{label_column}.safetensors"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    stack = project.stack(group)[np.asarray(project.objects["row"])[rows].astype(int)]
+    ids = np.asarray(project.objects["id"]).astype(str)[rows]
+    cfg = config if config is not None else TrainConfig()
+    res = train_image_classifier(stack, labels, list(class_names), cfg, ctx=ctx, out_path=output,
+                                 resume_from=resume_from, on_epoch=on_epoch, ids=list(ids),
+                                 card_extra={"trained_on": str(project.path), "label_column": label_column})
+    return {"model": str(res.path or output), "class_names": list(class_names), "best_epoch": res.best_epoch,
+            "stopped_early": res.stopped_early, "metrics": res.metrics, "history": res.history,
+            "n_labelled": int(sum(1 for lab in labels if lab in class_names))}
+
+
+# -- command line -----------------------------------------------------------------------------------------------------
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def cmd_classify(args) -> int:
+    from galdesk.project import ProjectError
+    from galdesk.tasks import Cancelled, ConsoleContext
+
+    try:
+        out = classify_project(args.project, model=args.model, device=None if args.device == "auto" else args.device,
+                               label_column=args.label_column, label_map=parse_label_map(args.label_map),
+                               tta=args.tta, ctx=ConsoleContext(quiet=args.json))
+    except (ProjectError, FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"galdesk classify: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        return 130
+    if args.json:
+        print(json.dumps({k: out[k] for k in ("classified", "device", "model", "metrics", "model_hash",
+                                              "class_names", "skipped", "suspects")}, indent=2,
+                         default=_json_default))
+    else:
+        print(f"classified {out['classified']} objects with {out['model']} on {out['device']}")
+        m = out["metrics"]
+        if m:
+            print(f"against {args.label_column}: accuracy {m['accuracy']}, ROC AUC {m['roc_auc']}, "
+                  f"n_labelled {m['n_labelled']}; {len(out['suspects'])} suspect label(s)")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from galdesk.ml.train import TrainConfig
+    from galdesk.project import ProjectError
+    from galdesk.tasks import Cancelled, ConsoleContext
+
+    cfg = TrainConfig(epochs=args.epochs, seed=args.seed,
+                      device=None if args.device == "auto" else args.device)
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    try:
+        out = train_project(args.project, args.label_column, output=args.output, class_names=classes,
+                            label_map=parse_label_map(args.label_map), config=cfg,
+                            ctx=ConsoleContext(quiet=args.json), resume_from=args.resume)
+    except (ProjectError, FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"galdesk train: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        return 130
+    if args.json:
+        print(json.dumps({k: v for k, v in out.items() if k != "history"}, indent=2, default=_json_default))
+    else:
+        test = (out["metrics"] or {}).get("test") or {}
+        print(f"model saved to {out['model']} (best epoch {out['best_epoch']}); test accuracy "
+              f"{test.get('accuracy')}, ROC AUC {test.get('roc_auc')}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    t = sub.add_parser("train", help="train an image CNN on a project's labelled cut-outs")
+    t.add_argument("project")
+    t.add_argument("--label-column", required=True, help="catalogue column holding the class of each object")
+    t.add_argument("-o", "--output", help="model file (.safetensors; default PROJECT/models/COLUMN.safetensors)")
+    t.add_argument("--classes", help="comma-separated class names (default: the column's distinct values)")
+    t.add_argument("--label-map", help="catalogue value=class pairs, comma-separated "
+                                       "(e.g. spiral_clockwise=spiral,edge_on_disk=spiral)")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    t.add_argument("--resume", help="checkpoint to resume from")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("classify", help="classify a project's cut-outs with the bundled or your own model")
+    c.add_argument("project")
+    c.add_argument("--model", default=DEFAULT_MODEL, help=f"bundled name or model file (default {DEFAULT_MODEL})")
+    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    c.add_argument("--label-column", help="catalogue column to compute metrics and suspect labels against")
+    c.add_argument("--label-map", help="catalogue value=class pairs, comma-separated")
+    c.add_argument("--tta", action="store_true", help="average the 8 rotations/flips (slower)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_classify)
