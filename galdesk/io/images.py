@@ -283,6 +283,11 @@ def read_pil_image(probe: Probe) -> list[ImageData]:
     _check_complete(raw)
     try:
         with Image.open(io.BytesIO(raw)) as im:
+            w, h = im.size
+            nbands = len(im.getbands())
+            if w * h * nbands * 4 > registry.MAX_DATA_BYTES:  # float32 copy; refuse before decoding
+                raise ValueError(f"image header claims {w} x {h} x {nbands} pixels, above the "
+                                 f"{registry.MAX_DATA_BYTES / 1024**3:.0f} GiB limit")
             im.load()  # decode now, inside the try: a corrupt stream fails here
             mode = im.mode
             meta = {"pil_mode": mode, "format": None}
@@ -297,7 +302,7 @@ def read_pil_image(probe: Probe) -> list[ImageData]:
                 im2 = im
             arr = np.asarray(im2)
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"cannot decode image ({' '.join(str(exc).split())[:160]})") from None
+        raise ValueError(f"cannot decode image ({registry._short(exc)})") from None
     if arr.ndim == 2:
         planes = arr[None]
     elif arr.ndim == 3:

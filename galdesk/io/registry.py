@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -91,6 +92,7 @@ _SUFFIX_MAGIC = {".jpg": ("JPEG", b"\xff\xd8"), ".jpeg": ("JPEG", b"\xff\xd8"), 
 
 _BLOCK = 2880
 _CARD = 80
+_ADDRESS_RE = re.compile(r"\s*<[^<>]* object at 0x[0-9a-fA-F]+>")
 _MAX_HEADER_BLOCKS = 2000  # ~5.7 MB of header: anything longer is corrupt, not a real header
 _KINDS = ("image", "spectrum")
 
@@ -221,7 +223,12 @@ def scan_fits(path: str | os.PathLike, max_bytes: int | None = None) -> FitsLayo
             except Exception as exc:  # noqa: BLE001 - any parse failure means a corrupt header
                 raise FitsGuardError(f"HDU {index} header cannot be parsed ({_short(exc)})") from None
             data_start = pos + len(raw)
-            nbytes, kind = _claimed_size(header, index)
+            try:
+                nbytes, kind = _claimed_size(header, index)
+            except FitsGuardError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. astropy's VerifyError on an unparsable card
+                raise FitsGuardError(f"HDU {index} header is corrupt ({_short(exc)})") from None
             if nbytes > limit:
                 raise FitsGuardError(_enormous_message(header, index, nbytes, limit))
             if data_start + nbytes > size:
@@ -294,6 +301,7 @@ def _enormous_message(header, index: int, nbytes: int, limit: int) -> str:
 def _short(exc: BaseException, n: int = 160) -> str:
     """One line, at most ``n`` characters, naming the exception type when the message is empty."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    text = _ADDRESS_RE.sub("", text)  # "<_io.BytesIO object at 0x7f...>" means nothing to a user
     if len(text) > n:
         text = text[: n - 1] + "…"
     return text
@@ -345,6 +353,8 @@ class Probe:
             self.fits_error = str(exc)
         except OSError as exc:
             self.fits_error = f"cannot read file ({_short(exc)})"
+        except Exception as exc:  # noqa: BLE001 - the probe never raises
+            self.fits_error = f"corrupt FITS file ({type(exc).__name__}: {_short(exc)})"
         return None
 
     @cached_property
@@ -621,6 +631,8 @@ def read(path: str | os.PathLike, kind: str | None = None) -> list[ImageData | S
                 out = list(entry.reader(probe) or [])
         except (ReadError, MemoryError):
             raise
+        except ValueError as exc:  # readers raise ValueError for problems they diagnosed themselves
+            raise ReadError(p, f"{entry.name}: {_short(exc, 200)}") from exc
         except Exception as exc:  # noqa: BLE001 - name the format and the exception type
             raise ReadError(p, f"{entry.name} reader failed: {type(exc).__name__}: {_short(exc, 200)}") from exc
         if not out:

@@ -1,0 +1,258 @@
+"""Bad-input corpus, generated in tmp_path: every bad file becomes exactly one Problem naming it, the good file beside
+it still loads, and nothing raises. Randomly corrupted copies of real files either load or give a Problem."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import h5py
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from conftest import need
+from galdesk.io import ReadError, read, read_paths
+from galdesk.io.registry import MAX_DATA_BYTES
+
+GOOD_IMAGE = "images/fits/galsim_hst/100610.img.fits"
+GOOD_SPECTRUM = "spectra/sdss/spec-0266-51602-0013.fits"
+GOOD_JPEG = "images/gz1/jpeg/588848901532418163.jpeg"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the corpus
+# ------------------------------------------------------------------------------------------------------------------
+def _truncated_spectrum(tmp, shared):
+    raw = need(shared / GOOD_SPECTRUM).read_bytes()
+    p = tmp / "truncated_spec.fits"
+    p.write_bytes(raw[: len(raw) // 2])
+    return p, "truncated"
+
+
+def _truncated_image(tmp, shared):
+    raw = need(shared / "images/fits/galsim_hst/147246.0_150.416558_1.998697_masknoise.fits").read_bytes()
+    p = tmp / "truncated_img.fits"
+    p.write_bytes(raw[: len(raw) // 2])
+    return p, "truncated"
+
+
+def _truncated_header(tmp, shared):
+    raw = need(shared / GOOD_SPECTRUM).read_bytes()
+    p = tmp / "cut_header.fits"
+    p.write_bytes(raw[:1000])
+    return p, "truncated"
+
+
+def _four_d(tmp, shared):
+    p = tmp / "four_d.fits"
+    fits.PrimaryHDU(np.ones((2, 3, 8, 8), np.float32)).writeto(p)
+    return p, "dimensionality"
+
+
+def _one_d(tmp, shared):
+    p = tmp / "one_d.fits"
+    fits.PrimaryHDU(np.ones(100, np.float32)).writeto(p)
+    return p, "dimensionality"
+
+
+def _nan_image(tmp, shared):
+    p = tmp / "nan_image.fits"
+    fits.PrimaryHDU(np.full((16, 16), np.nan, np.float32)).writeto(p)
+    return p, "all NaN"
+
+
+def _nan_spectrum(tmp, shared):
+    p = tmp / "nan_spectrum.fits"
+    h = fits.Header()
+    h["CRVAL1"], h["CDELT1"], h["CRPIX1"] = 4000.0, 1.0, 1.0
+    fits.PrimaryHDU(np.full(200, np.nan, np.float32), header=h).writeto(p)
+    return p, "all NaN"
+
+
+def _nan_text_spectrum(tmp, shared):
+    p = tmp / "nan_spec.txt"
+    p.write_text("\n".join(f"{4000 + i} nan 1.0" for i in range(20)))
+    return p, "all NaN"
+
+
+def _zero_size_fits(tmp, shared):
+    p = tmp / "zero.fits"
+    p.write_bytes(b"")
+    return p, "empty file"
+
+
+def _zero_size_jpeg(tmp, shared):
+    p = tmp / "zero.jpeg"
+    p.write_bytes(b"")
+    return p, "empty file"
+
+
+def _zero_size_array(tmp, shared):
+    p = tmp / "zero_axis.fits"
+    h = fits.Header()
+    h["SIMPLE"], h["BITPIX"], h["NAXIS"], h["NAXIS1"], h["NAXIS2"] = True, -32, 2, 0, 10
+    p.write_bytes(h.tostring().encode())
+    return p, "no data"
+
+
+def _enormous_header_bytes() -> bytes:
+    cards = ["SIMPLE  =                    T", "BITPIX  =                  -64", "NAXIS   =                    2",
+             "NAXIS1  =              1000000", "NAXIS2  =              1000000", "END"]
+    text = "".join(c.ljust(80) for c in cards)
+    return text.ljust(2880).encode("ascii") + b"\0" * 2880
+
+
+def _enormous(tmp, shared):
+    p = tmp / "enormous.fits"
+    p.write_bytes(_enormous_header_bytes())
+    return p, "claims"
+
+
+def _text_named_fits(tmp, shared):
+    p = tmp / "notes.fits"
+    p.write_text("This is not a FITS file, just some notes.\n")
+    return p, "not a FITS file"
+
+
+def _random_fits(tmp, shared):
+    p = tmp / "random.fits"
+    p.write_bytes(np.random.default_rng(5).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    return p, "not a FITS file"
+
+
+def _truncated_jpeg(tmp, shared):
+    raw = need(shared / GOOD_JPEG).read_bytes()
+    p = tmp / "truncated.jpeg"
+    p.write_bytes(raw[: len(raw) // 2])
+    return p, "truncated"
+
+
+def _random_jpeg(tmp, shared):
+    p = tmp / "random.jpeg"
+    p.write_bytes(np.random.default_rng(6).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    return p, "not a JPEG"
+
+
+def _jpeg_header_garbage_body(tmp, shared):
+    raw = need(shared / GOOD_JPEG).read_bytes()
+    body = np.random.default_rng(7).integers(0, 256, len(raw) - 600, dtype=np.uint8).tobytes()
+    p = tmp / "garbage_body.jpeg"
+    p.write_bytes(raw[:600] + body + b"\xff\xd9")
+    return p, None  # PIL may decode garbage or fail: either way no exception, and a Problem names the file
+
+
+def _not_hdf5(tmp, shared):
+    p = tmp / "fake.h5"
+    p.write_text("not hdf5 at all")
+    return p, None
+
+
+def _hdf5_without_images(tmp, shared):
+    p = tmp / "table.h5"
+    with h5py.File(p, "w") as f:
+        f["flux"] = np.ones(10)
+    return p, "not an image stack"
+
+
+def _missing(tmp, shared):
+    return tmp / "does_not_exist.fits", "not found"
+
+
+def _catalogue_fits(tmp, shared):
+    p = tmp / "cat.fits"
+    fits.BinTableHDU.from_columns([fits.Column("ID", "J", array=np.arange(3))]).writeto(p)
+    return p, "catalogue"
+
+
+def _decreasing_garbage_wave(tmp, shared):
+    p = tmp / "zigzag.txt"
+    p.write_text("4000 1 1\n4002 1 1\n4001 1 1\n4003 1 1\n")
+    return p, "monotonic"
+
+
+CASES = [_truncated_spectrum, _truncated_image, _truncated_header, _four_d, _one_d, _nan_image, _nan_spectrum,
+         _nan_text_spectrum, _zero_size_fits, _zero_size_jpeg, _zero_size_array, _enormous, _text_named_fits,
+         _random_fits, _truncated_jpeg, _random_jpeg, _not_hdf5, _hdf5_without_images, _missing, _catalogue_fits,
+         _decreasing_garbage_wave]
+
+
+@pytest.mark.parametrize("make", CASES, ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize("good", [GOOD_IMAGE, GOOD_SPECTRUM], ids=["good-image", "good-spectrum"])
+def test_bad_file_is_one_problem_and_good_file_loads(make, good, tmp_path, shared_data):
+    bad, expected = make(tmp_path, shared_data)
+    good_path = need(shared_data / good)
+    res = read_paths([bad, good_path])
+    assert len(res.images) + len(res.spectra) == 1, res.problems
+    assert len(res.problems) == 1
+    problem = res.problems[0]
+    assert problem.path == str(bad)
+    assert bad.name in problem.error and "\n" not in problem.error and "Traceback" not in problem.error
+    if expected is not None:
+        assert expected.lower() in problem.error.lower(), problem.error
+    with pytest.raises(ReadError):
+        read(bad)
+
+
+def test_garbage_jpeg_body_never_raises(tmp_path, shared_data):
+    bad, _ = _jpeg_header_garbage_body(tmp_path, shared_data)
+    res = read_paths([bad, need(shared_data / GOOD_JPEG)])
+    assert len(res.images) >= 1 and len(res.problems) <= 1
+    assert all(bad.name in p.error for p in res.problems)
+
+
+def test_enormous_header_refused_fast_without_allocating(tmp_path):
+    p = tmp_path / "huge.fits"
+    p.write_bytes(_enormous_header_bytes())
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    with pytest.raises(ReadError) as info:
+        read(p)
+    elapsed = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    msg = str(info.value)
+    assert "1000000 x 1000000" in msg and "64-bit floats" in msg and "TiB" in msg
+    assert elapsed < 2.0 and peak < 50 * 1024**2
+    # a claim just below the limit but beyond the end of the file is "truncated", not allocated either
+    n = int((MAX_DATA_BYTES // 4) ** 0.5)
+    cards = ["SIMPLE  =                    T", "BITPIX  =                  -32", "NAXIS   =                    2",
+             f"NAXIS1  = {n:>20}", f"NAXIS2  = {n:>20}", "END"]
+    p2 = tmp_path / "big_claim.fits"
+    p2.write_bytes("".join(c.ljust(80) for c in cards).ljust(2880).encode())
+    with pytest.raises(ReadError, match="truncated"):
+        read(p2)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# randomly corrupted copies of real files
+# ------------------------------------------------------------------------------------------------------------------
+CORRUPT_SOURCES = [GOOD_SPECTRUM, "spectra/6dfgs/agn/g0926124-763737.ir.fits",
+                   "spectra/lamost/spec-55862-B6212_sp06-020.fits", "spectra/sdss_old/sample_sdss.fits",
+                   "images/fits/galsim_hst/AEGIS_F606w_images_01.fits", GOOD_JPEG,
+                   "images/gz1/jpeg/588848901530583233.jpeg"]
+
+
+@pytest.mark.parametrize("source", CORRUPT_SOURCES, ids=lambda s: s.split("/")[-1])
+def test_corrupted_copies_load_or_give_a_problem(source, tmp_path, shared_data):
+    src = need(shared_data / source)
+    raw = bytearray(src.read_bytes())
+    good = need(shared_data / GOOD_IMAGE)
+    rng = np.random.default_rng(sum(source.encode()))  # seeded per source, stable across runs
+    outcomes = {"loaded": 0, "problem": 0}
+    for k in range(10):
+        data = bytearray(raw)
+        # half the copies are hit in the header / first block, where parsers are most fragile
+        span = min(len(data), 2880) if k % 2 == 0 else len(data)
+        for pos in rng.integers(0, span, size=int(rng.integers(1, 12))):
+            data[pos] = (data[pos] ^ int(rng.integers(1, 256))) & 0xFF
+        bad = tmp_path / f"corrupt{k}_{src.name}"
+        bad.write_bytes(bytes(data))
+        res = read_paths([bad, good])  # must never raise
+        assert len(res.images) >= 1  # the good file
+        bad_problems = [p for p in res.problems if p.path == str(bad)]
+        assert len(res.problems) == len(bad_problems) <= 1
+        for p in bad_problems:
+            assert bad.name in p.error and "\n" not in p.error
+        outcomes["problem" if bad_problems else "loaded"] += 1
+    assert sum(outcomes.values()) == 10
