@@ -1,0 +1,411 @@
+"""Classify tab: run the bundled (or your own) CNN on every cut-out on a worker thread, train on your labels with
+live curves, and inspect the result: thumbnails sorted/filtered by class and confidence, confusion matrix, ROC
+curve and the suspect catalogue labels that feed the Vet tab."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
+                               QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
+                               QWidget)
+
+from galdesk.gui.widgets.thumbnails import ThumbnailGrid
+from galdesk.gui.worker import TaskRunner
+from galdesk.tasks import eta_text
+
+__all__ = ["ClassifyTab"]
+
+
+class _EpochBridge(QObject):
+    """Carries history rows from the training thread to the GUI thread (queued signal)."""
+
+    epoch = Signal(dict)
+
+
+class ClassifyTab(QWidget):
+    finished = Signal(dict)   # summary of the last classification (for tests and the status bar)
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.runner = TaskRunner(self)
+        self.summary: dict | None = None
+        self._bridge = _EpochBridge()
+        self._bridge.epoch.connect(self._on_epoch)
+        self.history: list[dict] = []
+
+        # -- controls
+        self.model = QComboBox()
+        self.model_btn = QPushButton("Your model…")
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.label_column = QComboBox()
+        self.label_map = QLineEdit()
+        self.label_map.setPlaceholderText("catalogue value=class, … (e.g. spiral_clockwise=spiral)")
+        self.tta = QCheckBox("average 8 rotations/flips")
+        self.run_btn = QPushButton("Classify")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress_label = QLabel("")
+        form = QFormLayout()
+        mrow = QHBoxLayout()
+        mrow.addWidget(self.model, 1)
+        mrow.addWidget(self.model_btn)
+        form.addRow("Model", mrow)
+        form.addRow("Device", self.device)
+        form.addRow("Catalogue labels", self.label_column)
+        form.addRow("Label map", self.label_map)
+        form.addRow("", self.tta)
+        brow = QHBoxLayout()
+        brow.addWidget(self.run_btn)
+        brow.addWidget(self.cancel_btn)
+        form.addRow(brow)
+        form.addRow(self.progress)
+        form.addRow(self.progress_label)
+        run_box = QGroupBox("Classify")
+        run_box.setLayout(form)
+
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 500)
+        self.epochs.setValue(30)
+        self.classes = QLineEdit()
+        self.classes.setPlaceholderText("default: the column's values")
+        self.train_btn = QPushButton("Train on catalogue labels")
+        tform = QFormLayout()
+        tform.addRow("Epochs", self.epochs)
+        tform.addRow("Classes", self.classes)
+        tform.addRow(self.train_btn)
+        self.curves = pg.PlotWidget()
+        self.curves.setLabel("bottom", "epoch")
+        self.curves.addLegend(offset=(-10, 10))
+        self.curves.setMinimumHeight(150)
+        self.train_loss = self.curves.plot([], [], pen=pg.mkPen((40, 90, 200), width=1), name="train loss")
+        self.val_loss = self.curves.plot([], [], pen=pg.mkPen((220, 80, 40), width=1), name="val loss")
+        self.val_acc = self.curves.plot([], [], pen=pg.mkPen((40, 160, 60), width=1), name="val accuracy")
+        tform.addRow(self.curves)
+        train_box = QGroupBox("Train")
+        train_box.setLayout(tform)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(run_box)
+        ll.addWidget(train_box, 1)
+
+        # -- results
+        self.filter = QComboBox()
+        self.sort = QComboBox()
+        self.sort.addItems(["most ambiguous first", "most confident first", "catalogue order"])
+        self.grid = ThumbnailGrid(icon_size=80)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Show"))
+        top.addWidget(self.filter)
+        top.addWidget(QLabel("Sort"))
+        top.addWidget(self.sort)
+        top.addStretch(1)
+        gridw = QWidget()
+        gl = QVBoxLayout(gridw)
+        gl.setContentsMargins(0, 0, 0, 0)
+        gl.addLayout(top)
+        gl.addWidget(self.grid, 1)
+
+        self.metrics_label = QLabel("")
+        self.metrics_label.setWordWrap(True)
+        self.confusion = QTableWidget(0, 0)
+        self.roc = pg.PlotWidget()
+        self.roc.setLabel("bottom", "false positive rate")
+        self.roc.setLabel("left", "true positive rate")
+        self.roc.setXRange(0, 1)
+        self.roc.setYRange(0, 1)
+        self.roc.plot([0, 1], [0, 1], pen=pg.mkPen((150, 150, 150), style=Qt.DashLine))
+        self.roc_curve = self.roc.plot([], [], pen=pg.mkPen((40, 90, 200), width=1))
+        self.suspects = QListWidget()
+        self.vet_suspects_btn = QPushButton("Vet these (suspect order)")
+        mw = QWidget()
+        ml = QVBoxLayout(mw)
+        ml.addWidget(self.metrics_label)
+        ml.addWidget(QLabel("Confusion matrix (rows: catalogue, columns: predicted)"))
+        ml.addWidget(self.confusion)
+        ml.addWidget(self.roc, 1)
+        sw = QWidget()
+        sl = QVBoxLayout(sw)
+        sl.addWidget(QLabel("Catalogue labels the model confidently contradicts (p ≥ 0.9)"))
+        sl.addWidget(self.suspects, 1)
+        sl.addWidget(self.vet_suspects_btn)
+        self.result_tabs = QTabWidget()
+        self.result_tabs.addTab(gridw, "Galaxies")
+        self.result_tabs.addTab(mw, "Metrics")
+        self.result_tabs.addTab(sw, "Suspect labels")
+
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.result_tabs)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 3)
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+
+        self.run_btn.clicked.connect(self.classify)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.train_btn.clicked.connect(self.train)
+        self.model_btn.clicked.connect(self._choose_model_file)
+        self.filter.currentIndexChanged.connect(self._apply_view)
+        self.sort.currentIndexChanged.connect(self._apply_view)
+        self.suspects.itemActivated.connect(self._on_suspect_activated)
+        self.vet_suspects_btn.clicked.connect(self._vet_suspects)
+        self.grid.objectActivated.connect(state.set_current)
+        state.projectChanged.connect(self._on_project_changed)
+        state.objectsChanged.connect(self._on_objects_changed)
+        state.displayChanged.connect(self.grid.thumbs.set_display)
+        self._fill_models()
+
+    # -- set-up ---------------------------------------------------------------------------------------------------------
+    def _fill_models(self) -> None:
+        from galdesk.ml.weights import list_bundled
+
+        self.model.clear()
+        for m in list_bundled():
+            metrics = m.get("metrics") or {}
+            acc = metrics.get("accuracy")
+            text = m["name"] + (f"  (test accuracy {acc:.3f})" if isinstance(acc, float) else "")
+            self.model.addItem(text, m["name"])
+        if self.model.count() == 0:
+            self.model.addItem("(no bundled model)", None)
+
+    def _choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.safetensors *.pt *.pth)")
+        if path:
+            self.model.addItem(path, path)
+            self.model.setCurrentIndex(self.model.count() - 1)
+
+    def _on_project_changed(self, project) -> None:
+        self._on_objects_changed()
+        self.summary = None
+        if project is not None and project.load_result("predictions") is not None:
+            self._show_stored()
+
+    def _on_objects_changed(self) -> None:
+        project = self.state.project
+        self.label_column.clear()
+        self.label_column.addItem("(none)", None)
+        if project is None:
+            self.grid.thumbs.set_project(None)
+            return
+        from galdesk.project import BASE_COLUMNS
+
+        for c in project.objects.colnames:
+            if c not in BASE_COLUMNS or c in ("spec_class", "subclass"):
+                self.label_column.addItem(c, c)
+        self.grid.thumbs.set_project(project)
+        self.grid.thumbs.set_display(self.state.display)
+
+    # -- running ------------------------------------------------------------------------------------------------------
+    def _busy(self, busy: bool) -> None:
+        self.run_btn.setEnabled(not busy)
+        self.train_btn.setEnabled(not busy)
+        self.cancel_btn.setEnabled(busy)
+
+    def _options(self) -> dict:
+        from galdesk.classify import parse_label_map
+
+        dev = self.device.currentText()
+        return {"device": None if dev == "auto" else dev, "label_column": self.label_column.currentData(),
+                "label_map": parse_label_map(self.label_map.text())}
+
+    def classify(self) -> None:
+        from galdesk.classify import classify_project
+
+        project = self.state.project
+        if project is None or project.n_images == 0:
+            QMessageBox.information(self, "Classify", "Open some cut-outs first.")
+            return
+        model = self.model.currentData()
+        if model is None:
+            QMessageBox.information(self, "Classify", "Choose a model file.")
+            return
+        self._busy(True)
+        opts = self._options()
+        self.runner.start(classify_project, str(project.path), model=model, tta=self.tta.isChecked(), **opts,
+                          on_result=self._on_classified, on_error=self._on_error, on_progress=self._on_progress,
+                          on_cancelled=self._on_cancelled)
+
+    def train(self) -> None:
+        from galdesk.classify import train_project
+        from galdesk.ml.train import TrainConfig
+
+        project = self.state.project
+        column = self.label_column.currentData()
+        if project is None or column is None:
+            QMessageBox.information(self, "Train", "Choose the catalogue column that holds the labels.")
+            return
+        opts = self._options()
+        classes = [c.strip() for c in self.classes.text().split(",") if c.strip()] or None
+        self.history = []
+        for curve in (self.train_loss, self.val_loss, self.val_acc):
+            curve.setData([], [])
+        self._busy(True)
+        cfg = TrainConfig(epochs=self.epochs.value(), device=opts["device"])
+        self.runner.start(train_project, str(project.path), column, class_names=classes,
+                          label_map=opts["label_map"], config=cfg, on_epoch=self._bridge.epoch.emit,
+                          on_result=self._on_trained, on_error=self._on_error, on_progress=self._on_progress,
+                          on_cancelled=self._on_cancelled)
+
+    def cancel(self) -> None:
+        self.runner.cancel()
+        self._busy(False)
+        self.progress_label.setText("cancelled")
+
+    def shutdown(self) -> None:
+        self.runner.cancel()
+        self.runner.wait(10000)
+
+    def _on_progress(self, fraction, message, eta) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        e = eta_text(eta if eta >= 0 else None)
+        self.progress_label.setText(message + (f"   ETA {e}" if e else ""))
+
+    def _on_epoch(self, row: dict) -> None:
+        self.history.append(row)
+        ep = [r["epoch"] for r in self.history]
+        self.train_loss.setData(ep, [r["train_loss"] for r in self.history])
+        self.val_loss.setData(ep, [r["val_loss"] for r in self.history])
+        self.val_acc.setData(ep, [r["val_accuracy"] for r in self.history])
+
+    def _on_error(self, exc, tb) -> None:
+        from galdesk.gui.app import log_exception
+
+        self._busy(False)
+        log_exception(exc, tb)
+        self.progress_label.setText(f"failed: {exc}")
+        QMessageBox.warning(self, "Classify", str(exc))
+
+    def _on_cancelled(self) -> None:
+        self._busy(False)
+        self.progress_label.setText("cancelled; earlier results kept")
+
+    def _on_trained(self, out: dict) -> None:
+        self._busy(False)
+        test = (out.get("metrics") or {}).get("test") or {}
+        self.model.addItem(f"{out['model']} (trained)", out["model"])
+        self.model.setCurrentIndex(self.model.count() - 1)
+        self.progress_label.setText(f"trained: test accuracy {test.get('accuracy')}, ROC AUC {test.get('roc_auc')}")
+
+    def _on_classified(self, out: dict) -> None:
+        self._busy(False)
+        self.summary = out
+        self.state.project.reload()
+        self.state.resultsChanged.emit("predictions")
+        self._show_stored(out)
+        self.state.status.emit(f"Classified {out['classified']} objects on {out['device']}")
+        self.finished.emit(out)
+
+    # -- showing results ----------------------------------------------------------------------------------------------
+    def _show_stored(self, out: dict | None = None) -> None:
+        from galdesk.vetting import load_predictions
+
+        project = self.state.project
+        self.preds = load_predictions(project)
+        if self.preds is None:
+            return
+        self.filter.blockSignals(True)
+        self.filter.clear()
+        self.filter.addItem("all", None)
+        for c in self.preds.class_names:
+            self.filter.addItem(f"predicted {c}", c)
+        self.filter.blockSignals(False)
+        conf = self.preds.confidence
+        ids_caption = {int(r): f"{self.preds.label(i)} {conf[i]:.2f}" for i, r in enumerate(self.preds.rows)}
+        self.grid.thumbs.set_labels(ids_caption)
+        self._apply_view()
+        if out is not None:
+            self._show_metrics(out)
+
+    def _apply_view(self) -> None:
+        p = getattr(self, "preds", None)
+        if p is None:
+            return
+        keep = np.ones(len(p.rows), bool)
+        cls = self.filter.currentData()
+        if cls is not None:
+            keep &= np.asarray([self.preds.label(i) == cls for i in range(len(p.rows))])
+        idx = np.flatnonzero(keep)
+        mode = self.sort.currentIndex()
+        if mode == 0:
+            idx = idx[np.argsort(-p.entropy[idx], kind="stable")]
+        elif mode == 1:
+            idx = idx[np.argsort(-p.confidence[idx], kind="stable")]
+        self.grid.thumbs.set_rows(p.rows[idx])
+
+    def _show_metrics(self, out: dict) -> None:
+        m = out.get("metrics") or {}
+        names = out.get("class_names") or []
+        if not m or not m.get("n_labelled"):
+            self.metrics_label.setText(f"{out['classified']} objects classified with {out['model']} on "
+                                       f"{out['device']}. Choose a catalogue column to compare with its labels.")
+            self.confusion.setRowCount(0)
+            self.roc_curve.setData([], [])
+            self.suspects.clear()
+            return
+        auc = m.get("roc_auc")
+        self.metrics_label.setText(
+            f"{out['classified']} classified with {out['model']} on {out['device']} · against "
+            f"{self.label_column.currentText()}: accuracy {m['accuracy']:.3f}"
+            + (f", ROC AUC {auc:.3f}" if auc is not None else "") + f" on {m['n_labelled']} labelled objects")
+        cm = m["confusion_matrix"]
+        self.confusion.setRowCount(len(names))
+        self.confusion.setColumnCount(len(names))
+        self.confusion.setHorizontalHeaderLabels(names)
+        self.confusion.setVerticalHeaderLabels(names)
+        for i in range(len(names)):
+            for j in range(len(names)):
+                self.confusion.setItem(i, j, QTableWidgetItem(str(cm[i][j])))
+        self._draw_roc(out)
+        self.suspects.clear()
+        for s in out.get("suspects", []):
+            item = QListWidgetItem(f"{s['id']}: catalogue {s['catalogue']}, model {s['predicted']} "
+                                   f"(p = {s['confidence']:.2f})")
+            item.setData(Qt.UserRole, s["id"])
+            self.suspects.addItem(item)
+        self.result_tabs.setTabText(2, f"Suspect labels ({self.suspects.count()})")
+
+    def _draw_roc(self, out: dict) -> None:
+        from sklearn.metrics import roc_curve
+
+        from galdesk.classify import catalogue_labels
+
+        p = self.preds
+        if p is None or len(p.class_names) != 2:
+            self.roc_curve.setData([], [])
+            return
+        labels = catalogue_labels(self.state.project, self.label_column.currentData(), p.rows,
+                                  self._options()["label_map"])
+        y = np.array([p.class_names.index(lab) if lab in p.class_names else -1 for lab in labels])
+        ok = y >= 0
+        if len(set(y[ok].tolist())) < 2:
+            self.roc_curve.setData([], [])
+            return
+        fpr, tpr, _ = roc_curve(y[ok], p.prob[ok, 1])
+        self.roc_curve.setData(fpr, tpr)
+
+    def _on_suspect_activated(self, item) -> None:
+        oid = item.data(Qt.UserRole)
+        try:
+            row = self.state.project.find(oid, "image")
+        except KeyError:
+            return
+        self.state.set_current(row)
+        self.result_tabs.setCurrentIndex(0)
+        self.grid.select_object(row)
+
+    def _vet_suspects(self) -> None:
+        win = self.window()
+        vet = getattr(win, "extra_tabs", {}).get("Vet")
+        if vet is None or not hasattr(vet, "order"):
+            return
+        vet.order.setCurrentIndex(vet.order.findData("suspect"))
+        win.tabs.setCurrentWidget(vet)
+        vet.start()

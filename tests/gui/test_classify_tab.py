@@ -1,0 +1,80 @@
+"""Classification on a worker thread from the Classify tab: the event loop keeps running, results are shown."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QTimer  # noqa: E402
+
+from galdesk.gui.app import make_app  # noqa: E402
+
+GZ_MAP = "spiral_clockwise=spiral,spiral_anticlockwise=spiral,edge_on_disk=spiral"
+
+
+@pytest.fixture
+def classify_window(qtbot, shared_data, tmp_path):
+    from astropy.table import Table
+
+    from galdesk.gui.main_window import MainWindow
+    from galdesk.ingest import ingest
+    from galdesk.ml.models import ImageCNN
+    from galdesk.ml.weights import save_model
+
+    labels = Table.read(shared_data / "images/gz1/labels.csv", format="ascii.csv")[:40]
+    labels["file"] = [str(shared_data / "images/gz1" / f) for f in labels["file"]]
+    labels.write(tmp_path / "cat.csv", format="ascii.csv")
+    ingest([], tmp_path / "p", catalog=tmp_path / "cat.csv", workers=1)
+    model = ImageCNN(2, in_channels=3, input_size=32, width=4, depth=2)
+    save_model(tmp_path / "tiny.safetensors", model, {"class_names": ["elliptical", "spiral"],
+                                                       "preprocessing": {"stack_size": 64, "input_size": 32,
+                                                                         "crop_fraction": 0.5, "scaling": "asinh"}})
+    make_app()
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_project(tmp_path / "p.galdesk")
+    tab = w.extra_tabs["Classify"]
+    w.tabs.setCurrentWidget(tab)
+    tab.model.addItem("tiny", str(tmp_path / "tiny.safetensors"))
+    tab.model.setCurrentIndex(tab.model.count() - 1)
+    tab.label_column.setCurrentIndex(tab.label_column.findData("gz1_label"))
+    tab.label_map.setText(GZ_MAP)
+    yield w, tab
+    tab.shutdown()
+    w.close()
+
+
+def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window):
+    w, tab = classify_window
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(5)
+    with qtbot.waitSignal(tab.finished, timeout=120000) as blocker:
+        tab.classify()
+        assert not tab.run_btn.isEnabled()  # one run at a time
+    timer.stop()
+    out = blocker.args[0]
+    assert out["classified"] == 40 and out["device"] == "cpu"
+    assert len(ticks) > 3, "the GUI thread must stay free while the CNN runs"
+    assert tab.run_btn.isEnabled()
+    # results: stored, captions on the thumbnails, confusion matrix filled
+    arrays, attrs = w.state.project.load_result("predictions")
+    assert arrays["prob"].shape == (40, 2)
+    caption = tab.grid.thumbs.data(tab.grid.thumbs.index(0))
+    assert caption.split()[0] in ("elliptical", "spiral")
+    assert tab.confusion.rowCount() == 2
+    total = sum(int(tab.confusion.item(i, j).text()) for i in range(2) for j in range(2))
+    assert total == out["metrics"]["n_labelled"] > 30
+    # "most ambiguous first": entropy never increases along the grid
+    ent = {int(r): e for r, e in zip(tab.preds.rows, tab.preds.entropy)}
+    order = [ent[int(r)] for r in tab.grid.thumbs._rows]
+    assert np.all(np.diff(order) <= 1e-9)
+
+
+def test_cancel_from_the_tab(qtbot, classify_window):
+    w, tab = classify_window
+    tab.classify()
+    tab.cancel()
+    tab.runner.wait(30000)
+    assert tab.run_btn.isEnabled()
