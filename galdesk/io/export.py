@@ -1,0 +1,732 @@
+"""Export the curated catalogue: one row per object with predictions, clusters, line fits and vetting decisions.
+
+:func:`build_catalog` assembles an astropy Table with units, descriptions and masked missing values;
+:func:`export_catalog` writes it as CSV, FITS, ECSV or VOTable (format from the suffix). Every write goes to a
+temporary file beside the target that is renamed over it (:func:`galdesk.project.atomic_write`), so a crash or a
+``kill -9`` during an export leaves the old file as it was; an existing file is replaced only with
+``overwrite=True`` (``--overwrite``).
+
+Formats
+-------
+* **FITS**: an empty primary HDU and one ``BINTABLE`` (``EXTNAME = 'CATALOG'``) with ``TUNITn``, ``TNULLn`` for
+  masked integer columns (masked floats are NaN, masked strings empty), ``TCOMMn`` descriptions and ``TUCDn``
+  where one applies (both read by TOPCAT); provenance keywords in both headers: ``GALDESK``, ``DATE``, ``ORIGIN``,
+  ``MODELID``, ``MODELHSH``, ``CUTSET``, ``SELECT``, ``JRNLSEQ``, ``NVETTERS``, plus ``HISTORY``/``COMMENT``.
+  Text is ASCII (FITS allows nothing else): other characters are written as ``\\uXXXX`` escapes.
+* **ECSV**: units, descriptions and provenance (``meta``) in the YAML header.
+* **VOTable** (``.xml``, ``.vot``): units, descriptions, UCDs; provenance as ``INFO`` elements.
+* **CSV**: plain, one header row, empty cells for missing values. It cannot carry units:
+  :func:`read_catalog` puts them back (from the project, or from the column names).
+
+See ``docs/vetting_and_export.md`` for the columns and the decisions taken.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import sys
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from galdesk import __version__
+
+__all__ = [
+    "ExportResult",
+    "FORMATS",
+    "ONLY_CHOICES",
+    "DEFAULT_FLUX_UNIT",
+    "build_catalog",
+    "export_catalog",
+    "write_table",
+    "read_catalog",
+    "format_for",
+    "provenance",
+    "stale_temp_files",
+    "cmd_export",
+    "add_export_parser",
+]
+
+#: File suffix -> format name.
+FORMATS = {".csv": "csv", ".fits": "fits", ".fit": "fits", ".fts": "fits", ".ecsv": "ecsv", ".xml": "votable",
+           ".vot": "votable", ".votable": "votable"}
+#: Row selections.
+ONLY_CHOICES = ("all", "vetted", "accepted")
+#: Line-flux unit when the spectra do not say (SDSS flux density unit times Angstrom).
+DEFAULT_FLUX_UNIT = "1e-17 erg / (s cm2)"
+
+# Columns that are text in every format (CSV would otherwise read numeric-looking ids back as integers).
+_TEXT_COLUMNS = ("id", "kind", "source", "spec_class", "subclass", "pred_class", "bpt_class", "vet_label",
+                 "vet_action", "vet_flags", "vetter", "vet_note", "vet_time")
+_UCDS = {"id": "meta.id;meta.main", "ra": "pos.eq.ra;meta.main", "dec": "pos.eq.dec;meta.main",
+         "z": "src.redshift", "source": "meta.file", "pred_class": "src.class", "vet_label": "src.class",
+         "vet_time": "time.creation"}
+_LINE_QUANTITIES = (  # suffix, payload key, unit key, description
+    ("flux", "flux", "flux", "integrated flux"),
+    ("flux_err", "flux_err", "flux", "1-sigma error of the integrated flux"),
+    ("fwhm", "fwhm_kms", "km / s", "FWHM"),
+    ("fwhm_err", "fwhm_err", "km / s", "1-sigma error of the FWHM"),
+    ("ew", "ew", "Angstrom", "rest-frame equivalent width"),
+    ("snr", "snr", None, "signal-to-noise ratio of the flux"),
+)
+_GREEK = {"α": "a", "β": "b", "γ": "g", "δ": "d", "ε": "e"}
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_catalog` wrote.
+
+    Attributes
+    ----------
+    path : str
+    format : str
+        ``"csv"``, ``"fits"``, ``"ecsv"`` or ``"votable"``.
+    n_rows : int
+    columns : list of str
+    only : str
+    overwritten : bool
+        True if an existing file was replaced.
+    size_bytes : int
+    provenance : dict
+    stale_temp_files : list of str
+        Temporary files of earlier, interrupted exports to the same path (left alone; safe to delete).
+    """
+
+    path: str
+    format: str
+    n_rows: int
+    columns: list[str]
+    only: str
+    overwritten: bool
+    size_bytes: int
+    provenance: dict = field(default_factory=dict)
+    stale_temp_files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _as_project(project):
+    from galdesk.project import Project
+
+    return project if isinstance(project, Project) else Project.open(project)
+
+
+def format_for(path: str | Path) -> str:
+    """The format of ``path`` from its suffix; ValueError naming the file if unknown."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return FORMATS[suffix]
+    except KeyError:
+        raise ValueError(f"{path}: unknown export format {suffix or '(no suffix)'!r}; use one of "
+                         f"{', '.join(sorted(FORMATS))}") from None
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _col_name(text: str) -> str:
+    """A column-name fragment: ASCII letters, digits and ``_``."""
+    text = "".join(_GREEK.get(ch, ch) for ch in str(text))
+    text = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+    return text or "x"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# building the table
+# ------------------------------------------------------------------------------------------------------------------
+def _line_flux_unit(project, fitted_ids: set[str]):
+    """The unit of line fluxes: the fitted spectra's flux-density unit times Angstrom.
+
+    Returns (unit or None, note). None when the spectra use different units (then each row is in its own
+    spectrum's unit and the column says so).
+    """
+    import astropy.units as u
+
+    default = u.Unit(DEFAULT_FLUX_UNIT)
+    objs = project.objects
+    if not fitted_ids or not len(objs):
+        return default, ""
+    rows = [r for r in project.spectrum_rows() if str(objs["id"][r]) in fitted_ids]
+    if not rows:
+        return default, ""
+    units = set()
+    try:
+        import h5py
+
+        with h5py.File(project.arrays_path, "r") as f:
+            attrs = f["spectra/attrs"]
+            for r in rows:
+                a = attrs[int(objs["row"][r])]
+                a = json.loads(a.decode() if isinstance(a, bytes) else a)
+                units.add(str(a.get("flux_unit") or ""))
+    except Exception:  # noqa: BLE001 - no stored spectra: fall back to the default
+        return default, ""
+    parsed = set()
+    for s in units:
+        try:
+            parsed.add((u.Unit(s) * u.AA).to_string() if s else None)
+        except (ValueError, TypeError):
+            parsed.add(f"?{s}")
+    if len(parsed) == 1:
+        only_one = next(iter(parsed))
+        if only_one is None:
+            return default, ""
+        if not only_one.startswith("?"):
+            return u.Unit(only_one), ""
+    return None, f" (mixed units: each row in its spectrum's flux unit x Angstrom: {sorted(units)})"
+
+
+def _masked(values, mask, dtype=None, unit=None, description=None):
+    from astropy.table import MaskedColumn
+
+    values = np.asarray(values, dtype=dtype) if dtype is not None else np.asarray(values)
+    return MaskedColumn(values, mask=np.asarray(mask, bool), unit=unit, description=description)
+
+
+def _text(values, description):
+    vals = ["" if v is None else str(v) for v in values]
+    return _masked(np.array(vals, dtype=str) if vals else np.zeros(0, "U1"), [v == "" for v in vals],
+                   description=description)
+
+
+def _floats(values, unit=None, description=None):
+    arr = np.array([_f(v) for v in values], dtype=float)
+    return _masked(arr, ~np.isfinite(arr), unit=unit, description=description)
+
+
+def _f(v) -> float:
+    try:
+        return float(v) if v is not None else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def build_catalog(project, only: str = "all", columns: list[str] | None = None, vetter: str | None = None):
+    """The curated catalogue as an astropy Table.
+
+    Parameters
+    ----------
+    project : Project or path
+    only : {"all", "vetted", "accepted"}
+        ``vetted``: objects with a decision (including rejected ones); ``accepted``: a decision other than
+        rejected (the prediction accepted or a class chosen).
+    columns : list of str, optional
+        Column names or shell patterns (``"prob_*"``), in the order wanted; default all.
+    vetter : str, optional
+        Report this vetter's decisions; default the latest decision of any vetter on each object.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per object (image or spectrum) of the project; units (deg, km/s, Angstrom, line-flux unit),
+        descriptions, missing values masked; ``meta`` holds the provenance (:func:`provenance`).
+    """
+    import astropy.units as u
+    from astropy.table import Column, Table
+
+    from galdesk.vetting import REJECTED, Replay, load_clusters, load_predictions
+
+    if only not in ONLY_CHOICES:
+        raise ValueError(f"only={only!r}: expected one of {', '.join(ONLY_CHOICES)}")
+    project = _as_project(project)
+    objs = project.objects
+    n = len(objs)
+    ids = np.asarray(objs["id"]).astype(str) if n else np.zeros(0, str)
+    t = Table()
+    t["id"] = _text(ids, "object identifier")
+    t["kind"] = _text(objs["kind"] if n else [], "image or spectrum")
+    t["source"] = _text(objs["source"] if n else [], "file the object was read from")
+    hdu = np.asarray(objs["hdu"], dtype=np.int32) if n else np.zeros(0, np.int32)
+    t["hdu"] = _masked(hdu, hdu < 0, dtype=np.int32, description="HDU of the stamp in a multi-extension file")
+    t["ra"] = _floats(_plain(objs["ra"]) if n else [], u.deg, "right ascension (ICRS)")
+    t["dec"] = _floats(_plain(objs["dec"]) if n else [], u.deg, "declination (ICRS)")
+    z = np.array([_f(v) for v in (_plain(objs["z"]) if n else [])], dtype=float)
+    t["spec_class"] = _text(_plain(objs["spec_class"]) if n else [], "survey spectral class (e.g. SDSS CLASS)")
+    t["subclass"] = _text(_plain(objs["subclass"]) if n else [], "survey spectral subclass")
+
+    # classifier
+    preds = load_predictions(project)
+    pred_rows = np.full(n, -1)
+    if preds is not None:
+        ok = (preds.rows >= 0) & (preds.rows < n)
+        pred_rows[preds.rows[ok]] = np.flatnonzero(ok)
+    has = pred_rows >= 0
+    pi = np.maximum(pred_rows, 0)
+    if preds is not None:
+        t["pred_class"] = _text([preds.label(i) if h else "" for i, h in zip(pi, has)],
+                                f"class predicted by model {preds.model_id or '?'}")
+        conf = preds.confidence
+        t["pred_prob"] = _floats(np.where(has, conf[pi] if len(conf) else np.nan, np.nan),
+                                 description="probability of the predicted class")
+        used = set()
+        for k, name in enumerate(preds.class_names):
+            cname = f"prob_{_col_name(name)}"
+            while cname in used:
+                cname += "_"
+            used.add(cname)
+            t[cname] = _floats(np.where(has, preds.prob[pi, k] if len(preds.prob) else np.nan, np.nan),
+                               description=f"classifier probability of class {name!r}")
+    else:
+        t["pred_class"] = _text([""] * n, "class predicted by the classifier (none run)")
+        t["pred_prob"] = _floats([np.nan] * n, description="probability of the predicted class")
+
+    # clusters
+    clus = load_clusters(project)
+    cl = np.zeros(n, np.int32)
+    cl_mask = np.ones(n, bool)
+    if clus is not None:
+        ok = (clus[0] >= 0) & (clus[0] < n)
+        cl[clus[0][ok]] = clus[1][ok]
+        cl_mask[clus[0][ok]] = False
+    t["cluster"] = _masked(cl, cl_mask, dtype=np.int32,
+                           description="cluster label" + (f" (cut version {clus[2]})" if clus and clus[2] is not None
+                                                          else ""))
+
+    # line fits: the latest fit of each object id
+    fits = project.journal.latest("line_fit")
+    fit_of_row = [fits.get(i) for i in ids]
+    z_fit = np.array([_f(r.payload.get("z")) if r is not None else np.nan for r in fit_of_row])
+    z = np.where(np.isfinite(z), z, z_fit)
+    t.add_column(_floats(z, description="redshift (object table; else the line fit's)"),
+                 index=t.colnames.index("dec") + 1, name="z")
+    flux_unit, unit_note = _line_flux_unit(project, set(fits))
+    lines: dict[tuple[str, str], float] = {}
+    for rec in fits.values():
+        for ln in rec.payload.get("lines", []) or []:
+            key = (str(ln.get("name", "?")), str(ln.get("component") or "narrow"))
+            lines.setdefault(key, _f(ln.get("wave_vac")))
+    lines_of_row = [
+        {(str(ln.get("name", "?")), str(ln.get("component") or "narrow")): ln
+         for ln in (rec.payload.get("lines", []) or [])} if rec is not None else {}
+        for rec in fit_of_row
+    ]
+    names_used: dict[str, tuple[str, str]] = {}
+    for (name, comp), wave in sorted(lines.items(), key=lambda kv: (np.nan_to_num(kv[1], nan=np.inf), kv[0])):
+        base = _col_name(name) + ("" if comp == "narrow" else f"_{_col_name(comp)}")
+        if base[0].isdigit():
+            base = "L_" + base
+        if base in names_used:
+            base = f"{base}_{int(round(wave)) if np.isfinite(wave) else len(names_used)}"
+        names_used[base] = (name, comp)
+        per_row = [lines_of_row[r].get((name, comp)) for r in range(n)]
+        where = f"{name} ({comp}{', %.2f A vacuum' % wave if np.isfinite(wave) else ''})"
+        for suffix, key, unit_key, desc in _LINE_QUANTITIES:
+            unit = flux_unit if unit_key == "flux" else unit_key
+            note = unit_note if unit_key == "flux" else ""
+            t[f"{base}_{suffix}"] = _floats([ln.get(key) if ln else None for ln in per_row],
+                                            unit=unit, description=f"{where} {desc}{note}")
+    t["bpt_class"] = _text([r.payload.get("bpt_class") if r is not None else "" for r in fit_of_row],
+                           "BPT class from the line fit")
+    broad = np.array([int(bool(r.payload.get("broad_needed"))) if r is not None else 0 for r in fit_of_row])
+    t["broad"] = _masked(broad, [r is None for r in fit_of_row], dtype=np.int16,
+                         description="1 if the line fit needs a broad component, 0 if not")
+    t["delta_bic"] = _floats([r.payload.get("delta_bic") if r is not None else None for r in fit_of_row],
+                             description="BIC(narrow) - BIC(narrow+broad) of the line fit")
+
+    # vetting
+    dec = Replay.from_journal(project.journal).combined(vetter)
+    d_of_row = [dec.get(i) for i in ids]
+    t["vet_label"] = _text([d["label"] if d and d["label"] is not None else "" for d in d_of_row],
+                           f"label after vetting: a class or {REJECTED!r}")
+    t["vet_action"] = _text([d["action"] if d and d["label"] is not None else "" for d in d_of_row],
+                            "how the label was given: accept (the prediction), label (a class chosen), reject")
+    t["vet_flags"] = _text([",".join(d["flags"]) if d else "" for d in d_of_row], "flags set, comma-separated")
+    t["vetter"] = _text([d["vetter"] if d and d["label"] is not None else "" for d in d_of_row],
+                        "who gave the label")
+    t["vet_note"] = _text([" ".join(str(d["note"]).split()) if d else "" for d in d_of_row], "vetter's note")
+    t["vet_time"] = _text([d["time"] if d and d["label"] is not None else "" for d in d_of_row],
+                          "UTC time of the decision (ISO 8601)")
+    t["n_vetters"] = Column(np.array([d["n_vetters"] if d else 0 for d in d_of_row], dtype=np.int16),
+                            description="number of vetters who labelled the object")
+    t["vet_conflict"] = Column(np.array([int(d["conflict"]) if d else 0 for d in d_of_row], dtype=np.int16),
+                               description="1 if vetters gave different labels")
+
+    # rows
+    labels = np.array([d["label"] if d and d["label"] is not None else "" for d in d_of_row], dtype=object)
+    if only == "vetted":
+        t = t[labels != ""]
+    elif only == "accepted":
+        t = t[(labels != "") & (labels != REJECTED)]
+
+    # columns
+    if columns:
+        t = t[_select_columns(t.colnames, columns)]
+    for name in t.colnames:
+        if name in _UCDS:
+            t[name].meta["ucd"] = _UCDS[name]
+    t.meta.update(provenance(project, only, vetter=vetter))
+    return t
+
+
+def _plain(col):
+    """A column as a plain array with masked cells as None (NaN/'' then mark them missing)."""
+    arr = np.asarray(col).astype(object)
+    mask = np.ma.getmaskarray(col)
+    if mask.any():
+        arr[mask] = None
+    return arr
+
+
+def _select_columns(available: list[str], wanted: list[str]) -> list[str]:
+    out: list[str] = []
+    for w in wanted:
+        w = str(w).strip()
+        if not w:
+            continue
+        hits = [c for c in available if fnmatch.fnmatchcase(c, w)] if any(ch in w for ch in "*?[") else (
+            [w] if w in available else [])
+        if not hits:
+            raise ValueError(f"unknown column {w!r}; available: {', '.join(available)}")
+        out.extend(h for h in hits if h not in out)
+    return out
+
+
+def provenance(project, only: str = "all", vetter: str | None = None) -> dict:
+    """Provenance of an export (FITS keyword names, at most 8 characters).
+
+    ``GALDESK`` version, ``DATE`` (UTC), ``ORIGIN``, ``PROJECT`` name, ``MODELID``/``MODELHSH`` of the predictions,
+    ``CUTSET`` (cluster cut version), ``SELECT`` (only=...), ``VETTER`` (if one was chosen), ``NVETTERS``,
+    ``JRNLSEQ`` (the last journal record included: re-exporting from the journal up to it gives the same table).
+    Absent values are left out.
+    """
+    from galdesk.vetting import VET_KINDS, load_clusters, load_predictions
+
+    project = _as_project(project)
+    preds = load_predictions(project)
+    clus = load_clusters(project)
+    meta = {
+        "GALDESK": __version__,
+        "DATE": _now_iso(),
+        "ORIGIN": "galdesk",
+        "PROJECT": str(project.name),
+        "MODELID": preds.model_id if preds else None,
+        "MODELHSH": preds.model_hash if preds else None,
+        "CUTSET": (json.dumps(clus[2]) if not isinstance(clus[2], str) else clus[2])
+        if clus and clus[2] is not None else None,
+        "SELECT": only,
+        "VETTER": vetter,
+        "NVETTERS": len(project.journal.authors(VET_KINDS)),
+        "JRNLSEQ": project.journal.last_seq(),
+    }
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# writing
+# ------------------------------------------------------------------------------------------------------------------
+_FITS_COMMENTS = {
+    "GALDESK": "galdesk version that wrote this file",
+    "DATE": "UTC date and time of the export",
+    "ORIGIN": "software that wrote this file",
+    "PROJECT": "galdesk project name",
+    "MODELID": "classifier model id",
+    "MODELHSH": "classifier weights hash",
+    "CUTSET": "cluster cut-set version",
+    "SELECT": "rows: all, vetted or accepted",
+    "VETTER": "decisions of this vetter only",
+    "NVETTERS": "number of vetters in the journal",
+    "JRNLSEQ": "last journal record included",
+}
+
+
+def _ascii(s: str) -> str:
+    return s.encode("ascii", "backslashreplace").decode("ascii")
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
+
+
+def _unescape(s: str) -> str:
+    """Undo :func:`_ascii` (only ``\\xXX``, ``\\uXXXX``, ``\\UXXXXXXXX`` sequences)."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1)[1:], 16)), s)
+
+
+def _unescape_column(col):
+    from astropy.table import MaskedColumn
+
+    vals = np.char.decode(np.asarray(col), "ascii") if col.dtype.kind == "S" else np.asarray(col).astype(str)
+    if not any("\\" in v for v in vals):
+        return col
+    new = np.array([_unescape(v) for v in vals], dtype=str)
+    return MaskedColumn(new, mask=np.ma.getmaskarray(col), unit=col.unit, description=col.description,
+                        meta=col.meta)
+
+
+def _write_fits(table, tmp) -> None:
+    from astropy.io import fits
+    from astropy.table import MaskedColumn
+
+    t = table.copy(copy_data=True)
+    meta = dict(t.meta)
+    t.meta.clear()
+    for name in t.colnames:
+        col = t[name]
+        if col.dtype.kind == "U":  # FITS text is ASCII
+            vals = [_ascii(str(v)) for v in np.asarray(col)]
+            mask = np.ma.getmaskarray(col)
+            t[name] = MaskedColumn(np.array(vals, dtype=str) if vals else np.zeros(0, "U1"), mask=mask,
+                                   unit=col.unit, description=col.description)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. unit strings astropy finds unusual
+        hdu = fits.table_to_hdu(t)
+    hdu.name = "CATALOG"
+    primary = fits.PrimaryHDU()
+    for h in (primary.header, hdu.header):
+        for key, value in meta.items():
+            if len(key) <= 8 and isinstance(value, (str, int, float, bool)):
+                h[key] = (_ascii(value) if isinstance(value, str) else value, _FITS_COMMENTS.get(key, ""))
+        h.add_history(f"galdesk {__version__} export of project {_ascii(str(meta.get('PROJECT', '')))}")
+        h.add_comment("Curated galaxy catalogue: classifier predictions, clusters, emission-line fits and "
+                      "vetting decisions.")
+        h.add_comment("Masked values: NaN (floats), TNULL (integers), empty (text).")
+    for i, name in enumerate(t.colnames, start=1):
+        desc = t[name].description
+        if desc:
+            hdu.header[f"TCOMM{i}"] = _ascii(desc)[:68]
+        ucd = table[name].meta.get("ucd") if hasattr(table[name], "meta") else None
+        if ucd:
+            hdu.header[f"TUCD{i}"] = ucd
+    fits.HDUList([primary, hdu]).writeto(tmp, overwrite=True, checksum=True)
+
+
+def _write_csv(table, tmp) -> None:
+    t = table.copy(copy_data=False)
+    t.meta.clear()
+    t.write(tmp, format="ascii.csv", overwrite=True)
+
+
+def _write_ecsv(table, tmp) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table.write(tmp, format="ascii.ecsv", overwrite=True)
+
+
+def _write_votable(table, tmp) -> None:
+    from astropy.io.votable import from_table
+    from astropy.io.votable.tree import Info
+
+    t = table.copy(copy_data=False)
+    meta = dict(t.meta)
+    t.meta.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # VOUnit deprecation notes about erg
+        vot = from_table(t)
+        vtab = vot.get_first_table()
+        for fld in vtab.fields:
+            ucd = table[fld.name].meta.get("ucd") if fld.name in table.colnames else None
+            if ucd:
+                fld.ucd = ucd
+        for key, value in meta.items():
+            vot.resources[0].infos.append(Info(name=key, value=str(value)))
+        vot.to_xml(str(tmp))
+
+
+_WRITERS = {"csv": _write_csv, "fits": _write_fits, "ecsv": _write_ecsv, "votable": _write_votable}
+
+
+def stale_temp_files(path: str | Path) -> list[str]:
+    """Temporary files left beside ``path`` by interrupted writes (``.NAME.*.tmp``)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    return sorted(str(p) for p in path.parent.glob(f".{_glob_escape(path.name)}.*.tmp"))
+
+
+def _glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def write_table(table, path: str | Path, format: str | None = None, overwrite: bool = False) -> str:
+    """Write ``table`` to ``path`` atomically (temporary file + rename); returns the format used.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False (the file is not touched).
+    ValueError
+        Unknown format.
+    """
+    from galdesk.project import atomic_write
+
+    path = Path(path)
+    fmt = format or format_for(path)
+    if fmt not in _WRITERS:
+        raise ValueError(f"{path}: unknown export format {fmt!r}; use one of {', '.join(_WRITERS)}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not a file")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: file exists; use --overwrite (overwrite=True) to replace it")
+    atomic_write(path, lambda tmp: _WRITERS[fmt](table, tmp))
+    return fmt
+
+
+def export_catalog(project, path: str | Path, only: str = "all", columns: list[str] | None = None,
+                   overwrite: bool = False, format: str | None = None, vetter: str | None = None,
+                   ctx=None) -> ExportResult:
+    """Build the catalogue and write it atomically to ``path``.
+
+    Parameters
+    ----------
+    project : Project or path
+    path : str or Path
+        ``.csv``, ``.fits``/``.fit``/``.fts``, ``.ecsv``, ``.xml``/``.vot`` (VOTable).
+    only, columns, vetter
+        See :func:`build_catalog`.
+    overwrite : bool
+        Replace an existing file; without it an existing file raises FileExistsError before any work.
+    format : str, optional
+        Override the format from the suffix.
+    ctx : TaskContext, optional
+        Progress and cancel (a cancel before the write leaves everything as it was).
+
+    Returns
+    -------
+    ExportResult
+    """
+    path = Path(path)
+    fmt = format or format_for(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: file exists; use --overwrite (overwrite=True) to replace it")
+    project = _as_project(project)
+    if ctx is not None:
+        ctx.progress(0.05, "building the catalogue")
+    table = build_catalog(project, only=only, columns=columns, vetter=vetter)
+    if ctx is not None:
+        ctx.check_cancelled()
+        ctx.progress(0.5, f"writing {path.name}")
+    existed = path.exists()
+    write_table(table, path, format=fmt, overwrite=overwrite)
+    if ctx is not None:
+        ctx.progress(1.0, f"wrote {len(table)} rows")
+    return ExportResult(path=str(path), format=fmt, n_rows=len(table), columns=list(table.colnames), only=only,
+                        overwritten=existed, size_bytes=path.stat().st_size, provenance=dict(table.meta),
+                        stale_temp_files=stale_temp_files(path))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# reading back
+# ------------------------------------------------------------------------------------------------------------------
+def _unit_for_name(name: str, flux_unit):
+    import astropy.units as u
+
+    if name in ("ra", "dec"):
+        return u.deg
+    if name.endswith("_flux") or name.endswith("_flux_err"):
+        return flux_unit
+    if name.endswith("_fwhm") or name.endswith("_fwhm_err"):
+        return u.km / u.s
+    if name.endswith("_ew"):
+        return u.AA
+    return None
+
+
+def read_catalog(path: str | Path, format: str | None = None, project=None):
+    """Read an exported catalogue back into an astropy Table.
+
+    FITS, ECSV and VOTable carry their units; FITS text, which is ASCII, gets its ``\\uXXXX`` escapes decoded
+    back into the original characters. For CSV the text columns are kept as text and units are put back:
+    from ``project`` (the units :func:`build_catalog` gives its columns) when given, else from the column
+    names (deg, km/s, Angstrom, and :data:`DEFAULT_FLUX_UNIT` for ``*_flux``).
+    """
+    import astropy.units as u
+    from astropy.table import Table
+
+    path = Path(path)
+    fmt = format or format_for(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "fits":
+            t = Table.read(path, format="fits", hdu="CATALOG")
+            for c in t.colnames:
+                if t[c].dtype.kind in "US":
+                    t[c] = _unescape_column(t[c])
+            return t
+        if fmt == "ecsv":
+            return Table.read(path, format="ascii.ecsv")
+        if fmt == "votable":
+            return Table.read(path, format="votable")
+        with open(path, encoding="utf-8") as fh:
+            header = fh.readline().strip().split(",")
+        text = {c: str for c in header if c in _TEXT_COLUMNS}
+        t = Table.read(path, format="ascii.csv", converters=text)
+    units = {}
+    if project is not None:
+        ref = build_catalog(_as_project(project))
+        units = {c: ref[c].unit for c in ref.colnames}
+        descr = {c: ref[c].description for c in ref.colnames}
+    else:
+        descr = {}
+    for c in t.colnames:
+        unit = units[c] if c in units else _unit_for_name(c, u.Unit(DEFAULT_FLUX_UNIT))
+        if unit is not None:
+            t[c].unit = unit
+        if descr.get(c):
+            t[c].description = descr[c]
+    return t
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------------------------------
+def _fail(message: str, code: int = 2) -> int:
+    print(f"galdesk: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_export(args) -> int:
+    """``galdesk export PROJECT -o FILE.{csv,fits,ecsv,xml} [--only all|vetted|accepted] [--columns A,B]
+    [--vetter NAME] [--overwrite] [--json]``."""
+    from galdesk.project import Project, ProjectError
+
+    out = Path(args.output)
+    try:
+        fmt = format_for(out)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if out.exists() and not getattr(args, "overwrite", False):
+        return _fail(f"{out}: file exists; use --overwrite to replace it")
+    try:
+        proj = Project.open(args.project)
+    except ProjectError as exc:
+        return _fail(str(exc))
+    cols = getattr(args, "columns", None)
+    if isinstance(cols, str):
+        cols = [c for c in cols.split(",") if c.strip()]
+    try:
+        res = export_catalog(proj, out, only=getattr(args, "only", "all") or "all", columns=cols or None,
+                             overwrite=bool(getattr(args, "overwrite", False)), format=fmt,
+                             vetter=getattr(args, "vetter", None))
+    except (FileExistsError, IsADirectoryError, ValueError) as exc:
+        return _fail(str(exc) if str(out) in str(exc) else f"{out}: {exc}")
+    except OSError as exc:
+        return _fail(f"{out}: cannot write ({exc.strerror or exc})")
+    finally:
+        proj.close()
+    if getattr(args, "json", False):
+        print(json.dumps(res.to_dict(), indent=2, default=str))
+    else:
+        print(f"{res.path}: {res.n_rows} rows x {len(res.columns)} columns ({res.format}, only={res.only})")
+    for tmp in res.stale_temp_files:
+        print(f"galdesk: note: {tmp} is left over from an interrupted export; it can be deleted", file=sys.stderr)
+    return 0
+
+
+def add_export_parser(subparsers) -> None:
+    """Register ``export`` on an argparse sub-parser collection (``func`` set to :func:`cmd_export`)."""
+    p = subparsers.add_parser("export", help="write the curated catalogue (CSV, FITS, ECSV, VOTable)")
+    p.add_argument("project")
+    p.add_argument("-o", "--output", required=True, help="FILE.csv, .fits, .ecsv or .xml/.vot (VOTable)")
+    p.add_argument("--only", choices=ONLY_CHOICES, default="all",
+                   help="all objects, vetted ones (incl. rejected), or accepted ones (default all)")
+    p.add_argument("--columns", default=None, help="comma-separated columns or patterns (e.g. id,ra,dec,prob_*)")
+    p.add_argument("--vetter", default=None, help="one vetter's decisions (default: the latest of anyone)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=cmd_export)
