@@ -207,9 +207,7 @@ def _catalog_with_ids(table, entries):
     ids = [""] * len(table)
     for e in entries:
         ids[e.row_index] = str(e.id)
-    if "id" in table.colnames:
-        table.rename_column("id", "cat_id")
-    table["id"] = ids
+    table["id"] = ids  # replaces a column literally called "id": the resolved ids come from it
     return table
 
 

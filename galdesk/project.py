@@ -510,11 +510,16 @@ def migrate_manifest(manifest: dict) -> dict:
     return manifest
 
 
+_POSITION_ALIASES = {"ra": "ra", "dec": "dec", "z": "z", "redshift": "z"}
+
+
 def join_catalog(objects, catalog):
     """Add ``catalog``'s columns to ``objects`` where ``objects['id'] == catalog['id']``.
 
-    Columns whose names clash with the object table's own get a ``cat_`` prefix. Objects without a catalogue row
-    get masked values. Units and descriptions of catalogue columns are kept.
+    Numeric ``ra``/``dec``/``z``/``redshift`` columns fill the object's own position and redshift where the file
+    gave none (a redshift read from a spectrum file wins). Other columns whose names clash with the object table's
+    own get a ``cat_`` prefix. Objects without a catalogue row get masked values. Units and descriptions of
+    catalogue columns are kept.
     """
     from astropy.table import MaskedColumn
 
@@ -527,6 +532,14 @@ def join_catalog(objects, catalog):
         if name == "id":
             continue
         col = catalog[name]
+        base = _POSITION_ALIASES.get(name.lower())
+        if base is not None and np.asarray(col).dtype.kind in "fiu":
+            # catalogue RA/Dec/redshift fill the object's own where the file had none
+            values = np.asarray(np.ma.filled(np.ma.asarray(col, dtype=float), np.nan))
+            taken = np.where(hit >= 0, values[np.clip(hit, 0, None)] if len(values) else np.nan, np.nan)
+            own = np.asarray(objects[base], dtype=float)
+            objects[base] = np.where(np.isfinite(own), own, taken)
+            continue
         out_name = f"cat_{name}" if name in BASE_COLUMNS else name
         values = np.asarray(col)
         if values.ndim != 1:

@@ -132,3 +132,16 @@ def test_journal_survives_reopen(tmp_path):
     latest = again.journal.latest("decision")
     assert latest["a"].payload == {"label": "spiral"} and latest["a"].seq == rec.seq
     assert again.info()["decisions"] == 1
+
+
+def test_catalog_positions_fill_missing_but_never_override_file_values(tmp_path):
+    proj = Project.create(tmp_path / "p")
+    img = _img("a")
+    img.meta = {}
+    proj.add([img], [_spec("s", z=0.05)])
+    cat = Table({"id": ["a", "s"], "RA": [10.5, 20.0], "redshift": [0.3, 0.9]})
+    proj.join_catalog(cat)
+    objs = Project.open(proj.path).objects
+    assert objs["ra"][0] == pytest.approx(10.5) and objs["z"][0] == pytest.approx(0.3)
+    assert objs["z"][1] == pytest.approx(0.05)  # the spectrum's own redshift wins
+    assert "RA" not in objs.colnames and "cat_ra" not in objs.colnames
