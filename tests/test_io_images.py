@@ -228,8 +228,8 @@ def test_priority_ambiguity_and_raising_identifiers(tmp_path):
         register_reader("t-high2", "image", lambda pr: True, make("high2"), priority=7)
         with pytest.raises(ReadError, match="ambiguous.*t-high.*t-high2"):
             read(p)
-        with pytest.raises(ReadError, match="not recognised as a spectrum"):
-            identify(Probe(p), kind="spectrum")  # kinds are separate: no spectrum reader claims it
+        with pytest.raises(ReadError, match="is an image .*not a spectrum"):
+            identify(Probe(p), kind="spectrum")  # kinds are separate: no spectrum reader claims it, says why
     finally:
         for name in ("t-boom", "t-low", "t-high", "t-high2"):
             unregister_reader(name)
@@ -260,3 +260,16 @@ def test_expand_paths_and_read_paths_progress(tmp_path, shared_data):
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) == 5
     with pytest.raises(Cancelled):
         read_paths([d], ctx=RecordingContext(cancel_after=2))
+
+
+def test_tile_compressed_fits_and_kind_mismatch(tmp_path, shared_data):
+    data = np.arange(64 * 80, dtype=np.int32).reshape(64, 80)
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data, name="SCI")]).writeto(tmp_path / "tile.fits.fz")
+    (img,) = read(tmp_path / "tile.fits.fz")
+    assert img.id == "tile" and img.hdu == 1
+    np.testing.assert_array_equal(img.pixels[0], data)  # integer tiles are lossless
+    spec = need(shared_data / "spectra/sdss/spec-0266-51602-0013.fits")
+    with pytest.raises(ReadError, match="is a spectrum .*sdss-spec.*not an image"):
+        read(spec, kind="image")
+    with pytest.raises(ReadError, match="is an image .*not a spectrum"):
+        read(need(shared_data / "images/fits/galsim_hst/100610.img.fits"), kind="spectrum")

@@ -19,7 +19,8 @@ Every reader returns :class:`~galdesk.io.model.ImageData` with float32 pixels of
     4. **Stamp collection** otherwise: one image per 2-D/3-D HDU, ``id = "{stem}[{hdu}]"`` and ``hdu`` set (e.g.
        the GalSim AEGIS files: one galaxy per HDU, all of different shapes).
 
-    Single-HDU images have ``id = stem``. The band name of a single plane comes from ``FILTER``, ``BAND``,
+    Tile-compressed images (``.fits.fz``, ``ZIMAGE = T``) count as image HDUs (astropy decompresses them; the
+    size guard uses the decompressed size). Single-HDU images have ``id = stem`` (``.fits``/``.fits.fz`` removed). The band name of a single plane comes from ``FILTER``, ``BAND``,
     ``FILTNAM``, ``FILTER1``/``FILTER2`` (skipping ``CLEAR*``) or a filter token in the file name (``F814W``),
     else ``""``. WCS: ``astropy.wcs.WCS(header, naxis=2)`` when it has a celestial part, else None; a WCS that
     cannot be built never fails the read (None, message in ``meta["wcs_warning"]``). Integer images with ``BLANK``

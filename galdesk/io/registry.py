@@ -116,10 +116,14 @@ class HDUInfo(NamedTuple):
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """NumPy-order shape of the data array (``(NAXISn, ..., NAXIS1)``); ``()`` when empty."""
+        """NumPy-order shape of the data array (``(NAXISn, ..., NAXIS1)``); ``()`` when empty.
+
+        For a tile-compressed image (``ZIMAGE = T``) this is the shape of the decompressed image (``ZNAXISn``).
+        """
         try:
-            n = int(self.header.get("NAXIS", 0))
-            return tuple(int(self.header.get(f"NAXIS{i}", 0)) for i in range(n, 0, -1))
+            z = "Z" if self.header.get("ZIMAGE") is True else ""
+            n = int(self.header.get(f"{z}NAXIS", 0))
+            return tuple(int(self.header.get(f"{z}NAXIS{i}", 0)) for i in range(n, 0, -1))
         except Exception:
             return ()
 
@@ -275,6 +279,17 @@ def _claimed_size(header, index: int) -> tuple[int, str]:
         npix = math.prod(axes)
     nbytes = abs(bitpix) // 8 * gcount * (pcount + npix)
     xtension = str(header.get("XTENSION", "")).strip().upper() if index > 0 else ""
+    if xtension == "BINTABLE" and header.get("ZIMAGE") is True:
+        # tile-compressed image (.fits.fz): the decompressed size is what would be allocated
+        zbitpix = _int_card(header, "ZBITPIX", None, index)
+        zaxes = [_int_card(header, f"ZNAXIS{i}", None, index)
+                 for i in range(1, _int_card(header, "ZNAXIS", None, index) + 1)]
+        znbytes = abs(zbitpix) // 8 * math.prod(zaxes) if zaxes else 0
+        if znbytes > MAX_DATA_BYTES:
+            raise FitsGuardError(
+                f"HDU {index} compressed-image header claims a {' x '.join(map(str, zaxes))} image = "
+                f"{_human_bytes(znbytes)} once decompressed, above the {_human_bytes(MAX_DATA_BYTES)} limit")
+        return nbytes, ("image" if znbytes > 0 else "empty")
     if xtension in ("BINTABLE", "TABLE", "A3DTABLE"):
         kind = "table"
     elif groups or (xtension and xtension != "IMAGE"):
@@ -359,7 +374,12 @@ class Probe:
 
     @cached_property
     def fits_summary(self) -> list[HDUInfo]:
-        """One :class:`HDUInfo` ``(header, kind)`` per HDU; ``[]`` for non-FITS or unreadable files."""
+        """One :class:`HDUInfo` ``(header, kind)`` per HDU; ``[]`` for non-FITS or unreadable files.
+
+        Built by :func:`scan_fits` (plain block reads + ``fits.Header.fromstring``) rather than
+        ``fits.open(lazy_load_hdus=True)``: the same pass is the size/truncation guard, so headers are parsed once
+        before the reader opens the file, and a corrupt header cannot make astropy touch the data.
+        """
         layout = self.fits_layout
         return list(layout.hdus) if layout is not None else []
 
@@ -477,6 +497,12 @@ def identify(probe: Probe, kind: str | None = None) -> ReaderEntry:
         raise ValueError(f"kind must be one of {_KINDS} or None, got {kind!r}")
     matches = [e for e in readers(kind) if _safe_identify(e, probe)]
     if not matches:
+        if kind is not None:
+            other = next((e for e in readers() if e.kind != kind and _safe_identify(e, probe)), None)
+            if other is not None:
+                raise ReadError(probe.path, f"this file is a {other.kind} ({other.name} format), not an {kind}"
+                                if kind == "image" else
+                                f"this file is an {other.kind} ({other.name} format), not a {kind}")
         raise ReadError(probe.path, _no_reader_message(probe, kind))
     top = [e for e in matches if e.priority == matches[0].priority]
     if len(top) > 1:
