@@ -591,8 +591,10 @@ def _write_spectra(out, src, spectra: list[SpectrumData]) -> None:
 
 
 def cell_str(value) -> str:
-    """A table cell as text: '' for masked or missing values (ECSV reads empty strings back as masked)."""
+    """A table cell as text: '' for masked, NaN or missing values (ECSV reads empty strings back as masked)."""
     if value is None or value is np.ma.masked or np.ma.is_masked(value):
+        return ""
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
         return ""
     return str(value)
 

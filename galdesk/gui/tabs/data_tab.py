@@ -60,6 +60,7 @@ class DataTab(QWidget):
         split.addWidget(right)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
+        split.setSizes([520, 780])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
@@ -75,6 +76,9 @@ class DataTab(QWidget):
     # -- state -> view ---------------------------------------------------------------------------------------------------
     def _on_project_changed(self, project) -> None:
         self._on_objects_changed()
+        if project is not None and len(project.objects):
+            rows = project.image_rows()
+            self.state.set_current(int(rows[0]) if rows.size else 0)
 
     def _on_objects_changed(self) -> None:
         project = self.state.project
@@ -82,8 +86,11 @@ class DataTab(QWidget):
         self.grid.thumbs.set_display(self.state.display)
         self.spec_model.setRowCount(0)
         if project is None:
+            self.empty.setText("Open cut-outs, spectra, a catalogue or a project (File menu, or drop files here).")
             self.detail.setCurrentWidget(self.empty)
             return
+        if len(project.objects):
+            self.empty.setText("Select a galaxy or a spectrum on the left.")
         objs = project.objects
         for row in project.spectrum_rows():
             items = []

@@ -169,8 +169,13 @@ class ImageView(QWidget):
         self.controls.set_bands(list(image.bands), rgb8=image.rgb)
         self.settings.band = self.controls.settings().band
         hdr = image.header
-        self.header.setPlainText(hdr.tostring(sep="\n") if hasattr(hdr, "tostring") else
-                                 ("" if hdr is None else str(hdr)))
+        if hasattr(hdr, "tostring"):
+            text = hdr.tostring(sep="\n")
+        elif hdr:
+            text = str(hdr)
+        else:
+            text = f"(no FITS header: {image.meta.get('image_format') or 'image'} file)\n{image.source}"
+        self.header.setPlainText(text)
         self._redraw()
         self.view.autoRange(padding=0.02)
 
