@@ -649,7 +649,7 @@ class VetSession:
         """This vetter's vetting records, oldest first."""
         return self.journal.records(VET_KINDS, author=self.vetter)
 
-    # -- queue and resume -----------------------------------------------------------------------------------------------
+    # -- queue and resume -------------------------------------------------------------------------------------------
     def queue(self, order: str | None = None, save: bool = True, **filters) -> list[str]:
         """This vetter's queue: objects not yet decided by them, skipped ones last.
 

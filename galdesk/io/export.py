@@ -187,7 +187,12 @@ def _masked(values, mask, dtype=None, unit=None, description=None):
     from astropy.table import MaskedColumn
 
     values = np.asarray(values, dtype=dtype) if dtype is not None else np.asarray(values)
-    return MaskedColumn(values, mask=np.asarray(mask, bool), unit=unit, description=description)
+    col = MaskedColumn(values, mask=np.asarray(mask, bool), unit=unit, description=description)
+    if values.dtype.kind in "iu":
+        # the FITS TNULL: the type's extreme value, never a real cluster label or flag (astropy's default,
+        # 999999, wraps round in 16-bit columns)
+        col.fill_value = np.iinfo(values.dtype).min if values.dtype.kind == "i" else np.iinfo(values.dtype).max
+    return col
 
 
 def _text(values, description):
