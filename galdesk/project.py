@@ -488,12 +488,19 @@ class Project:
             "catalog_columns": [c for c in self.objects.colnames if c not in BASE_COLUMNS],
             "results": self.results(),
             "journal_records": j.count(),
-            "decisions": j.count("decision"),
+            "decisions": _n_decided(self),
             "line_fits": j.count("line_fit"),
         }
 
     def __repr__(self) -> str:
         return f"<Project {self.path} images={self.n_images} spectra={self.n_spectra}>"
+
+
+def _n_decided(project) -> int:
+    """Objects with a label in effect (undone decisions do not count)."""
+    from galdesk.vetting import decisions
+
+    return len(decisions(project))
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -274,3 +274,26 @@ def test_empty_project_exports(tmp_path):
     res = export_catalog(p, tmp_path / "e.fits")
     assert res.n_rows == 0 and len(Table.read(tmp_path / "e.fits")) == 0
     p.close()
+
+
+def test_catalogue_columns_are_exported_with_units(tmp_path, shared_data):
+    from astropy.table import Table
+
+    from galdesk.ingest import ingest
+    from galdesk.io.export import build_catalog, export_catalog
+    from galdesk.project import Project
+
+    labels = Table.read(shared_data / "images/gz1/labels.csv", format="ascii.csv")[:4]
+    labels["file"] = [str(shared_data / "images/gz1" / f) for f in labels["file"]]
+    labels["petroMag_r"] = [17.1, 17.5, 16.9, 17.7]
+    labels["petroMag_r"].unit = "mag"
+    labels.write(tmp_path / "cat.ecsv", format="ascii.ecsv")
+    ingest([], tmp_path / "p", catalog=tmp_path / "cat.ecsv", workers=1)
+    proj = Project.open(tmp_path / "p.galdesk")
+    t = build_catalog(proj)
+    assert list(t["gz1_label"]) == list(labels["gz1_label"])
+    assert str(t["petroMag_r"].unit) == "mag"
+    export_catalog(proj, tmp_path / "c.fits")
+    back = Table.read(tmp_path / "c.fits")
+    assert np.allclose(back["petroMag_r"], labels["petroMag_r"]) and str(back["petroMag_r"].unit) == "mag"
+    assert [str(v).strip() for v in back["gz1_label"]] == list(labels["gz1_label"])

@@ -236,6 +236,7 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
     import astropy.units as u
     from astropy.table import Column, Table
 
+    from galdesk.project import cell_str
     from galdesk.vetting import REJECTED, Replay, load_clusters, load_predictions
 
     if only not in ONLY_CHOICES:
@@ -334,6 +335,24 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
                          description="1 if the line fit needs a broad component, 0 if not")
     t["delta_bic"] = _floats([r.payload.get("delta_bic") if r is not None else None for r in fit_of_row],
                              description="BIC(narrow) - BIC(narrow+broad) of the line fit")
+
+    # catalogue columns joined at ingest (labels, magnitudes, ...), with their units and descriptions
+    from galdesk.project import BASE_COLUMNS
+
+    for name in objs.colnames:
+        col = objs[name]
+        if name in BASE_COLUMNS or name == "file" or getattr(col, "ndim", 1) != 1:
+            continue
+        out = name if name not in t.colnames else f"cat_{name}"
+        desc = col.description or f"catalogue column {name!r}"
+        kind = np.asarray(col).dtype.kind
+        if kind in "US" or kind == "O":
+            t[out] = _text([cell_str(v) for v in col], desc)
+        elif kind in "iub":
+            t[out] = _masked(np.asarray(np.ma.filled(col, 0)), np.ma.getmaskarray(col), dtype=np.asarray(col).dtype,
+                             unit=col.unit, description=desc)
+        elif kind == "f":
+            t[out] = _floats(np.ma.filled(np.ma.asarray(col, dtype=float), np.nan), unit=col.unit, description=desc)
 
     # vetting
     dec = Replay.from_journal(project.journal).combined(vetter)
