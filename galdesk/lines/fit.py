@@ -81,8 +81,9 @@ class FitConfig:
     absorption : bool or "auto"
         Add a stellar Balmer absorption trough (negative Gaussian, own width, velocity tied to the narrow lines) under
         Hα, Hβ and Hγ so that their emission fluxes are not biased low. "auto": for everything but SDSS class QSO
-        (a quasar dominates its continuum, and a trough there only trades flux with the broad line). The trough is
-        in both fits of a broad test (nested models); its depth is capped (``abs_ew_max``). Alternatively put a
+        (a quasar dominates its continuum, and a trough there only trades flux with the broad line). In a broad
+        test the fit with the broad line keeps the trough of the fit without it (fixed: a free trough and a broad
+        line of similar width cancel); its depth is capped (``abs_ew_max``). Alternatively put a
         stellar-continuum model (same pixels as the flux) in ``spec.meta["stellar_continuum"]``: it is subtracted
         and the trough dropped.
     mc_samples : int
@@ -878,6 +879,16 @@ def _broad_variant(data: dict, complex_name: str, config: FitConfig, ctx, start:
     return fit
 
 
+def _hold_trough(fit: ComplexFit, fixed: dict | None) -> dict:
+    """``fixed`` plus the Balmer trough of ``fit``: a broad emission line and a free trough of similar width
+    cancel each other (a degenerate pair), so a broad fit keeps the trough found without the broad line."""
+    out = dict(fixed or {})
+    for i, n in enumerate(fit.layout.names):
+        if n == "abs_sigma" or n.endswith("_abs_flux"):
+            out[n] = float(fit.theta[i])
+    return out
+
+
 def _n_broad(fit: ComplexFit) -> int:
     return len({k for k in fit.layout.g_kin if k.startswith("broad")})
 
@@ -966,7 +977,7 @@ def fit_complex(spec, complex_name: str, config: FitConfig | None = None, ctx=No
     best = _fit_variant(data, complex_name, config, ctx, fixed=fixed)
     if want_broad:
         ctx.check_cancelled()
-        wb = _broad_variant(data, complex_name, config, ctx, start=best, fixed=fixed)
+        wb = _broad_variant(data, complex_name, config, ctx, start=best, fixed=_hold_trough(best, fixed))
         t = compare_fits(best, wb, config, "broad")
         tests.append(t)
         if config.broad == "yes" or t.needed:
@@ -1010,7 +1021,7 @@ def broad_test(spec, complex_name: str = "halpha", config: FitConfig | None = No
         raise ValueError(f"{complex_name} has no broad-capable line")
     data = prepare_data(spec, complex_name, config, None, broad=True)
     f0 = _fit_variant(data, complex_name, config, ctx)
-    f1 = _broad_variant(data, complex_name, config, ctx, start=f0)
+    f1 = _broad_variant(data, complex_name, config, ctx, start=f0, fixed=_hold_trough(f0, None))
     return compare_fits(f0, f1, config, "broad")
 
 

@@ -209,6 +209,9 @@ def covariance(jw: np.ndarray, free: np.ndarray) -> np.ndarray:
     P = jw.shape[1]
     cov = np.zeros((P, P))
     idx = np.flatnonzero(free)
+    # a parameter the model does not depend on at this point (the width of a zero-flux Gaussian) has no error
+    colnorm = np.einsum("np,np->p", jw[:, idx], jw[:, idx])
+    idx = idx[colnorm > 1e-300]
     if idx.size == 0:
         return cov
     A = jw[:, idx].T @ jw[:, idx]
@@ -217,8 +220,10 @@ def covariance(jw: np.ndarray, free: np.ndarray) -> np.ndarray:
     An = A / np.outer(dg, dg)
     try:
         inv = np.linalg.inv(An)
+        if not np.all(np.isfinite(inv)) or np.linalg.cond(An) > 1e14:
+            raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
-        inv = np.linalg.pinv(An)
+        inv = np.linalg.pinv(An, rcond=1e-12, hermitian=True)
     cov[np.ix_(idx, idx)] = inv / np.outer(dg, dg)
     return cov
 

@@ -1,0 +1,172 @@
+"""Validation of galdesk.lines against independent fits of the same real spectra (../shared/data/reference).
+
+* SDSS spectro-1D pipeline (spZline, single Gaussians on a stellar-template continuum) for narrow-line galaxies;
+* GELATO (Hviding et al. 2022) narrow, broad and outflow components;
+* PyQSOFit (Guo et al. 2018; Shen et al. 2019) broad Hα/Hβ FWHM of the quasar spec-0332-52367-0639.
+The numbers are in docs/lines_validation.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from galdesk.lines.fit import FitConfig, fit_spectrum, prepare_data, build_layout, _lmfit_run
+from galdesk.tasks import NullContext, RecordingContext, Cancelled
+from lines_helpers import SDSS_NAMES, narrow_line_galaxies, read_sdss, spzline_rows
+
+FORBIDDEN = {"[O_III] 4959", "[O_III] 5007", "[N_II] 6583", "[S_II] 6716", "[S_II] 6730", "[O_I] 6300"}
+BALMER = {"H_alpha", "H_beta"}
+
+
+def _sdss_comparison(shared):
+    """(line, sdss, sdss_err, ours, ours_err, ok) for S/N > 10 SDSS lines of narrow-line galaxies."""
+    rows = spzline_rows(shared)
+    cfg = FitConfig(broad="no", outflow="no")  # like for like: one Gaussian per line, as the pipeline
+    out = []
+    for path in narrow_line_galaxies(shared):
+        sf = fit_spectrum(read_sdss(shared / path), cfg)
+        mine = [r for r in rows if r["path"] == path]
+        oii = [r for r in mine if r["LINENAME"].startswith("[O_II]")]
+        for r in mine + ([{"LINENAME": "[O_II] sum", "LINEAREA": sum(float(x["LINEAREA"]) for x in oii),
+                           "LINEAREA_ERR": math.hypot(*[float(x["LINEAREA_ERR"]) for x in oii])}]
+                         if len(oii) == 2 else []):
+            a, ae = float(r["LINEAREA"]), float(r["LINEAREA_ERR"])
+            if ae <= 0 or a / ae < 10:
+                continue
+            if r["LINENAME"] == "[O_II] sum":
+                ms = [sf.line("oii3726"), sf.line("oii3729")]
+                if None in ms:
+                    continue
+                f, fe = sum(m.flux for m in ms), math.hypot(*[m.flux_err for m in ms])
+            elif r["LINENAME"] in SDSS_NAMES:
+                m = sf.line(SDSS_NAMES[r["LINENAME"]])
+                if m is None:
+                    continue
+                f, fe = m.flux, m.flux_err
+            else:
+                continue
+            ok = abs(f - a) / a < 0.10 or abs(f - a) < 2 * math.hypot(fe, ae)
+            out.append((path, r["LINENAME"], a, ae, f, fe, ok))
+    return out
+
+
+def test_sdss_spzline_narrow_line_galaxies(shared_data):
+    res = _sdss_comparison(shared_data)
+    assert len(res) >= 30
+    forb = [r for r in res if r[1] in FORBIDDEN]
+    bal = [r for r in res if r[1] in BALMER]
+    # forbidden lines (doublet ratio of [NII] free in SDSS -> 6548 not compared; [OII] as the blended sum)
+    assert all(r[6] for r in forb), [r for r in forb if not r[6]]
+    summed = [r for r in res if r[1] == "[O_II] sum"]
+    assert summed and all(r[6] for r in summed)
+    # Balmer lines: SDSS subtracts a stellar template, we fit a Gaussian absorption trough; they agree for
+    # most, not all (star-forming galaxies with deep troughs differ by up to ~50 %, see the doc)
+    assert sum(r[6] for r in bal) >= 0.6 * len(bal)
+    assert sum(r[6] for r in res if r[1] != "[N_II] 6548") >= 0.85 * len([r for r in res if r[1] != "[N_II] 6548"])
+
+
+GEL_NARROW = {"halpha": "Balmer_HI_6564.61", "hbeta": "Balmer_HI_4862.68", "nii6584": "AGN_[NII]_6585.27",
+              "sii6717": "AGN_[SII]_6718.29", "sii6731": "AGN_[SII]_6732.67"}
+
+
+@pytest.fixture(scope="module")
+def gelato_fits(shared_data):
+    from astropy.table import Table
+
+    t = Table.read(shared_data / "reference" / "gelato" / "GELATO-results.fits")
+    out = {}
+    for r in t:
+        name = r["Name"].strip()
+        out[name] = (r, fit_spectrum(read_sdss(shared_data / "spectra" / "sdss" / name), FitConfig()))
+    return out
+
+
+def test_gelato_narrow_lines(gelato_fits):
+    n_ok = n = 0
+    for name, (r, sf) in gelato_fits.items():
+        for line, col in GEL_NARROW.items():
+            m = sf.line(line)
+            f, fe = float(r[col + "_Flux"]), float(r[col + "_Flux_err"])
+            n += 1
+            n_ok += abs(m.flux - f) < max(0.15 * f, 3 * math.hypot(fe, m.flux_err))
+        # [OIII] 5007: narrow + outflow together (the core/wing split is model-dependent)
+        o3 = sum(m.flux for m in sf.lines if m.name == "oiii5007" and m.component in ("narrow", "outflow"))
+        wing = r["Outflow_[OIII]_Outflow_5008.24_Flux"]
+        g = float(r["AGN_[OIII]_5008.24_Flux"]) + (0.0 if np.ma.is_masked(wing) else float(wing))
+        assert o3 == pytest.approx(g, rel=0.10), name
+    assert n_ok >= 0.85 * n
+
+
+def test_gelato_broad_and_outflow(gelato_fits):
+    for name, (r, sf) in gelato_fits.items():
+        assert sf.broad_needed, name  # GELATO keeps a broad Hα in all three
+        b = sf.line("halpha", "broad")
+        assert b.flux == pytest.approx(float(r["Balmer_HI_Broad_6564.61_Flux"]), rel=0.25), name
+    # the quasar with GELATO's strongest outflow: core and wing separately, widths as observed dispersions
+    r, sf = gelato_fits["spec-0280-51612-0117.fits"]
+    core, wing = sf.line("oiii5007"), sf.line("oiii5007", "outflow")
+    assert wing is not None
+    assert core.flux == pytest.approx(float(r["AGN_[OIII]_5008.24_Flux"]), rel=0.10)
+    assert wing.flux == pytest.approx(float(r["Outflow_[OIII]_Outflow_5008.24_Flux"]), rel=0.10)
+    assert core.sigma_obs_kms == pytest.approx(float(r["AGN_[OIII]_5008.24_Dispersion"]), rel=0.10)
+    assert wing.sigma_obs_kms == pytest.approx(float(r["Outflow_[OIII]_Outflow_5008.24_Dispersion"]), rel=0.10)
+    assert sf.line("halpha", "broad").sigma_obs_kms == pytest.approx(
+        float(r["Balmer_HI_Broad_6564.61_Dispersion"]), rel=0.15)
+
+
+def test_pyqsofit_broad_fwhm_0332(shared_data):
+    from astropy.table import Table
+
+    ref = Table.read(shared_data / "reference" / "pyqsofit" /
+                     "pyqsofit_fit_result_0332-52367-0639_commit_b11f9f6.fits")[0]
+    sf = fit_spectrum(read_sdss(shared_data / "spectra" / "sdss" / "spec-0332-52367-0639.fits"),
+                      FitConfig(complexes=("halpha", "hbeta")))
+    assert sf.broad_needed
+    ha, hb = sf.line("halpha", "broad"), sf.line("hbeta", "broad")
+    assert ha.fwhm_kms == pytest.approx(float(ref["Ha_whole_br_fwhm"]), rel=0.15)
+    # Hβ: PyQSOFit subtracted an Fe II template we do not have; its broad-line FWHM is ill-determined with a local
+    # linear continuum (6,000-20,000 km/s depending on the window, see the doc). Only the detection is asserted
+    # tightly; the width within 45 %.
+    assert hb is not None and hb.snr > 5
+    assert hb.fwhm_kms == pytest.approx(float(ref["Hb_whole_br_fwhm"]), rel=0.45)
+    # narrow [OIII]: PyQSOFit's Gaussian sigma in ln(lambda) -> km/s (observed, instrument included)
+    s_o3 = float(ref["OIII5007c_1_sigma"]) * 299792.458
+    assert sf.line("oiii5007").sigma_obs_kms == pytest.approx(s_o3, rel=0.10)
+
+
+def test_vectorized_agrees_with_lmfit_on_real_spectra(shared_data):
+    from galdesk.lines.vectorized import fit_complex_batch
+
+    paths = ["spec-0332-52367-0639", "spec-0280-51612-0117", "spec-1599-53089-0469", "spec-0295-51585-0596",
+             "1237652899686318136", "spec-0266-51602-0107"]
+    specs = [read_sdss(shared_data / "spectra" / "sdss" / f"{p}.fits") for p in paths]
+    cfg = FitConfig(absorption=False)
+    for nb in (0, 1):
+        batch = fit_complex_batch(specs, "halpha", cfg, n_broad=nb)
+        for spec, bf in zip(specs, batch):
+            data = prepare_data(spec, "halpha", cfg, broad=bool(nb))
+            lay, inst = build_layout(data, "halpha", cfg, n_broad=nb)
+            lf = _lmfit_run(lay, data, inst, cfg, NullContext())
+            err = np.sqrt(np.diag(lf.cov))
+            assert bf.chisqr == pytest.approx(lf.chisqr, rel=1e-3, abs=0.05), spec.id
+            assert np.max(np.abs(bf.theta - lf.theta) / err) < 0.1, (spec.id, nb)
+
+
+def test_fit_many_processes_errors_and_cancel(shared_data, tmp_path):
+    from galdesk.lines.batch import fit_many
+
+    good = [shared_data / "spectra" / "sdss" / f for f in ("spec-0266-51602-0107.fits", "1237658802572296399.fits")]
+    bad = tmp_path / "broken.fits"
+    bad.write_bytes(b"not a fits file")
+    cfg = FitConfig(complexes=("halpha", "sii"), broad="no")
+    ctx = RecordingContext()
+    res = fit_many([good[0], bad, good[1]], cfg, ctx=ctx, n_jobs=2)
+    assert [r.error is None for r in res] == [True, False, True]
+    assert res[0].line("halpha").flux > 100 and res[2].line("nii6584").flux > 50
+    assert ctx.reports[-1][0] == pytest.approx(1.0)
+    ctx2 = RecordingContext(cancel_after=1)
+    with pytest.raises(Cancelled):
+        fit_many(good * 4, cfg, ctx=ctx2, n_jobs=2)
