@@ -128,16 +128,19 @@ def _to_device(module: torch.nn.Module, device: str) -> torch.nn.Module:
 def run_batches(model: torch.nn.Module, n: int, make_batch: Callable[[int, int, str], torch.Tensor],
                 ctx: TaskContext | None = None, batch_size: int = 64, device: str = "cpu", n_views: int = 1,
                 view: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
-                autocast: bool | None = None, label: str = "classified") -> tuple[np.ndarray, str, dict]:
+                autocast: bool | None = None, label: str = "classified",
+                cpu_bf16: bool = False) -> tuple[np.ndarray, str, dict]:
     """Softmax probabilities ``(n, K)`` of ``model`` over ``n`` items, batch by batch.
 
     ``make_batch(i0, i1, device)`` returns the preprocessed input of items ``i0:i1`` on ``device``. With
     ``n_views > 1`` the probabilities are averaged over ``view(x, k)`` for k in range(n_views) (TTA).
+    Mixed precision: fp16 autocast on CUDA; bf16 autocast on the CPU only when ``cpu_bf16`` (fast with
+    AVX512-BF16/AMX, changes probabilities by well under 1%).
     Returns ``(probabilities, device finally used, info)``; ``info`` records batch-size changes and fallbacks.
     """
     ctx = ctx or NullContext()
     if autocast is None:
-        autocast = device.startswith("cuda")
+        autocast = device.startswith("cuda") or (device == "cpu" and cpu_bf16)
     model.eval()
     model = _to_device(model, device)
     out: list[np.ndarray] = []
@@ -150,7 +153,8 @@ def run_batches(model: torch.nn.Module, n: int, make_batch: Callable[[int, int, 
         try:
             with torch.inference_mode():
                 x = make_batch(i, j, device)
-                with torch.autocast(device_type=device.split(":")[0], dtype=torch.float16, enabled=autocast):
+                dtype = torch.bfloat16 if device == "cpu" else torch.float16
+                with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=autocast):
                     p = 0
                     for k in range(n_views):
                         xv = view(x, k) if (view is not None and n_views > 1) else x
@@ -171,7 +175,7 @@ def run_batches(model: torch.nn.Module, n: int, make_batch: Callable[[int, int, 
                 ctx.log(f"out of memory on {device} even at batch 1: continuing on the CPU")
                 _log.warning("out of memory on %s at batch 1; falling back to CPU", device)
                 device = "cpu"
-                autocast = False
+                autocast = cpu_bf16
                 model = _to_device(model, device)
                 batch_size = max(1, info["batch_size"])
                 info["fell_back_to_cpu"] = True
@@ -187,7 +191,8 @@ def run_batches(model: torch.nn.Module, n: int, make_batch: Callable[[int, int, 
 
 
 def classify_stack(stack, model: LoadedModel | str, ctx: TaskContext | None = None, batch_size: int = 64,
-                   device: str | None = None, tta: bool | int = False, setting: str | None = None) -> Predictions:
+                   device: str | None = None, tta: bool | int = False, setting: str | None = None,
+                   cpu_bf16: bool = False) -> Predictions:
     """Classify a working-size stack of cut-outs.
 
     Parameters
@@ -205,6 +210,11 @@ def classify_stack(stack, model: LoadedModel | str, ctx: TaskContext | None = No
         Explicit device; otherwise $GALDESK_DEVICE, then ``setting``, then cuda -> mps -> cpu.
     tta : bool or int
         Test-time averaging over the symmetries of the square: True = 8 views (4 rotations x flip), or 4 / 8.
+    setting : str, optional
+        The user's device setting (used when neither ``device`` nor $GALDESK_DEVICE choose).
+    cpu_bf16 : bool
+        bfloat16 autocast on the CPU (about 2-3x faster on CPUs with AVX512-BF16/AMX; probabilities change by
+        well under 1%). Off by default.
     """
     ctx = ctx or NullContext()
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
@@ -225,7 +235,7 @@ def classify_stack(stack, model: LoadedModel | str, ctx: TaskContext | None = No
         used, info = dev, {}
     else:
         probs, used, info = run_batches(loaded.model, n, make_batch, ctx=ctx, batch_size=batch_size, device=dev,
-                                        n_views=n_views, view=lambda x, k: dihedral(x, views[k]))
+                                        n_views=n_views, view=lambda x, k: dihedral(x, views[k]), cpu_bf16=cpu_bf16)
     loaded.device = used
     return make_predictions(probs, loaded.class_names, loaded.decision_threshold, model_id=loaded.id,
                             model_hash=loaded.hash, device=used, tta=n_views, info=info)

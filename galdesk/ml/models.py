@@ -67,8 +67,10 @@ class ImageCNN(nn.Module):
 class SpectrumCNN(nn.Module):
     """1-D CNN for spectra on a fixed rest-frame log-lambda grid.
 
-    ``depth`` blocks of Conv1d (kernel ``kernel``) + BatchNorm + ReLU + max-pool 2, then global average and
-    max pooling (concatenated: lines are narrow, a mean alone dilutes them), dropout, linear.
+    ``depth`` blocks of Conv1d (kernel ``kernel``) + GroupNorm (``norm="group"``, default: labelled spectra are
+    few and batches small, where BatchNorm's running statistics made validation losses jump) or BatchNorm + ReLU +
+    max-pool 2, then global average and max pooling (concatenated: lines are narrow, a mean alone dilutes them),
+    dropout, linear.
 
     Parameters
     ----------
@@ -82,15 +84,17 @@ class SpectrumCNN(nn.Module):
     kind = "SpectrumCNN"
 
     def __init__(self, n_classes: int, n_pix: int, in_channels: int = 1, width: int = 16, depth: int = 4,
-                 kernel: int = 7, dropout: float = 0.3) -> None:
+                 kernel: int = 7, dropout: float = 0.3, norm: str = "group") -> None:
         super().__init__()
         self.config = dict(kind=self.kind, n_classes=int(n_classes), n_pix=int(n_pix), in_channels=int(in_channels),
-                           width=int(width), depth=int(depth), kernel=int(kernel), dropout=float(dropout))
+                           width=int(width), depth=int(depth), kernel=int(kernel), dropout=float(dropout),
+                           norm=str(norm))
         layers: list[nn.Module] = []
         c = in_channels
         for i in range(depth):
             c_out = width * 2 ** min(i, 3)
-            layers += [nn.Conv1d(c, c_out, kernel, padding=kernel // 2, bias=False), nn.BatchNorm1d(c_out),
+            nrm = nn.BatchNorm1d(c_out) if norm == "batch" else nn.GroupNorm(min(4, c_out), c_out)
+            layers += [nn.Conv1d(c, c_out, kernel, padding=kernel // 2, bias=False), nrm,
                        nn.ReLU(inplace=True), nn.MaxPool1d(2)]
             c = c_out
         self.features = nn.Sequential(*layers)

@@ -3,7 +3,8 @@
 Preparation (:func:`prepare_spectra`): air wavelengths are converted to vacuum, shifted to the rest frame with the
 spectrum's redshift, masked/bad pixels are interpolated over, the flux is interpolated onto a log-lambda grid and
 divided by its median over the covered part of the grid. Grid pixels the spectrum does not cover are set to the
-continuum level (1) and flagged in a coverage mask, which the network sees as a second channel.
+continuum level (1) and flagged in a coverage mask, which the network sees as a second channel. The resampling
+is flux-conserving (the mean of the spectrum over each grid pixel), so coarse grids do not miss narrow lines.
 
 Default label set: star-forming / narrow-line AGN / broad-line AGN / passive (:data:`SPECTRUM_CLASSES`); any other
 label set can be trained. :func:`sdss_label` maps SDSS CLASS/SUBCLASS onto it.
@@ -57,6 +58,13 @@ def air_to_vacuum(wave_air: np.ndarray) -> np.ndarray:
     return wave_air * n
 
 
+def _edges(grid: np.ndarray) -> np.ndarray:
+    """Pixel edges of a log-spaced grid (geometric midpoints, extrapolated at both ends)."""
+    lg = np.log(grid)
+    mid = 0.5 * (lg[1:] + lg[:-1])
+    return np.exp(np.concatenate([[2 * lg[0] - mid[0]], mid, [2 * lg[-1] - mid[-1]]]))
+
+
 def _one(spec: SpectrumData, grid: np.ndarray, clip: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     wave = np.asarray(spec.wavelength, dtype=np.float64)
     flux = np.asarray(spec.flux, dtype=np.float64)
@@ -75,10 +83,15 @@ def _one(spec: SpectrumData, grid: np.ndarray, clip: tuple[float, float]) -> tup
     f = flux[good]
     order = np.argsort(rest)
     rest, f = rest[order], f[order]
-    inside = (grid >= rest[0]) & (grid <= rest[-1])
+    edges = _edges(grid)
+    inside = (edges[:-1] >= rest[0]) & (edges[1:] <= rest[-1])
     if inside.sum() < 10:
         return out, cov
-    vals = np.interp(grid[inside], rest, f)  # masked pixels are bridged by the interpolation
+    # flux-conserving rebin: mean of the (linearly interpolated) spectrum over each grid pixel, so a grid coarser
+    # than the data averages narrow lines instead of point-sampling past them; masked pixels are bridged linearly
+    cum = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(rest))])
+    lo, hi = edges[:-1][inside], edges[1:][inside]
+    vals = (np.interp(hi, rest, cum) - np.interp(lo, rest, cum)) / (hi - lo)
     med = np.median(vals)
     if not np.isfinite(med) or med <= 0:
         med = np.mean(np.abs(vals))
@@ -151,7 +164,7 @@ class SpectrumTrainConfig:
     dropout: float = 0.3
     epochs: int = 60
     batch_size: int = 16
-    lr: float = 2e-3
+    lr: float = 5e-3
     weight_decay: float = 1e-3
     patience: int = 12
     val_fraction: float = 0.2

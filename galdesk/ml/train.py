@@ -68,6 +68,9 @@ class TrainConfig:
         Explicit device; None = $GALDESK_DEVICE / auto.
     mixed_precision : bool
         fp16 autocast + gradient scaling on CUDA (ignored elsewhere).
+    cpu_bf16 : bool
+        bfloat16 autocast when training on the CPU: about 2x faster on CPUs with AVX512-BF16/AMX, slower on
+        others, so off by default.
     num_threads : int or None
         ``torch.set_num_threads`` for CPU training.
     checkpoint_every : int
@@ -96,6 +99,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     mixed_precision: bool = True
+    cpu_bf16: bool = False
     num_threads: int | None = None
     checkpoint_every: int = 1
     checkpoint_path: str | None = None
@@ -209,7 +213,8 @@ def _batch_input(stack, idx: np.ndarray, spec: dict, device: str, augment: bool,
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def _evaluate_loss(model, stack, idx, y, spec, device, batch_size, weight, amp, ctx) -> tuple[float, float]:
+def _evaluate_loss(model, stack, idx, y, spec, device, batch_size, weight, amp, amp_dtype,
+                   ctx) -> tuple[float, float]:
     model.eval()
     tot, correct, n = 0.0, 0, 0
     with torch.inference_mode():
@@ -218,7 +223,7 @@ def _evaluate_loss(model, stack, idx, y, spec, device, batch_size, weight, amp, 
             b = idx[i:i + batch_size]
             x = _batch_input(stack, b, spec, device, False, None)
             t = torch.as_tensor(y[b], device=device)
-            with torch.autocast(device_type=device.split(":")[0], dtype=torch.float16, enabled=amp):
+            with torch.autocast(device_type=device.split(":")[0], dtype=amp_dtype, enabled=amp):
                 logits = model(x).float()
             tot += float(F.cross_entropy(logits, t, weight=weight, reduction="sum"))
             correct += int((logits.argmax(1) == t).sum())
@@ -277,6 +282,10 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
     y = encode_labels(labels, class_names)
     device = choose_device(cfg.device)
     amp = bool(cfg.mixed_precision and device.startswith("cuda"))
+    amp_dtype = torch.float16
+    if device == "cpu" and cfg.cpu_bf16:
+        amp, amp_dtype = True, torch.bfloat16
+    use_scaler = amp and amp_dtype == torch.float16
     ckpt_path = Path(cfg.checkpoint_path) if cfg.checkpoint_path else (
         Path(out_path).with_suffix(".ckpt.pt") if out_path else None)
 
@@ -302,7 +311,7 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
                      dropout=cfg.dropout)
     model = model.to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     w_np = class_weights(y[train_idx], k) if cfg.class_weighting else np.ones(k)
     weight = torch.as_tensor(w_np, dtype=torch.float32, device=device)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -340,7 +349,7 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
                 g["lr"] = _lr_at(epoch + b / steps, cfg)
             x = _batch_input(stack, bi, spec, device, cfg.augment, gen)
             t = torch.as_tensor(y[bi], device=device)
-            with torch.autocast(device_type=device.split(":")[0], dtype=torch.float16, enabled=amp):
+            with torch.autocast(device_type=device.split(":")[0], dtype=amp_dtype, enabled=amp):
                 logits = model(x)
                 loss = F.cross_entropy(logits.float(), t, weight=weight, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
@@ -352,7 +361,8 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
             seen += len(bi)
             frac = (epoch + (b + 1) / steps) / cfg.epochs
             ctx.progress(frac, f"epoch {epoch + 1}/{cfg.epochs} batch {b + 1}/{steps} loss {tot / seen:.3f}")
-        val_loss, val_acc = _evaluate_loss(model, stack, val_idx, y, spec, device, 256, weight, amp, ctx)
+        val_loss, val_acc = _evaluate_loss(model, stack, val_idx, y, spec, device, 256, weight, amp, amp_dtype,
+                                           ctx)
         row = {"epoch": epoch + 1, "train_loss": tot / max(seen, 1), "train_accuracy": correct / max(seen, 1),
                "val_loss": val_loss, "val_accuracy": val_acc, "lr": opt.param_groups[0]["lr"],
                "seconds": time.monotonic() - t0}
