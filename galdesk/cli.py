@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     _add_optional(sub, "galdesk.classify", "add_parsers")        # train, classify
-    _add_optional(sub, "galdesk.lines.cli", "add_parsers")       # fit-lines
+    _add_optional(sub, "galdesk.fitlines", "add_parsers")        # fit-lines
     _add_optional(sub, "galdesk.io.export", "add_export_parser")  # export
     _add_optional(sub, "galdesk.vetting", "add_vet_parsers")      # vet, vet-log
     _add_optional(sub, "galdesk.batch", "add_parsers")            # batch

@@ -1,0 +1,173 @@
+"""Emission-line fitting of many spectra: the glue between files / projects and :mod:`galdesk.lines`.
+
+``fit_sources`` is the function behind ``galdesk fit-lines`` and the Lines tab's "Fit all": spectra come from
+files or from projects; results of a project's spectra are appended to its journal (record kind ``line_fit``,
+key = object id, payload = :meth:`galdesk.lines.fit.SpectrumFit.to_dict`), where the Vet tab, the BPT plot and
+the export read them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from galdesk.tasks import NullContext, TaskContext
+
+__all__ = ["fit_sources", "fit_project", "results_table", "complexes_for", "add_parsers"]
+
+_LINE_KEYS = ("flux", "flux_err", "fwhm_kms", "fwhm_err", "ew", "snr")
+
+
+def complexes_for(names: str | list[str] | None) -> tuple[str, ...] | None:
+    """``"halpha,hbeta"`` (complex or line names) -> the complexes to fit, in the given order; None = default."""
+    from galdesk.lines.linelist import COMPLEXES
+
+    if not names:
+        return None
+    if isinstance(names, str):
+        names = [n.strip().lower() for n in names.split(",") if n.strip()]
+    out: list[str] = []
+    for n in names:
+        key = n.replace("[", "").replace("]", "").replace(" ", "")
+        if key in COMPLEXES:
+            found = key
+        else:
+            found = next((c for c, cx in COMPLEXES.items() if key in cx.lines), None)
+            if found is None:
+                raise ValueError(f"unknown line or complex {n!r}; known complexes: {', '.join(COMPLEXES)}")
+        if found not in out:
+            out.append(found)
+    return tuple(out)
+
+
+def fit_project(project, config=None, ctx: TaskContext | None = None, n_jobs: int | None = None,
+                rows=None) -> list[dict]:
+    """Fit the project's spectra (all, or object-table ``rows``) and append the results to its journal."""
+    from galdesk.lines.batch import fit_many
+    from galdesk.project import Project
+
+    ctx = ctx or NullContext()
+    project = project if isinstance(project, Project) else Project.open(project)
+    rows = project.spectrum_rows() if rows is None else np.asarray(rows, int)
+    spectra = [project.spectrum(int(r)) for r in rows]
+    fits = fit_many(spectra, config, ctx=ctx, n_jobs=n_jobs)
+    out = []
+    records = []
+    for spec, sf in zip(spectra, fits):
+        d = sf.to_dict()
+        d["source"] = spec.source
+        d["id"] = spec.id
+        out.append(d)
+        if sf.error is None:
+            records.append(("line_fit", spec.id, d))
+    project.journal.append_many(records, author="galdesk fit-lines")
+    return out
+
+
+def fit_sources(sources, config=None, ctx: TaskContext | None = None, n_jobs: int | None = None) -> list[dict]:
+    """Fit spectrum files and the spectra of projects; one dict per spectrum (failures carry ``error``)."""
+    from galdesk.io.registry import expand_paths
+    from galdesk.lines.batch import fit_many
+    from galdesk.project import is_project
+
+    ctx = ctx or NullContext()
+    projects = [s for s in sources if is_project(s)]
+    files = expand_paths([s for s in sources if not is_project(s)])
+    out: list[dict] = []
+    for p in projects:
+        out.extend(fit_project(p, config, ctx=ctx, n_jobs=n_jobs))
+    if files:
+        for sf in fit_many([str(f) for f in files], config, ctx=ctx, n_jobs=n_jobs):
+            out.append(sf.to_dict())
+    return out
+
+
+def results_table(results: list[dict]):
+    """One row per spectrum: source, id, z, bpt_class, broad_needed, delta_bic and per line/component
+    ``<line>[_<component>]_{flux,flux_err,fwhm_kms,fwhm_err,ew,snr}`` with units (flux in the spectrum's flux
+    unit × Å: 1e-17 erg/s/cm² for SDSS)."""
+    from astropy.table import MaskedColumn, Table
+
+    names: list[str] = []
+    for r in results:
+        for ln in r.get("lines", []) or []:
+            key = ln["name"] + ("" if ln.get("component", "narrow") == "narrow" else f"_{ln['component']}")
+            if key not in names:
+                names.append(key)
+    t = Table()
+    t["source"] = [str(r.get("source", "")) for r in results]
+    t["id"] = [str(r.get("id", "")) for r in results]
+    t["z"] = MaskedColumn([r.get("z") if r.get("z") is not None else np.nan for r in results])
+    t["bpt_class"] = [str(r.get("bpt_class") or "") for r in results]
+    t["broad_needed"] = [bool(r.get("broad_needed")) for r in results]
+    t["delta_bic"] = [np.nan if r.get("delta_bic") is None else float(r["delta_bic"]) for r in results]
+    t["error"] = [str(r.get("error") or "") for r in results]
+    units = {"flux": "1e-17 erg / (s cm2)", "flux_err": "1e-17 erg / (s cm2)", "fwhm_kms": "km/s",
+             "fwhm_err": "km/s", "ew": "Angstrom", "snr": None}
+    for key in names:
+        per = []
+        for r in results:
+            hit = {(ln["name"] + ("" if ln.get("component", "narrow") == "narrow" else f"_{ln['component']}")): ln
+                   for ln in r.get("lines", []) or []}
+            per.append(hit.get(key))
+        for q in _LINE_KEYS:
+            vals = np.array([np.nan if (ln is None or ln.get(q) is None) else float(ln[q]) for ln in per])
+            t[f"{key}_{q}"] = MaskedColumn(vals, mask=~np.isfinite(vals), unit=units[q])
+    return t
+
+
+# -- command line -----------------------------------------------------------------------------------------------------
+def cmd_fit_lines(args) -> int:
+    from galdesk.lines.fit import FitConfig
+    from galdesk.tasks import Cancelled, ConsoleContext
+
+    try:
+        kw = {"broad": args.broad}
+        cx = complexes_for(args.lines)
+        if cx:
+            kw["complexes"] = cx
+        if args.mc:
+            kw["mc_samples"] = args.mc
+        config = FitConfig(**kw)
+    except ValueError as exc:
+        print(f"galdesk fit-lines: {exc}", file=sys.stderr)
+        return 2
+    try:
+        results = fit_sources(args.sources, config, ctx=ConsoleContext(quiet=args.json), n_jobs=args.jobs)
+    except Cancelled:
+        return 130
+    if args.output:
+        from galdesk.io.export import write_table
+
+        try:
+            write_table(results_table(results), args.output, overwrite=args.overwrite)
+        except (FileExistsError, ValueError, IsADirectoryError) as exc:
+            print(f"galdesk fit-lines: {exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(results, indent=2, allow_nan=False, default=str))
+    else:
+        for r in results:
+            if r.get("error"):
+                print(f"{r['source']}: {r['error']}", file=sys.stderr)
+                continue
+            print(f"{r['id']}: z={r['z']}, BPT {r['bpt_class']}, broad needed: {r['broad_needed']} "
+                  f"(ΔBIC {r['delta_bic']}), {len(r['lines'])} line components")
+    ok = [r for r in results if not r.get("error")]
+    return 0 if ok else 2
+
+
+def add_parsers(sub) -> None:
+    f = sub.add_parser("fit-lines", help="fit emission lines of spectrum files or a project's spectra")
+    f.add_argument("sources", nargs="+", help="spectrum files, folders or projects")
+    f.add_argument("--lines", help="complexes or lines to fit, comma-separated (default halpha,hbeta,sii,oi,oii)")
+    f.add_argument("--broad", default="auto", choices=["auto", "yes", "no"], help="broad Balmer component")
+    f.add_argument("--mc", type=int, default=0, help="Monte Carlo noise realisations for the errors")
+    f.add_argument("-o", "--output", help="result table (.fits, .csv, .ecsv, .xml)")
+    f.add_argument("--overwrite", action="store_true")
+    f.add_argument("--jobs", type=int, default=None, help="processes (default: one per core)")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_fit_lines)

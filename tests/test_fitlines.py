@@ -1,0 +1,55 @@
+"""`galdesk fit-lines` and project-wide line fitting (results in the journal, a table with units)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from galdesk.fitlines import complexes_for, fit_project, results_table
+
+QSO = "spectra/sdss/spec-0332-52367-0639.fits"   # broad-line quasar (PyQSOFit reference object)
+
+
+def test_complexes_for_accepts_lines_and_complexes():
+    assert complexes_for("halpha,oiii5007,nii6584") == ("halpha", "hbeta")
+    assert complexes_for(None) is None
+    with pytest.raises(ValueError, match="unknown line"):
+        complexes_for("lyalpha")
+
+
+def test_cli_json_schema_and_table(tmp_path, shared_data):
+    out = subprocess.run([sys.executable, "-m", "galdesk", "fit-lines", str(shared_data / QSO), "--lines",
+                          "halpha,hbeta", "--json", "-o", str(tmp_path / "fits.fits"), "--jobs", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert len(doc) == 1
+    r = doc[0]
+    assert set(r) >= {"source", "z", "lines", "broad_needed", "delta_bic", "bpt_class"}
+    assert r["broad_needed"] is True and r["delta_bic"] > 10
+    keys = {"name", "wave_vac", "component", "flux", "flux_err", "fwhm_kms", "fwhm_err", "ew", "snr"}
+    assert all(keys <= set(ln) for ln in r["lines"])
+    broad_ha = [ln for ln in r["lines"] if ln["name"] == "halpha" and ln["component"] == "broad"]
+    assert len(broad_ha) == 1 and broad_ha[0]["fwhm_kms"] > 2000
+    t = Table.read(tmp_path / "fits.fits")
+    assert str(t["halpha_broad_fwhm_kms"].unit) == "km / s"
+    assert t["halpha_broad_flux"][0] == pytest.approx(broad_ha[0]["flux"], rel=1e-6)
+
+
+def test_fit_project_appends_journal_records(tmp_path, shared_data):
+    from galdesk.ingest import ingest
+    from galdesk.lines.fit import FitConfig
+    from galdesk.project import Project
+
+    ingest([shared_data / QSO, shared_data / "spectra/sdss/spec-0266-51602-0013.fits"], tmp_path / "p", workers=1)
+    proj = Project.open(tmp_path / "p.galdesk")
+    res = fit_project(proj, FitConfig(complexes=("halpha", "hbeta")), n_jobs=1)
+    assert len(res) == 2
+    latest = proj.journal.latest("line_fit")
+    assert set(latest) == {"spec-0332-52367-0639", "spec-0266-51602-0013"}
+    assert latest["spec-0332-52367-0639"].payload["broad_needed"] is True
+    t = results_table(res)
+    assert len(t) == 2 and np.all(t["id"] == [r["id"] for r in res])
