@@ -387,3 +387,36 @@ def test_catalogue_csv_is_not_a_spectrum(tmp_path):
 def test_read_paths_on_spectrum_folder(shared_data):
     res = read_paths([shared_data / "spectra" / "lamost"])
     assert len(res.spectra) == len(LAMOST) and not res.problems and not res.images
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the fast paths (header keywords, one-row tables) agree with astropy on every real file
+# ------------------------------------------------------------------------------------------------------------------
+FAST_CHECK = ([p for p in ALL_SPECTRA if p.suffix == ".fits" and ("sdss" in p.parts[-2] or p.parent.name == "lamost")]
+              + sorted((SHARED / "images" / "fits").rglob("*.fits")) if SPEC_DIR.is_dir() else [])
+
+
+@pytest.mark.parametrize("path", FAST_CHECK, ids=lambda p: p.name)
+def test_fast_header_and_table_parsers_match_astropy(path, shared_data):
+    from galdesk.io.registry import Probe
+    from galdesk.io.spectra import _fast_table
+
+    probe = Probe(path)
+    with fits.open(path) as hdul:
+        assert len(probe.fits_summary) == len(hdul)
+        for i, (info, hdu) in enumerate(zip(probe.fits_summary, hdul)):
+            h = hdu.header
+            for key in set(h.keys()) - {"COMMENT", "HISTORY", ""}:
+                if h.count(key) == 1 and not key.startswith("HIERARCH"):
+                    assert info.kw.get(key) == h[key], (i, key)
+            if not isinstance(hdu, fits.BinTableHDU):
+                continue
+            fast = _fast_table(probe, i)
+            assert fast is not None
+            for name in hdu.columns.names:
+                ref, got = np.asarray(hdu.data[name]), fast[name]
+                assert ref.shape == got.shape, name
+                if ref.dtype.kind in "SU":
+                    assert np.array_equal(np.char.strip(ref.astype(str)), got), name
+                else:
+                    assert np.array_equal(ref, got, equal_nan=ref.dtype.kind == "f"), name

@@ -42,7 +42,7 @@ import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -55,6 +55,8 @@ __all__ = [
     "FITS_SUFFIXES",
     "Probe",
     "HDUInfo",
+    "Keywords",
+    "parse_header_text",
     "FitsLayout",
     "FitsGuardError",
     "ReaderEntry",
@@ -104,15 +106,156 @@ class FitsGuardError(Exception):
     """A FITS file that must not be handed to astropy (enormous claim, truncated, corrupt header)."""
 
 
-class HDUInfo(NamedTuple):
-    """One HDU of a FITS file as seen from its header only: ``(header, kind)``.
+class Keywords(dict):
+    """Header keywords of one HDU parsed by a small, fast card parser (first occurrence of a keyword wins).
 
-    ``kind`` is ``"image"`` (an array with data), ``"table"`` (BINTABLE / ASCII TABLE), ``"empty"`` (no data) or
-    ``"other"`` (random groups, unknown XTENSION).
+    Keys are upper case; ``get``, ``[]`` and ``in`` accept any case, like an astropy Header. Values are str
+    (quotes removed, trailing blanks stripped, ``CONTINUE`` joined), bool (T/F), int, float, or None (no value).
+    Parsing a 500-card header this way takes ~0.3 ms; ``astropy.io.fits.Header.fromstring`` plus ``get`` ~3 ms.
     """
 
-    header: Any
-    kind: str
+    # values are stored as _Raw(value text) and parsed on first access: most keywords are never read
+
+    def get(self, key, default=None):
+        key = key.upper()
+        if not dict.__contains__(self, key):
+            return default
+        return self[key]
+
+    def __getitem__(self, key):
+        key = key.upper()
+        v = dict.__getitem__(self, key)
+        if isinstance(v, _Raw):
+            v = _parse_value(v)
+            dict.__setitem__(self, key, v)
+        return v
+
+    def __contains__(self, key) -> bool:
+        return isinstance(key, str) and dict.__contains__(self, key.upper())
+
+    def items(self):
+        return [(k, self[k]) for k in dict.keys(self)]
+
+    def values(self):
+        return [self[k] for k in dict.keys(self)]
+
+
+class _Raw(str):
+    """Unparsed value text of a card."""
+
+
+def _parse_value(text: str):
+    text = text.lstrip()
+    if text.startswith("'"):
+        out = []
+        i = 1
+        while i < len(text):
+            c = text[i]
+            if c == "'":
+                if i + 1 < len(text) and text[i + 1] == "'":
+                    out.append("'")
+                    i += 2
+                    continue
+                break
+            out.append(c)
+            i += 1
+        return "".join(out).rstrip()
+    token = text.split("/", 1)[0].strip()
+    if not token:
+        return None
+    if token == "T":
+        return True
+    if token == "F":
+        return False
+    try:
+        return int(token)
+    except ValueError:
+        pass
+    try:
+        return float(token.replace("D", "E").replace("d", "e"))
+    except ValueError:
+        return token
+
+
+def parse_header_text(text: str) -> Keywords:
+    """Keywords of a FITS header given as its 80-character cards (see :class:`Keywords`)."""
+    kw = Keywords()
+    last = None
+    for i in range(0, len(text), _CARD):
+        card = text[i:i + _CARD]
+        key = card[:8].rstrip()
+        if key == "END":
+            break
+        if key == "CONTINUE":
+            prev = kw[last] if last else None
+            if isinstance(prev, str) and prev.endswith("&"):
+                more = _parse_value(card[8:])
+                if isinstance(more, str):
+                    dict.__setitem__(kw, last, prev[:-1] + more)
+                    continue
+            last = None
+            continue
+        if key == "HIERARCH":
+            name, eq, rest = card[8:].partition("=")
+            if not eq:
+                last = None
+                continue
+            key, value_text = name.strip(), rest
+        elif card[8:10] == "= ":
+            value_text = card[10:]
+        else:
+            last = None
+            continue
+        key = key.upper()
+        if dict.__contains__(kw, key):
+            last = None
+            continue
+        dict.__setitem__(kw, key, _Raw(value_text))
+        last = key
+    return kw
+
+
+class HDUInfo:
+    """One HDU of a FITS file as seen from its header only; unpacks as ``(header, kind)``.
+
+    Attributes
+    ----------
+    kw : Keywords
+        Fast dict of the header keywords: what identifiers should use.
+    kind : str
+        ``"image"`` (an array with data, including tile-compressed images), ``"table"`` (BINTABLE / ASCII TABLE),
+        ``"empty"`` (no data) or ``"other"`` (random groups, unknown XTENSION).
+    header : astropy.io.fits.Header
+        Built on first access from the raw cards (slower; for readers that need a real Header).
+    """
+
+    __slots__ = ("kw", "kind", "_raw", "_header")
+
+    def __init__(self, kw: Keywords, kind: str, raw: str = "") -> None:
+        self.kw = kw
+        self.kind = kind
+        self._raw = raw
+        self._header = None
+
+    @property
+    def header(self):
+        if self._header is None:
+            from astropy.io import fits
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._header = fits.Header.fromstring(self._raw)
+        return self._header
+
+    def __iter__(self):
+        yield self.header
+        yield self.kind
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i):
+        return (self.header, self.kind)[i]
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -121,19 +264,20 @@ class HDUInfo(NamedTuple):
         For a tile-compressed image (``ZIMAGE = T``) this is the shape of the decompressed image (``ZNAXISn``).
         """
         try:
-            z = "Z" if self.header.get("ZIMAGE") is True else ""
-            n = int(self.header.get(f"{z}NAXIS", 0))
-            return tuple(int(self.header.get(f"{z}NAXIS{i}", 0)) for i in range(n, 0, -1))
+            z = "Z" if self.kw.get("ZIMAGE") is True else ""
+            n = int(self.kw.get(f"{z}NAXIS", 0))
+            return tuple(int(self.kw.get(f"{z}NAXIS{i}", 0)) for i in range(n, 0, -1))
         except Exception:
             return ()
 
     @property
     def name(self) -> str:
         """EXTNAME, upper case, stripped ('' when absent)."""
-        try:
-            return str(self.header.get("EXTNAME", "")).strip().upper()
-        except Exception:
-            return ""
+        v = self.kw.get("EXTNAME")
+        return str(v).strip().upper() if v is not None else ""
+
+    def __repr__(self) -> str:
+        return f"HDUInfo(kind={self.kind!r}, name={self.name!r}, shape={self.shape})"
 
 
 @dataclass
@@ -188,8 +332,6 @@ def scan_fits(path: str | os.PathLike, max_bytes: int | None = None) -> FitsLayo
         end of the file (truncated). Trailing bytes after the last HDU that are not an extension are ignored
         (astropy does the same) and noted in ``layout.warnings``.
     """
-    from astropy.io import fits
-
     limit = MAX_DATA_BYTES if max_bytes is None else int(max_bytes)
     path = Path(path)
     size = path.stat().st_size
@@ -220,12 +362,7 @@ def scan_fits(path: str | os.PathLike, max_bytes: int | None = None) -> FitsLayo
                     end = len(raw) + found
                 raw += block
             text = bytes(raw[:end]).decode("ascii", errors="replace")
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    header = fits.Header.fromstring(text)
-            except Exception as exc:  # noqa: BLE001 - any parse failure means a corrupt header
-                raise FitsGuardError(f"HDU {index} header cannot be parsed ({_short(exc)})") from None
+            header = parse_header_text(text)
             data_start = pos + len(raw)
             try:
                 nbytes, kind = _claimed_size(header, index)
@@ -239,7 +376,7 @@ def scan_fits(path: str | os.PathLike, max_bytes: int | None = None) -> FitsLayo
                 raise FitsGuardError(
                     f"truncated FITS file: HDU {index} header claims {_human_bytes(nbytes)} of data "
                     f"(bytes {data_start}..{data_start + nbytes}) but the file has only {size} bytes")
-            layout.hdus.append(HDUInfo(header, kind))
+            layout.hdus.append(HDUInfo(header, kind, text))
             layout.header_offsets.append(pos)
             layout.data_offsets.append(data_start)
             layout.data_sizes.append(nbytes)
