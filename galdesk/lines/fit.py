@@ -37,6 +37,7 @@ __all__ = [
     "SpectrumFit",
     "fit_complex",
     "fit_spectrum",
+    "summarize",
     "broad_test",
     "compare_fits",
     "build_layout",
@@ -1148,7 +1149,6 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
         Complexes outside the spectrum (or without good pixels) are listed in ``skipped`` with the reason.
         ``broad`` is the Hα test when Hα was fitted, else the Hβ test.
     """
-    from galdesk.lines.bpt import classify_bpt
 
     config = config or FitConfig()
     ctx = ctx or NullContext()
@@ -1179,6 +1179,19 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
         except ValueError as exc:
             sf.skipped[name] = str(exc)
     sf.complexes = {k: sf.complexes[k] for k in config.complexes if k in sf.complexes}
+    summarize(sf, config)
+    ctx.progress(1.0, f"{spec.id}: done")
+    return sf
+
+
+def summarize(sf: SpectrumFit, config: FitConfig | None = None) -> SpectrumFit:
+    """(Re)derive the spectrum-level verdicts from its complexes: the broad test (Hα's, else Hβ's, else Hγ's),
+    the BPT log ratios with errors and the BPT class. Called by :func:`fit_spectrum` and after an interactive
+    refit replaces one complex."""
+    from galdesk.lines.bpt import classify_bpt
+
+    config = config or FitConfig()
+    sf.broad = None
     for name in ("halpha", "hbeta", "hgamma"):
         cf = sf.complexes.get(name)
         if cf is not None:
@@ -1187,10 +1200,10 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
                 sf.broad = t[0]
                 break
     sf.bpt = _bpt_ratios(sf, config.bpt_min_snr)
+    sf.bpt_class = None
     if "log_n2ha" in sf.bpt and "log_o3hb" in sf.bpt:
         b = sf.bpt
         sf.bpt_class = classify_bpt(b["log_n2ha"], b["log_o3hb"], b.get("log_s2ha"), b.get("log_o1ha"),
                                     n2ha_err=b.get("log_n2ha_err"), o3hb_err=b.get("log_o3hb_err"),
                                     s2ha_err=b.get("log_s2ha_err"), o1ha_err=b.get("log_o1ha_err"))
-    ctx.progress(1.0, f"{spec.id}: done")
     return sf

@@ -1,0 +1,604 @@
+"""Lines tab: emission-line fits with lmfit in a live plot.
+
+The spectrum, the model, each component and the residuals are drawn; the fit-window edges (a region) and each
+component's peak (a target: centre = velocity, height = flux) are draggable, and the fit reruns on a worker
+shortly after a drag ends (debounced), warm-started from the current parameters. A parameter table shows value ±
+uncertainty with fix/free and bounds, χ²ν and BIC; the broad-component test gives ΔBIC, the F-test and a verdict;
+the BPT diagrams show every fitted object and the current one with its error bars. Every completed spectrum fit
+is appended to the project journal (kind ``line_fit``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QMessageBox, QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
+                               QTabWidget, QVBoxLayout, QWidget)
+
+from galdesk.gui.worker import TaskRunner
+from galdesk.tasks import eta_text
+
+__all__ = ["LinesTab", "BPTPlots"]
+
+C_KMS = 299792.458
+COMP_PENS = {"narrow": (30, 150, 60), "broad": (40, 90, 220), "outflow": (230, 130, 20), "absorption": (150, 80, 160)}
+
+
+class BPTPlots(QWidget):
+    """The three diagnostic diagrams with the demarcation curves, all fitted objects and the current one."""
+
+    DIAGRAMS = (("log_n2ha", "log [NII]6584/Hα"), ("log_s2ha", "log [SII]/Hα"), ("log_o1ha", "log [OI]6300/Hα"))
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        from galdesk.lines import bpt
+
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setBackground("w")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.glw)
+        self.plots, self.all_pts, self.current, self.errbars = [], [], [], []
+        curves = {
+            "log_n2ha": [(bpt.kauffmann03, (-2.0, 0.04), "Ka03", Qt.DashLine), (bpt.kewley01_nii, (-2.0, 0.46),
+                                                                                 "Ke01", Qt.SolidLine),
+                         (bpt.schawinski07, (-0.18, 1.0), "S07", Qt.DotLine)],
+            "log_s2ha": [(bpt.kewley01_sii, (-2.0, 0.31), "Ke01", Qt.SolidLine),
+                         (bpt.kewley06_sii, (-0.31, 1.0), "Ke06", Qt.DotLine)],
+            "log_o1ha": [(bpt.kewley01_oi, (-3.0, -0.6), "Ke01", Qt.SolidLine),
+                         (bpt.kewley06_oi, (-1.13, 0.5), "Ke06", Qt.DotLine)],
+        }
+        for i, (key, label) in enumerate(self.DIAGRAMS):
+            p = self.glw.addPlot(row=0, col=i)
+            p.setLabel("bottom", label)
+            if i == 0:
+                p.setLabel("left", "log [OIII]5007/Hβ")
+            p.setXRange(-2.0 if key != "log_o1ha" else -2.5, 0.8)
+            p.setYRange(-1.2, 1.5)
+            for fn, (x0, x1), _name, style in curves[key]:
+                x = np.linspace(x0, x1, 200)
+                p.plot(x, fn(x), pen=pg.mkPen((60, 60, 60), width=1, style=style))
+            pts = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(120, 120, 120, 120))
+            cur = pg.ScatterPlotItem(size=10, pen=pg.mkPen("k"), brush=pg.mkBrush(220, 40, 40))
+            err = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), pen=pg.mkPen((220, 40, 40)))
+            p.addItem(pts)
+            p.addItem(err)
+            p.addItem(cur)
+            self.plots.append(p)
+            self.all_pts.append(pts)
+            self.current.append(cur)
+            self.errbars.append(err)
+
+    def set_all(self, bpts: list[dict]) -> None:
+        for (key, _), pts in zip(self.DIAGRAMS, self.all_pts):
+            xy = [(b[key], b["log_o3hb"]) for b in bpts if b.get(key) is not None and b.get("log_o3hb") is not None]
+            pts.setData([p[0] for p in xy], [p[1] for p in xy])
+
+    def set_current(self, b: dict | None) -> None:
+        for (key, _), cur, err in zip(self.DIAGRAMS, self.current, self.errbars):
+            if b and b.get(key) is not None and b.get("log_o3hb") is not None:
+                x, y = np.array([b[key]]), np.array([b["log_o3hb"]])
+                cur.setData(x, y)
+                err.setData(x=x, y=y, width=2 * np.array([b.get(key + "_err") or 0.0]),
+                            height=2 * np.array([b.get("log_o3hb_err") or 0.0]))
+            else:
+                cur.setData([], [])
+                err.setData(x=np.zeros(0), y=np.zeros(0))
+
+
+class LinesTab(QWidget):
+    fitDone = Signal(object)        # ComplexFit of an interactive (re)fit
+    spectrumFitted = Signal(dict)   # SpectrumFit.to_dict() of a whole-spectrum fit, after it is journaled
+
+    DEBOUNCE_MS = 150
+
+    def __init__(self, state, parent=None) -> None:
+        super().__init__(parent)
+        from galdesk.lines.linelist import COMPLEXES
+
+        self.state = state
+        self.spec = None
+        self.row = -1
+        self.fit = None            # current ComplexFit
+        self.spectrum_fit = None   # current SpectrumFit (whole spectrum), if any
+        self.runner = TaskRunner(self)
+        self.batch_runner = TaskRunner(self)
+        self._pending: dict = {}
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(self.DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._refit_now)
+
+        # -- left: spectra
+        self.spectra = QListWidget()
+        # -- controls
+        self.complex = QComboBox()
+        for key, cx in COMPLEXES.items():
+            self.complex.addItem(cx.label or key, key)
+        self.broad = QComboBox()
+        self.broad.addItems(["auto", "yes", "no"])
+        self.absorption = QCheckBox("Balmer absorption")
+        self.absorption.setChecked(True)
+        self.fit_btn = QPushButton("Fit complex")
+        self.fit_all_btn = QPushButton("Fit spectrum && save")
+        self.batch_btn = QPushButton("Fit all spectra")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(200)
+        self.status = QLabel("")
+        bar = QHBoxLayout()
+        for w in (QLabel("Complex"), self.complex, QLabel("Broad"), self.broad, self.absorption, self.fit_btn,
+                  self.fit_all_btn, self.batch_btn, self.cancel_btn, self.progress):
+            bar.addWidget(w)
+        bar.addWidget(self.status, 1)
+
+        # -- plot
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setBackground("w")
+        self.plot = self.glw.addPlot(row=0, col=0)
+        self.plot.setLabel("left", "flux")
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.resid = self.glw.addPlot(row=1, col=0)
+        self.resid.setXLink(self.plot)
+        self.resid.setLabel("left", "(data−model)/σ")
+        self.resid.setLabel("bottom", "observed wavelength (Å)")
+        self.resid.setMaximumHeight(150)
+        self.resid.addLine(y=0, pen=pg.mkPen((150, 150, 150)))
+        self.data_curve = self.plot.plot([], [], pen=pg.mkPen((20, 20, 20), width=1), stepMode=None)
+        self.model_curve = self.plot.plot([], [], pen=pg.mkPen((220, 30, 30), width=1))
+        self.cont_curve = self.plot.plot([], [], pen=pg.mkPen((120, 120, 120), width=1, style=Qt.DashLine))
+        self.resid_curve = self.resid.plot([], [], pen=None, symbol="o", symbolSize=3,
+                                           symbolBrush=pg.mkBrush(30, 30, 30), symbolPen=None)
+        self.comp_curves: dict[str, pg.PlotDataItem] = {}
+        self.region = pg.LinearRegionItem(brush=pg.mkBrush(255, 230, 150, 50))
+        self.region.setZValue(-10)
+        self.plot.addItem(self.region)
+        self.region.sigRegionChangeFinished.connect(self._on_region_changed)
+        self.targets: list[tuple[pg.TargetItem, int]] = []
+
+        # -- tables
+        self.params = QTableWidget(0, 6)
+        self.params.setHorizontalHeaderLabels(["parameter", "value", "± error", "free", "min", "max"])
+        self.params.verticalHeader().hide()
+        self.params.itemChanged.connect(self._on_param_edited)
+        self.lines = QTableWidget(0, 7)
+        self.lines.setHorizontalHeaderLabels(["line", "component", "flux", "± error", "FWHM km/s", "EW Å", "S/N"])
+        self.lines.verticalHeader().hide()
+        self.stats = QLabel("")
+        self.stats.setWordWrap(True)
+        self.stats.setTextFormat(Qt.RichText)
+        self.bpt = BPTPlots()
+        tabs = QTabWidget()
+        tabs.addTab(self.params, "Parameters")
+        tabs.addTab(self.lines, "Lines")
+        tabs.addTab(self.bpt, "BPT")
+        self.side_tabs = tabs
+
+        right = QSplitter(Qt.Vertical)
+        right.addWidget(self.glw)
+        lower = QWidget()
+        lw = QVBoxLayout(lower)
+        lw.setContentsMargins(0, 0, 0, 0)
+        lw.addWidget(self.stats)
+        lw.addWidget(tabs, 1)
+        right.addWidget(lower)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(self.spectra)
+        split.addWidget(right)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 5)
+        lay = QVBoxLayout(self)
+        lay.addLayout(bar)
+        lay.addWidget(split, 1)
+
+        self.fit_btn.clicked.connect(lambda: self.refit(fresh=True))
+        self.fit_all_btn.clicked.connect(self.fit_spectrum)
+        self.batch_btn.clicked.connect(self.fit_all)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.complex.currentIndexChanged.connect(self._on_complex_changed)
+        self.spectra.currentItemChanged.connect(self._on_spectrum_item)
+        state.projectChanged.connect(self._on_project_changed)
+        state.objectsChanged.connect(self._fill_spectra)
+        state.currentChanged.connect(self._on_current_changed)
+
+    # -- config ------------------------------------------------------------------------------------------------------
+    def config(self):
+        from galdesk.lines.fit import FitConfig
+
+        return FitConfig(broad=self.broad.currentText(), absorption="auto" if self.absorption.isChecked() else False)
+
+    @property
+    def complex_name(self) -> str:
+        return self.complex.currentData()
+
+    # -- project / selection -------------------------------------------------------------------------------------------
+    def _on_project_changed(self, project) -> None:
+        self.spec, self.row, self.fit, self.spectrum_fit = None, -1, None, None
+        self._fill_spectra()
+        self._refresh_bpt_all()
+
+    def _fill_spectra(self) -> None:
+        project = self.state.project
+        self.spectra.blockSignals(True)
+        self.spectra.clear()
+        if project is not None:
+            fits = project.journal.latest("line_fit")
+            for row in project.spectrum_rows():
+                oid = str(project.objects["id"][row])
+                rec = fits.get(oid)
+                text = oid + (f"  [{rec.payload.get('bpt_class') or '—'}]" if rec else "")
+                item = QListWidgetItem(text)
+                item.setData(Qt.UserRole, int(row))
+                self.spectra.addItem(item)
+        self.spectra.blockSignals(False)
+
+    def _on_current_changed(self, row: int) -> None:
+        project = self.state.project
+        if project is None or row < 0 or row == self.row or project.objects["kind"][row] != "spectrum":
+            return
+        for i in range(self.spectra.count()):
+            if self.spectra.item(i).data(Qt.UserRole) == row:
+                self.spectra.setCurrentRow(i)
+                break
+
+    def _on_spectrum_item(self, item, _prev=None) -> None:
+        if item is not None:
+            self.load_row(int(item.data(Qt.UserRole)))
+
+    def load_row(self, row: int) -> None:
+        """Show a spectrum of the project; its saved fit (if any) is shown, else a fresh fit starts."""
+        project = self.state.project
+        self.row = row
+        self.spec = project.spectrum(row)
+        self.fit = None
+        self.spectrum_fit = None
+        rec = project.journal.latest("line_fit").get(self.spec.id)
+        self.bpt.set_current(rec.payload.get("bpt") if rec else None)
+        self._show_saved_summary(rec.payload if rec else None)
+        self._set_default_window()
+        self._draw_data()
+        if self.spec.redshift is not None:
+            self.refit(fresh=True)
+        else:
+            self.status.setText("no redshift: lines cannot be placed (add z in the catalogue)")
+
+    def _on_complex_changed(self) -> None:
+        if self.spec is not None:
+            self.fit = None
+            self._set_default_window()
+            self._draw_data()
+            self.refit(fresh=True)
+
+    def _set_default_window(self) -> None:
+        from galdesk.lines.fit import _window
+        from galdesk.lines.linelist import COMPLEXES, vac_to_air
+
+        if self.spec is None or self.spec.redshift is None:
+            return
+        cfg = self.config()
+        lo, hi = _window(COMPLEXES[self.complex_name], self.spec.redshift, cfg, cfg.broad != "no")
+        if not self.spec.vacuum:
+            lo, hi = float(vac_to_air(lo)), float(vac_to_air(hi))
+        w = self.spec.wavelength
+        lo, hi = max(lo, float(w[0])), min(hi, float(w[-1]))
+        self.region.blockSignals(True)
+        self.region.setRegion((lo, hi))
+        self.region.blockSignals(False)
+
+    def _draw_data(self) -> None:
+        lo, hi = self.region.getRegion()
+        w = self.spec.wavelength
+        pad = 0.3 * (hi - lo)
+        sel = (w >= lo - pad) & (w <= hi + pad)
+        flux = np.where(self.spec.mask, np.nan, self.spec.flux)
+        self.data_curve.setData(w[sel], flux[sel], connect="finite")
+        self.plot.setXRange(lo - pad, hi + pad, padding=0)
+        f = flux[sel][np.isfinite(flux[sel])]
+        if f.size:
+            lo_y, hi_y = np.percentile(f, [0.5, 99.8])
+            self.plot.setYRange(lo_y - 0.1 * (hi_y - lo_y), hi_y + 0.15 * (hi_y - lo_y), padding=0)
+        self.plot.setLabel("left", f"flux [{self.spec.flux_unit or 'arbitrary'}]")
+
+    # -- fitting ------------------------------------------------------------------------------------------------------
+    def refit(self, fresh: bool = False, delay: bool = False) -> None:
+        """(Re)fit the current complex on the worker: warm-started from the current parameters unless ``fresh``."""
+        if self.spec is None:
+            return
+        self._pending = {"fresh": fresh}
+        if delay:
+            self._debounce.start()
+        else:
+            self._refit_now()
+
+    def _refit_now(self) -> None:
+        from galdesk.lines.fit import fit_complex
+
+        fresh = self._pending.get("fresh", True)
+        override = None if fresh or self.fit is None else self._override_from_table()
+        window = tuple(float(v) for v in self.region.getRegion())
+        self.status.setText("fitting…")
+        self.runner.start(fit_complex, self.spec, self.complex_name, self.config(), params_override=override,
+                          window=window, on_result=self._on_fit, on_error=self._on_fit_error)
+
+    def _on_fit(self, cf) -> None:
+        self.fit = cf
+        self._draw_fit()
+        self._fill_params()
+        self._fill_lines()
+        self._show_stats()
+        if self.spectrum_fit is not None:
+            from galdesk.lines.fit import summarize
+
+            self.spectrum_fit.complexes[cf.complex_name] = cf
+            summarize(self.spectrum_fit, self.config())
+            self.bpt.set_current(self.spectrum_fit.bpt)
+            self._save_spectrum_fit()
+        self.fitDone.emit(cf)
+
+    def _on_fit_error(self, exc, tb) -> None:
+        self.status.setText(f"fit failed: {exc}")
+
+    def _override_from_table(self):
+        """The current parameters with the table's free/fixed flags and edited values (lmfit Parameters)."""
+        params = self.fit.params.copy()
+        for r in range(self.params.rowCount()):
+            name = self.params.item(r, 0).text()
+            if name not in params:
+                continue
+            p = params[name]
+            try:
+                p.value = float(self.params.item(r, 1).text())
+            except ValueError:
+                pass
+            p.vary = self.params.item(r, 3).checkState() == Qt.Checked
+            for col, attr in ((4, "min"), (5, "max")):
+                try:
+                    setattr(p, attr, float(self.params.item(r, col).text()))
+                except ValueError:
+                    pass
+        return params
+
+    def fit_spectrum(self) -> None:
+        """Fit every complex of the current spectrum (model selection included) and journal the result."""
+        from galdesk.lines.fit import fit_spectrum
+
+        if self.spec is None:
+            return
+        self._busy(True)
+        self.runner.start(fit_spectrum, self.spec, self.config(), on_result=self._on_spectrum_fit,
+                          on_error=self._on_batch_error, on_progress=self._on_progress,
+                          on_cancelled=lambda: self._busy(False))
+
+    def _on_spectrum_fit(self, sf) -> None:
+        self._busy(False)
+        self.spectrum_fit = sf
+        self._save_spectrum_fit()
+        cf = sf.complexes.get(self.complex_name)
+        if cf is not None:
+            self.fit = cf
+            self.region.blockSignals(True)
+            self.region.setRegion(cf.window)
+            self.region.blockSignals(False)
+            self._draw_data()
+            self._draw_fit()
+            self._fill_params()
+            self._fill_lines()
+            self._show_stats()
+        self.bpt.set_current(sf.bpt)
+
+    def _save_spectrum_fit(self) -> None:
+        d = self.spectrum_fit.to_dict()
+        d["source"] = self.spec.source
+        d["id"] = self.spec.id
+        self.state.project.journal.append("line_fit", self.spec.id, d, author=self._author())
+        self._show_saved_summary(d)
+        self._refresh_bpt_all()
+        self._label_item(self.spec.id, d.get("bpt_class"))
+        self.state.resultsChanged.emit("line_fit")
+        self.spectrumFitted.emit(d)
+
+    def _author(self) -> str:
+        s = self.state.settings
+        return (s.get("vetter") if s is not None else "") or "galdesk"
+
+    def fit_all(self) -> None:
+        from galdesk.fitlines import fit_project
+
+        project = self.state.project
+        if project is None or project.n_spectra == 0:
+            QMessageBox.information(self, "Lines", "The project has no spectra.")
+            return
+        self._busy(True)
+        self.batch_runner.start(fit_project, str(project.path), self.config(), on_result=self._on_batch,
+                                on_error=self._on_batch_error, on_progress=self._on_progress,
+                                on_cancelled=lambda: (self._busy(False), self.status.setText("cancelled")))
+
+    def _on_batch(self, results) -> None:
+        self._busy(False)
+        ok = sum(1 for r in results if not r.get("error"))
+        self.status.setText(f"fitted {ok}/{len(results)} spectra; results saved in the project")
+        self._fill_spectra()
+        self._refresh_bpt_all()
+        self.state.resultsChanged.emit("line_fit")
+
+    def _on_batch_error(self, exc, tb) -> None:
+        self._busy(False)
+        self.status.setText(f"failed: {exc}")
+
+    def cancel(self) -> None:
+        self.batch_runner.cancel()
+        self.runner.cancel()
+        self._busy(False)
+
+    def shutdown(self) -> None:
+        self.cancel()
+        self.runner.wait(10000)
+        self.batch_runner.wait(10000)
+
+    def _busy(self, busy: bool) -> None:
+        for b in (self.fit_all_btn, self.batch_btn):
+            b.setEnabled(not busy)
+        self.cancel_btn.setEnabled(busy)
+
+    def _on_progress(self, fraction, message, eta) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        e = eta_text(eta if eta >= 0 else None)
+        self.status.setText(message + (f"  ETA {e}" if e else ""))
+
+    # -- drawing ------------------------------------------------------------------------------------------------------
+    def _draw_fit(self) -> None:
+        cf = self.fit
+        lo, hi = cf.window
+        w = self.spec.wavelength
+        x = np.linspace(lo, hi, 1500)
+        curves = cf.model_curves(x)
+        self.model_curve.setData(x, curves["total"])
+        self.cont_curve.setData(x, curves["continuum"])
+        for key, item in self.comp_curves.items():
+            if key not in curves:
+                item.setData([], [])
+        cont = curves["continuum"]
+        for key, y in curves.items():
+            if key in ("total", "continuum"):
+                continue
+            comp = key.rsplit("_", 1)[-1]
+            item = self.comp_curves.get(key)
+            if item is None:
+                item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS.get(comp, (100, 100, 100)), width=1))
+                self.comp_curves[key] = item
+            item.setData(x, cont + y if comp != "absorption" else cont)
+        sel = (w >= lo) & (w <= hi)
+        self.resid_curve.setData(cf.wave, cf.residuals())
+        del sel
+        self._place_targets(x, curves)
+
+    def _place_targets(self, x, curves) -> None:
+        """One draggable target per free-flux Gaussian at its peak (centre = velocity, height = flux)."""
+        for t, _ in self.targets:
+            self.plot.removeItem(t)
+        self.targets = []
+        lay, cf = self.fit.layout, self.fit
+        cont = curves["continuum"]
+        for g in range(lay.n_gauss):
+            if lay.fmult[g] != 1.0 or lay.g_comp[g] == "absorption":
+                continue
+            key = f"{lay.g_line[g]}_{lay.g_comp[g]}"
+            y = curves.get(key)
+            if y is None:
+                continue
+            k = int(np.argmax(np.abs(y)))
+            t = pg.TargetItem(pos=(x[k], cont[k] + y[k]), size=9, movable=True,
+                              pen=pg.mkPen(COMP_PENS.get(lay.g_comp[g], (0, 0, 0))),
+                              label=f"{lay.g_line[g]} {lay.g_comp[g]}", labelOpts={"offset": (6, -12)})
+            t.sigPositionChangeFinished.connect(lambda item, g=g, x0=x[k], y0=y[k], c0=cont[k]:
+                                                self._on_target_moved(g, item, x0, y0, c0))
+            self.plot.addItem(t)
+            self.targets.append((t, g))
+        del cf
+
+    def _on_target_moved(self, g: int, item, x0: float, y0: float, c0: float) -> None:
+        """Dragging a peak sets the starting velocity (from the centre) and flux (from the height) and refits."""
+        lay = self.fit.layout
+        pos = item.pos()
+        params = self._override_from_table()
+        vname, fname = lay.names[lay.vidx[g]], lay.names[lay.fidx[g]]
+        if params[vname].vary:
+            params[vname].value = float(np.clip(params[vname].value + C_KMS * (pos.x() / x0 - 1.0),
+                                                params[vname].min, params[vname].max))
+        if params[fname].vary and y0 != 0:
+            ratio = max((pos.y() - c0) / y0, 0.01)
+            params[fname].value = float(min(params[fname].value * ratio, params[fname].max))
+        self._set_table_values(params)
+        self.refit(delay=True)
+
+    def _on_region_changed(self) -> None:
+        if self.spec is not None:
+            self._draw_data()
+            self.refit(delay=True)   # debounced: several quick drags make one fit
+
+    # -- tables -------------------------------------------------------------------------------------------------------
+    def _fill_params(self) -> None:
+        self.params.blockSignals(True)
+        params = self.fit.params
+        self.params.setRowCount(len(params))
+        for r, (name, p) in enumerate(params.items()):
+            err = p.stderr
+            cells = [name, f"{p.value:.6g}", "" if err is None or not math.isfinite(err) else f"{err:.3g}", "",
+                     f"{p.min:.6g}", f"{p.max:.6g}"]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c in (0, 2):
+                    item.setFlags(item.flags() & ~Qt.ItemIsEditable)
+                if c == 3:
+                    item.setFlags((item.flags() | Qt.ItemIsUserCheckable) & ~Qt.ItemIsEditable)
+                    item.setCheckState(Qt.Checked if p.vary or p.expr else Qt.Unchecked)
+                    if p.expr:
+                        item.setToolTip(f"tied: {p.expr}")
+                self.params.setItem(r, c, item)
+        self.params.resizeColumnsToContents()
+        self.params.blockSignals(False)
+
+    def _set_table_values(self, params) -> None:
+        self.params.blockSignals(True)
+        for r in range(self.params.rowCount()):
+            name = self.params.item(r, 0).text()
+            if name in params:
+                self.params.item(r, 1).setText(f"{params[name].value:.6g}")
+        self.params.blockSignals(False)
+
+    def _on_param_edited(self, item) -> None:
+        if item.column() in (1, 3, 4, 5) and self.fit is not None:
+            self.refit(delay=True)
+
+    def _fill_lines(self) -> None:
+        ms = [m for m in self.fit.measurements if m.component != "absorption"]
+        self.lines.setRowCount(len(ms))
+
+        def f(v, fmt):
+            return "" if v is None or not np.isfinite(v) else format(v, fmt)
+
+        for r, m in enumerate(ms):
+            vals = [m.name, m.component, f(m.flux, ".4g"), f(m.flux_err, ".2g"), f(m.fwhm_kms, ".0f"),
+                    f(m.ew, ".3g"), f(m.snr, ".1f")]
+            for c, v in enumerate(vals):
+                self.lines.setItem(r, c, QTableWidgetItem(v))
+        self.lines.resizeColumnsToContents()
+
+    def _show_stats(self) -> None:
+        cf = self.fit
+        parts = [f"<b>{cf.complex_name}</b>: χ²ν = {cf.redchi:.3g}, BIC = {cf.bic:.1f}, "
+                 f"{cf.ndata} pixels, {cf.nvarys} free parameters"]
+        if not cf.success:
+            parts.append(f"<span style='color:#b00'>fit did not converge: {cf.message}</span>")
+        for t in cf.tests:
+            parts.append(f"{t.component} test: ΔBIC = {t.delta_bic:.1f}, F = {t.f_stat:.3g}, "
+                         f"p = {t.p_value:.2g} → <b>{t.verdict}</b>")
+        self.stats.setText("<br>".join(parts))
+        self.status.setText("fitted")
+
+    def _show_saved_summary(self, d: dict | None) -> None:
+        if not d:
+            self.side_tabs.setTabText(2, "BPT")
+            return
+        self.side_tabs.setTabText(2, f"BPT: {d.get('bpt_class') or 'unclassified'}")
+
+    def _refresh_bpt_all(self) -> None:
+        project = self.state.project
+        if project is None:
+            self.bpt.set_all([])
+            return
+        self.bpt.set_all([r.payload.get("bpt") or {} for r in project.journal.latest("line_fit").values()])
+
+    def _label_item(self, oid: str, bpt_class) -> None:
+        for i in range(self.spectra.count()):
+            it = self.spectra.item(i)
+            if it.text().split()[0] == oid:
+                it.setText(f"{oid}  [{bpt_class or '—'}]")

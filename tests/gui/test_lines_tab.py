@@ -1,0 +1,83 @@
+"""The Lines tab: a real SDSS spectrum is fitted live; dragging a fit-window edge reruns the fit (debounced, on the
+worker) and the parameter table updates; a whole-spectrum fit is journaled and placed on the BPT diagrams."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from galdesk.gui.app import make_app  # noqa: E402
+
+QSO = "spectra/sdss/spec-0332-52367-0639.fits"
+
+
+@pytest.fixture
+def lines_window(qtbot, shared_data, tmp_path):
+    from galdesk.gui.main_window import MainWindow
+    from galdesk.ingest import ingest
+
+    ingest([shared_data / QSO, shared_data / "spectra/sdss/spec-0295-51585-0596.fits"], tmp_path / "p", workers=1)
+    make_app()
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_project(tmp_path / "p.galdesk")
+    tab = w.extra_tabs["Lines"]
+    w.tabs.setCurrentWidget(tab)
+    yield w, tab
+    tab.shutdown()
+    w.close()
+
+
+def test_drag_window_edge_refits_and_updates_table(qtbot, lines_window):
+    w, tab = lines_window
+    assert tab.spectra.count() == 2
+    with qtbot.waitSignal(tab.fitDone, timeout=60000):
+        tab.spectra.setCurrentRow(0)
+    assert tab.spec.id == "spec-0332-52367-0639"
+    first = tab.fit
+    assert first.complex_name == "halpha" and first.has_broad  # a quasar: broad Hα kept by the broad test
+    assert tab.params.rowCount() == len(first.params)
+    lo, hi = tab.region.getRegion()
+    # drag the red edge inwards by 40 Å, as a user would: the fit reruns after the debounce
+    with qtbot.waitSignal(tab.fitDone, timeout=60000) as blocker:
+        tab.region.setRegion((lo, hi - 40.0))
+        tab.region.sigRegionChangeFinished.emit(tab.region)
+    second = blocker.args[0]
+    assert second is tab.fit and second is not first
+    assert second.window[1] == pytest.approx(hi - 40.0)
+    assert second.ndata < first.ndata  # fewer pixels in the narrower window
+    # the table shows the new values
+    row = [tab.params.item(r, 0).text() for r in range(tab.params.rowCount())].index("halpha_flux")
+    assert float(tab.params.item(row, 1).text()) == pytest.approx(second.params["halpha_flux"].value, rel=1e-4)
+    assert "χ²ν" in tab.stats.text()
+
+
+def test_fix_a_parameter_then_refit(qtbot, lines_window):
+    w, tab = lines_window
+    with qtbot.waitSignal(tab.fitDone, timeout=60000):
+        tab.spectra.setCurrentRow(0)
+    names = [tab.params.item(r, 0).text() for r in range(tab.params.rowCount())]
+    r = names.index("narrow_sigma")
+    from PySide6.QtCore import Qt
+
+    with qtbot.waitSignal(tab.fitDone, timeout=60000) as blocker:
+        tab.params.item(r, 1).setText("300")
+        tab.params.item(r, 3).setCheckState(Qt.Unchecked)   # fix it
+    cf = blocker.args[0]
+    assert cf.params["narrow_sigma"].value == pytest.approx(300.0)
+    assert not cf.params["narrow_sigma"].vary
+
+
+def test_fit_spectrum_is_journaled_and_on_the_bpt(qtbot, lines_window):
+    w, tab = lines_window
+    with qtbot.waitSignal(tab.fitDone, timeout=60000):
+        tab.spectra.setCurrentRow(1)   # the Seyfert 2 of the GELATO paper
+    with qtbot.waitSignal(tab.spectrumFitted, timeout=120000) as blocker:
+        tab.fit_spectrum()
+    d = blocker.args[0]
+    rec = w.state.project.journal.latest("line_fit")["spec-0295-51585-0596"]
+    assert rec.payload["bpt_class"] == d["bpt_class"]
+    x, y = tab.bpt.current[0].getData()
+    assert x[0] == pytest.approx(d["bpt"]["log_n2ha"]) and y[0] == pytest.approx(d["bpt"]["log_o3hb"])
+    assert np.isfinite(x[0])
