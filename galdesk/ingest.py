@@ -109,7 +109,8 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     ctx.progress(0.0, "Looking for files")
 
     cat_table = None
-    id_for_path: dict[str, str] = {}
+    # path -> {hdu or None: catalogue id}; several rows may name stamps of one multi-extension file
+    id_for_path: dict[str, dict] = {}
     files: list[Path] = []
     if catalog is not None:
         from galdesk.io.catalog import read_catalog, resolve_catalog
@@ -122,7 +123,7 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
             for e in entries:
                 if e.path is not None:
                     files.append(Path(e.path))
-                    id_for_path[str(Path(e.path))] = str(e.id)
+                    id_for_path.setdefault(str(Path(e.path)), {})[getattr(e, "hdu", None)] = str(e.id)
             cat_table = _catalog_with_ids(cat_table, entries)
         except ReadError as exc:
             result.problems.append(Problem(str(catalog), exc.reason))
@@ -139,10 +140,7 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         if error is not None:
             result.problems.append(Problem(path, error))
         else:
-            cat_id = id_for_path.get(path)
-            for it in items:
-                if cat_id is not None:
-                    it.id = cat_id if len(items) == 1 else f"{cat_id}[{it.hdu}]"
+            for it in _name_by_catalog(items, id_for_path.get(path)):
                 (images if isinstance(it, ImageData) else spectra).append(it)
         if done % 16 == 0 or done == n:
             ctx.progress(0.9 * done / max(n, 1), f"Read {done}/{n} files")
@@ -199,6 +197,27 @@ def _read_all(paths: list[str], size: int, ctx: TaskContext, workers: int | None
                 fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+def _name_by_catalog(items: list, ids: dict | None) -> list:
+    """Give the objects of one file their catalogue ids.
+
+    ``ids`` maps an HDU number (or None for "the file") to a catalogue id. When the catalogue names particular
+    HDUs of a stamp file, only those stamps are kept; a file named as a whole keeps all its objects, suffixed
+    ``[hdu]`` when there are several.
+    """
+    if not ids:
+        return items
+    by_hdu = {h: i for h, i in ids.items() if h is not None}
+    if by_hdu:
+        kept = [it for it in items if it.hdu in by_hdu or (it.hdu is None and 0 in by_hdu and len(items) == 1)]
+        for it in kept:
+            it.id = by_hdu.get(it.hdu, by_hdu.get(0))
+        return kept
+    cat_id = ids[None]
+    for it in items:
+        it.id = cat_id if len(items) == 1 else f"{cat_id}[{it.hdu}]"
+    return items
 
 
 def _catalog_with_ids(table, entries):

@@ -101,3 +101,25 @@ def test_cli_ingest_json_and_exit_codes(tmp_path, shared_data):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert len(json.loads(out.stdout)["problems"]) == 1
+
+
+def test_catalog_rows_pointing_into_one_stamp_file(tmp_path, shared_data):
+    """The GalSim AEGIS catalogue names three stamps (GAL_HDU 0, 1, 2) of one multi-extension file (and two of a
+    file that is not in the data folder)."""
+    src = shared_data / "images/fits/galsim_hst"
+    res = ingest([], tmp_path / "p", catalog=src / "AEGIS_F606w_catalog.fits", workers=1)
+    cat = Table.read(src / "AEGIS_F606w_catalog.fits")
+    present = np.array([str(f).strip() == "AEGIS_F606w_images_01.fits" for f in cat["GAL_FILENAME"]])
+    assert present.sum() == 3
+    assert [p.error.endswith("AEGIS_F606w_images_02.fits") for p in res.problems] == [True] * 2
+    cat = cat[present]
+    assert res.images == 3
+    objs = Project.open(tmp_path / "p.galdesk").objects
+    assert sorted(objs["id"]) == sorted(str(i) for i in cat["IDENT"])
+    # each object is the stamp its row names, with the row's coordinates
+    for ident, hdu, ra in zip(cat["IDENT"], cat["GAL_HDU"], cat["RA"]):
+        k = list(objs["id"]).index(str(ident))
+        assert objs["hdu"][k] == hdu and objs["ra"][k] == pytest.approx(ra)
+        with fits.open(src / "AEGIS_F606w_images_01.fits") as h:
+            assert objs["bands"][k] in ("F606W", "")
+            assert h[int(hdu)].data.shape[0] > 0
