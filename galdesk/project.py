@@ -379,9 +379,19 @@ class Project:
         return sorted(self._group_counts())
 
     def thumbnail_planes(self, row: int) -> np.ndarray:
-        """The working-size planes (C, S, S) of the object in row ``row`` of :attr:`objects`."""
+        """The working-size planes (C, S, S) of the object in row ``row`` of :attr:`objects`.
+
+        Reads one row from the HDF5 file unless the whole stack is already in memory, so that showing a few
+        thumbnails of a large project never loads the whole stack (on the GUI thread).
+        """
+        import h5py
+
         obj = self.objects[row]
-        return self.stack(str(obj["group"]))[int(obj["row"])]
+        group = str(obj["group"])
+        if group in self._stack_cache:
+            return self._stack_cache[group][int(obj["row"])]
+        with h5py.File(self.arrays_path, "r") as f:
+            return f[f"stacks/{group}"][int(obj["row"])]
 
     def spectrum(self, row: int) -> SpectrumData:
         """The stored spectrum of the object in row ``row`` of :attr:`objects`."""
