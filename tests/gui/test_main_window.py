@@ -118,3 +118,23 @@ def test_reopen_project_restores_objects_and_display(qtbot, window, shared_data)
     assert window.state.project.n_images == 3
     assert window.state.display.stretch == "sqrt" and window.state.display.limits == "zscale"
     assert str(path) in window.settings.get("recent_projects")
+
+
+def test_every_real_spectrum_and_fits_cutout_loads_in_the_window(qtbot, window, shared_data):
+    """The whole spectra folder and the HST stamp folder, opened as folders from the window, as the CLI does."""
+    from galdesk.io.registry import read_paths
+
+    folders = [shared_data / "spectra", shared_data / "images/fits"]
+    expected = read_paths(folders)
+    with qtbot.waitSignal(window.state.objectsChanged, timeout=180000):
+        window.open_paths([str(f) for f in folders])
+    project = window.state.project
+    assert project.n_spectra == len(expected.spectra) > 100
+    assert project.n_images == len(expected.images) > 5
+    # only the catalogue tables are reported, each naming its file
+    problems = [window.problems.item(i).text() for i in range(window.problems.count())]
+    assert len(problems) == len(expected.problems)
+    assert all("catalog" in p.lower() for p in problems)
+    # redshifts reached the object table (SDSS, 6dFGS, LAMOST all carry one)
+    z = np.asarray(project.objects["z"])[project.spectrum_rows()]
+    assert np.isfinite(z).mean() > 0.95
