@@ -29,11 +29,18 @@ def lines_window(qtbot, shared_data, tmp_path):
     w.close()
 
 
+def _show(qtbot, tab, i):
+    """Select spectrum ``i`` and wait for its fit."""
+    from PySide6.QtCore import Qt
+
+    with qtbot.waitSignal(tab.fitDone, timeout=60000):
+        tab.load_row(int(tab.spectra.item(i).data(Qt.UserRole)))
+
+
 def test_drag_window_edge_refits_and_updates_table(qtbot, lines_window):
     w, tab = lines_window
     assert tab.spectra.count() == 2
-    with qtbot.waitSignal(tab.fitDone, timeout=60000):
-        tab.spectra.setCurrentRow(0)
+    _show(qtbot, tab, 0)
     assert tab.spec.id == "spec-0332-52367-0639"
     first = tab.fit
     assert first.complex_name == "halpha" and first.has_broad  # a quasar: broad Hα kept by the broad test
@@ -55,8 +62,7 @@ def test_drag_window_edge_refits_and_updates_table(qtbot, lines_window):
 
 def test_fix_a_parameter_then_refit(qtbot, lines_window):
     w, tab = lines_window
-    with qtbot.waitSignal(tab.fitDone, timeout=60000):
-        tab.spectra.setCurrentRow(0)
+    _show(qtbot, tab, 0)
     names = [tab.params.item(r, 0).text() for r in range(tab.params.rowCount())]
     r = names.index("narrow_sigma")
     from PySide6.QtCore import Qt
@@ -71,8 +77,7 @@ def test_fix_a_parameter_then_refit(qtbot, lines_window):
 
 def test_fit_spectrum_is_journaled_and_on_the_bpt(qtbot, lines_window):
     w, tab = lines_window
-    with qtbot.waitSignal(tab.fitDone, timeout=60000):
-        tab.spectra.setCurrentRow(1)   # the Seyfert 2 of the GELATO paper
+    _show(qtbot, tab, 1)   # the Seyfert 2 of the GELATO paper
     with qtbot.waitSignal(tab.spectrumFitted, timeout=120000) as blocker:
         tab.fit_spectrum()
     d = blocker.args[0]

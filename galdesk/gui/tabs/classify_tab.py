@@ -98,6 +98,7 @@ class ClassifyTab(QWidget):
 
         # -- results
         self.filter = QComboBox()
+        self.filter.addItem("all", None)
         self.sort = QComboBox()
         self.sort.addItems(["most ambiguous first", "most confident first", "catalogue order"])
         self.grid = ThumbnailGrid(icon_size=80)

@@ -108,6 +108,7 @@ class LinesTab(QWidget):
         self.runner = TaskRunner(self)
         self.batch_runner = TaskRunner(self)
         self._pending: dict = {}
+        self._gen = 0
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(self.DEBOUNCE_MS)
@@ -149,6 +150,9 @@ class LinesTab(QWidget):
         self.resid.setLabel("left", "(data−model)/σ")
         self.resid.setLabel("bottom", "observed wavelength (Å)")
         self.resid.setMaximumHeight(150)
+        for p in (self.plot, self.resid):
+            for side in ("left", "bottom"):
+                p.getAxis(side).enableAutoSIPrefix(False)
         self.resid.addLine(y=0, pen=pg.mkPen((150, 150, 150)))
         self.data_curve = self.plot.plot([], [], pen=pg.mkPen((20, 20, 20), width=1), stepMode=None)
         self.model_curve = self.plot.plot([], [], pen=pg.mkPen((220, 30, 30), width=1))
@@ -195,6 +199,7 @@ class LinesTab(QWidget):
         split.addWidget(right)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 5)
+        split.setSizes([230, 1100])
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
         lay.addWidget(split, 1)
@@ -208,6 +213,12 @@ class LinesTab(QWidget):
         state.projectChanged.connect(self._on_project_changed)
         state.objectsChanged.connect(self._fill_spectra)
         state.currentChanged.connect(self._on_current_changed)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Start on the first spectrum when the tab is first shown (no fitting while the tab is hidden)."""
+        super().showEvent(event)
+        if self.spec is None and self.spectra.count() and self.spectra.currentRow() < 0:
+            self.spectra.setCurrentRow(0)
 
     # -- config ------------------------------------------------------------------------------------------------------
     def config(self):
@@ -325,8 +336,12 @@ class LinesTab(QWidget):
         override = None if fresh or self.fit is None else self._override_from_table()
         window = tuple(float(v) for v in self.region.getRegion())
         self.status.setText("fitting…")
+        self._gen += 1
+        gen = self._gen
+        # a result that arrives after a newer request (another spectrum, complex or drag) is dropped
         self.runner.start(fit_complex, self.spec, self.complex_name, self.config(), params_override=override,
-                          window=window, on_result=self._on_fit, on_error=self._on_fit_error)
+                          window=window, on_result=lambda cf: self._on_fit(cf) if gen == self._gen else None,
+                          on_error=self._on_fit_error)
 
     def _on_fit(self, cf) -> None:
         self.fit = cf
@@ -372,6 +387,7 @@ class LinesTab(QWidget):
 
         if self.spec is None:
             return
+        self._gen += 1
         self._busy(True)
         self.runner.start(fit_spectrum, self.spec, self.config(), on_result=self._on_spectrum_fit,
                           on_error=self._on_batch_error, on_progress=self._on_progress,
