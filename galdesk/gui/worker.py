@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import traceback
 
+import shiboken6
+
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from galdesk.tasks import Cancelled, TaskContext
@@ -66,6 +68,56 @@ class Worker(QObject):
         self.ctx.cancel()
 
 
+class _Relay(QObject):
+    """Lives on the GUI thread and calls one job's callbacks there.
+
+    Connecting a worker signal straight to a lambda or a plain function would run it on the *worker* thread (the
+    signal's sender lives there and a callable has no thread of its own), where touching a widget crashes Qt.
+    Connecting to the slots of this object makes every callback a queued call on the GUI thread. It has no Qt
+    parent and is not deleted with ``deleteLater``: Python drops it once the runner has seen its job finish (a
+    parented relay deleted later was seen to be deleted twice when its dialog closed).
+    """
+
+    def __init__(self, callbacks: dict, runner: "TaskRunner") -> None:
+        super().__init__()
+        self.callbacks = callbacks
+        self._runner = runner   # its bookkeeping still runs when a cancel has cleared the callbacks
+
+    def _alive(self) -> bool:
+        # the window (and with it the runner) may have closed while the job ran: then nobody is told
+        return shiboken6.isValid(self._runner)
+
+    def _call(self, name, *args) -> None:
+        fn = self.callbacks.get(name)
+        if fn is not None and self._alive():
+            fn(*args)
+
+    @Slot(object)
+    def on_result(self, value) -> None:
+        self._call("result", value)
+
+    @Slot(object, str)
+    def on_error(self, exc, tb) -> None:
+        self._call("error", exc, tb)
+
+    @Slot(float, str, float)
+    def on_progress(self, fraction, message, eta) -> None:
+        self._call("progress", fraction, message, eta)
+
+    @Slot()
+    def on_cancelled(self) -> None:
+        self._call("cancelled")
+
+    @Slot(str)
+    def on_message(self, text) -> None:
+        self._call("message", text)
+
+    @Slot()
+    def on_finished(self) -> None:
+        if self._alive():
+            self._runner._on_finished(self)
+
+
 class TaskRunner(QObject):
     """Owns one job slot: starting a new job cancels the previous one.
 
@@ -73,6 +125,9 @@ class TaskRunner(QObject):
 
         runner = TaskRunner(parent)
         runner.start(fn, arg, on_result=..., on_error=..., on_progress=...)
+
+    Callbacks (any callable, lambdas included) always run on the GUI thread; those of a cancelled job are not
+    called with its late results.
     """
 
     started = Signal()
@@ -82,7 +137,10 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self._thread: QThread | None = None
         self._worker: Worker | None = None
-        self._old: list[tuple[QThread, Worker]] = []
+        self._relay: _Relay | None = None
+        # cancelled jobs, kept alive (thread, worker, relay) until their worker says it finished
+        self._old: list[tuple[QThread, Worker, _Relay]] = []
+        self._spent: list[_Relay] = []
 
     @property
     def running(self) -> bool:
@@ -94,20 +152,17 @@ class TaskRunner(QObject):
         thread = QThread()
         worker = Worker(fn, *args, **kwargs)
         worker.moveToThread(thread)
+        relay = _Relay({"result": on_result, "error": on_error, "progress": on_progress,
+                        "cancelled": on_cancelled, "message": on_message}, self)
         thread.started.connect(worker.run)
         worker.finished.connect(thread.quit, Qt.DirectConnection)
-        if on_result:
-            worker.result.connect(on_result)
-        if on_error:
-            worker.error.connect(on_error)
-        if on_progress:
-            worker.progress.connect(on_progress)
-        if on_cancelled:
-            worker.cancelled.connect(on_cancelled)
-        if on_message:
-            worker.message.connect(on_message)
-        worker.finished.connect(self._on_finished)
-        self._thread, self._worker = thread, worker
+        worker.result.connect(relay.on_result)
+        worker.error.connect(relay.on_error)
+        worker.progress.connect(relay.on_progress)
+        worker.cancelled.connect(relay.on_cancelled)
+        worker.message.connect(relay.on_message)
+        worker.finished.connect(relay.on_finished)
+        self._thread, self._worker, self._relay = thread, worker, relay
         thread.start()
         self.started.emit()
         return worker
@@ -116,24 +171,26 @@ class TaskRunner(QObject):
         """Cancel the running job (it ends at its next check); keep it referenced until its thread ends."""
         if self._worker is not None and self._thread is not None:
             self._worker.cancel()
-            self._old.append((self._thread, self._worker))
-        self._thread = self._worker = None
+            self._relay.callbacks = {}   # a cancelled job's late results reach nobody
+            self._old.append((self._thread, self._worker, self._relay))
+        self._thread = self._worker = self._relay = None
 
     def wait(self, ms: int = 30000) -> bool:
         """Block until the current (and cancelled) jobs end: for tests and shutdown."""
         ok = True
-        for t, _ in self._old + ([(self._thread, self._worker)] if self._thread else []):
+        for t in [job[0] for job in self._old] + ([self._thread] if self._thread else []):
             ok &= t.wait(ms)
         return ok
 
-    @Slot()
-    def _on_finished(self) -> None:
-        sender = self.sender()
-        for t, w in [tw for tw in self._old if tw[1] is sender]:
-            t.wait(2000)  # quit() was called directly: the thread ends at once
-        self._old = [(t, w) for t, w in self._old if w is not sender]
-        if sender is self._worker:
+    def _on_finished(self, relay: _Relay) -> None:
+        # the worker's signals reach the GUI thread in order: its result/cancel already went to the relay, so the
+        # job's objects can go now (its thread ends at once: quit() was called directly)
+        for job in [j for j in self._old if j[2] is relay]:
+            job[0].wait(2000)
+        self._old = [j for j in self._old if j[2] is not relay]
+        self._spent = [relay]   # we are inside one of its slots: drop it at the next job's end, not now
+        if relay is self._relay:
             if self._thread is not None:
                 self._thread.wait(2000)
-            self._thread = self._worker = None
+            self._thread = self._worker = self._relay = None
             self.done.emit()
