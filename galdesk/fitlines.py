@@ -16,7 +16,7 @@ import numpy as np
 
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["fit_sources", "fit_project", "results_table", "complexes_for", "add_parsers"]
+__all__ = ["fit_sources", "fit_project", "results_table", "complexes_for", "model_curves", "add_parsers"]
 
 _LINE_KEYS = ("flux", "flux_err", "fwhm_kms", "fwhm_err", "ew", "snr")
 
@@ -64,6 +64,25 @@ def fit_project(project, config=None, ctx: TaskContext | None = None, n_jobs: in
         if sf.error is None:
             records.append(("line_fit", spec.id, d))
     project.journal.append_many(records, author="galdesk fit-lines")
+    return out
+
+
+def model_curves(spec, payload: dict | None = None, config=None, ctx: TaskContext | None = None, n: int = 600
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The total model of each fitted complex on its window, for drawing over a spectrum.
+
+    The journal keeps derived quantities, not model curves; the complexes named in a saved record (``payload``,
+    its ``fit`` keys) are fitted again (the fit is deterministic) on the caller's worker thread.
+    """
+    from galdesk.lines.fit import FitConfig, fit_spectrum
+
+    names = tuple((payload or {}).get("fit", {}).keys()) or None
+    cfg = config or (FitConfig(complexes=names) if names else FitConfig())
+    sf = fit_spectrum(spec, cfg, ctx=ctx)
+    out = []
+    for cf in sf.complexes.values():
+        x = np.linspace(cf.window[0], cf.window[1], n)
+        out.append((x, cf.model_curves(x)["total"]))
     return out
 
 

@@ -79,3 +79,43 @@ def test_skip_moves_object_to_the_end_and_help_opens(qtbot, vet_window):
     QTest.keyClick(tab, Qt.Key_F1)
     assert tab._help.isVisible() and "undo" in tab._help.text()
     tab._help.close()
+
+
+def test_filters_restrict_the_queue(qtbot, vet_window):
+    w, tab, proj, _ = vet_window
+    tab.class_filter.setCurrentIndex(tab.class_filter.findData("spiral"))
+    tab.start()
+    # predicted spiral: rows 2 (0.8) and 5 (0.7); object 0 (0.5/0.5) predicts class 0
+    ids = [str(i) for i in proj.objects["id"]]
+    assert sorted(tab.queue) == sorted([ids[2], ids[5]])
+    tab.class_filter.setCurrentIndex(0)
+    tab.max_conf.setValue(0.65)
+    tab.start()
+    assert sorted(tab.queue) == sorted([ids[0], ids[3]])
+
+
+def test_spectrum_card_shows_its_line_fit(qtbot, shared_data, tmp_path):
+    from galdesk.fitlines import fit_project
+    from galdesk.gui.main_window import MainWindow
+    from galdesk.ingest import ingest
+    from galdesk.lines.fit import FitConfig
+    from galdesk.project import Project
+
+    ingest([shared_data / "spectra/sdss/spec-0332-52367-0639.fits"], tmp_path / "s", workers=1)
+    proj = Project.open(tmp_path / "s.galdesk")
+    fit_project(proj, FitConfig(complexes=("halpha",)), n_jobs=1)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    w.open_project(proj.path)
+    tab = w.extra_tabs["Vet"]
+    tab.vetter.setText("vera")
+    tab.order.setCurrentIndex(tab.order.findData("random"))
+    with qtbot.waitSignal(tab._fit_runner.done, timeout=60000):
+        tab.start()
+    assert tab.card.currentWidget() is tab.spectrum_plot
+    assert len(tab.spectrum_plot._model_items) == 1   # the Hα+[NII] model over the spectrum
+    fields = [tab.fields.item(r, 0).text() for r in range(tab.fields.rowCount())]
+    assert "BPT class" in fields and "halpha broad" in fields
+    tab.shutdown()
+    w.close()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
                                QListWidget, QMessageBox, QPushButton, QSplitter, QStackedWidget, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -60,6 +60,9 @@ class VetTab(QWidget):
         self.queue: list[str] = []
         self.pos = 0
         self._cache: dict[str, object] = {}
+        from galdesk.gui.worker import TaskRunner
+
+        self._fit_runner = TaskRunner(self)
 
         # -- top bar
         self.vetter = QLineEdit()
@@ -70,10 +73,22 @@ class VetTab(QWidget):
 
         for o in QUEUE_ORDERS:
             self.order.addItem(o, o)
+        self.class_filter = QComboBox()
+        self.class_filter.addItem("any class", None)
+        self.kind_filter = QComboBox()
+        for text, data in (("images and spectra", None), ("images", "image"), ("spectra", "spectrum")):
+            self.kind_filter.addItem(text, data)
+        self.max_conf = QDoubleSpinBox()
+        self.max_conf.setRange(0.0, 1.0)
+        self.max_conf.setSingleStep(0.05)
+        self.max_conf.setValue(1.0)
+        self.max_conf.setPrefix("p ≤ ")
+        self.max_conf.setToolTip("only objects whose top class probability is at most this")
         self.start_btn = QPushButton("Start / rebuild queue")
         self.progress = QLabel("")
         top = QHBoxLayout()
-        for w in (QLabel("Vetter"), self.vetter, QLabel("Order"), self.order, self.start_btn):
+        for w in (QLabel("Vetter"), self.vetter, QLabel("Order"), self.order, self.class_filter, self.kind_filter,
+                  self.max_conf, self.start_btn):
             top.addWidget(w)
         top.addWidget(self.progress, 1)
         help_btn = QPushButton("Keys (F1)")
@@ -187,6 +202,7 @@ class VetTab(QWidget):
 
             try:
                 session = VetSession(project, vetter=self.vetter.text().strip() or None)
+                self._fill_class_filter(session)
                 saved = session.saved_queue_settings()
                 if saved:
                     self.order.setCurrentIndex(max(self.order.findData(saved["order"]), 0))
@@ -195,9 +211,23 @@ class VetTab(QWidget):
             except ValueError:
                 pass
 
+    def _fill_class_filter(self, session) -> None:
+        self.class_filter.clear()
+        self.class_filter.addItem("any class", None)
+        if session.predictions is not None:
+            for c in session.predictions.class_names:
+                self.class_filter.addItem(f"predicted {c}", c)
+
     def _on_results_changed(self, name: str) -> None:
         if self.session is not None and name in ("predictions", "clusters", "line_fit"):
             self.session.refresh()
+        if name == "predictions" and self.state.project is not None and len(self.state.project.objects):
+            from galdesk.vetting import VetSession
+
+            try:
+                self._fill_class_filter(self.session or VetSession(self.state.project, vetter="-"))
+            except ValueError:
+                pass
 
     def start(self) -> None:
         """(Re)build the queue for this vetter and show its first object."""
@@ -217,7 +247,7 @@ class VetTab(QWidget):
         self.session = VetSession(project, vetter=name)
         self._build_buttons()
         try:
-            self.queue = self.session.queue(self.order.currentData())
+            self.queue = self.session.queue(self.order.currentData(), **self.filters())
         except ValueError as exc:
             QMessageBox.warning(self, "Vet", str(exc))
             return
@@ -226,6 +256,21 @@ class VetTab(QWidget):
         self._refresh_agreement()
         self.show_current()
         self.setFocus()
+
+    def filters(self) -> dict:
+        """The queue filters chosen in the bar (only those that restrict anything)."""
+        f = {}
+        if self.class_filter.currentData() is not None:
+            f["classes"] = [self.class_filter.currentData()]
+        if self.kind_filter.currentData() is not None:
+            f["kind"] = self.kind_filter.currentData()
+        if self.max_conf.value() < 1.0:
+            f["max_confidence"] = float(self.max_conf.value())
+        return f
+
+    def shutdown(self) -> None:
+        self._fit_runner.cancel()
+        self._fit_runner.wait(10000)
 
     def _build_buttons(self) -> None:
         while self.buttons_box.count():
@@ -293,12 +338,24 @@ class VetTab(QWidget):
         else:
             self.spectrum_plot.set_spectrum(data)
             self.card.setCurrentWidget(self.spectrum_plot)
+            self._overlay_fit(oid, data)
         self._show_fields(oid)
         self._show_decision(oid)
         # "the next object is ready at once": read it while the vetter looks at this one
         nxt = self.queue[self.pos + 1] if self.pos + 1 < len(self.queue) else None
         if nxt is not None:
             QTimer.singleShot(0, lambda: self._load(nxt) if self.state.project is not None else None)
+
+    def _overlay_fit(self, oid: str, spec) -> None:
+        """Draw the saved line fit over the spectrum (recomputed on a worker; the card is shown at once)."""
+        from galdesk.fitlines import model_curves
+
+        rec = self.state.project.journal.latest("line_fit").get(oid)
+        if rec is None or spec.redshift is None:
+            return
+        self._fit_runner.start(model_curves, spec, rec.payload,
+                               on_result=lambda curves, oid=oid: self.spectrum_plot.set_model(curves)
+                               if self.current_id == oid else None)
 
     def _show_fields(self, oid: str) -> None:
         project = self.state.project
@@ -322,7 +379,14 @@ class VetTab(QWidget):
         fit = project.journal.latest("line_fit").get(oid)
         if fit is not None:
             rows.append(("BPT class", str(fit.payload.get("bpt_class"))))
-            rows.append(("broad component", str(fit.payload.get("broad_needed"))))
+            d = fit.payload.get("delta_bic")
+            rows.append(("broad component", f"{fit.payload.get('broad_needed')}"
+                                            + (f" (ΔBIC {d:.1f})" if isinstance(d, (int, float)) else "")))
+            for ln in fit.payload.get("lines", []):
+                if ln.get("flux") is not None and (ln.get("snr") or 0) >= 3:
+                    rows.append((f"{ln['name']} {ln['component']}",
+                                 f"flux {ln['flux']:.4g} ± {ln.get('flux_err') or float('nan'):.2g}, "
+                                 f"FWHM {ln.get('fwhm_kms') or float('nan'):.0f} km/s"))
         for name in obj.colnames:
             if name in ("group", "row", "hdu"):
                 continue

@@ -42,6 +42,8 @@ class SpectrumPlot(QWidget):
         self.plot.addItem(self.curve)
         self.plot.setBackground("w")
         self.markers: list[tuple[str, pg.InfiniteLine]] = []
+        self._model: list = []
+        self._model_items: list = []
         for name in LINES:
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((200, 60, 60), width=1, style=Qt.DashLine),
                                    label=LABELS.get(name, name),
@@ -56,7 +58,27 @@ class SpectrumPlot(QWidget):
         self.rest.toggled.connect(self._redraw)
         self.show_lines.toggled.connect(self._redraw)
 
+    def set_model(self, curves: list[tuple[np.ndarray, np.ndarray]] | None) -> None:
+        """Overlay model curves (observed wavelength, flux), e.g. a line fit's total model per complex."""
+        for item in self._model_items:
+            self.plot.removeItem(item)
+        self._model_items = []
+        self._model = curves or []
+        self._draw_model()
+
+    def _draw_model(self) -> None:
+        for item in self._model_items:
+            self.plot.removeItem(item)
+        self._model_items = []
+        z = (self.spectrum.redshift or 0.0) if self.spectrum is not None else 0.0
+        rest = self.rest.isChecked() and self.spectrum is not None and self.spectrum.redshift is not None
+        for x, y in self._model:
+            item = pg.PlotDataItem(x / (1.0 + z) if rest else x, y, pen=pg.mkPen((220, 30, 30), width=1))
+            self.plot.addItem(item)
+            self._model_items.append(item)
+
     def set_spectrum(self, spec) -> None:
+        self._model = []
         self.spectrum = spec
         if spec is None:
             for it in (self.curve, self.lo, self.hi):
@@ -108,6 +130,7 @@ class SpectrumPlot(QWidget):
             show = self.show_lines.isChecked() and spec.redshift is not None and xmin <= pos <= xmax
             line.setPos(pos)
             line.setVisible(bool(show))
+        self._draw_model()
 
 
 if __name__ == "__main__":  # preview: python -m galdesk.gui.widgets.spectrum_plot
