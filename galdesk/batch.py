@@ -1,0 +1,130 @@
+"""Batch work over many files, on this machine or on a Dask cluster.
+
+The task functions are the same plain functions the GUI and the CLI use (:func:`galdesk.lines.batch.fit_one`,
+:func:`galdesk.ingest.read_chunk`); this module only decides where they run:
+
+* ``scheduler=None``: worker processes on this machine (one per core);
+* ``scheduler="local"``: a Dask ``LocalCluster`` started here (useful to try a cluster set-up);
+* ``scheduler="tcp://host:8786"`` (or a scheduler file path): an existing ``dask.distributed`` cluster, e.g. one
+  started with ``dask scheduler`` / ``dask worker`` or dask-jobqueue on an HPC system. The workers need galdesk
+  installed and the files visible at the same paths.
+
+Progress is reported as results arrive; cancel stops waiting and cancels the futures not yet run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from galdesk.tasks import Cancelled, NullContext, TaskContext
+
+__all__ = ["fit_lines_batch", "run_on_dask", "add_parsers"]
+
+
+def run_on_dask(fn, items: list, scheduler: str, ctx: TaskContext | None = None, n_workers: int | None = None,
+                connect_timeout: float = 10.0, **kwargs) -> list:
+    """``[fn(item, **kwargs) for item in items]`` on a Dask cluster, in input order, with progress and cancel.
+
+    ``connect_timeout`` (s): how long to try to reach a remote scheduler before giving up with an OSError.
+    """
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    ctx = ctx or NullContext()
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=n_workers or 1, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    elif Path(scheduler).is_file():
+        client = Client(scheduler_file=scheduler, timeout=connect_timeout)
+    else:
+        client = Client(scheduler, timeout=connect_timeout)
+    try:
+        futures = client.map(fn, items, pure=False, **kwargs)
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list = [None] * len(items)
+        done = 0
+        for fut in as_completed(futures):
+            if ctx.cancelled():
+                client.cancel(futures)
+                raise Cancelled()
+            results[index[fut.key]] = fut.result()
+            done += 1
+            ctx.progress(done / max(len(items), 1), f"{done}/{len(items)} on the cluster")
+        return results
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def fit_lines_batch(paths: list[str], config=None, scheduler: str | None = None, ctx: TaskContext | None = None,
+                    n_workers: int | None = None) -> list[dict]:
+    """Fit the emission lines of spectrum files; one dict per file (failures carry ``error``)."""
+    from galdesk.lines.batch import fit_many, fit_one
+
+    if scheduler is None:
+        return [sf.to_dict() for sf in fit_many(paths, config, ctx=ctx, n_jobs=n_workers)]
+    fits = run_on_dask(fit_one, [str(p) for p in paths], scheduler, ctx=ctx, n_workers=n_workers, config=config)
+    return [sf.to_dict() for sf in fits]
+
+
+def cmd_batch_fit_lines(args) -> int:
+    from galdesk.fitlines import complexes_for, results_table
+    from galdesk.io.registry import expand_paths
+    from galdesk.lines.fit import FitConfig
+    from galdesk.tasks import ConsoleContext
+
+    try:
+        cx = complexes_for(args.lines)
+        config = FitConfig(broad=args.broad, **({"complexes": cx} if cx else {}))
+    except ValueError as exc:
+        print(f"galdesk batch: {exc}", file=sys.stderr)
+        return 2
+    paths = [str(p) for p in expand_paths(args.sources)]
+    if not paths:
+        print("galdesk batch: no files found", file=sys.stderr)
+        return 2
+    try:
+        results = fit_lines_batch(paths, config, scheduler=args.scheduler, ctx=ConsoleContext(quiet=args.json),
+                                  n_workers=args.workers)
+    except Cancelled:
+        return 130
+    except OSError as exc:
+        print(f"galdesk batch: cannot reach the Dask scheduler {args.scheduler!r}: {exc}", file=sys.stderr)
+        return 2
+    if args.output:
+        from galdesk.io.export import write_table
+
+        try:
+            write_table(results_table(results), args.output, overwrite=args.overwrite)
+        except (FileExistsError, ValueError) as exc:
+            print(f"galdesk batch: {exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    else:
+        bad = [r for r in results if r.get("error")]
+        print(f"fitted {len(results) - len(bad)}/{len(results)} spectra"
+              + (f" on {args.scheduler}" if args.scheduler else " with local processes"))
+        for r in bad:
+            print(f"  {r['source']}: {r['error']}", file=sys.stderr)
+    return 0 if any(not r.get("error") for r in results) else 2
+
+
+def add_parsers(sub) -> None:
+    b = sub.add_parser("batch", help="batch work over many files, locally or on a Dask cluster")
+    bsub = b.add_subparsers(dest="batch_command", metavar="TASK", required=True)
+    f = bsub.add_parser("fit-lines", help="fit emission lines of many spectrum files")
+    f.add_argument("sources", nargs="+", help="spectrum files or folders")
+    f.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786), scheduler file, or 'local'; "
+                                       "default: processes on this machine")
+    f.add_argument("--workers", type=int, default=None, help="local processes / LocalCluster workers")
+    f.add_argument("--lines", help="complexes or lines, comma-separated")
+    f.add_argument("--broad", default="auto", choices=["auto", "yes", "no"])
+    f.add_argument("-o", "--output", help="result table (.fits, .csv, .ecsv, .xml)")
+    f.add_argument("--overwrite", action="store_true")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_batch_fit_lines)
