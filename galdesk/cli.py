@@ -101,16 +101,6 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _add_optional(sub, module: str, func: str) -> None:
-    """Let another module register its sub-commands (vetting, export, classification, lines)."""
-    import importlib
-
-    try:
-        getattr(importlib.import_module(module), func)(sub)
-    except (ImportError, AttributeError):
-        pass  # that capability is not in this build
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="galdesk", description="galdesk: galaxy cut-outs, spectra, classification, "
                                 "clustering, line fitting and vetting. Without a sub-command, opens the window.")
@@ -142,11 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_demo)
 
-    _add_optional(sub, "galdesk.classify", "add_parsers")        # train, classify
-    _add_optional(sub, "galdesk.fitlines", "add_parsers")        # fit-lines
-    _add_optional(sub, "galdesk.io.export", "add_export_parser")  # export
-    _add_optional(sub, "galdesk.vetting", "add_vet_parsers")      # vet, vet-log
-    _add_optional(sub, "galdesk.batch", "add_parsers")            # batch
+    from galdesk import batch, classify, fitlines, vetting
+    from galdesk.io import export
+
+    classify.add_parsers(sub)      # train, classify
+    fitlines.add_parsers(sub)      # fit-lines
+    export.add_export_parser(sub)  # export
+    vetting.add_vet_parsers(sub)   # vet, vet-log
+    batch.add_parsers(sub)         # batch
     return p
 
 
