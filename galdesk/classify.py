@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from galdesk.jsonutil import json_default
 from galdesk.project import Project, cell_str
 from galdesk.tasks import NullContext, TaskContext
 
@@ -139,14 +140,6 @@ def train_project(project, label_column: str, output: str | Path | None = None, 
 
 
 # -- command line -----------------------------------------------------------------------------------------------------
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
-
-
 def cmd_classify(args) -> int:
     from galdesk.project import ProjectError
     from galdesk.tasks import Cancelled, ConsoleContext
@@ -163,7 +156,7 @@ def cmd_classify(args) -> int:
     if args.json:
         print(json.dumps({k: out[k] for k in ("classified", "device", "model", "metrics", "model_hash",
                                               "class_names", "skipped", "suspects")}, indent=2,
-                         default=_json_default))
+                         default=json_default))
     else:
         print(f"classified {out['classified']} objects with {out['model']} on {out['device']}")
         m = out["metrics"]
@@ -191,7 +184,7 @@ def cmd_train(args) -> int:
     except Cancelled:
         return 130
     if args.json:
-        print(json.dumps({k: v for k, v in out.items() if k != "history"}, indent=2, default=_json_default))
+        print(json.dumps({k: v for k, v in out.items() if k != "history"}, indent=2, default=json_default))
     else:
         test = (out["metrics"] or {}).get("test") or {}
         print(f"model saved to {out['model']} (best epoch {out['best_epoch']}); test accuracy "

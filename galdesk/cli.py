@@ -12,22 +12,9 @@ import sys
 from pathlib import Path
 
 from galdesk import __version__
+from galdesk.jsonutil import print_json as _print_json
 
 __all__ = ["main", "gui_main", "build_parser"]
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, default=_json_default, allow_nan=True))
-
-
-def _json_default(obj):
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def _fail(message: str, code: int = 2) -> int:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from galdesk.jsonutil import json_default as _json_default
+
 __all__ = ["Journal", "Record", "JOURNAL_SCHEMA_VERSION"]
 
 JOURNAL_SCHEMA_VERSION = 1
@@ -223,16 +225,3 @@ class Journal:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def _json_default(obj):
-    """numpy scalars and arrays into JSON."""
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

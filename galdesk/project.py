@@ -33,6 +33,7 @@ import numpy as np
 from galdesk import __version__
 from galdesk.io.model import ImageData, SpectrumData
 from galdesk.journal import Journal
+from galdesk.jsonutil import json_default
 
 __all__ = ["Project", "ProjectError", "SCHEMA_VERSION", "atomic_write", "is_project", "cell_str", "join_catalog"]
 
@@ -450,7 +451,7 @@ class Project:
         def write(tmp):
             with h5py.File(tmp, "w") as f:
                 f.attrs["schema_version"] = SCHEMA_VERSION
-                f.attrs["json"] = json.dumps(attrs or {}, default=_jsonable)
+                f.attrs["json"] = json.dumps(attrs or {}, default=json_default)
                 for key, value in arrays.items():
                     value = np.asarray(value)
                     if value.dtype.kind == "U":
@@ -597,7 +598,7 @@ def _write_spectra(out, src, spectra: list[SpectrumData]) -> None:
         offsets.append(offsets[-1] + n)
         meta = {k: v for k, v in s.meta.items() if _is_plain(v)}
         attrs.append(json.dumps({"vacuum": bool(s.vacuum), "flux_unit": s.flux_unit,
-                                 "redshift_err": s.redshift_err, "meta": meta}, default=_jsonable))
+                                 "redshift_err": s.redshift_err, "meta": meta}, default=json_default))
     if len(offsets) == 1:
         return
     g = out.create_group("spectra")
@@ -618,14 +619,6 @@ def cell_str(value) -> str:
 
 def _is_plain(v) -> bool:
     return isinstance(v, (str, int, float, bool)) or v is None
-
-
-def _jsonable(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def _f(v) -> float:

@@ -41,6 +41,8 @@ from typing import Iterable
 import numpy as np
 
 from galdesk.journal import Journal, Record
+from galdesk.jsonutil import json_default as _json_default
+from galdesk.jsonutil import print_json as _print_json
 
 __all__ = [
     "LabelSchema",
@@ -953,18 +955,6 @@ def agreement(project, vetter_a: str, vetter_b: str) -> dict:
 def _fail(message: str, code: int = 2) -> int:
     print(f"galdesk: {message}", file=sys.stderr)
     return code
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, default=_json_default, allow_nan=True))
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)
 
 
 def _open_for_cli(path):

@@ -155,26 +155,24 @@ class MainWindow(QMainWindow):
 
     # -- projects ----------------------------------------------------------------------------------------------------
     def open_project(self, path) -> bool:
-        from galdesk.project import Project, ProjectError
+        from galdesk.project import Project
 
-        try:
-            project = Project.open(path)
-        except ProjectError as exc:
-            QMessageBox.warning(self, "Cannot open project", str(exc))
-            return False
-        self.state.set_project(project)
-        self.settings.add_recent(str(project.path))
-        self.settings.save()
-        self._refresh_recent()
-        return True
+        return self._activate(Project.open, path, title="Cannot open project")
 
     def new_project(self, path) -> bool:
-        from galdesk.project import Project, ProjectError
+        from galdesk.project import Project
+
+        size = int(self.settings.get("working_size") or 64)
+        return self._activate(lambda p: Project.create(p, working_size=size), path, title="Cannot create project")
+
+    def _activate(self, make, path, title: str) -> bool:
+        """Make the project current and remember it among the recent ones; a failure is shown, not raised."""
+        from galdesk.project import ProjectError
 
         try:
-            project = Project.create(path, working_size=int(self.settings.get("working_size") or 64))
+            project = make(path)
         except ProjectError as exc:
-            QMessageBox.warning(self, "Cannot create project", str(exc))
+            QMessageBox.warning(self, title, str(exc))
             return False
         self.state.set_project(project)
         self.settings.add_recent(str(project.path))
