@@ -316,7 +316,8 @@ class LinesTab(QWidget):
         if f.size:
             lo_y, hi_y = np.percentile(f, [0.5, 99.8])
             self.plot.setYRange(lo_y - 0.1 * (hi_y - lo_y), hi_y + 0.15 * (hi_y - lo_y), padding=0)
-        self.plot.setLabel("left", f"flux [{self.spec.flux_unit or 'arbitrary'}]")
+        self.plot.setLabel("left", "F<sub>λ</sub>")
+        self.plot.getAxis("left").setToolTip(self.spec.flux_unit or "flux unit unknown")
 
     # -- fitting ------------------------------------------------------------------------------------------------------
     def refit(self, fresh: bool = False, delay: bool = False) -> None:
@@ -591,7 +592,7 @@ class LinesTab(QWidget):
     def _show_stats(self) -> None:
         cf = self.fit
         parts = [f"<b>{cf.complex_name}</b>: χ²ν = {cf.redchi:.3g}, BIC = {cf.bic:.1f}, "
-                 f"{cf.ndata} pixels, {cf.nvarys} free parameters"]
+                 f"{cf.ndata} pixels, {cf.nvarys} free parameters; fluxes in {self.spec.flux_unit or 'flux'} × Å"]
         if not cf.success:
             parts.append(f"<span style='color:#b00'>fit did not converge: {cf.message}</span>")
         for t in cf.tests:
