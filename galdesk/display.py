@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["DisplaySettings", "STRETCHES", "LIMITS", "CMAPS", "limits_for", "stretch_for", "normalise",
-           "to_rgb8", "lupton_rgb", "thumbnail_rgb8", "colormap_lut"]
+           "to_rgb8", "lupton_rgb", "render", "composite_order", "thumbnail_rgb8", "colormap_lut"]
 
 STRETCHES = ("linear", "sqrt", "log", "asinh", "power", "histeq")
 LIMITS = ("minmax", "zscale", "99", "99.5", "99.9", "manual")
@@ -149,7 +149,8 @@ def to_rgb8(plane01: np.ndarray, cmap: str = "gray") -> np.ndarray:
 def lupton_rgb(planes: np.ndarray, settings: DisplaySettings) -> np.ndarray:
     """Lupton et al. (2004) asinh colour composite of 3 planes (r, g, b order) -> (ny, nx, 3) uint8.
 
-    The common ``minimum`` and ``stretch`` are taken from the limits of the summed image, so that colours are
+    The common ``minimum`` (the sky: the median of the band-averaged image, unless the limits are manual) and
+    ``stretch`` (the upper limit minus the minimum) are taken from the band-averaged image, so that colours are
     preserved (astropy.visualization.make_lupton_rgb).
     """
     from astropy.visualization import make_lupton_rgb
@@ -157,16 +158,54 @@ def lupton_rgb(planes: np.ndarray, settings: DisplaySettings) -> np.ndarray:
     planes = np.nan_to_num(np.asarray(planes, dtype=np.float64))
     total = planes.mean(axis=0)
     lo, hi = limits_for(total, settings)
+    if settings.limits != "manual":
+        lo = max(lo, float(np.median(total)))   # the sky level: below it is noise (Lupton et al. 2004)
     stretch = max(hi - lo, 1e-12)
     return make_lupton_rgb(planes[0], planes[1], planes[2], minimum=lo, stretch=stretch, Q=8)
 
 
-def render(image_pixels: np.ndarray, settings: DisplaySettings, rgb8: bool = False) -> np.ndarray:
+# effective wavelengths (Angstrom) of common broad bands, to put the reddest band in the red channel
+_BAND_WAVE = {"u": 3551, "g": 4686, "r": 6166, "i": 7480, "z": 8932, "y": 10040, "Y": 10200, "J": 12500,
+              "H": 16500, "K": 21900, "Ks": 21500, "B": 4450, "V": 5510, "R": 6580, "I": 8060}
+
+
+def _band_key(name: str) -> float | None:
+    name = str(name).strip()
+    if name in _BAND_WAVE:
+        return float(_BAND_WAVE[name])
+    if name.lower() in _BAND_WAVE and len(name) == 1:
+        return float(_BAND_WAVE[name.lower()])
+    digits = "".join(ch for ch in name[1:] if ch.isdigit())
+    if name[:1].upper() == "F" and digits:   # HST/JWST filters: the number grows with wavelength per instrument
+        return float(digits)
+    return None
+
+
+def composite_order(bands, rgb8: bool = False) -> list[int]:
+    """Indices of the planes for the red, green and blue channels of a colour composite.
+
+    8-bit colour cut-outs are already (R, G, B). Otherwise the astronomical convention: the longest wavelength in
+    red. Known band names (ugriz, UBVRI, YJHK, Fnnn filters) are sorted by wavelength; unknown ones are assumed to
+    be stored in increasing wavelength (as band cubes usually are), so the last plane is red.
+    """
+    n = len(bands) if bands is not None else 3
+    if rgb8 or n < 3:
+        return [0, 1, 2]
+    keys = [_band_key(b) for b in bands] if bands is not None else [None] * n
+    if all(k is not None for k in keys):
+        order = sorted(range(n), key=lambda i: keys[i])
+    else:
+        order = list(range(n))
+    order = order[-3:] if n > 3 else order   # the three reddest of more
+    return order[::-1]
+
+
+def render(image_pixels: np.ndarray, settings: DisplaySettings, rgb8: bool = False, bands=None) -> np.ndarray:
     """Render a cut-out (C, ny, nx) to (ny, nx, 3) uint8 as the settings say.
 
     * 8-bit colour survey cut-outs (``rgb8``): shown as they are unless a single band is chosen.
-    * 3+ bands with ``settings.band is None``: Lupton composite of the first three (given in r, g, b order) or
-      the same stretch per band.
+    * 3+ bands with ``settings.band is None``: Lupton composite (or the same stretch per band), reddest band in
+      red (:func:`composite_order`, using the band names when given).
     * otherwise one band through limits, stretch and colour map.
     """
     pixels = np.asarray(image_pixels)
@@ -176,17 +215,18 @@ def render(image_pixels: np.ndarray, settings: DisplaySettings, rgb8: bool = Fal
     if settings.band is None and n >= 3:
         if rgb8:
             return np.clip(pixels[:3], 0, 255).astype(np.uint8).transpose(1, 2, 0)
+        rgb_planes = pixels[composite_order(bands if bands is not None else [None] * n)]
         if settings.composite == "lupton":
-            return lupton_rgb(pixels[:3], settings)
-        chans = [normalise(pixels[i], settings) for i in range(3)]
+            return lupton_rgb(rgb_planes, settings)
+        chans = [normalise(rgb_planes[i], settings) for i in range(3)]
         return np.clip(np.nan_to_num(np.stack(chans, axis=-1)) * 255, 0, 255).astype(np.uint8)
     band = 0 if settings.band is None else min(max(int(settings.band), 0), n - 1)
     return to_rgb8(normalise(pixels[band], settings), settings.cmap)
 
 
-def thumbnail_rgb8(planes: np.ndarray, settings: DisplaySettings, rgb8: bool = False) -> np.ndarray:
+def thumbnail_rgb8(planes: np.ndarray, settings: DisplaySettings, rgb8: bool = False, bands=None) -> np.ndarray:
     """Thumbnail of working-size planes (C, S, S) -> (S, S, 3) uint8, flipped so that row 0 is the *top*.
 
     FITS row 0 is the bottom of the image (DS9 convention); QImage row 0 is the top.
     """
-    return np.ascontiguousarray(render(planes, settings, rgb8=rgb8)[::-1])
+    return np.ascontiguousarray(render(planes, settings, rgb8=rgb8, bands=bands)[::-1])

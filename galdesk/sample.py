@@ -52,6 +52,10 @@ def synthetic_galaxy(kind: str, rng: np.random.Generator, size: int = 64) -> np.
         disk = np.exp(-r / rd) * arms
         bulge = 0.8 * np.exp(-7.669 * ((r / 2.0) ** 0.25 - 1)) * rng.uniform(0.02, 0.08)
         planes = [1.1 * disk + 0.5 * bulge, 1.0 * disk + 0.9 * bulge, 0.85 * disk + 1.2 * bulge]
+    from scipy.ndimage import gaussian_filter
+
+    # seeing: without it a de Vaucouleurs cusp is a single bright pixel
+    planes = [gaussian_filter(p, 1.3) for p in planes]
     peak = rng.uniform(20, 60)
     out = np.stack(planes) / max(np.max(planes[1]), 1e-9) * peak
     out += rng.normal(0, 1.0, out.shape)

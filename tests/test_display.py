@@ -62,10 +62,10 @@ def test_rgb8_cutout_shown_as_is_and_thumbnail_flipped():
 
 
 def test_lupton_composite_is_colour_preserving():
-    planes = np.zeros((3, 20, 20))
-    planes[0] = 2.0
+    planes = np.zeros((3, 20, 20))   # unnamed bands: stored blue to red
+    planes[2] = 2.0
     planes[1] = 1.0
-    planes[2] = 0.5
+    planes[0] = 0.5
     planes[:, 10, 10] *= 50
     rgb = render(planes, DisplaySettings(limits="minmax", band=None)).astype(float)
     r, g, b = rgb[10, 10]
@@ -78,3 +78,18 @@ def test_single_band_colormap():
     assert np.all(gray[..., 0] == gray[..., 1])
     vir = render(d, DisplaySettings(stretch="linear", limits="minmax", cmap="viridis"))
     assert not np.all(vir[..., 0] == vir[..., 1])
+
+
+def test_composite_puts_the_reddest_band_in_red():
+    from galdesk.display import composite_order
+
+    assert composite_order(["g", "r", "i"]) == [2, 1, 0]
+    assert composite_order(["i", "g", "r"]) == [0, 2, 1]
+    assert composite_order(["F814W", "F606W", "F435W"]) == [0, 1, 2]
+    assert composite_order(["b0", "b1", "b2", "b3"]) == [3, 2, 1]   # unknown: stored blue to red
+    assert composite_order(["r", "g", "b"], rgb8=True) == [0, 1, 2]
+    # a red galaxy in g, r, i renders red, not blue
+    planes = np.stack([np.full((8, 8), 1.0), np.full((8, 8), 2.0), np.full((8, 8), 3.0)])
+    planes[:, 4, 4] *= 30
+    rgb = render(planes, DisplaySettings(limits="minmax"), bands=["g", "r", "i"]).astype(int)
+    assert rgb[4, 4, 0] > rgb[4, 4, 2]

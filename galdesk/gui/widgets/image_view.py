@@ -210,7 +210,7 @@ class ImageView(QWidget):
             return
         px = self.image.pixels
         s = self.settings
-        rgb = render(px, s, rgb8=self.image.rgb)
+        rgb = render(px, s, rgb8=self.image.rgb, bands=self.image.bands)
         if not (s.band is None and px.shape[0] >= 3 and self.image.rgb):
             band = 0 if s.band is None else int(s.band)
             lo, hi = limits_for(px[min(band, px.shape[0] - 1)], s)

@@ -37,6 +37,7 @@ class ThumbnailModel(QAbstractListModel):
         self._settings = DisplaySettings()
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self._rgb_rows: set[int] = set()
+        self._bands: np.ndarray = np.zeros(0, str)
 
     def set_project(self, project, rows=None) -> None:
         self.beginResetModel()
@@ -45,8 +46,8 @@ class ThumbnailModel(QAbstractListModel):
         self._cache.clear()
         self._rgb_rows = set()
         if project is not None and len(self._rows):
-            bands = np.asarray(project.objects["bands"]).astype(str)
-            self._rgb_rows = {int(r) for r in self._rows if bands[r] == "r,g,b"}
+            self._bands = np.asarray(project.objects["bands"]).astype(str)
+            self._rgb_rows = {int(r) for r in self._rows if self._bands[r] == "r,g,b"}
         self.endResetModel()
 
     def set_rows(self, rows) -> None:
@@ -94,7 +95,8 @@ class ThumbnailModel(QAbstractListModel):
             self._cache.move_to_end(row)
             return pm
         planes = self._project.thumbnail_planes(row)
-        rgb = thumbnail_rgb8(planes, self._settings, rgb8=row in self._rgb_rows)
+        rgb = thumbnail_rgb8(planes, self._settings, rgb8=row in self._rgb_rows,
+                             bands=self._bands[row].split(",") if row < len(self._bands) else None)
         pm = QPixmap.fromImage(rgb8_to_qimage(rgb))
         self._cache[row] = pm
         if len(self._cache) > self.CACHE:
