@@ -11,9 +11,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from galdesk.lines.linelist import LABELS, LINES, vac_to_air
+from galdesk.lines.linelist import LINES, vac_to_air
 
 __all__ = ["SpectrumPlot"]
+
+MAIN_LABELS = {"oii3726": "[OII]", "hgamma": "Hγ", "hbeta": "Hβ", "oiii5007": "[OIII]", "oi6300": "[OI]",
+               "halpha": "Hα", "nii6584": "[NII]", "sii6717": "[SII]"}
 
 
 class SpectrumPlot(QWidget):
@@ -44,10 +47,12 @@ class SpectrumPlot(QWidget):
         self.markers: list[tuple[str, pg.InfiniteLine]] = []
         self._model: list = []
         self._model_items: list = []
-        for name in LINES:
+        for k, name in enumerate(LINES):
+            # every line is marked; only the main ones are named (close doublets' names would overlap)
+            label = MAIN_LABELS.get(name)
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((200, 60, 60), width=1, style=Qt.DashLine),
-                                   label=LABELS.get(name, name),
-                                   labelOpts={"position": 0.95, "color": (160, 40, 40), "rotateAxis": (1, 0)})
+                                   label=label, labelOpts={"position": 0.96 if k % 2 else 0.88,
+                                                           "color": (160, 40, 40)} if label else None)
             line.setVisible(False)
             self.plot.addItem(line, ignoreBounds=True)
             self.markers.append((name, line))
@@ -56,6 +61,7 @@ class SpectrumPlot(QWidget):
         lay.addLayout(bar)
         lay.addWidget(self.plot, 1)
         self.rest.toggled.connect(self._redraw)
+        self.rest.toggled.connect(lambda _on: self.reset_range() if self.spectrum is not None else None)
         self.show_lines.toggled.connect(self._redraw)
 
     def set_model(self, curves: list[tuple[np.ndarray, np.ndarray]] | None) -> None:
@@ -95,7 +101,21 @@ class SpectrumPlot(QWidget):
         self.info.setText("   ".join(parts))
         self.rest.setEnabled(z is not None)
         self._redraw()
-        self.plot.enableAutoRange()
+        self.reset_range()
+
+    def reset_range(self) -> None:
+        """The whole spectrum in x; in y the 0.5-99.5 percentiles of the good flux plus a margin (robust to
+        cosmic rays and sky residuals, unlike min/max)."""
+        spec = self.spectrum
+        x = self.x_values()
+        good = spec.good if hasattr(spec, "good") else np.isfinite(spec.flux)
+        if not np.any(good):
+            self.plot.enableAutoRange()
+            return
+        lo, hi = np.percentile(spec.flux[good], [0.5, 99.5])
+        pad = 0.08 * (hi - lo if hi > lo else 1.0)
+        self.plot.setXRange(float(np.nanmin(x)), float(np.nanmax(x)), padding=0.01)
+        self.plot.setYRange(float(lo - pad), float(hi + 2 * pad), padding=0)
 
     def x_values(self) -> np.ndarray:
         """Wavelengths as plotted (rest frame when toggled and z is known)."""
