@@ -1,0 +1,261 @@
+"""Rotation consistency of a clustering, and per-branch cuts suggested by it.
+
+A galaxy's morphology does not depend on how it is turned on the sky, so the rotated and flipped copies of one
+cut-out should fall in the galaxy's own cluster (Cheng et al. 2021 used galaxy orientation to decide how many
+clusters a hierarchical clustering supports). Here each copy's feature vector is assigned to the **nearest leaf**
+of the dendrogram (an object, or on the micro-cluster path a micro-cluster centroid), in the same feature space
+the tree was built in; the copy then belongs to whatever cluster that leaf belongs to under a cut set. The nearest
+leaves are found once (:func:`nearest_leaves`), after which scoring any cut set is a table look-up — cheap enough
+to rescore during a drag.
+
+Score of a cluster: the fraction of its galaxies' copies that land in it. Score of a cut set: the same fraction
+over all copies (``score``), and the fraction of galaxies all of whose copies land home (``strict``).
+
+Suggestion rule (:func:`suggest_cuts`): start with the whole tree as one cluster and repeatedly take the highest
+cluster node (largest Ward merge distance first). Split it into its two children only if **both** children hold
+at least ``min_size`` galaxies and **both** stay rotation-consistent at or above ``threshold`` (a child's score
+counts its galaxies' copies that land inside that child), and fewer than ``max_clusters`` clusters exist.
+Otherwise the node stays a cluster. Every suggested cluster is therefore rotation-consistent at ``threshold``
+(except the root, when even its first split is not), and no consistent split near the top is skipped in favour of
+a deeper one. The chosen clusters become a small per-branch cut set by :func:`galdesk.cluster.cuts.frontier_to_cuts`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from galdesk.cluster.cuts import frontier_to_cuts
+from galdesk.cluster.layout import dendrogram_layout
+from galdesk.cluster.tree import check_linkage, children, n_leaves, node_heights
+from galdesk.tasks import NullContext, TaskContext
+
+__all__ = ["Consistency", "Suggestion", "nearest_leaves", "rotation_consistency", "suggest_cuts"]
+
+
+def nearest_leaves(leaf_features, copies, ctx: TaskContext | None = None, block: int = 8_000_000) -> np.ndarray:
+    """Index of the nearest leaf (Euclidean) of every copy.
+
+    Parameters
+    ----------
+    leaf_features : array (m, D)
+    copies : array (..., D)
+        E.g. (N, R, D): R rotated/flipped copies of N objects, projected into the same space.
+    ctx : TaskContext, optional
+        Progress and cancel between chunks.
+    block : int
+        Distances held at once (chunks of copies x leaves; 8M float32 = 32 MB).
+
+    Returns
+    -------
+    ndarray (...,) int64
+        Same leading shape as ``copies``.
+    """
+    ctx = ctx or NullContext()
+    L = np.asarray(leaf_features, dtype=np.float32)
+    C = np.asarray(copies, dtype=np.float32)
+    lead = C.shape[:-1]
+    C = C.reshape(-1, C.shape[-1])
+    if C.shape[1] != L.shape[1]:
+        raise ValueError(f"copies have {C.shape[1]} features, leaves {L.shape[1]}")
+    l2 = np.einsum("ij,ij->i", L, L)
+    out = np.empty(C.shape[0], np.int64)
+    # |c - l|^2 = |c|^2 - 2 c.l + |l|^2; |c|^2 does not change the arg-min. Chunks bound memory.
+    step = max(64, int(block) // max(1, L.shape[0]))
+    for i in range(0, C.shape[0], step):
+        ctx.check_cancelled()
+        block = C[i:i + step]
+        d = l2[None, :] - 2.0 * (block @ L.T)
+        out[i:i + step] = np.argmin(d, axis=1)
+        ctx.progress(min(1.0, (i + step) / max(1, C.shape[0])), "Assigning rotated copies")
+    return out.reshape(lead)
+
+
+@dataclass
+class Consistency:
+    """Rotation consistency of a labelling.
+
+    Attributes
+    ----------
+    score : float
+        Fraction of all copies that land in their galaxy's cluster.
+    strict : float
+        Fraction of galaxies all of whose copies land in their cluster.
+    per_object : ndarray (Ns,) float
+        Per galaxy (those that have copies), the fraction of its copies at home.
+    per_cluster : ndarray (k,) float
+        Per cluster, the fraction of its galaxies' copies that land in it; NaN for a cluster without copies.
+    n_copies : ndarray (k,) int
+        Copies counted per cluster.
+    """
+
+    score: float
+    strict: float
+    per_object: np.ndarray
+    per_cluster: np.ndarray
+    n_copies: np.ndarray
+
+
+def rotation_consistency(labels, copy_labels, objects=None, n_clusters: int | None = None) -> Consistency:
+    """How often rotated/flipped copies land in their galaxy's cluster.
+
+    Parameters
+    ----------
+    labels : array (N,) int
+        Cluster of each galaxy.
+    copy_labels : array (Ns, R) int
+        Cluster of each copy (e.g. ``leaf_labels[nearest_leaves(...)]``).
+    objects : array (Ns,) int, optional
+        Which galaxy each row of ``copy_labels`` belongs to (default: all, in order).
+    n_clusters : int, optional
+        Length of ``per_cluster`` (default ``max(labels) + 1``).
+    """
+    labels = np.asarray(labels, np.int64)
+    copy_labels = np.asarray(copy_labels, np.int64)
+    if copy_labels.ndim == 1:
+        copy_labels = copy_labels[:, None]
+    objects = np.arange(labels.size) if objects is None else np.asarray(objects, np.int64)
+    if objects.size != copy_labels.shape[0]:
+        raise ValueError("one row of copy labels per object")
+    k = int(n_clusters if n_clusters is not None else (labels.max() + 1 if labels.size else 0))
+    own = labels[objects]
+    home = copy_labels == own[:, None]
+    per_object = home.mean(axis=1) if home.size else np.zeros(objects.size)
+    r = copy_labels.shape[1]
+    hits = np.bincount(own, weights=home.sum(axis=1), minlength=k)[:k]
+    n_copies = (np.bincount(own, minlength=k)[:k] * r).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_cluster = np.where(n_copies > 0, hits / np.maximum(n_copies, 1), np.nan)
+    score = float(home.mean()) if home.size else float("nan")
+    strict = float(np.all(home, axis=1).mean()) if home.size else float("nan")
+    return Consistency(score, strict, per_object, per_cluster, n_copies)
+
+
+@dataclass
+class Suggestion:
+    """Per-branch cuts proposed from rotation consistency.
+
+    Attributes
+    ----------
+    cuts : dict {node: distance}
+        A cut set reproducing ``clusters`` (for :func:`galdesk.cluster.cuts.cut_tree`).
+    clusters : list of int
+        The suggested cluster nodes, left to right.
+    scores : dict {node: float}
+        Rotation consistency of each suggested cluster (within-subtree; 1.0 for the root).
+    decisions : list of dict
+        Every node examined: ``node``, ``height``, ``split`` (bool), ``reason``, and the children's scores.
+    threshold, min_size, max_clusters : the parameters used
+    """
+
+    cuts: dict
+    clusters: list
+    scores: dict
+    decisions: list = field(default_factory=list)
+    threshold: float = 0.0
+    min_size: int = 0
+    max_clusters: int = 0
+
+
+def suggest_cuts(Z, features=None, rotated_features=None, *, copy_leaf=None, objects=None, leaf_of=None,
+                 leaf_sizes=None, threshold: float = 0.8, min_size: int | None = None, max_clusters: int = 50,
+                 ctx: TaskContext | None = None) -> Suggestion:
+    """Per-branch cuts that keep every cluster rotation-consistent (the rule is in the module docstring).
+
+    Parameters
+    ----------
+    Z : array (m-1, 4)
+        Ward linkage over ``m`` leaves.
+    features : array (m, D), optional
+        Feature vector of each leaf (needed only when ``copy_leaf`` is not given).
+    rotated_features : array (Ns, R, D), optional
+        Features of the rotated/flipped copies of galaxies ``objects`` (needed only without ``copy_leaf``).
+    copy_leaf : array (Ns, R) int, optional
+        Nearest leaf of each copy (from :func:`nearest_leaves`), if already known.
+    objects : array (Ns,) int, optional
+        Galaxy of each row of copies (default ``arange(Ns)``).
+    leaf_of : array (N,) int, optional
+        Leaf of each galaxy (default: galaxy i is leaf i, the direct path).
+    leaf_sizes : array (m,) int, optional
+        Galaxies per leaf (default: ``bincount(leaf_of)``).
+    threshold : float
+        Smallest accepted rotation consistency of each child of a split, in [0, 1].
+    min_size : int, optional
+        Smallest number of galaxies in a suggested cluster (default max(3, 0.5% of the galaxies)).
+    max_clusters : int
+        Stop splitting at this many clusters.
+    """
+    ctx = ctx or NullContext()
+    Z = check_linkage(Z)
+    m = n_leaves(Z)
+    if copy_leaf is None:
+        if features is None or rotated_features is None:
+            raise ValueError("give copy_leaf, or the leaf features and the rotated features")
+        copy_leaf = nearest_leaves(features, rotated_features, ctx=ctx)
+    copy_leaf = np.asarray(copy_leaf, np.int64)
+    if copy_leaf.ndim == 1:
+        copy_leaf = copy_leaf[:, None]
+    objects = np.arange(copy_leaf.shape[0]) if objects is None else np.asarray(objects, np.int64)
+    leaf_of = np.arange(m) if leaf_of is None else np.asarray(leaf_of, np.int64)
+    leaf_sizes = np.bincount(leaf_of, minlength=m) if leaf_sizes is None else np.asarray(leaf_sizes, np.int64)
+    n_obj = int(leaf_sizes.sum())
+    if min_size is None:
+        min_size = max(3, int(np.ceil(0.005 * n_obj)))
+    lay = dendrogram_layout(Z)
+    h = node_heights(Z)
+    a, b = children(Z)
+    # objects per node: prefix sums of leaf sizes along the leaf order (every subtree is a contiguous range)
+    cum = np.concatenate([[0], np.cumsum(leaf_sizes[lay.leaf_order])])
+    count = cum[lay.span_hi] - cum[lay.span_lo]
+    # copies sorted by the position of their own leaf: the copies of a subtree are one slice
+    r = copy_leaf.shape[1]
+    own_pos = np.repeat(lay.leaf_pos[leaf_of[objects]], r)
+    copy_pos = lay.leaf_pos[copy_leaf].ravel()
+    srt = np.argsort(own_pos, kind="stable")
+    own_pos, copy_pos = own_pos[srt], copy_pos[srt]
+
+    def score(v: int) -> float:
+        lo, hi = lay.span_lo[v], lay.span_hi[v]
+        i0, i1 = np.searchsorted(own_pos, [lo, hi])
+        if i1 == i0:
+            return float("nan")
+        q = copy_pos[i0:i1]
+        return float(np.count_nonzero((q >= lo) & (q < hi)) / (i1 - i0))
+
+    root = 2 * m - 2
+    decisions: list[dict] = []
+    frontier: list[int] = []
+    scores: dict[int, float] = {}
+    heap = [(-h[root], root)]
+    scores[root] = 1.0
+    while heap:
+        ctx.check_cancelled()
+        _, v = heapq.heappop(heap)
+        if v < m:
+            frontier.append(v)
+            continue
+        ca, cb = int(a[v - m]), int(b[v - m])
+        sa, sb = score(ca), score(cb)
+        rec = {"node": int(v), "height": float(h[v]), "children": [ca, cb], "sizes": [int(count[ca]),
+               int(count[cb])], "scores": [sa, sb]}
+        if len(frontier) + len(heap) + 2 > max_clusters:
+            rec.update(split=False, reason="max_clusters")
+        elif count[ca] < min_size or count[cb] < min_size:
+            rec.update(split=False, reason="min_size")
+        elif not (sa >= threshold and sb >= threshold):       # NaN (no copies) never passes
+            rec.update(split=False, reason="inconsistent")
+        else:
+            rec.update(split=True, reason="consistent")
+        decisions.append(rec)
+        if rec["split"]:
+            scores[ca], scores[cb] = sa, sb
+            heapq.heappush(heap, (-h[ca], ca))
+            heapq.heappush(heap, (-h[cb], cb))
+        else:
+            frontier.append(v)
+    frontier.sort(key=lambda v: lay.span_lo[v])
+    cuts = frontier_to_cuts(Z, frontier)
+    return Suggestion(cuts, frontier, {v: scores[v] for v in frontier}, decisions, float(threshold), int(min_size),
+                      int(max_clusters))

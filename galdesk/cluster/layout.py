@@ -1,0 +1,210 @@
+"""Dendrogram layout in NumPy: one NaN-separated polyline for the whole tree, plus node positions for picking.
+
+SciPy's ``dendrogram(Z, no_plot=True)`` walks the tree in Python and builds lists of lists; this does the same
+geometry with array operations (leaf positions by pointer jumping over subtree sizes) and is ~60-100x faster
+(``benchmarks/bench_dendrogram.py``). The leaf order is SciPy's: each node's first child (``Z[i, 0]``) on the
+left. Leaf ``j`` of the order sits at ``x = j`` (SciPy uses ``5 + 10 j``).
+
+The segments are laid out node by node in the row order of ``Z``: block ``i`` (five points: the left leg
+bottom and top, the right leg top and bottom, NaN) draws node ``n + i``, so highlighting a set of nodes is a
+boolean selection of blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from galdesk.cluster.tree import check_linkage, children, n_leaves, node_heights, node_sizes, parents, path_sums
+
+__all__ = ["DendrogramLayout", "dendrogram_layout", "leaf_order", "pick_node", "subtree_nodes", "POINTS_PER_NODE"]
+
+POINTS_PER_NODE = 5
+
+
+@dataclass
+class DendrogramLayout:
+    """Geometry of a dendrogram.
+
+    Attributes
+    ----------
+    x, y : ndarray (5 (n-1),) float64
+        The whole tree as one polyline broken by NaN (draw with ``connect="finite"``).
+    leaf_order : ndarray (n,) int64
+        Leaf ids from left to right (equals SciPy's ``dendrogram(Z)["leaves"]``).
+    leaf_pos : ndarray (n,) int64
+        Position (x) of each leaf id: ``leaf_pos[leaf_order] == arange(n)``.
+    node_x, node_y : ndarray (2n-1,) float64
+        Position of every node: leaves at ``(leaf_pos, 0)``, internal nodes at the middle of their children's x
+        and their merge height.
+    span_lo, span_hi : ndarray (2n-1,) int64
+        Leaf positions ``[lo, hi)`` covered by each node's subtree (contiguous in this order).
+    left, right : ndarray (n-1,) int64
+        Children of internal node ``n + i`` (``Z[i, 0]``, ``Z[i, 1]``).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    leaf_order: np.ndarray
+    leaf_pos: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
+    span_lo: np.ndarray
+    span_hi: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+
+    @property
+    def n_leaves(self) -> int:
+        return int(self.leaf_order.size)
+
+    def segments_of(self, node_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The polyline of the internal nodes selected by ``node_mask`` (2n-1,) (leaves are ignored)."""
+        n = self.n_leaves
+        sel = np.asarray(node_mask, bool)[n:]
+        x = self.x.reshape(-1, POINTS_PER_NODE)[sel].ravel()
+        y = self.y.reshape(-1, POINTS_PER_NODE)[sel].ravel()
+        return x, y
+
+
+def _start_positions(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Left-most leaf position and depth (edges below the root) of every node, by one pointer-jumping pass."""
+    n = n_leaves(Z)
+    size = node_sizes(Z)
+    par = parents(Z)
+    a, b = children(Z)
+    vals = np.zeros((2 * n - 1, 2))
+    vals[b, 0] = size[a]           # a right child starts after its left sibling
+    vals[:-1, 1] = 1.0             # every edge adds one to the depth
+    sums = path_sums(par, vals)
+    return sums[:, 0].astype(np.int64), sums[:, 1].astype(np.int64)
+
+
+def _node_x(Z: np.ndarray, start: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """x of every node: leaves at their position, an internal node at the mean of its children's x.
+
+    Filled level by level from the deepest up (one vectorised step per depth: ~20-40 steps for Ward trees of
+    real data); a chained tree with thousands of levels uses a plain loop over rows instead.
+    """
+    n = n_leaves(Z)
+    a, b = children(Z)
+    di = depth[n:]
+    max_depth = int(di.max())
+    if max_depth > 200:
+        xs = start[:n].astype(np.float64).tolist()
+        al, bl = a.tolist(), b.tolist()
+        for i in range(n - 1):
+            xs.append(0.5 * (xs[al[i]] + xs[bl[i]]))
+        return np.asarray(xs)
+    x = np.empty(2 * n - 1)
+    x[:n] = start[:n]
+    order = np.argsort(di, kind="stable")
+    bounds = np.searchsorted(di[order], np.arange(max_depth + 2))
+    for d in range(max_depth, -1, -1):
+        rows = order[bounds[d]:bounds[d + 1]]
+        x[n + rows] = 0.5 * (x[a[rows]] + x[b[rows]])
+    return x
+
+
+def leaf_order(Z) -> np.ndarray:
+    """Leaf ids from left to right, as ``scipy.cluster.hierarchy.leaves_list(Z)``."""
+    Z = check_linkage(Z)
+    n = n_leaves(Z)
+    if n == 1:
+        return np.zeros(1, np.int64)
+    start, _ = _start_positions(Z)
+    order = np.empty(n, np.int64)
+    order[start[:n]] = np.arange(n)
+    return order
+
+
+def dendrogram_layout(Z) -> DendrogramLayout:
+    """Geometry of the dendrogram of ``Z`` (see :class:`DendrogramLayout`)."""
+    Z = check_linkage(Z)
+    n = n_leaves(Z)
+    if n == 1:
+        z = np.zeros(1, np.int64)
+        e = np.zeros(0, np.int64)
+        return DendrogramLayout(np.zeros(0), np.zeros(0), z, z, np.zeros(1), np.zeros(1), z, z + 1, e, e)
+    start, depth = _start_positions(Z)
+    size = node_sizes(Z)
+    order = np.empty(n, np.int64)
+    order[start[:n]] = np.arange(n)
+    a, b = children(Z)
+    node_x = _node_x(Z, start, depth)
+    node_y = node_heights(Z)
+    top = Z[:, 2]
+    pts = np.empty((n - 1, POINTS_PER_NODE, 2))
+    pts[:, 0, 0] = node_x[a]
+    pts[:, 0, 1] = node_y[a]
+    pts[:, 1, 0] = node_x[a]
+    pts[:, 1, 1] = top
+    pts[:, 2, 0] = node_x[b]
+    pts[:, 2, 1] = top
+    pts[:, 3, 0] = node_x[b]
+    pts[:, 3, 1] = node_y[b]
+    pts[:, 4] = np.nan
+    return DendrogramLayout(pts[..., 0].ravel(), pts[..., 1].ravel(), order, start[:n].copy(), node_x, node_y,
+                            start, start + size, a, b)
+
+
+def subtree_nodes(Z, node: int) -> np.ndarray:
+    """Boolean mask (2n-1,) of ``node`` and every node below it."""
+    Z = check_linkage(Z)
+    n = n_leaves(Z)
+    mask = np.zeros(2 * n - 1, bool)
+    mask[int(node)] = True
+    a, b = children(Z)
+    # top-down over rows: a child is inside when its parent is (rows are child-first, so walk them backwards)
+    for i in range(int(node) - n, -1, -1):
+        if mask[n + i]:
+            mask[a[i]] = True
+            mask[b[i]] = True
+    return mask
+
+
+def pick_node(layout: DendrogramLayout, x: float, y: float, px: float = 1.0, py: float = 1.0,
+              tolerance: float = 6.0) -> int | None:
+    """The internal node nearest to a click: a horizontal bar selects its node, a vertical leg the branch below
+    it (the child it leads to; its parent when that child is a leaf).
+
+    Parameters
+    ----------
+    layout : DendrogramLayout
+    x, y : float
+        Click position in data coordinates.
+    px, py : float
+        Size of one screen pixel in data units along x and y (distances are measured in pixels).
+    tolerance : float
+        Largest accepted distance in pixels.
+
+    Returns
+    -------
+    int or None
+        Node id, or None when nothing is within ``tolerance`` pixels.
+    """
+    n = layout.n_leaves
+    if n < 2:
+        return None
+    seg = layout.x.reshape(-1, POINTS_PER_NODE)
+    segy = layout.y.reshape(-1, POINTS_PER_NODE)
+    xa, xb = seg[:, 1], seg[:, 2]
+    top = segy[:, 1]
+    lo, hi = np.minimum(xa, xb), np.maximum(xa, xb)
+    # distance to the bar: vertical offset where x is within the bar, else to its nearer end
+    dx = np.where(x < lo, lo - x, np.where(x > hi, x - hi, 0.0)) / px
+    d_bar = np.hypot(dx, (y - top) / py)
+
+    def leg(xl, ybot):
+        dyl = np.where(y > top, y - top, np.where(y < ybot, ybot - y, 0.0)) / py
+        return np.hypot((x - xl) / px, dyl)
+
+    own = np.arange(n, 2 * n - 1)
+    # a leg stands for the internal child it leads to; a leaf cannot carry a cut, so its leg means the parent
+    child_a = np.where(layout.left >= n, layout.left, own)
+    child_b = np.where(layout.right >= n, layout.right, own)
+    d = np.stack([d_bar, leg(xa, segy[:, 0]), leg(xb, segy[:, 3])])
+    who = np.stack([own, child_a, child_b])
+    k = np.unravel_index(int(np.argmin(d)), d.shape)
+    return int(who[k]) if d[k] <= tolerance else None
