@@ -1,0 +1,116 @@
+"""``galdesk cluster``: features, Ward tree and cuts of a project from the terminal.
+
+Register with ``galdesk.cluster.cli.add_parsers(subparsers)``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+__all__ = ["add_parsers", "cmd_cluster"]
+
+
+def _json_default(obj):
+    import numpy as np  # noqa: PLC0415
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def cmd_cluster(args) -> int:
+    from galdesk.cluster.pipeline import apply_cuts, cluster_project  # noqa: PLC0415
+    from galdesk.cluster.store import load_linkage  # noqa: PLC0415
+    from galdesk.project import Project, ProjectError  # noqa: PLC0415
+    from galdesk.tasks import Cancelled, ConsoleContext  # noqa: PLC0415
+
+    ctx = ConsoleContext(quiet=args.json)
+    try:
+        project = Project.open(args.project)
+    except ProjectError as exc:
+        print(f"galdesk cluster: {exc}", file=sys.stderr)
+        return 2
+    try:
+        cm = load_linkage(project) if args.reuse else None
+        if cm is None:
+            cm = cluster_project(project, model=args.model, rotations=args.rotations, average=args.average,
+                                 n_components=args.components, max_direct=args.max_direct, n_micro=args.micro,
+                                 seed=args.seed, device=None if args.device == "auto" else args.device, ctx=ctx)
+        suggestion = None
+        if args.distance is not None:
+            cuts = cm.cuts_for(distance=args.distance)
+        elif args.n_clusters is not None:
+            cuts = cm.cuts_for(n_clusters=args.n_clusters)
+        else:
+            if not cm.has_copies:
+                print("galdesk cluster: --suggest needs rotated copies (--rotations 4 or 8); or give "
+                      "--n-clusters / --distance", file=sys.stderr)
+                return 2
+            suggestion = cm.suggest(threshold=args.threshold, min_size=args.min_size,
+                                    max_clusters=args.max_clusters, ctx=ctx)
+            cuts = suggestion.cuts
+        out = apply_cuts(project, cm, cuts, author=args.author, source="suggest" if suggestion else "cli")
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"galdesk cluster: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        return 130
+    finally:
+        project.close()
+    summary = {"project": str(project.path), **out, "info": cm.info, "linkage_id": cm.linkage_id,
+               "n_leaves": cm.tree.n_leaves}
+    if suggestion is not None:
+        summary["suggestion"] = {"threshold": suggestion.threshold, "min_size": suggestion.min_size,
+                                 "max_clusters": suggestion.max_clusters, "clusters": suggestion.clusters,
+                                 "scores": {str(k): v for k, v in suggestion.scores.items()}}
+    if args.json:
+        summary["cuts"] = {str(k): v for k, v in out["cuts"].items()}
+        print(json.dumps(summary, indent=2, default=_json_default, allow_nan=True))
+        return 0
+    info = cm.info
+    how = (f"{info.get('method', cm.tree.method)} Ward" + (f" via {cm.tree.n_leaves} micro-clusters"
+                                                             if cm.tree.method == "micro" else ""))
+    print(f"{cm.n_objects} objects clustered ({how}; features: {info.get('model_id')} {info.get('layer')}, "
+          f"PCA {info.get('n_components')}); cut version {out['cut_version']}: {out['n_clusters']} clusters"
+          + (f", rotation consistency {out['consistency']:.3f}" if out["consistency"] is not None else ""))
+    per = out["per_cluster"] or [None] * out["n_clusters"]
+    print(f"{'cluster':>7}  {'size':>6}  consistency")
+    for k, (size, score) in enumerate(zip(out["sizes"], per)):
+        print(f"{k:>7}  {size:>6}  {'' if score is None else f'{score:.3f}'}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Add ``cluster`` to the ``galdesk`` sub-command parsers."""
+    c = sub.add_parser("cluster", help="Ward clustering of CNN features with cuts (global, per-branch or "
+                                       "suggested by rotation consistency)")
+    c.add_argument("project")
+    c.add_argument("--model", default="gz1-binary", help="image CNN whose penultimate layer gives the features "
+                                                          "(bundled name or file; default gz1-binary)")
+    how = c.add_mutually_exclusive_group()
+    how.add_argument("--n-clusters", type=int, metavar="K", help="one global cut giving K clusters")
+    how.add_argument("--distance", type=float, metavar="D", help="one global cut at Ward distance D")
+    how.add_argument("--suggest", action="store_true",
+                     help="per-branch cuts suggested by rotation consistency (the default)")
+    c.add_argument("--rotations", type=int, choices=[0, 4, 8], default=4,
+                   help="rotated/flipped copies for consistency (default 4; 0: none)")
+    c.add_argument("--average", action="store_true", help="cluster features averaged over the rotations")
+    c.add_argument("--components", type=int, default=32, help="PCA dimensions (default 32)")
+    c.add_argument("--threshold", type=float, default=0.8,
+                   help="--suggest: smallest rotation consistency of a split's children (default 0.8)")
+    c.add_argument("--min-size", type=int, default=None,
+                   help="--suggest: smallest cluster (default max(3, 0.5%% of the objects))")
+    c.add_argument("--max-clusters", type=int, default=50, help="--suggest: at most this many clusters")
+    c.add_argument("--max-direct", type=int, default=20_000,
+                   help="above this many objects, Ward runs on micro-clusters (default 20000)")
+    c.add_argument("--micro", type=int, default=2_000, help="number of micro-clusters (default 2000)")
+    c.add_argument("--reuse", action="store_true", help="only re-cut the stored tree (features, model and tree as "
+                                                             "stored; recomputed when there is none)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    c.add_argument("--author", default="", help="name recorded with the cuts in the journal")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_cluster)
