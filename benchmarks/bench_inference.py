@@ -112,7 +112,8 @@ def main(argv=None) -> dict:
         print(f"  {k:<14} {v:8.0f} images/s")
     print(f"  ratio galdesk / bare+prep  = {res['galdesk'] / res['bare_prep']:.2f}")
     print(f"  ratio galdesk / bare model = {res['galdesk'] / res['bare_model']:.2f}")
-    print(f"  bf16 speed-up {res['galdesk_bf16'] / res['galdesk']:.2f}x, max |dp| vs fp32 = {np.abs(bf - got).max():.4f}")
+    print(f"  bf16 speed-up {res['galdesk_bf16'] / res['galdesk']:.2f}x, "
+          f"max |dp| vs fp32 = {np.abs(bf - got).max():.4f}")
     return res
 
 

@@ -36,8 +36,8 @@ class _Log(ConsoleContext):
 
 
 # the configuration of the bundled model (chosen on the validation split only; see docs/models.md)
-GZ1_CONFIG = dict(input_size=48, crop_fraction=0.5, width=24, depth=4, dropout=0.3, epochs=60, batch_size=64,
-                  lr=2e-3, weight_decay=1e-4, label_smoothing=0.0, patience=12, val_fraction=0.15,
+GZ1_CONFIG = dict(input_size=48, crop_fraction=0.5, width=24, depth=4, dropout=0.3, epochs=100, batch_size=64,
+                  lr=2e-3, weight_decay=1e-4, label_smoothing=0.0, patience=20, val_fraction=0.15, ema_decay=0.995,
                   test_fraction=0.15, class_weighting=True, augment=True, tta=False, choose_threshold=True, seed=0,
                   cpu_bf16=True)
 
@@ -72,7 +72,8 @@ def train_gz1(args) -> None:
                                 "the metrics below are against the catalogue labels as they are",
                  "input": "working-size stack made by galdesk.io.resample.resample_planes(planes, 64) from the "
                           "JPEG as galdesk reads it (RGB, flipped so row 0 is the bottom, 0..255)"},
-        "reproduce": "python scripts/train_bundled_model.py gz1 --data ../shared/data --out resources/models/gz1-binary",
+        "reproduce": "python scripts/train_bundled_model.py gz1 --data ../shared/data "
+                     "--out resources/models/gz1-binary",
         "citation": ["Lintott et al. 2008, MNRAS 389, 1179", "Lintott et al. 2011, MNRAS 410, 166",
                      "SDSS: York et al. 2000, AJ 120, 1579"],
     }
@@ -101,7 +102,8 @@ def train_gz1(args) -> None:
             f"sha256 {card['sha256'][:12]}; trained {train_s / 60:.1f} min, best epoch {res.best_epoch}")
     ctx.log(f"threshold {card.get('decision_threshold')} (validation); val acc {mv['accuracy']:.4f} auc "
             f"{mv['roc_auc']:.4f}")
-    ctx.log(f"TEST (n={m['n_labelled']}): acc {m['accuracy']:.4f} auc {m['roc_auc']:.4f} bal {m['balanced_accuracy']:.4f}"
+    ctx.log(f"TEST (n={m['n_labelled']}): acc {m['accuracy']:.4f} auc {m['roc_auc']:.4f} "
+            f"bal {m['balanced_accuracy']:.4f}"
             f" | with 8-fold TTA: acc {mt['accuracy']:.4f} auc {mt['roc_auc']:.4f}; confusion {m['confusion_matrix']}")
 
 
@@ -182,7 +184,7 @@ def spectra_cv(args) -> None:
             continue
         for m, v in r["methods"].items():
             ctx.log(f"{name} [{m}] acc {v['accuracy']:.3f} (fold sd {v['fold_accuracy_std']:.3f}) "
-                    f"bal {v['balanced_accuracy']:.3f} auc {v['roc_auc'] if v['roc_auc'] is None else round(v['roc_auc'], 3)}")
+                    f"bal {v['balanced_accuracy']:.3f} auc {v['roc_auc'] and round(v['roc_auc'], 3)}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

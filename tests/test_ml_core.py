@@ -270,7 +270,7 @@ def test_other_errors_are_not_swallowed():
         classify_stack(np.zeros((3, 3, 32, 32), np.float32), _loaded(Broken(), _spec()), device="cpu")
 
 
-# -- metrics and suspects ------------------------------------------------------------------------------------------------
+# -- metrics and suspects ------------------------------------------------------------------------------------------
 def _preds(probs, names=("e", "s")):
     return make_predictions(np.asarray(probs, np.float32), list(names))
 
@@ -300,3 +300,47 @@ def test_suspect_labels():
     assert [t[0] for t in s] == [0, 2]  # most confident first; 0.8 is below the threshold
     assert s[0][1:3] == ("s", "e") and s[0][3] == pytest.approx(0.97)
     assert isinstance(p, Predictions)
+
+
+# -- training on synthetic single-band FITS-like stamps (multi-class, asinh scaling) -------------------------------------
+def _blobs(n, rng):
+    """Three classes of 1-band stamps in physical units: round blob, elongated blob, two blobs; sky noise."""
+    yy, xx = np.mgrid[0:32, 0:32] - 15.5
+    out = np.empty((n, 1, 32, 32), np.float32)
+    labels = []
+    for i in range(n):
+        k = i % 3
+        a = rng.uniform(0, np.pi)
+        u, v = xx * np.cos(a) + yy * np.sin(a), -xx * np.sin(a) + yy * np.cos(a)
+        if k == 0:
+            img = np.exp(-(u ** 2 + v ** 2) / 8)
+        elif k == 1:
+            img = np.exp(-(u ** 2 / 30 + v ** 2 / 2))
+        else:
+            img = np.exp(-((u - 4) ** 2 + v ** 2) / 4) + np.exp(-((u + 4) ** 2 + v ** 2) / 4)
+        out[i, 0] = 1e-3 * (rng.uniform(5, 20) * img + rng.normal(0, 0.3, img.shape)) + 2e-3  # sky level
+        labels.append(["round", "elongated", "double"][k])
+    return out, np.array(labels)
+
+
+def test_train_multiclass_single_band_asinh(tmp_path):
+    from galdesk.ml.train import TrainConfig, train_image_classifier
+
+    rng = np.random.default_rng(0)
+    stack, labels = _blobs(240, rng)
+    labels = labels.astype(object)
+    labels[::17] = "unlabelled"  # not a class: ignored
+    cfg = TrainConfig(input_size=16, crop_fraction=0.75, width=8, depth=2, epochs=10, batch_size=32, lr=5e-3,
+                      seed=0, num_threads=2, val_fraction=0.2, test_fraction=0.2)
+    res = train_image_classifier(stack, labels, ["round", "elongated", "double"], cfg,
+                                 out_path=tmp_path / "blobs.safetensors")
+    assert res.card["preprocessing"]["scaling"] == "asinh"  # "auto" on physical units
+    assert "decision_threshold" not in res.card  # only for binary models
+    n_used = sum(len(res.split[p]) for p in ("train", "val", "test"))
+    assert n_used == int((labels != "unlabelled").sum())
+    test = res.metrics["test"]
+    assert test["accuracy"] > 0.8 and test["roc_auc"] > 0.9  # macro one-vs-rest
+    assert np.array(test["confusion_matrix"]).shape == (3, 3)
+    new, new_labels = _blobs(60, np.random.default_rng(5))
+    p = classify_stack(new, load_model(tmp_path / "blobs.safetensors"), device="cpu")
+    assert np.mean(p.predicted_names == new_labels) > 0.8

@@ -87,8 +87,7 @@ def choose_device(requested: str | None = None, setting: str | None = None) -> s
 def describe_device(device: str | None = None) -> str:
     """One line for the status bar, e.g. ``"CUDA: NVIDIA A100 (40 GB)"`` or ``"CPU (8 threads)"``.
 
-    Imports torch only if it is already imported or a non-CPU device is asked for... in practice the first call
-    imports it, so call this after the window is shown.
+    Imports torch (about 2 s the first time): call it after the window is shown.
     """
     torch = _torch()
     device = device or choose_device()

@@ -123,9 +123,14 @@ def augment_crop(x: torch.Tensor, spec: dict, generator: torch.Generator | None 
     into ``(N, C, input_size, input_size)``. With no rotation/shift it reproduces :func:`crop_resize` exactly when
     ``crop_fraction * S == input_size``. Borders are reflected (a rotated crop reaches the stamp corners).
     """
-    n, c, s, _ = x.shape
     out = int(spec["input_size"])
     f = float(spec.get("crop_fraction", 1.0))
+    s0 = x.shape[-1]
+    if s0 * f > out * 1.05:
+        # the crop is shrunk: area-average the stamp first, as crop_resize does, so that training sees the same
+        # smoothing (noise level) as inference; bilinear sampling alone would alias and keep more noise
+        x = F.interpolate(x, size=(max(out, int(round(out / f))),) * 2, mode="area")
+    n, c, s, _ = x.shape
     dev = x.device
     r = torch.rand((n, 5), generator=generator).to(dev)
     ang = r[:, 0] * 2 * math.pi

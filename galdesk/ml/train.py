@@ -59,6 +59,15 @@ class TrainConfig:
         Weight the loss by inverse class frequency of the training split.
     augment : bool
         Random rotation (any angle), flip, +-2 px shift and 5% scale jitter in training.
+    bn_recalibration : int
+        Before each validation, recompute the BatchNorm statistics of the evaluated (averaged) weights from this
+        many training stamps (no augmentation, as at inference; 0 = off). Running statistics lag behind weights
+        that change quickly, which made early validation accuracy swing between 0.3 and 0.85; recomputed ones
+        are exact for the weights being validated and saved (as ``torch.optim.swa_utils.update_bn`` does).
+    ema_decay : float
+        Keep an exponential moving average of the weights (per step; 0 disables). The average is what is
+        validated, early-stopped and saved: it is steadier than the raw weights, whose validation loss jumps from
+        epoch to epoch at these learning rates.
     tta : bool
         Average the 8 rotations/flips when computing validation/test metrics at the end.
     choose_threshold : bool
@@ -94,6 +103,8 @@ class TrainConfig:
     test_fraction: float = 0.15
     class_weighting: bool = True
     augment: bool = True
+    ema_decay: float = 0.995
+    bn_recalibration: int = 2048
     tta: bool = False
     choose_threshold: bool = True
     seed: int = 0
@@ -115,7 +126,8 @@ class TrainResult:
     """What a training run produced.
 
     ``history``: one dict per epoch (``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``,
-    ``lr``, ``seconds``). ``split``: indices into the stack given (``train``/``val``/``test``). ``metrics``: ``val``
+    ``val_auc``, ``lr``, ``seconds``).
+    ``split``: indices into the stack given (``train``/``val``/``test``). ``metrics``: ``val``
     and ``test`` as returned by :func:`galdesk.ml.infer.evaluate`. ``loaded``: the trained model ready for
     :func:`galdesk.ml.infer.classify_stack`.
     """
@@ -214,9 +226,11 @@ def _batch_input(stack, idx: np.ndarray, spec: dict, device: str, augment: bool,
 
 
 def _evaluate_loss(model, stack, idx, y, spec, device, batch_size, weight, amp, amp_dtype,
-                   ctx) -> tuple[float, float]:
+                   ctx) -> tuple[float, float, float | None]:
+    """Weighted loss, accuracy (arg-max) and ROC AUC (binary: class 1; else macro one-vs-rest) on ``idx``."""
     model.eval()
     tot, correct, n = 0.0, 0, 0
+    probs = []
     with torch.inference_mode():
         for i in range(0, len(idx), batch_size):
             ctx.check_cancelled()
@@ -227,8 +241,21 @@ def _evaluate_loss(model, stack, idx, y, spec, device, batch_size, weight, amp, 
                 logits = model(x).float()
             tot += float(F.cross_entropy(logits, t, weight=weight, reduction="sum"))
             correct += int((logits.argmax(1) == t).sum())
+            probs.append(torch.softmax(logits, 1).cpu().numpy())
             n += len(b)
-    return tot / max(n, 1), correct / max(n, 1)
+    auc = None
+    if n:
+        from sklearn.metrics import roc_auc_score  # noqa: PLC0415
+
+        p, yy = np.concatenate(probs), y[idx]
+        try:
+            if p.shape[1] == 2:
+                auc = float(roc_auc_score(yy, p[:, 1]))
+            elif len(set(yy.tolist())) == p.shape[1]:
+                auc = float(roc_auc_score(yy, p, multi_class="ovr", average="macro"))
+        except ValueError:
+            auc = None
+    return tot / max(n, 1), correct / max(n, 1), auc
 
 
 def _lr_at(epoch_float: float, cfg: TrainConfig) -> float:
@@ -317,10 +344,14 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
     gen = torch.Generator().manual_seed(cfg.seed)
 
     history: list[dict] = []
-    best_loss, best_epoch, bad, start_epoch = float("inf"), -1, 0, 0
+    best_loss, best_epoch, bad, start_epoch, step = float("inf"), -1, 0, 0, 0
     best_state = None
+    ema_model = copy.deepcopy(model) if cfg.ema_decay > 0 else None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
+        if ema_model is not None and ckpt.get("ema") is not None:
+            ema_model.load_state_dict(ckpt["ema"])
+        step = int(ckpt.get("step", 0))
         opt.load_state_dict(ckpt["optimizer"])
         history = list(ckpt["history"])
         best_loss, best_epoch, bad = float(ckpt["best_loss"]), int(ckpt["best_epoch"]), int(ckpt["bad_epochs"])
@@ -356,29 +387,40 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
+            step += 1
+            if ema_model is not None:
+                _ema_update(ema_model, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
             tot += loss.item() * len(bi)
             correct += int((logits.argmax(1) == t).sum())
             seen += len(bi)
             frac = (epoch + (b + 1) / steps) / cfg.epochs
             ctx.progress(frac, f"epoch {epoch + 1}/{cfg.epochs} batch {b + 1}/{steps} loss {tot / seen:.3f}")
-        val_loss, val_acc = _evaluate_loss(model, stack, val_idx, y, spec, device, 256, weight, amp, amp_dtype,
-                                           ctx)
+        evaluated = ema_model if ema_model is not None else model
+        if cfg.bn_recalibration:
+            sub = train_idx if len(train_idx) <= cfg.bn_recalibration else np.sort(
+                train_idx[torch.randperm(len(train_idx), generator=gen).numpy()[:cfg.bn_recalibration]])
+            if evaluated is model:
+                evaluated = copy.deepcopy(model)  # keep the training model's own running statistics
+            _recalibrate_bn(evaluated, stack, sub, spec, device, 256, amp, amp_dtype, ctx)
+        val_loss, val_acc, val_auc = _evaluate_loss(evaluated, stack, val_idx, y, spec, device, 256, weight, amp,
+                                                    amp_dtype, ctx)
         row = {"epoch": epoch + 1, "train_loss": tot / max(seen, 1), "train_accuracy": correct / max(seen, 1),
-               "val_loss": val_loss, "val_accuracy": val_acc, "lr": opt.param_groups[0]["lr"],
+               "val_loss": val_loss, "val_accuracy": val_acc, "val_auc": val_auc, "lr": opt.param_groups[0]["lr"],
                "seconds": time.monotonic() - t0}
         history.append(row)
         if val_loss < best_loss - 1e-4:
             best_loss, best_epoch, bad = val_loss, epoch + 1, 0
-            best_state = {kk: v.detach().to("cpu").clone() for kk, v in model.state_dict().items()}
+            best_state = {kk: v.detach().to("cpu").clone() for kk, v in evaluated.state_dict().items()}
         else:
             bad += 1
         ctx.log(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f} | "
-                f"val loss {val_loss:.4f} acc {val_acc:.3f} ({row['seconds']:.0f} s)")
+                f"val loss {val_loss:.4f} acc {val_acc:.3f} auc {val_auc or float('nan'):.4f} "
+                f"({row['seconds']:.0f} s)")
         if on_epoch is not None:
             on_epoch(dict(row))
         if ckpt_path is not None and cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0:
             _save_checkpoint(ckpt_path, model, opt, epoch, history, best_state, best_loss, best_epoch, bad, gen,
-                             split, spec, cfg, class_names)
+                             split, spec, cfg, class_names, ema_model, step)
     if bad >= cfg.patience and len(history) < cfg.epochs:
         stopped_early = True
 
@@ -386,6 +428,7 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
         model.load_state_dict(best_state)
     model.eval()
     model = model.to("cpu").to(memory_format=torch.contiguous_format)
+    del ema_model
 
     card = {"task": "image", "class_names": class_names, "preprocessing": spec,
             "training": {"config": asdict(cfg), "n_train": len(train_idx), "n_val": len(val_idx),
@@ -472,15 +515,49 @@ class _Quiet(TaskContext):
         self._outer.log(message)
 
 
+def _recalibrate_bn(model, stack, idx, spec, device, batch_size, amp, amp_dtype, ctx) -> None:
+    """Recompute BatchNorm running mean/var of ``model`` as exact averages over ``idx`` (train-mode forward)."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns or len(idx) < 2:
+        return
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(idx), batch_size):
+            ctx.check_cancelled()
+            b = idx[i:i + batch_size]
+            if len(b) < 2:
+                continue
+            with torch.autocast(device_type=device.split(":")[0], dtype=amp_dtype, enabled=amp):
+                model(_batch_input(stack, b, spec, device, False, None))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    model.eval()
+
+
+def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, for parameters and float buffers (BatchNorm statistics)."""
+    with torch.no_grad():
+        for e, m in zip(ema.state_dict().values(), model.state_dict().values()):
+            if e.dtype.is_floating_point:
+                e.mul_(decay).add_(m.detach(), alpha=1.0 - decay)
+            else:
+                e.copy_(m)
+
+
 def _save_checkpoint(path: Path, model, opt, epoch, history, best_state, best_loss, best_epoch, bad, gen, split,
-                     spec, cfg, class_names) -> None:
+                     spec, cfg, class_names, ema_model=None, step=0) -> None:
     """A resumable checkpoint loadable with ``torch.load(weights_only=True)`` (tensors and plain types only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     obj = {"model": {k: v.detach().to("cpu") for k, v in model.state_dict().items()},
            "optimizer": copy.deepcopy(opt.state_dict()), "epoch": int(epoch), "history": history,
            "best_state": best_state, "best_loss": float(best_loss), "best_epoch": int(best_epoch),
            "bad_epochs": int(bad), "generator": gen.get_state(), "split": split, "spec": spec,
-           "config": asdict(cfg), "class_names": list(class_names)}
+           "config": asdict(cfg), "class_names": list(class_names), "step": int(step),
+           "ema": None if ema_model is None else {k: v.detach().to("cpu") for k, v in ema_model.state_dict().items()}}
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, str(tmp))
     tmp.replace(path)

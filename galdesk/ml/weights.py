@@ -6,9 +6,10 @@ the weights: ``architecture`` (the arguments that rebuild the network, see :func
 ``sha256`` of the weights file. The architecture, classes and preprocessing are also written into the safetensors
 metadata so that a lone ``.safetensors`` file still loads.
 
-Loading never runs code from the file: safetensors holds tensors only, and ``.pt``/``.pth`` files are read with
-``torch.load(..., weights_only=True)`` (a pickled module is refused). Weights are loaded on the CPU and then moved
-to the requested device (``map_location`` pattern), so a model saved on a GPU loads on a laptop.
+Importing this module does not import torch (:func:`list_bundled` is cheap enough for start-up); loading and
+saving do. Loading never runs code from the file: safetensors holds tensors only, and ``.pt``/``.pth`` files are
+read with ``torch.load(..., weights_only=True)`` (a pickled module is refused). Weights are loaded on the CPU and
+then moved to the requested device (``map_location`` pattern), so a model saved on a GPU loads on a laptop.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from galdesk.ml.models import build_model
+if TYPE_CHECKING:  # torch is imported inside the functions that need it: list_bundled() stays cheap
+    from torch import nn
 
 __all__ = ["LoadedModel", "save_model", "load_model", "list_bundled", "bundled_dir", "file_sha256", "CARD_SCHEMA"]
 
@@ -65,7 +64,7 @@ class LoadedModel:
         Where the weights were put by :func:`load_model`.
     """
 
-    model: nn.Module
+    model: "nn.Module"
     card: dict
     id: str
     hash: str
@@ -108,7 +107,7 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def save_model(path: str | Path, model: nn.Module, card: dict) -> dict:
+def save_model(path: str | Path, model: "nn.Module", card: dict) -> dict:
     """Write ``path`` (.safetensors) and the card beside it (same stem, .json). Returns the card as written.
 
     The card gets ``architecture`` (from ``model.config``), ``schema_version``, ``created``, ``id`` (default: the
@@ -212,6 +211,10 @@ def load_model(name_or_path: str | Path, device: str = "cpu") -> LoadedModel:
         Unknown name/file; a ``.pt`` file that needs arbitrary code to unpickle (refused, not run); a card that
         does not describe the architecture; weights that do not fit the architecture.
     """
+    import torch  # noqa: PLC0415
+
+    from galdesk.ml.models import build_model  # noqa: PLC0415
+
     path = _resolve(name_or_path)
     digest = file_sha256(path)
     if path.suffix == ".safetensors":
