@@ -15,14 +15,18 @@ _log = logging.getLogger("galdesk")
 def _setup_logging() -> None:
     from galdesk.config import log_path
 
-    if _log.handlers:
+    path = log_path()
+    if any(getattr(h, "galdesk_path", None) == path for h in _log.handlers):
         return
+    for h in list(_log.handlers):   # the data folder changed (GALDESK_DATA_DIR): log to the new one
+        _log.removeHandler(h)
+        h.close()
     try:
-        path = log_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
         handler = logging.StreamHandler(sys.stderr)
+    handler.galdesk_path = path
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     _log.addHandler(handler)
     _log.setLevel(logging.INFO)
