@@ -254,3 +254,16 @@ def test_suggested_cuts_find_the_consistent_clusters():
     noise = rng.normal(size=(len(X), 3, X.shape[1])) * 10
     none = suggest_cuts(Z, X, noise, threshold=0.9, min_size=5)
     assert none.clusters == [2 * len(X) - 2] and len(np.unique(labels_from_cuts(Z, none.cuts))) == 1
+
+
+def test_outliers_at_the_top_do_not_block_the_suggestion():
+    X, y = blobs(n_per=50, d=6)
+    far = np.full((2, X.shape[1]), 200.0) + np.arange(2)[:, None]
+    X = np.vstack([X, far])
+    y = np.r_[y, 4, 4]
+    rng = np.random.default_rng(4)
+    Z = fastcluster.linkage_vector(X, method="ward")
+    copies = X[:, None, :] + rng.normal(scale=1.0, size=(len(X), 3, X.shape[1]))
+    sug = suggest_cuts(Z, X, copies, threshold=0.9, min_size=5)
+    assert sug.decisions[0]["reason"] == "outliers split off"
+    assert partition(labels_from_cuts(Z, sug.cuts)) == partition(y)

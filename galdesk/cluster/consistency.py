@@ -12,12 +12,20 @@ Score of a cluster: the fraction of its galaxies' copies that land in it. Score 
 over all copies (``score``), and the fraction of galaxies all of whose copies land home (``strict``).
 
 Suggestion rule (:func:`suggest_cuts`): start with the whole tree as one cluster and repeatedly take the highest
-cluster node (largest Ward merge distance first). Split it into its two children only if **both** children hold
-at least ``min_size`` galaxies and **both** stay rotation-consistent at or above ``threshold`` (a child's score
-counts its galaxies' copies that land inside that child), and fewer than ``max_clusters`` clusters exist.
-Otherwise the node stays a cluster. Every suggested cluster is therefore rotation-consistent at ``threshold``
-(except the root, when even its first split is not), and no consistent split near the top is skipped in favour of
-a deeper one. The chosen clusters become a small per-branch cut set by :func:`galdesk.cluster.cuts.frontier_to_cuts`.
+cluster node (largest Ward merge distance first), while fewer than ``max_clusters`` clusters exist:
+
+* if **both** children hold at least ``min_size`` galaxies, split the node only if **both** stay
+  rotation-consistent at or above ``threshold`` (a child's score counts its galaxies' copies that land inside
+  that child);
+* if one child is smaller than ``min_size`` (Ward isolates a few outliers — artefacts, stars, mergers — high in
+  the tree), split it off as a small cluster of its own when the other child is consistent; it is too small to
+  judge and is not split further. Without this, two outliers at the top would block every other split;
+* if both children are smaller than ``min_size``, keep the node.
+
+A node that is not split stays a cluster. Every suggested cluster of at least ``min_size`` galaxies is therefore
+rotation-consistent at ``threshold`` (except the root, when even its first split is not), and no consistent split
+near the top is skipped in favour of a deeper one. The chosen clusters become a small per-branch cut set by
+:func:`galdesk.cluster.cuts.frontier_to_cuts`.
 """
 
 from __future__ import annotations
@@ -183,7 +191,8 @@ def suggest_cuts(Z, features=None, rotated_features=None, *, copy_leaf=None, obj
     threshold : float
         Smallest accepted rotation consistency of each child of a split, in [0, 1].
     min_size : int, optional
-        Smallest number of galaxies in a suggested cluster (default max(3, 0.5% of the galaxies)).
+        Clusters smaller than this are not split further and need no consistency of their own (default
+        max(3, 0.5% of the galaxies)).
     max_clusters : int
         Stop splitting at this many clusters.
     """
@@ -240,19 +249,29 @@ def suggest_cuts(Z, features=None, rotated_features=None, *, copy_leaf=None, obj
         sa, sb = score(ca), score(cb)
         rec = {"node": int(v), "height": float(h[v]), "children": [ca, cb], "sizes": [int(count[ca]),
                int(count[cb])], "scores": [sa, sb]}
+        small_a, small_b = count[ca] < min_size, count[cb] < min_size
         if len(frontier) + len(heap) + 2 > max_clusters:
             rec.update(split=False, reason="max_clusters")
-        elif count[ca] < min_size or count[cb] < min_size:
+        elif small_a and small_b:
             rec.update(split=False, reason="min_size")
-        elif not (sa >= threshold and sb >= threshold):       # NaN (no copies) never passes
+        elif small_a or small_b:
+            big_score = sb if small_a else sa
+            if big_score >= threshold:                          # NaN (no copies) never passes
+                rec.update(split=True, reason="outliers split off")
+            else:
+                rec.update(split=False, reason="inconsistent")
+        elif not (sa >= threshold and sb >= threshold):
             rec.update(split=False, reason="inconsistent")
         else:
             rec.update(split=True, reason="consistent")
         decisions.append(rec)
         if rec["split"]:
             scores[ca], scores[cb] = sa, sb
-            heapq.heappush(heap, (-h[ca], ca))
-            heapq.heappush(heap, (-h[cb], cb))
+            for child, small in ((ca, small_a), (cb, small_b)):
+                if small:
+                    frontier.append(child)                      # too small to judge: not split further
+                else:
+                    heapq.heappush(heap, (-h[child], child))
         else:
             frontier.append(v)
     frontier.sort(key=lambda v: lay.span_lo[v])
