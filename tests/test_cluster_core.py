@@ -267,3 +267,13 @@ def test_outliers_at_the_top_do_not_block_the_suggestion():
     sug = suggest_cuts(Z, X, copies, threshold=0.9, min_size=5)
     assert sug.decisions[0]["reason"] == "outliers split off"
     assert partition(labels_from_cuts(Z, sug.cuts)) == partition(y)
+
+
+def test_nearest_leaves_methods_agree():
+    X, _ = blobs(n_per=400, d=8)
+    rng = np.random.default_rng(6)
+    copies = X[:, None, :] + rng.normal(scale=0.3, size=(len(X), 3, X.shape[1]))
+    brute = nearest_leaves(X, copies, method="brute")
+    assert brute.shape == (len(X), 3)
+    assert np.array_equal(nearest_leaves(X, copies, method="kdtree"), brute)
+    assert np.array_equal(nearest_leaves(X, copies, method="auto"), brute)     # 4800 x 1600: probes both

@@ -43,7 +43,8 @@ from galdesk.tasks import NullContext, TaskContext
 __all__ = ["Consistency", "Suggestion", "nearest_leaves", "rotation_consistency", "suggest_cuts"]
 
 
-def nearest_leaves(leaf_features, copies, ctx: TaskContext | None = None, block: int = 8_000_000) -> np.ndarray:
+def nearest_leaves(leaf_features, copies, ctx: TaskContext | None = None, block: int = 8_000_000,
+                   method: str = "auto") -> np.ndarray:
     """Index of the nearest leaf (Euclidean) of every copy.
 
     Parameters
@@ -54,13 +55,19 @@ def nearest_leaves(leaf_features, copies, ctx: TaskContext | None = None, block:
     ctx : TaskContext, optional
         Progress and cancel between chunks.
     block : int
-        Distances held at once (chunks of copies x leaves; 8M float32 = 32 MB).
+        Distances held at once by the brute-force search (chunks of copies x leaves; 8M float32 = 32 MB).
+    method : {"auto", "brute", "kdtree"}
+        Both are exact. A k-d tree (SciPy) is ~7x faster on PCA-reduced features, whose variance sits in a few
+        directions, but several times slower than brute force (float32 matrix products) on isotropic
+        high-dimensional data; "auto" times both on 1,024 copies and continues with the faster.
 
     Returns
     -------
     ndarray (...,) int64
         Same leading shape as ``copies``.
     """
+    import time  # noqa: PLC0415
+
     ctx = ctx or NullContext()
     L = np.asarray(leaf_features, dtype=np.float32)
     C = np.asarray(copies, dtype=np.float32)
@@ -68,16 +75,45 @@ def nearest_leaves(leaf_features, copies, ctx: TaskContext | None = None, block:
     C = C.reshape(-1, C.shape[-1])
     if C.shape[1] != L.shape[1]:
         raise ValueError(f"copies have {C.shape[1]} features, leaves {L.shape[1]}")
+    m, total = L.shape[0], C.shape[0]
+    out = np.empty(total, np.int64)
     l2 = np.einsum("ij,ij->i", L, L)
-    out = np.empty(C.shape[0], np.int64)
-    # |c - l|^2 = |c|^2 - 2 c.l + |l|^2; |c|^2 does not change the arg-min. Chunks bound memory.
-    step = max(64, int(block) // max(1, L.shape[0]))
-    for i in range(0, C.shape[0], step):
+
+    def brute(block_c: np.ndarray) -> np.ndarray:
+        # |c - l|^2 = |c|^2 - 2 c.l + |l|^2; |c|^2 does not change the arg-min
+        return np.argmin(l2[None, :] - 2.0 * (block_c @ L.T), axis=1)
+
+    tree = None
+    done = 0
+    if method == "auto" and total * m > 20_000_000:
+        probe = min(total, 1024)
+        t0 = time.perf_counter()
+        out[:probe] = brute(C[:probe])
+        t_brute = time.perf_counter() - t0
+        from scipy.spatial import cKDTree  # noqa: PLC0415
+
+        t0 = time.perf_counter()
+        tree = cKDTree(L)
+        t_build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tree.query(C[:probe], k=1)
+        t_query = time.perf_counter() - t0
+        done = probe
+        scale = (total - probe) / probe
+        if t_build + t_query * scale >= t_brute * scale:
+            tree = None
+    elif method == "kdtree":
+        from scipy.spatial import cKDTree  # noqa: PLC0415
+
+        tree = cKDTree(L)
+    elif method not in ("auto", "brute"):
+        raise ValueError(f"unknown method {method!r}")
+    step = max(64, int(block) // max(1, m)) if tree is None else 16384
+    for i in range(done, total, step):
         ctx.check_cancelled()
-        block = C[i:i + step]
-        d = l2[None, :] - 2.0 * (block @ L.T)
-        out[i:i + step] = np.argmin(d, axis=1)
-        ctx.progress(min(1.0, (i + step) / max(1, C.shape[0])), "Assigning rotated copies")
+        chunk = C[i:i + step]
+        out[i:i + step] = brute(chunk) if tree is None else tree.query(chunk, k=1)[1]
+        ctx.progress(min(1.0, (i + step) / total), "Assigning rotated copies")
     return out.reshape(lead)
 
 

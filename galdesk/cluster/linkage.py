@@ -6,7 +6,8 @@ Two paths, chosen by the number of objects ``N``:
     :func:`fastcluster.linkage_vector` with ``method="ward"`` (Müllner 2013): O(N·D) memory, the exact Ward tree
     of the objects. SciPy's ``linkage`` would need 8·N² bytes (3.2 GB at 20k).
 ``"micro"`` (N > ``max_direct``)
-    MiniBatchKMeans to ``n_micro`` (default 2,000) micro-clusters, then a **size-weighted** Ward linkage of their
+    Mini-batch k-means (Sculley 2010; in NumPy, see :func:`_micro_clusters`) to ``n_micro`` (default 2,000)
+    micro-clusters, then a **size-weighted** Ward linkage of their
     centroids (:func:`weighted_ward`): merging two micro-clusters costs exactly what merging the two groups of
     objects would cost under Ward's criterion, so the upper tree is Ward's tree of the objects *given* the
     micro-clusters. Only the splits inside a micro-cluster are lost — far below any cut a user makes among a
@@ -85,6 +86,11 @@ def ward_linkage(features, ctx: TaskContext | None = None, max_direct: int = MAX
     ctx : TaskContext, optional
         Progress; cancel is checked between the micro-cluster batches and before/after the linkage
         (fastcluster itself cannot be interrupted).
+
+    Notes
+    -----
+    The path taken is recorded in :attr:`WardTree.method` (and ``info``). Memory on the micro path is
+    O(N·D) for the features plus chunks of 8192 x ``n_micro`` distances (float32, 64 MB).
     max_direct, n_micro : int
     seed : int
         Seed of the micro-cluster k-means (the direct path is deterministic).
@@ -120,46 +126,55 @@ def ward_linkage(features, ctx: TaskContext | None = None, max_direct: int = MAX
     return WardTree(Z, leaf_of, centroids.astype(np.float32), sizes, "micro", info)
 
 
-def _micro_clusters(X: np.ndarray, k: int, seed: int, ctx: TaskContext):
-    """MiniBatchKMeans by partial_fit (so that cancel and progress work between batches), exact centroids."""
-    from sklearn.cluster import MiniBatchKMeans  # noqa: PLC0415 - ~1.5 s import, only for very large N
+def _assign(X: np.ndarray, centers: np.ndarray, ctx: TaskContext | None = None, lo: float = 0.0,
+            hi: float = 1.0, chunk: int = 8192) -> np.ndarray:
+    """Nearest centre of every row of ``X`` (float32 GEMM in chunks: bounded memory, cancel between chunks)."""
+    c = centers.astype(np.float32)
+    c2 = np.einsum("ij,ij->i", c, c)
+    out = np.empty(X.shape[0], np.int64)
+    for i in range(0, X.shape[0], chunk):
+        if ctx is not None:
+            ctx.check_cancelled()
+        xb = X[i:i + chunk].astype(np.float32)
+        out[i:i + chunk] = np.argmin(c2[None, :] - 2.0 * (xb @ c.T), axis=1)   # |x|^2 is the same for all centres
+        if ctx is not None:
+            ctx.progress(lo + (hi - lo) * min(X.shape[0], i + chunk) / X.shape[0], "Assigning objects to "
+                         "micro-clusters")
+    return out
 
+
+def _micro_clusters(X: np.ndarray, k: int, seed: int, ctx: TaskContext):
+    """Mini-batch k-means (Sculley 2010: per-centre learning rate 1/count) in NumPy float32, then exact means.
+
+    Written here rather than taken from scikit-learn: importing sklearn costs ~1.5 s and its ``partial_fit`` spends
+    two distance passes per batch; this needs one, and checks cancel between batches. Micro-clusters need only a
+    fine, even partition (the Ward tree above them does the clustering), so centres start at ``k`` distinct random
+    objects and ~100-400 batches refine them.
+    """
     n, d = X.shape
     rng = np.random.default_rng(seed)
-    batch = 2048
-    # the first batch initialises the centres (k-means++ on 3k objects), the rest refine them: ~2 passes over
-    # the data, at least 100 and at most 400 steps (enough for stable centroids, bounded time at 10^6)
-    n_steps = int(np.clip(np.ceil(2 * n / batch), 100, 400))
-    km = MiniBatchKMeans(n_clusters=k, batch_size=batch, random_state=seed, n_init=1, reassignment_ratio=0.01)
-    perm = rng.permutation(n)
-    first = perm[: min(n, 3 * k)]
-    ctx.progress(0.0, f"Micro-clusters: initialising {k} centres")
-    km.partial_fit(X[np.sort(first)])
-    pos = 0
+    batch = 4096
+    n_steps = int(np.clip(np.ceil(3 * n / batch), 100, 400))
+    centers = X[np.sort(rng.choice(n, k, replace=False))].astype(np.float64)
+    counts = np.ones(k)
+    ctx.progress(0.0, f"Micro-clusters: {k} centres")
     for step in range(n_steps):
         ctx.check_cancelled()
-        if pos + batch > n:
-            perm = rng.permutation(n)
-            pos = 0
-        idx = np.sort(perm[pos:pos + batch])
-        pos += batch
-        km.partial_fit(X[idx])
+        idx = np.sort(rng.integers(0, n, batch))
+        xb = X[idx]
+        lab = _assign(xb, centers, chunk=batch)
+        m = np.bincount(lab, minlength=k).astype(np.float64)
+        hit = m > 0
+        sums = np.empty((k, d))
+        for j in range(d):
+            sums[:, j] = np.bincount(lab, weights=xb[:, j], minlength=k)
+        counts += m
+        # c += (sum_b - m c) / count: each centre moves towards its batch mean with rate m / count
+        centers[hit] += (sums[hit] - m[hit, None] * centers[hit]) / counts[hit, None]
         if step % 10 == 0:
-            ctx.progress(0.6 * (step + 1) / n_steps, f"Micro-clusters: batch {step + 1}/{n_steps}")
-    labels = np.empty(n, np.int64)
-    chunk = 65536
-    inertia = 0.0
-    centers = km.cluster_centers_
-    c2 = (centers ** 2).sum(1)
-    for i in range(0, n, chunk):
-        ctx.check_cancelled()
-        xb = X[i:i + chunk]
-        d2 = c2[None, :] - 2.0 * xb @ centers.T       # + |x|^2, the same for every centre
-        lab = d2.argmin(1)
-        labels[i:i + chunk] = lab
-        inertia += float((d2[np.arange(len(lab)), lab] + (xb ** 2).sum(1)).sum())
-        ctx.progress(0.6 + 0.3 * min(n, i + chunk) / n, "Assigning objects to micro-clusters")
-    # drop empty micro-clusters and use the exact means (k-means' running centres are only approximate)
+            ctx.progress(0.5 * (step + 1) / n_steps, f"Micro-clusters: batch {step + 1}/{n_steps}")
+    labels = _assign(X, centers, ctx, 0.5, 0.9)
+    # drop empty micro-clusters and use the exact means of the objects assigned
     sizes = np.bincount(labels, minlength=k)
     keep = np.flatnonzero(sizes > 0)
     remap = np.full(k, -1, np.int64)
@@ -170,6 +185,10 @@ def _micro_clusters(X: np.ndarray, k: int, seed: int, ctx: TaskContext):
     for j in range(d):
         cent[:, j] = np.bincount(leaf_of, weights=X[:, j], minlength=keep.size)
     cent /= sizes[:, None]
+    inertia = 0.0
+    for i in range(0, n, 65536):            # in chunks: a full N x D difference would double the memory
+        diff = X[i:i + 65536] - cent[leaf_of[i:i + 65536]]
+        inertia += float(np.einsum("ij,ij->", diff, diff))
     return leaf_of, cent, sizes, inertia
 
 
