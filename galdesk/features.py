@@ -3,8 +3,8 @@
 The first, honest path: the penultimate layer of the image CNN (:class:`galdesk.ml.models.ImageCNN`: the globally
 average-pooled output of the last convolutional block, just before the classifier's linear layer), optionally
 averaged over the 4 rotations or all 8 rotations/flips of the square. A classifier's features are shaped by the
-classes it was trained on; an unsupervised alternative (Cheng et al. 2021: a vector-quantised autoencoder) learns
-features from the pixels alone.
+classes it was trained on; the unsupervised alternative (Cheng et al. 2021: a vector-quantised autoencoder,
+:mod:`galdesk.cluster.vqvae`) learns features from the pixels alone — pass its file as ``model``.
 
 Results stored in the project:
 
@@ -41,9 +41,15 @@ def _n_views(rotations) -> int:
 
 
 def _loaded(model):
+    """A LoadedModel from a loaded model, a bundled name or a file (a VQ-VAE file of
+    :mod:`galdesk.cluster.vqvae`, or a classifier for :func:`galdesk.ml.weights.load_model`)."""
     from galdesk.ml.weights import LoadedModel, load_model  # noqa: PLC0415
 
-    return model if isinstance(model, LoadedModel) else load_model(model)
+    if isinstance(model, LoadedModel):
+        return model
+    from galdesk.cluster.vqvae import is_vqvae_file, load_vqvae  # noqa: PLC0415
+
+    return load_vqvae(model) if is_vqvae_file(model) else load_model(model)
 
 
 def image_rows_for(project, in_channels: int) -> tuple[str, np.ndarray]:
@@ -56,11 +62,14 @@ def image_rows_for(project, in_channels: int) -> tuple[str, np.ndarray]:
 
 
 def _embedder(module):
-    """A function x -> penultimate features for an ImageCNN (``features`` then ``head`` minus its last layer); for
-    other networks, the input of the last ``Linear`` layer, caught by a forward hook."""
+    """A function x -> features: the model's own ``embed`` (the VQ-VAE), the penultimate layer of an ImageCNN
+    (``features`` then ``head`` minus its last layer), or for other networks the input of the last ``Linear``
+    layer, caught by a forward hook."""
     import torch  # noqa: PLC0415
     from torch import nn  # noqa: PLC0415
 
+    if callable(getattr(module, "embed", None)):
+        return module.embed
     head = getattr(module, "head", None)
     if hasattr(module, "features") and isinstance(head, nn.Sequential) and isinstance(head[-1], nn.Linear):
         body = head[:-1]                 # pooling, flatten, dropout (identity in eval mode)
@@ -134,7 +143,7 @@ def view_features(stack, model, views=(0,), ctx: TaskContext | None = None, batc
             d = embed(torch.zeros(1, c, size, size, device=dev)).shape[-1]
         out = np.zeros((0, len(views), d), np.float32)
     info = {"model_id": loaded.id, "model_hash": loaded.hash, "device": dev, "dim": int(out.shape[-1]),
-            "layer": LAYER}
+            "layer": "vq-latent" if callable(getattr(net, "embed", None)) else LAYER}
     return out, info
 
 

@@ -35,8 +35,15 @@ def cmd_cluster(args) -> int:
         return 2
     try:
         cm = load_linkage(project) if args.reuse else None
+        model = args.model
+        if cm is None and args.train_vqvae:
+            from galdesk.cluster.vqvae import train_project_vqvae  # noqa: PLC0415
+
+            model = train_project_vqvae(project, epochs=args.epochs, seed=args.seed, ctx=ctx,
+                                        device=None if args.device == "auto" else args.device)
+            ctx.restart_clock()
         if cm is None:
-            cm = cluster_project(project, model=args.model, rotations=args.rotations, average=args.average,
+            cm = cluster_project(project, model=model, rotations=args.rotations, average=args.average,
                                  n_components=args.components, max_direct=args.max_direct, n_micro=args.micro,
                                  seed=args.seed, device=None if args.device == "auto" else args.device, ctx=ctx)
         suggestion = None
@@ -90,6 +97,10 @@ def add_parsers(sub) -> None:
     c.add_argument("project")
     c.add_argument("--model", default="gz1-binary", help="image CNN whose penultimate layer gives the features "
                                                           "(bundled name or file; default gz1-binary)")
+    c.add_argument("--train-vqvae", action="store_true",
+                   help="train a VQ-VAE on the project's cut-outs (saved in PROJECT/models/vqvae.safetensors) "
+                        "and cluster its features instead of a CNN's")
+    c.add_argument("--epochs", type=int, default=10, help="--train-vqvae: training epochs (default 10)")
     how = c.add_mutually_exclusive_group()
     how.add_argument("--n-clusters", type=int, metavar="K", help="one global cut giving K clusters")
     how.add_argument("--distance", type=float, metavar="D", help="one global cut at Ward distance D")

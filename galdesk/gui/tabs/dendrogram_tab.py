@@ -30,14 +30,23 @@ DEFAULT_CLUSTERS = 8   # first cut when there are no rotated copies to suggest o
 
 
 # -- jobs (run on workers; plain functions of a path, no Qt) ------------------------------------------------------------
+VQVAE_TRAIN = "vqvae:train"   # model-combo entry: train a VQ-VAE on the project first
+
+
 def _compute_job(path, model, rotations, average, threshold, ctx=None):
     from galdesk.cluster.pipeline import ScaledContext, apply_cuts, cluster_project
     from galdesk.project import Project
 
     project = Project.open(path)
     try:
+        lo = 0.0
+        if model == VQVAE_TRAIN:
+            from galdesk.cluster.vqvae import train_project_vqvae
+
+            model = train_project_vqvae(project, ctx=ScaledContext(ctx, 0.0, 0.6))
+            lo = 0.6
         cm = cluster_project(project, model=model, rotations=rotations, average=average,
-                             ctx=ScaledContext(ctx, 0.0, 0.97))
+                             ctx=ScaledContext(ctx, lo, 0.97))
         _ = cm.layout                     # computed here, not on the GUI thread
         if cm.has_copies:
             cuts, source = cm.suggest(threshold=threshold, ctx=ctx).cuts, "suggest"
@@ -300,8 +309,8 @@ class DendrogramTab(QWidget):
         for m in list_bundled():
             if m.get("task", "image") == "image":
                 self.model.addItem(m["name"], m["name"])
-        if self.model.count() == 0:
-            self.model.addItem("(no bundled model: choose a file)", None)
+        self.model.addItem("VQ-VAE: train on this project (unsupervised)", VQVAE_TRAIN)
+        self._project_vqvae_index = -1
 
     def add_model(self, label: str, path: str) -> None:
         """Offer a model file and select it."""
@@ -327,7 +336,18 @@ class DendrogramTab(QWidget):
     def _root(self) -> int:
         return -1 if self.cm is None else self.cm.root
 
+    def _offer_project_vqvae(self, project) -> None:
+        """List the VQ-VAE a project already trained (PROJECT/models/vqvae.safetensors) as a feature model."""
+        if self._project_vqvae_index >= 0:
+            self.model.removeItem(self._project_vqvae_index)
+            self._project_vqvae_index = -1
+        path = None if project is None else project.path / "models" / "vqvae.safetensors"
+        if path is not None and path.is_file():
+            self.model.addItem("VQ-VAE trained on this project", str(path))
+            self._project_vqvae_index = self.model.count() - 1
+
     def _on_project_changed(self, project) -> None:
+        self._offer_project_vqvae(project)
         self.runner.cancel()
         self._set_model(None, {})
         self.grid.thumbs.set_project(project, rows=[])
@@ -413,6 +433,10 @@ class DendrogramTab(QWidget):
 
     def _on_computed(self, out) -> None:
         cm, cuts, saved = out
+        if self.model.currentData() == VQVAE_TRAIN:
+            self._offer_project_vqvae(self.state.project)
+            if self._project_vqvae_index >= 0:        # next time, reuse what was just trained
+                self.model.setCurrentIndex(self._project_vqvae_index)
         self.progress.setValue(1000)
         self._set_model(cm, cuts)
         self._after_save(saved)
@@ -446,7 +470,7 @@ class DendrogramTab(QWidget):
         how = "exact Ward (fastcluster)" if cm.tree.method == "direct" else \
             f"Ward on {cm.tree.n_leaves} micro-clusters (MiniBatchKMeans)"
         self.info_label.setText(
-            f"{cm.n_objects} galaxies · {how} · features: {info.get('model_id')} {info.get('layer', '')} layer"
+            f"{cm.n_objects} galaxies · {how} · features: {info.get('model_id')} {info.get('layer', '')}"
             f" → PCA {info.get('n_components')}"
             + (f" · {info.get('rotations')} views for consistency" if cm.has_copies else " · no rotated copies"))
         self._recut()
