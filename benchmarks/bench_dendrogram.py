@@ -103,8 +103,6 @@ def main() -> int:
         print(f"{n:>7}  {'layout of the micro-cluster tree':<34} {t_ours * 1e3:>8.1f}ms {'':>12} {'':>7}")
 
     if args.paint:
-        from PySide6.QtWidgets import QApplication  # noqa: F401
-
         import pyqtgraph as pg
 
         from galdesk.gui.app import make_app

@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch")
 
 from scipy.cluster.hierarchy import leaves_list  # noqa: E402
 
-from galdesk.cluster import (apply_cuts, cluster_project, cut_tree, load_cuts, load_linkage,  # noqa: E402
-                             nearest_leaves, rotation_consistency)
+from galdesk.cluster import (apply_cuts, cluster_project, load_cuts, load_linkage, nearest_leaves,  # noqa: E402
+                             rotation_consistency)
 from galdesk.cluster.cli import add_parsers  # noqa: E402
 from galdesk.features import extract_features, fit_pca, load_features, rotated_features  # noqa: E402
 from galdesk.tasks import Cancelled, RecordingContext  # noqa: E402

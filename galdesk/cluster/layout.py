@@ -2,8 +2,9 @@
 
 SciPy's ``dendrogram(Z, no_plot=True)`` walks the tree in Python and builds lists of lists; this does the same
 geometry with array operations (leaf positions by pointer jumping over subtree sizes, node x level by level) and
-is ~45-60x faster at 2,000-20,000 leaves (``benchmarks/bench_dendrogram.py``: 2.8 ms against 159 ms at 20,000). The leaf order is SciPy's: each node's first child (``Z[i, 0]``) on the
-left. Leaf ``j`` of the order sits at ``x = j`` (SciPy uses ``5 + 10 j``).
+is ~45-60x faster at 2,000-20,000 leaves (``benchmarks/bench_dendrogram.py``: 2.8 ms against 159 ms at 20,000).
+The leaf order is SciPy's: each node's first child (``Z[i, 0]``) on the left. Leaf ``j`` of the order sits at
+``x = j`` (SciPy uses ``5 + 10 j``).
 
 The segments are laid out node by node in the row order of ``Z``: block ``i`` (five points: the left leg
 bottom and top, the right leg top and bottom, NaN) draws node ``n + i``, so highlighting a set of nodes is a

@@ -29,7 +29,7 @@ __all__ = ["DendrogramTab", "ClusterTableModel"]
 DEFAULT_CLUSTERS = 8   # first cut when there are no rotated copies to suggest one
 
 
-# -- jobs (run on workers; plain functions of a path, no Qt) ------------------------------------------------------------
+# -- jobs (run on workers; plain functions of a path, no Qt) -----------------------------------------------------------
 VQVAE_TRAIN = "vqvae:train"   # model-combo entry: train a VQ-VAE on the project first
 
 
@@ -100,7 +100,7 @@ def _author() -> str:
     return default_vetter()
 
 
-# -- cluster list -------------------------------------------------------------------------------------------------------
+# -- cluster list ------------------------------------------------------------------------------------------------------
 class ClusterTableModel(QAbstractTableModel):
     """Clusters with their sizes and rotation-consistency scores (lazy: fine with thousands of rows)."""
 
@@ -152,7 +152,7 @@ class ClusterTableModel(QAbstractTableModel):
         return None
 
 
-# -- the tab ------------------------------------------------------------------------------------------------------------
+# -- the tab -----------------------------------------------------------------------------------------------------------
 class DendrogramTab(QWidget):
     """Ward tree of the project's galaxies with per-branch cuts.
 
@@ -301,7 +301,7 @@ class DendrogramTab(QWidget):
         self._fill_models()
         self._set_enabled()
 
-    # -- set-up ---------------------------------------------------------------------------------------------------------
+    # -- set-up --------------------------------------------------------------------------------------------------------
     def _fill_models(self) -> None:
         from galdesk.ml.weights import list_bundled
 
@@ -367,7 +367,7 @@ class DendrogramTab(QWidget):
             self.info_label.setText(self.info_label.text() + "\nObjects were added since: compute again to "
                                     "include them.")
 
-    # -- long jobs ------------------------------------------------------------------------------------------------------
+    # -- long jobs -----------------------------------------------------------------------------------------------------
     def compute(self) -> None:
         """Compute features and the tree on a worker; the first cut is the suggestion (or 8 clusters)."""
         project = self.state.project
@@ -452,7 +452,7 @@ class DendrogramTab(QWidget):
                                     f"smallest {sug.min_size})")
         self._set_enabled()
 
-    # -- the model -------------------------------------------------------------------------------------------------------
+    # -- the model -----------------------------------------------------------------------------------------------------
     def _set_model(self, cm, cuts) -> None:
         self.cm = cm
         self.cuts = {int(k): float(v) for k, v in (cuts or {}).items()}
@@ -510,7 +510,7 @@ class DendrogramTab(QWidget):
         text += f" · {n_branch} branch cut{'s' if n_branch != 1 else ''}"
         self.summary.setText(text)
 
-    # -- cuts -----------------------------------------------------------------------------------------------------------
+    # -- cuts ----------------------------------------------------------------------------------------------------------
     def _on_cut_preview(self, node: int, value: float) -> None:
         if self.cm is None:
             return
@@ -571,7 +571,7 @@ class DendrogramTab(QWidget):
         self.state.status.emit(f"Clusters saved: {out['n_clusters']} clusters (cut version {out['cut_version']})")
         self.cutsCommitted.emit(out)
 
-    # -- selection ------------------------------------------------------------------------------------------------------
+    # -- selection -----------------------------------------------------------------------------------------------------
     def select_node(self, node: int) -> None:
         """Select a branch (a node id; -1 clears): highlight it, show its cut line and its galaxies."""
         if self.cm is None or node is None or node < 0:
