@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     from galdesk import batch, classify, fitlines, vetting
+    from galdesk.cluster import cli as cluster_cli
     from galdesk.io import export
 
     classify.add_parsers(sub)      # train, classify
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_export_parser(sub)  # export
     vetting.add_vet_parsers(sub)   # vet, vet-log
     batch.add_parsers(sub)         # batch
+    cluster_cli.add_parsers(sub)   # cluster
     return p
 
 

@@ -151,10 +151,13 @@ class Project:
         manifest = migrate_manifest(manifest)
         return cls(path, manifest)
 
+    def reload_manifest(self) -> None:
+        """Re-read the manifest only (another Project instance saved it, e.g. on a worker)."""
+        self.manifest = migrate_manifest(json.loads((self.path / "manifest.json").read_text(encoding="utf-8")))
+
     def reload(self) -> None:
         """Forget cached tables and arrays (another Project instance, e.g. a worker's, changed the files)."""
-        mf = self.path / "manifest.json"
-        self.manifest = migrate_manifest(json.loads(mf.read_text(encoding="utf-8")))
+        self.reload_manifest()
         self._objects = None
         self._stack_cache.clear()
 

@@ -11,8 +11,6 @@ cut set (never two writers racing on the result file).
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
@@ -663,10 +661,8 @@ class DendrogramTab(QWidget):
 
 def _refresh_manifest(project) -> None:
     """Re-read the manifest a worker's Project instance rewrote (history), without re-reading the objects."""
-    from galdesk.project import migrate_manifest
-
     try:
-        project.manifest = migrate_manifest(json.loads((project.path / "manifest.json").read_text(encoding="utf-8")))
+        project.reload_manifest()
     except (OSError, ValueError):
         pass
 
