@@ -35,3 +35,27 @@ def test_ten_thousand_objects_render_lazily(qtbot, tmp_path):
     assert 9999 in calls            # the last ones are drawn once scrolled to
     assert len(set(calls)) < 600    # and still only a few hundred were ever rendered
     assert proj._stack_cache == {}  # the whole stack was never loaded on the GUI thread
+
+
+def test_rows_shown_later_keep_their_colour_rule(qtbot, shared_data, tmp_path):
+    """A grid first shown empty (as the Dendrogram tab does) still shows JPEG cut-outs as they are."""
+    import numpy as np
+
+    from galdesk.display import DisplaySettings, render
+    from galdesk.gui.app import make_app
+    from galdesk.gui.widgets.thumbnails import ThumbnailGrid
+    from galdesk.ingest import ingest
+    from galdesk.project import Project
+
+    make_app()
+    ingest(sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:2], tmp_path / "p", workers=1)
+    proj = Project.open(tmp_path / "p.galdesk")
+    grid = ThumbnailGrid()
+    qtbot.addWidget(grid)
+    grid.thumbs.set_project(proj, rows=[])
+    grid.thumbs.set_rows([1])
+    img = grid.thumbs._pixmap(1).toImage()
+    expected = render(proj.thumbnail_planes(1), DisplaySettings(), rgb8=True)[::-1]
+    c = img.pixelColor(20, 30)
+    assert (c.red(), c.green(), c.blue()) == tuple(int(v) for v in expected[30, 20])
+    assert np.ptp(expected) > 0

@@ -63,6 +63,8 @@ class DendrogramPlot(pg.PlotWidget):
         pi.setLabel("left", "Ward distance")
         pi.setLabel("bottom", "galaxies (dendrogram order)")
         pi.getAxis("bottom").setStyle(showValues=False)
+        for side in ("left", "bottom"):
+            pi.getAxis(side).enableAutoSIPrefix(False)
         self.vb = pi.getViewBox()
         self.vb.setMouseEnabled(x=True, y=False)
         # the tree: ONE curve, 1-px pen, no antialiasing

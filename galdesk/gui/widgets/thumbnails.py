@@ -36,7 +36,6 @@ class ThumbnailModel(QAbstractListModel):
         self._labels: dict[int, str] = {}
         self._settings = DisplaySettings()
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
-        self._rgb_rows: set[int] = set()
         self._bands: np.ndarray = np.zeros(0, str)
 
     def set_project(self, project, rows=None) -> None:
@@ -44,10 +43,9 @@ class ThumbnailModel(QAbstractListModel):
         self._project = project
         self._rows = np.asarray(rows if rows is not None else (project.image_rows() if project else []), int)
         self._cache.clear()
-        self._rgb_rows = set()
-        if project is not None and len(self._rows):
-            self._bands = np.asarray(project.objects["bands"]).astype(str)
-            self._rgb_rows = {int(r) for r in self._rows if self._bands[r] == "r,g,b"}
+        # band names of every object (not only the rows shown now: set_rows may show others later)
+        self._bands = np.asarray(project.objects["bands"]).astype(str) if project is not None and \
+            len(project.objects) else np.zeros(0, str)
         self.endResetModel()
 
     def set_rows(self, rows) -> None:
@@ -95,8 +93,9 @@ class ThumbnailModel(QAbstractListModel):
             self._cache.move_to_end(row)
             return pm
         planes = self._project.thumbnail_planes(row)
-        rgb = thumbnail_rgb8(planes, self._settings, rgb8=row in self._rgb_rows,
-                             bands=self._bands[row].split(",") if row < len(self._bands) else None)
+        bands = str(self._bands[row]) if row < len(self._bands) else ""
+        # 8-bit colour survey cut-outs (JPEG/PNG) carry bands "r,g,b" and are shown as they are
+        rgb = thumbnail_rgb8(planes, self._settings, rgb8=bands == "r,g,b", bands=bands.split(",") if bands else None)
         pm = QPixmap.fromImage(rgb8_to_qimage(rgb))
         self._cache[row] = pm
         if len(self._cache) > self.CACHE:
