@@ -39,7 +39,7 @@ class _Log(ConsoleContext):
 GZ1_CONFIG = dict(input_size=48, crop_fraction=0.5, width=24, depth=4, dropout=0.3, epochs=100, batch_size=64,
                   lr=2e-3, weight_decay=1e-4, label_smoothing=0.0, patience=20, val_fraction=0.15, ema_decay=0.995,
                   test_fraction=0.15, class_weighting=True, augment=True, tta=False, choose_threshold=True, seed=0,
-                  cpu_bf16=True)
+                  cpu_bf16=True, mixup=0.2)
 
 
 def train_gz1(args) -> None:

@@ -218,6 +218,8 @@ def classify_stack(stack, model: LoadedModel | str, ctx: TaskContext | None = No
     """
     ctx = ctx or NullContext()
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    if loaded.task != "image":
+        raise ValueError(f"model {loaded.id!r} is a {loaded.task} model; use classify_spectra for spectra")
     spec = loaded.preprocessing
     dev = choose_device(device, setting)
     n = int(stack.shape[0])

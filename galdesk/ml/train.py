@@ -64,6 +64,9 @@ class TrainConfig:
         many training stamps (no augmentation, as at inference; 0 = off). Running statistics lag behind weights
         that change quickly, which made early validation accuracy swing between 0.3 and 0.85; recomputed ones
         are exact for the weights being validated and saved (as ``torch.optim.swa_utils.update_bn`` does).
+    mixup : float
+        Mixup (Zhang et al. 2018) Beta(alpha, alpha) parameter; 0 = off. A regulariser that is robust to label
+        noise.
     ema_decay : float
         Keep an exponential moving average of the weights (per step; 0 disables). The average is what is
         validated, early-stopped and saved: it is steadier than the raw weights, whose validation loss jumps from
@@ -103,6 +106,7 @@ class TrainConfig:
     test_fraction: float = 0.15
     class_weighting: bool = True
     augment: bool = True
+    mixup: float = 0.0
     ema_decay: float = 0.995
     bn_recalibration: int = 2048
     tta: bool = False
@@ -380,9 +384,17 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
                 g["lr"] = _lr_at(epoch + b / steps, cfg)
             x = _batch_input(stack, bi, spec, device, cfg.augment, gen)
             t = torch.as_tensor(y[bi], device=device)
+            lam, t2 = 1.0, t
+            if cfg.mixup > 0:
+                lam = float(torch.distributions.Beta(cfg.mixup, cfg.mixup).sample())
+                perm_b = torch.randperm(len(bi), generator=gen).to(device)
+                x, t2 = lam * x + (1 - lam) * x[perm_b], t[perm_b]
             with torch.autocast(device_type=device.split(":")[0], dtype=amp_dtype, enabled=amp):
                 logits = model(x)
-                loss = F.cross_entropy(logits.float(), t, weight=weight, label_smoothing=cfg.label_smoothing)
+                loss = lam * F.cross_entropy(logits.float(), t, weight=weight, label_smoothing=cfg.label_smoothing)
+                if lam < 1.0:
+                    loss = loss + (1 - lam) * F.cross_entropy(logits.float(), t2, weight=weight,
+                                                              label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
