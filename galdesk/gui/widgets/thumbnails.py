@@ -118,7 +118,7 @@ class ThumbnailGrid(QListView):
         self.setBatchSize(500)
         self.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.setIconSize(QSize(icon_size, icon_size))
-        self.setGridSize(QSize(icon_size + 16, icon_size + 30))
+        self.setGridSize(QSize(icon_size + 44, icon_size + 30))   # room for "elliptical 0.93"
         self.setWordWrap(False)
         self.setSpacing(2)
         self.thumbs = ThumbnailModel(self)
