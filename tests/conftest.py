@@ -34,3 +34,34 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("GALDESK_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("GALDESK_DATA_DIR", str(base / "data"))
+
+
+def gz1_catalog(shared_data: Path, dest: Path, n: int, seed: int | None = None) -> Path:
+    """Write ``dest/cat.csv``: ``n`` Galaxy Zoo 1 rows (a seeded random sample, or the first ``n`` without a seed)
+    with absolute file paths, ready for ``galdesk.ingest.ingest([], ..., catalog=...)``."""
+    import numpy as np
+    from astropy.table import Table
+
+    root = shared_data / "images" / "gz1"
+    if not (root / "labels.csv").exists():
+        pytest.skip("GZ1 cut-outs not found")
+    labels = Table.read(root / "labels.csv", format="ascii.csv")
+    if seed is None:
+        labels = labels[:n]
+    else:
+        labels = labels[np.sort(np.random.default_rng(seed).choice(len(labels), n, replace=False))]
+    labels["file"] = [str(root / f) for f in labels["file"]]
+    dest.mkdir(parents=True, exist_ok=True)
+    labels.write(dest / "cat.csv", format="ascii.csv", overwrite=True)
+    return dest / "cat.csv"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Two torch threads on a busy 2-core machine spin against each other (measured 20x slower); one is plenty
+    for the small models of the tests."""
+    torch = pytest.importorskip("torch")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

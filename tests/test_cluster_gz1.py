@@ -24,33 +24,21 @@ N = 150
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # two threads on a busy 2-core machine spin against each other (20x slower here); one is plenty for 150 stamps
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")
 def gz1_project(shared_data, tmp_path_factory):
-    from astropy.table import Table
-
     from galdesk.ingest import ingest
     from galdesk.ml.models import ImageCNN
     from galdesk.ml.weights import save_model
     from galdesk.project import Project
 
-    root = shared_data / "images" / "gz1"
-    if not (root / "labels.csv").exists():
-        pytest.skip("GZ1 cut-outs not found")
+    from conftest import gz1_catalog
+
     tmp = tmp_path_factory.mktemp("gz1clu")
-    labels = Table.read(root / "labels.csv", format="ascii.csv")
-    pick = np.sort(np.random.default_rng(0).choice(len(labels), N, replace=False))
-    labels = labels[pick]
-    labels["file"] = [str(root / f) for f in labels["file"]]
-    labels.write(tmp / "cat.csv", format="ascii.csv")
-    res = ingest([], tmp / "p", catalog=tmp / "cat.csv", workers=1)
+    res = ingest([], tmp / "p", catalog=gz1_catalog(shared_data, tmp, N, seed=0), workers=1)
     assert res.images == N
     torch.manual_seed(0)
     model = ImageCNN(2, in_channels=3, input_size=32, width=8, depth=3)

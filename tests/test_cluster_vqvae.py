@@ -22,29 +22,19 @@ SMALL = dict(hidden=8, latent_dim=8, n_codes=32)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)     # two threads on a busy 2-core machine spin against each other
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")
 def project(shared_data, tmp_path_factory):
-    from astropy.table import Table
+    from conftest import gz1_catalog
 
     from galdesk.ingest import ingest
     from galdesk.project import Project
 
-    root = shared_data / "images" / "gz1"
-    if not (root / "labels.csv").exists():
-        pytest.skip("GZ1 cut-outs not found")
     tmp = tmp_path_factory.mktemp("vqvae")
-    labels = Table.read(root / "labels.csv", format="ascii.csv")
-    labels = labels[np.sort(np.random.default_rng(3).choice(len(labels), N, replace=False))]
-    labels["file"] = [str(root / f) for f in labels["file"]]
-    labels.write(tmp / "cat.csv", format="ascii.csv")
-    ingest([], tmp / "p", catalog=tmp / "cat.csv", workers=1)
+    ingest([], tmp / "p", catalog=gz1_catalog(shared_data, tmp, N, seed=3), workers=1)
     p = Project.open(tmp / "p.galdesk")
     yield p
     p.close()

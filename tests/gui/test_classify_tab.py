@@ -13,17 +13,14 @@ GZ_MAP = "spiral_clockwise=spiral,spiral_anticlockwise=spiral,edge_on_disk=spira
 
 @pytest.fixture
 def classify_window(qtbot, shared_data, tmp_path):
-    from astropy.table import Table
+    from conftest import gz1_catalog
 
     from galdesk.gui.main_window import MainWindow
     from galdesk.ingest import ingest
     from galdesk.ml.models import ImageCNN
     from galdesk.ml.weights import save_model
 
-    labels = Table.read(shared_data / "images/gz1/labels.csv", format="ascii.csv")[:40]
-    labels["file"] = [str(shared_data / "images/gz1" / f) for f in labels["file"]]
-    labels.write(tmp_path / "cat.csv", format="ascii.csv")
-    ingest([], tmp_path / "p", catalog=tmp_path / "cat.csv", workers=1)
+    ingest([], tmp_path / "p", catalog=gz1_catalog(shared_data, tmp_path, 40), workers=1)
     model = ImageCNN(2, in_channels=3, input_size=32, width=4, depth=2)
     save_model(tmp_path / "tiny.safetensors", model, {"class_names": ["elliptical", "spiral"],
                                                        "preprocessing": {"stack_size": 64, "input_size": 32,

@@ -21,28 +21,19 @@ N = 60
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)     # two threads on a busy 2-core machine spin against each other
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")
 def gz1_files(shared_data, tmp_path_factory):
-    from astropy.table import Table
+    from conftest import gz1_catalog
 
     from galdesk.ml.models import ImageCNN
     from galdesk.ml.weights import save_model
 
-    root = shared_data / "images" / "gz1"
-    if not (root / "labels.csv").exists():
-        pytest.skip("GZ1 cut-outs not found")
     tmp = tmp_path_factory.mktemp("dendro_gui")
-    labels = Table.read(root / "labels.csv", format="ascii.csv")
-    labels = labels[np.sort(np.random.default_rng(2).choice(len(labels), N, replace=False))]
-    labels["file"] = [str(root / f) for f in labels["file"]]
-    labels.write(tmp / "cat.csv", format="ascii.csv")
+    gz1_catalog(shared_data, tmp, N, seed=2)
     torch.manual_seed(0)
     save_model(tmp / "tiny.safetensors", ImageCNN(2, in_channels=3, input_size=32, width=8, depth=3),
                {"class_names": ["elliptical", "spiral"],
