@@ -109,7 +109,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if not SHARED.is_dir():
         sys.exit(f"real data not found at {SHARED}")
-    cfg = FitConfig(absorption=False, broad="yes", n_broad=1)
+    # local continuum: the composite-Model baseline has no stellar term (bench_stellar.py times that part)
+    cfg = FitConfig(continuum="local", absorption=False, broad="yes", n_broad=1)
 
     # --- interactive refit latency: warm-started single fit (what the Lines tab does while a slider moves) -----
     from lines_helpers import read_sdss
@@ -124,7 +125,8 @@ def main(argv=None):
     cold = []
     for _ in range(10):
         t0 = time.perf_counter()
-        fit_complex(spec, "halpha", FitConfig(absorption=False, broad="auto", n_broad=1, outflow="no"))
+        fit_complex(spec, "halpha", FitConfig(continuum="local", absorption=False, broad="auto", n_broad=1,
+                                              outflow="no"))
         cold.append(time.perf_counter() - t0)
     print(f"interactive refit Hα+[NII]+broad (spec-0332, warm start): median {1e3 * statistics.median(times):.1f} ms"
           f" (p90 {1e3 * np.percentile(times, 90):.1f} ms; aim < 20 ms)")

@@ -124,6 +124,12 @@ def results_table(results: list[dict]):
     t["broad_needed"] = [bool(r.get("broad_needed")) for r in results]
     t["delta_bic"] = [np.nan if r.get("delta_bic") is None else float(r["delta_bic"]) for r in results]
     t["error"] = [str(r.get("error") or "") for r in results]
+    t["continuum"] = [str(r.get("continuum") or "") for r in results]
+    for key, unit in (("sigma_kms", "km/s"), ("sigma_err", "km/s"), ("velocity_kms", "km/s"),
+                      ("log_age_lw", "dex(yr)"), ("chi2nu", None)):
+        vals = np.array([np.nan if not isinstance(r.get("stellar"), dict) or r["stellar"].get(key) is None
+                         else float(r["stellar"][key]) for r in results])
+        t[f"stellar_{key}"] = MaskedColumn(vals, mask=~np.isfinite(vals), unit=unit)
     units = {"flux": "1e-17 erg / (s cm2)", "flux_err": "1e-17 erg / (s cm2)", "fwhm_kms": "km/s",
              "fwhm_err": "km/s", "ew": "Angstrom", "snr": None}
     for key in names:
@@ -150,6 +156,9 @@ def cmd_fit_lines(args) -> int:
             kw["complexes"] = cx
         if args.mc:
             kw["mc_samples"] = args.mc
+        kw["continuum"] = args.continuum
+        if args.templates:
+            kw["stellar_templates"] = args.templates
         config = FitConfig(**kw)
     except ValueError as exc:
         print(f"galdesk fit-lines: {exc}", file=sys.stderr)
@@ -185,6 +194,9 @@ def add_parsers(sub) -> None:
     f.add_argument("--lines", help="complexes or lines to fit, comma-separated (default halpha,hbeta,sii,oi,oii)")
     f.add_argument("--broad", default="auto", choices=["auto", "yes", "no"], help="broad Balmer component")
     f.add_argument("--mc", type=int, default=0, help="Monte Carlo noise realisations for the errors")
+    f.add_argument("--continuum", default="auto", choices=["auto", "stellar", "local"],
+                   help="stellar-population continuum (auto: all but quasars) or local polynomial + Balmer trough")
+    f.add_argument("--templates", help="stellar template FITS (default: the bundled BC03 MILES SSPs)")
     f.add_argument("-o", "--output", help="result table (.fits, .csv, .ecsv, .xml)")
     f.add_argument("--overwrite", action="store_true")
     f.add_argument("--jobs", type=int, default=None, help="processes (default: one per core)")

@@ -65,7 +65,7 @@ def synthetic(z=0.05, seed=1, broad=True, snr_cont=30.0, inst=60.0, absorb=0.0, 
 
 def test_analytic_jacobian_matches_finite_differences():
     spec, _ = synthetic()
-    cfg = FitConfig(absorption=True)
+    cfg = FitConfig(continuum="local", absorption=True)
     data = prepare_data(spec, "hbeta", cfg, broad=True)
     layout, inst = build_layout(data, "hbeta", cfg, n_broad=2, outflow=True, absorption=True)
     theta = layout.init.copy()
@@ -95,7 +95,7 @@ def test_recovers_truth_with_broad_component_and_calibrated_errors(air):
     pulls = []
     for seed in range(3):
         spec, t = synthetic(seed=seed, air=air)
-        cf = fit_complex(spec, "halpha", FitConfig(n_broad=1, absorption=False))
+        cf = fit_complex(spec, "halpha", FitConfig(continuum="local", n_broad=1, absorption=False))
         assert cf.has_broad and cf.tests[0].needed and cf.tests[0].verdict == "broad component needed"
         assert cf.tests[0].delta_bic > 100 and cf.tests[0].p_value < 1e-6
         ha = cf.measurement("halpha")
@@ -119,7 +119,7 @@ def test_no_broad_component_in_narrow_spectrum_and_masked_pixels_ignored():
     bad = np.abs(spec.wavelength - (c - 30)) < 3  # garbage in masked pixels must not matter
     spec.flux[bad] = 1e6
     spec.mask[bad] = True
-    cf = fit_complex(spec, "halpha", FitConfig(absorption=False))
+    cf = fit_complex(spec, "halpha", FitConfig(continuum="local", absorption=False))
     assert not cf.has_broad
     assert cf.tests[0].verdict == "no broad component needed"
     assert cf.measurement("halpha").flux == pytest.approx(t["halpha"], rel=0.08)
@@ -128,8 +128,8 @@ def test_no_broad_component_in_narrow_spectrum_and_masked_pixels_ignored():
 
 def test_absorption_trough_unbiases_balmer_emission():
     spec, t = synthetic(broad=False, seed=3, absorb=120.0)
-    plain = fit_complex(spec, "hbeta", FitConfig(absorption=False, broad="no", outflow="no"))
-    trough = fit_complex(spec, "hbeta", FitConfig(absorption=True, broad="no", outflow="no"))
+    plain = fit_complex(spec, "hbeta", FitConfig(continuum="local", absorption=False, broad="no", outflow="no"))
+    trough = fit_complex(spec, "hbeta", FitConfig(continuum="local", absorption=True, broad="no", outflow="no"))
     hb_plain, hb_tr = plain.measurement("hbeta").flux, trough.measurement("hbeta").flux
     assert abs(hb_tr - t["hbeta"]) < abs(hb_plain - t["hbeta"])
     assert hb_tr == pytest.approx(t["hbeta"], rel=0.12)
@@ -150,24 +150,24 @@ def test_absorption_trough_unbiases_balmer_emission():
 
 def test_warm_refit_model_curves_and_cancel():
     spec, _ = synthetic(seed=11)
-    cf = fit_complex(spec, "halpha", FitConfig(broad="yes", n_broad=1, absorption=False))
-    again = fit_complex(spec, "halpha", FitConfig(broad="yes"), params_override=cf.params)
+    cf = fit_complex(spec, "halpha", FitConfig(continuum="local", broad="yes", n_broad=1, absorption=False))
+    again = fit_complex(spec, "halpha", FitConfig(continuum="local", broad="yes"), params_override=cf.params)
     assert again.layout.names == cf.layout.names
     assert np.allclose(again.theta, cf.theta, rtol=1e-4, atol=1e-3)
     curves = cf.model_curves(spec.wavelength)
     assert {"total", "continuum", "halpha_narrow", "halpha_broad", "nii6584_narrow"} <= set(curves)
-    parts = curves["continuum"] + sum(v for k, v in curves.items() if k not in ("total", "continuum"))
+    parts = curves["continuum"] + sum(v for k, v in curves.items() if k not in ("total", "continuum", "stellar"))
     assert np.allclose(parts, curves["total"])
     ctx = RecordingContext()
     ctx.cancel()
     with pytest.raises(Cancelled):
-        fit_complex(spec, "halpha", FitConfig(), ctx=ctx)
+        fit_complex(spec, "halpha", FitConfig(continuum="local"), ctx=ctx)
 
 
 def test_monte_carlo_errors_agree_with_covariance():
     spec, _ = synthetic(seed=5, broad=False)
-    cov = fit_complex(spec, "halpha", FitConfig(broad="no", absorption=False))
-    mc = fit_complex(spec, "halpha", FitConfig(broad="no", absorption=False, mc_samples=200))
+    cov = fit_complex(spec, "halpha", FitConfig(continuum="local", broad="no", absorption=False))
+    mc = fit_complex(spec, "halpha", FitConfig(continuum="local", broad="no", absorption=False, mc_samples=200))
     assert mc.mc_samples == 200
     for line in ("halpha", "nii6584"):
         a, b = cov.measurement(line), mc.measurement(line)
@@ -177,7 +177,7 @@ def test_monte_carlo_errors_agree_with_covariance():
 
 def test_fit_spectrum_json_record():
     spec, _ = synthetic(seed=2, z=0.01)
-    sf = fit_spectrum(spec, FitConfig(complexes=("halpha", "hbeta", "sii", "oii")))
+    sf = fit_spectrum(spec, FitConfig(continuum="local", complexes=("halpha", "hbeta", "sii", "oii")))
     d = json.loads(json.dumps(sf.to_dict()))
     assert d["source"] == "synthetic" and d["z"] == pytest.approx(0.01)
     assert d["broad_needed"] is True and d["delta_bic"] > 10

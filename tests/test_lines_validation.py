@@ -62,10 +62,28 @@ def test_sdss_spzline_narrow_line_galaxies(shared_data):
     assert all(r[6] for r in forb), [r for r in forb if not r[6]]
     summed = [r for r in res if r[1] == "[O_II] sum"]
     assert summed and all(r[6] for r in summed)
-    # Balmer lines: SDSS subtracts a stellar template, we fit a Gaussian absorption trough; they agree for
-    # most, not all (star-forming galaxies with deep troughs differ by up to ~50 %, see the doc)
-    assert sum(r[6] for r in bal) >= 0.6 * len(bal)
+    # Balmer lines sit in stellar absorption troughs; both pipelines fit stellar continua, with different templates
+    # and different depths of the trough core under the emission (see the doc)
+    assert sum(r[6] for r in bal) >= 0.7 * len(bal)
+    # the star-forming galaxy that a local continuum with a Gaussian trough got 35 % (Hβ) and 12 % (Hα) low
+    sf = {r[1]: r for r in bal if r[0].endswith("1237658802572296399.fits")}
+    assert sf["H_beta"][6] and sf["H_alpha"][6]
     assert sum(r[6] for r in res if r[1] != "[N_II] 6548") >= 0.85 * len([r for r in res if r[1] != "[N_II] 6548"])
+    # where a Balmer flux disagrees, ours is the higher one and our stellar model matches the observed trough
+    # wings (450-1000 km/s from the line, no emission there) within 3 sigma: the two differ in the trough core
+    for path, name, a, ae, f, fe, ok in bal:
+        if ok:
+            continue
+        assert f > a, (path, name)
+        spec = read_sdss(shared_data / path)
+        fit_spectrum(spec, FitConfig(complexes=("hbeta",), broad="no", outflow="no"))
+        model = spec.meta["stellar_continuum"]
+        rest = 4862.68 if name == "H_beta" else 6564.61
+        dv = (spec.wavelength / (rest * (1 + spec.redshift)) - 1) * 299792.458
+        wings = (np.abs(dv) > 450) & (np.abs(dv) < 1000) & spec.good
+        resid = spec.flux[wings] - model[wings]
+        err = math.sqrt(np.sum(1 / spec.ivar[wings])) / wings.sum()
+        assert abs(resid.mean()) < 3 * err, (path, name, resid.mean(), err)
 
 
 GEL_NARROW = {"halpha": "Balmer_HI_6564.61", "hbeta": "Balmer_HI_4862.68", "nii6584": "AGN_[NII]_6585.27",
@@ -146,13 +164,23 @@ def test_vectorized_agrees_with_lmfit_on_real_spectra(shared_data):
     cfg = FitConfig(absorption=False)
     for nb in (0, 1):
         batch = fit_complex_batch(specs, "halpha", cfg, n_broad=nb)
+        compared = 0
         for spec, bf in zip(specs, batch):
             data = prepare_data(spec, "halpha", cfg, broad=bool(nb))
             lay, inst = build_layout(data, "halpha", cfg, n_broad=nb)
             lf = _lmfit_run(lay, data, inst, cfg, NullContext())
+            broad = lf.measurement("halpha", "broad")
+            if nb and not broad.snr > 5:
+                continue  # no broad line in this spectrum: its centre and width are undetermined, no one minimum
+            compared += 1
             err = np.sqrt(np.diag(lf.cov))
             assert bf.chisqr == pytest.approx(lf.chisqr, rel=1e-3, abs=0.05), spec.id
-            assert np.max(np.abs(bf.theta - lf.theta) / err) < 0.1, (spec.id, nb)
+            free = err > 0  # the stellar template's scale is held at 1
+            assert np.max(np.abs(bf.theta - lf.theta)[free] / err[free]) < 0.1, (spec.id, nb)
+            assert np.array_equal(bf.theta[~free], lf.theta[~free])
+        assert compared >= (6 if nb == 0 else 4)
+    # the galaxies (not the quasars) were fitted on the stellar-population continuum
+    assert sum("stellar_scale" in f.layout.names for f in batch) == 3
 
 
 def test_fit_many_processes_errors_and_cancel(shared_data, tmp_path):

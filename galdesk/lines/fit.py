@@ -79,14 +79,25 @@ class FitConfig:
         The same when a broad component is considered (both fits of a broad test use this window).
     window_angstrom : float or None
         If set, a rest-frame half-width in Angstrom that replaces the two above.
+    continuum : {"auto", "stellar", "local"}
+        "stellar": fit the whole spectrum with stellar-population templates, emission masked
+        (:func:`galdesk.lines.stellar.fit_stellar_continuum`), and use that model in every window as a continuum
+        template with a free scale, plus the local polynomial: the Balmer absorption under Hβ and Hα then has the
+        stellar populations' shape, and its depth is fitted jointly with the lines (as the SDSS pipeline's
+        ``linebackfit`` does with its stellar background). "local": polynomial only (plus the Gaussian trough of
+        ``absorption``). "auto" (default): "stellar" except for SDSS class QSO, falling back to "local" when the
+        templates cannot be fitted (the reason is kept in ``spec.meta["stellar_error"]``). The stellar fit is
+        done once per spectrum and cached in ``spec.meta`` (``"stellar_fit"``, ``"stellar_continuum"``); a model
+        put in ``spec.meta["stellar_continuum"]`` by the caller (same pixels as the flux) is used as it is.
+    stellar_templates : str or None
+        Template FITS file (default: the bundled BC03 MILES SSPs, see :mod:`galdesk.lines.stellar`).
     absorption : bool or "auto"
-        Add a stellar Balmer absorption trough (negative Gaussian, own width, velocity tied to the narrow lines) under
-        Hα, Hβ and Hγ so that their emission fluxes are not biased low. "auto": for everything but SDSS class QSO
-        (a quasar dominates its continuum, and a trough there only trades flux with the broad line). In a broad
-        test the fit with the broad line keeps the trough of the fit without it (fixed: a free trough and a broad
-        line of similar width cancel); its depth is capped (``abs_ew_max``). Alternatively put a
-        stellar-continuum model (same pixels as the flux) in ``spec.meta["stellar_continuum"]``: it is subtracted
-        and the trough dropped.
+        With the local continuum only: add a stellar Balmer absorption trough (negative Gaussian, own width,
+        velocity tied to the narrow lines) under Hα, Hβ and Hγ so that their emission fluxes are not biased low.
+        "auto": for everything but SDSS class QSO (a quasar dominates its continuum, and a trough there only trades
+        flux with the broad line). In a broad test the fit with the broad line keeps the trough of the fit without
+        it (fixed: a free trough and a broad line of similar width cancel); its depth is capped (``abs_ew_max``).
+        Never used together with a stellar continuum.
     mc_samples : int
         Noise realisations for Monte Carlo errors (0 = covariance only).
     mask_kms : float
@@ -126,6 +137,9 @@ class FitConfig:
     max_broad: int = 2
     outflow: str = "auto"
     continuum_order: int = 1
+    continuum: str = "auto"
+    stellar_templates: str | None = None
+    stellar_scale_free: bool = False
     window_kms: float = 3000.0
     broad_window_kms: float = 9000.0
     window_angstrom: float | None = None
@@ -157,6 +171,8 @@ class FitConfig:
         for key in ("broad", "outflow"):
             if getattr(self, key) not in ("auto", "yes", "no"):
                 raise ValueError(f"FitConfig.{key} must be 'auto', 'yes' or 'no', not {getattr(self, key)!r}")
+        if self.continuum not in ("auto", "stellar", "local"):
+            raise ValueError(f"FitConfig.continuum must be 'auto', 'stellar' or 'local', not {self.continuum!r}")
         unknown = [c for c in self.complexes if c not in LL.COMPLEXES]
         if unknown:
             raise ValueError(f"unknown complexes {unknown}; known: {sorted(LL.COMPLEXES)}")
@@ -296,6 +312,13 @@ class ComplexFit:
     measurements: list[LineMeasurement] = field(default_factory=list)
     tests: list[BroadTest] = field(default_factory=list)
     mc_samples: int = 0
+    stellar: tuple | None = field(default=None, repr=False)
+
+    def tmpl_at(self, wave_vac) -> np.ndarray | None:
+        """The stellar-continuum template (unscaled) at vacuum wavelengths, or None without one."""
+        if self.stellar is None or self.layout.tidx < 0:
+            return None
+        return np.interp(np.asarray(wave_vac, dtype=float), self.stellar[0], self.stellar[1])
 
     @property
     def has_broad(self) -> bool:
@@ -320,14 +343,18 @@ class ComplexFit:
         Returns
         -------
         dict
-            ``"total"``, ``"continuum"`` (polynomial + absorption troughs) and one curve per line component,
+            ``"total"``, ``"continuum"`` (polynomial + stellar template + absorption troughs), ``"stellar"`` (the
+            scaled stellar template, when there is one) and one curve per line component,
             keyed ``"<line>_<component>"`` (e.g. ``"halpha_narrow"``, ``"halpha_broad"``, ``"hbeta_absorption"``);
             several broad Gaussians of one line are summed. All in the spectrum's flux unit.
         """
         w = self._to_vac(wave)
+        tm = self.tmpl_at(w)
         model, (g, cont) = evaluate(self.layout, self.theta[None, :], w[None, :], np.array([self.z]),
-                                    self.inst[None, :], components=True)
+                                    self.inst[None, :], components=True, tmpl=None if tm is None else tm[None, :])
         out: dict[str, np.ndarray] = {"total": model[0]}
+        if tm is not None:
+            out["stellar"] = self.theta[self.layout.tidx] * tm
         continuum = cont[0].copy()
         for i, (line, comp) in enumerate(zip(self.layout.g_line, self.layout.g_comp)):
             key = f"{line}_{comp}"
@@ -339,7 +366,9 @@ class ComplexFit:
 
     def residuals(self) -> np.ndarray:
         """(data - model) / sigma on the fitted pixels."""
-        m = evaluate(self.layout, self.theta[None, :], self.wave[None, :], np.array([self.z]), self.inst[None, :])
+        tm = self.tmpl_at(self.wave)
+        m = evaluate(self.layout, self.theta[None, :], self.wave[None, :], np.array([self.z]), self.inst[None, :],
+                     tmpl=None if tm is None else tm[None, :])
         return (self.flux - m[0]) * self.weight
 
     def measurement(self, name: str, component: str = "narrow") -> LineMeasurement | None:
@@ -362,6 +391,7 @@ class SpectrumFit:
     bpt_class: str | None = None
     skipped: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    stellar: dict | None = None
 
     @property
     def lines(self) -> list[LineMeasurement]:
@@ -388,7 +418,9 @@ class SpectrumFit:
         """The per-spectrum JSON record (see the issue): source, z, lines, broad_needed, delta_bic, bpt_class.
 
         Extra keys: ``absorption`` (fitted Balmer troughs), ``tests`` (every broad/outflow test), ``bpt`` (log
-        ratios and errors), ``fit`` (chi^2 per complex), ``skipped`` and ``error``.
+        ratios and errors), ``fit`` (chi^2 per complex), ``continuum`` ("stellar" or "local"), ``stellar`` (the
+        stellar-population fit: velocity, dispersion, light-weighted age... or why there is none), ``skipped``
+        and ``error``.
         """
         keys = ("name", "wave_vac", "component", "flux", "flux_err", "fwhm_kms", "fwhm_err", "ew", "snr")
 
@@ -417,6 +449,8 @@ class SpectrumFit:
             "tests": tests,
             "fit": {k: {"chisqr": clean(cf.chisqr), "redchi": clean(cf.redchi), "ndata": cf.ndata,
                         "success": cf.success} for k, cf in self.complexes.items()},
+            "continuum": "stellar" if any(cf.layout.tidx >= 0 for cf in self.complexes.values()) else "local",
+            "stellar": self.stellar,
             "skipped": dict(self.skipped),
             "error": self.error,
         }
@@ -471,10 +505,10 @@ def prepare_data(spec, complex_name: str, config: FitConfig, window=None, broad:
         if not spec.vacuum:
             lo, hi = LL.air_to_vac(lo), LL.air_to_vac(hi)
     flux = np.asarray(spec.flux, dtype=float)
-    stellar = spec.meta.get("stellar_continuum") if isinstance(spec.meta, dict) else None
-    if stellar is not None:
-        flux = flux - np.asarray(stellar, dtype=float)
+    stellar = stellar_continuum(spec, config)
     sel = spec.good & (wave >= lo) & (wave <= hi)
+    if stellar is not None:
+        sel &= np.isfinite(stellar)
     # other lines inside the window would bias the continuum and widths: mask them, but never closer than half
     # way to one of the complex's own lines
     others = {k: v for k, v in LL.LINES.items() if k not in cx.lines}
@@ -519,8 +553,66 @@ def prepare_data(spec, complex_name: str, config: FitConfig, window=None, broad:
         "vacuum": bool(spec.vacuum),
         "id": spec.id,
         "spec_class": spec.spec_class,
-        "stellar_subtracted": stellar is not None,
+        "tmpl": stellar[sel] if stellar is not None else None,
+        "stellar": _stellar_window(wave, stellar, lo, hi),
     }
+
+
+def _stellar_window(wave, stellar, lo, hi):
+    """(vacuum wave, stellar model) over a window, every pixel where the model is defined (for plots/EWs)."""
+    if stellar is None:
+        return None
+    pad = 0.02 * (hi - lo)
+    w = (wave >= lo - pad) & (wave <= hi + pad) & np.isfinite(stellar)
+    return (wave[w].copy(), stellar[w].copy())
+
+
+def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
+    """The stellar-continuum model of a spectrum (its pixels; NaN where undefined), or None for a local continuum.
+
+    Fitted once per spectrum (``config.continuum`` "auto"/"stellar", see :class:`FitConfig`) and cached in
+    ``spec.meta``: ``"stellar_continuum"`` (the model), ``"stellar_fit"`` (the
+    :class:`~galdesk.lines.stellar.StellarFit`) or ``"stellar_error"`` (why there is none).
+
+    Raises
+    ------
+    ValueError
+        ``continuum="stellar"`` and the templates cannot be fitted.
+    """
+    if config.continuum == "local":
+        return None
+    meta = spec.meta if isinstance(spec.meta, dict) else None
+    if meta is None:
+        spec.meta = meta = {}
+    have = meta.get("stellar_continuum")
+    key = str(config.stellar_templates or "")
+    if have is not None and meta.get("stellar_key", key) == key:
+        have = np.asarray(have, dtype=float)
+        if have.shape != np.shape(spec.flux):
+            raise ValueError(f"{spec.id}: stellar_continuum has shape {have.shape}, the flux {np.shape(spec.flux)}")
+        return have
+    if config.continuum == "auto" and str(spec.spec_class or "").upper() == "QSO":
+        return None
+    if meta.get("stellar_error") is not None and meta.get("stellar_key") == key:
+        if config.continuum == "stellar":
+            raise ValueError(meta["stellar_error"])
+        return None
+    from galdesk.lines.stellar import fit_stellar_continuum
+
+    meta["stellar_key"] = key
+    try:
+        st = fit_stellar_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms)
+    except ValueError as exc:
+        meta["stellar_error"] = f"stellar continuum: {exc}"
+        meta.pop("stellar_fit", None)
+        meta.pop("stellar_continuum", None)
+        if config.continuum == "stellar":
+            raise ValueError(meta["stellar_error"]) from exc
+        return None
+    meta.pop("stellar_error", None)
+    meta["stellar_fit"] = st
+    meta["stellar_continuum"] = st.model
+    return st.model
 
 
 def _guess_continuum(wave, flux, z, cx, order, exclude_kms=1500.0):
@@ -590,10 +682,11 @@ def build_layout(data: dict, complex_name: str, config: FitConfig, n_broad: int 
         if absorption == "auto":
             absorption = str(data.get("spec_class") or "").upper() != "QSO"
         absorption = bool(absorption)
-    if data.get("stellar_subtracted"):
+    tmpl = data.get("tmpl")
+    if tmpl is not None:
         absorption = False
     order = int(config.continuum_order)
-    rest_ref, cont0, x = _guess_continuum(wave, flux, z, cx, order)
+    rest_ref, cont0, x = _guess_continuum(wave, flux if tmpl is None else flux - tmpl, z, cx, order)
 
     names: list[str] = []
     init: list[float] = []
@@ -714,12 +807,16 @@ def build_layout(data: dict, complex_name: str, config: FitConfig, n_broad: int 
             gauss(line, "absorption", "abs", ia, ibv_n, ias, -1.0)
 
     cidx = [add(f"cont_c{k}", cont0[k], -big, big) for k in range(order + 1)]
+    # the stellar model's scale: its features (the Balmer troughs) may be shallower or deeper here than the
+    # whole-spectrum fit made them; the polynomial takes up the level
+    tidx = add("stellar_scale", 1.0, 0.0, 5.0) if tmpl is not None else -1
 
     layout = Layout(
         complex_name=complex_name, names=names, init=np.array(init), lower=np.array(lower),
         upper=np.array(upper), vary=np.ones(len(names), bool), g_line=g_line, g_comp=g_comp, g_kin=g_kin,
         rest=np.array(rest), fidx=np.array(fidx, int), vidx=np.array(vidx, int), sidx=np.array(sidx, int),
         fmult=np.array(fmult, float), cidx=np.array(cidx, int), rest_ref=rest_ref, sadd=np.array(sadd, int),
+        tidx=tidx,
     )
     if start is not None:
         for i, n in enumerate(layout.names):
@@ -728,6 +825,8 @@ def build_layout(data: dict, complex_name: str, config: FitConfig, n_broad: int 
     for n in ("balmer_v", "balmer_sigma"):
         if n in layout.names:
             layout.vary[layout.index(n)] = False
+    if tidx >= 0 and not config.stellar_scale_free:
+        layout.vary[tidx] = False
     for n, val in (fixed or {}).items():
         if n in layout.names:
             i = layout.index(n)
@@ -774,7 +873,9 @@ def _finish(layout: Layout, data: dict, inst: np.ndarray, theta: np.ndarray, var
     """Statistics, covariance and measurements at ``theta`` (shared by lmfit and batched results)."""
     wave, flux, weight = data["wave"], data["flux"], data["weight"]
     z = data["z"]
-    model, J = evaluate(layout, theta[None, :], wave[None, :], np.array([z]), inst[None, :], jac=True)
+    tmpl = data.get("tmpl")
+    model, J = evaluate(layout, theta[None, :], wave[None, :], np.array([z]), inst[None, :], jac=True,
+                        tmpl=None if tmpl is None else tmpl[None, :])
     r = (flux - model[0]) * weight
     chisqr = float(r @ r)
     n = wave.size
@@ -802,7 +903,7 @@ def _finish(layout: Layout, data: dict, inst: np.ndarray, theta: np.ndarray, var
         complex_name=layout.complex_name, layout=layout, params=params, theta=theta.copy(), cov=cov, wave=wave,
         flux=flux, weight=weight, z=z, inst=inst, chisqr=chisqr, redchi=redchi, bic=chisqr + k * math.log(n),
         aic=chisqr + 2 * k, ndata=n, nvarys=k, success=bool(success), message=message, nfev=int(nfev),
-        window=data["window"], vacuum=data.get("vacuum", True),
+        window=data["window"], vacuum=data.get("vacuum", True), stellar=data.get("stellar"),
     )
     cf.measurements = measure(cf)
     return cf
@@ -813,6 +914,7 @@ def _lmfit_run(layout: Layout, data: dict, inst: np.ndarray, config: FitConfig, 
 
     wave, flux, weight = data["wave"], data["flux"], data["weight"]
     zarr = np.array([data["z"]])
+    tmpl = None if data.get("tmpl") is None else data["tmpl"][None, :]
     names = layout.names
     params = _to_params(layout, params_override)
     vary_names = [n for n in names if params[n].vary]
@@ -825,11 +927,11 @@ def _lmfit_run(layout: Layout, data: dict, inst: np.ndarray, config: FitConfig, 
         return theta[None, :]
 
     def resid(p):
-        m = evaluate(layout, current(p), wave[None, :], zarr, inst[None, :])
+        m = evaluate(layout, current(p), wave[None, :], zarr, inst[None, :], tmpl=tmpl)
         return (flux - m[0]) * weight
 
     def dfun(p):
-        _, J = evaluate(layout, current(p), wave[None, :], zarr, inst[None, :], jac=True)
+        _, J = evaluate(layout, current(p), wave[None, :], zarr, inst[None, :], jac=True, tmpl=tmpl)
         return -(J[0][:, vidx] * weight[:, None])
 
     def iter_cb(p, it, res, *a, **k):
@@ -1036,7 +1138,7 @@ def _groups(layout: Layout) -> list[tuple[str, str, list[int]]]:
     return [(k[0], k[1], v) for k, v in out.items()]
 
 
-def _quantities(layout: Layout, theta: np.ndarray, z: float, inst: np.ndarray, groups) -> np.ndarray:
+def _quantities(layout: Layout, theta: np.ndarray, z: float, inst: np.ndarray, groups, stellar=None) -> np.ndarray:
     """(n_groups, 5): flux, FWHM (intrinsic km/s), velocity, EW (rest, A), continuum at centre."""
     fl = theta[layout.fidx] * layout.fmult
     v = theta[layout.vidx]
@@ -1054,8 +1156,11 @@ def _quantities(layout: Layout, theta: np.ndarray, z: float, inst: np.ndarray, g
         centres.append(layout.rest[idx[0]] * (1 + z) * (1 + vw / C_KMS))
     if groups:
         wc = np.array(centres)
+        tm = None
+        if layout.tidx >= 0:
+            tm = np.interp(wc, stellar[0], stellar[1])[None, :]
         _, (g, cont) = evaluate(layout, theta[None, :], wc[None, :], np.array([z]), inst[None, :],
-                                components=True)
+                                components=True, tmpl=tm)
         absm = np.array([c == "absorption" for c in layout.g_comp])
         level = cont[0] + (g[0, absm].sum(axis=0) if absm.any() else 0.0)
         out[:, 4] = level
@@ -1076,7 +1181,7 @@ def measure(cf: ComplexFit, cov: np.ndarray | None = None) -> list[LineMeasureme
     layout, theta, z, inst = cf.layout, cf.theta, cf.z, cf.inst
     cov = cf.cov if cov is None else cov
     groups = _groups(layout)
-    q0 = _quantities(layout, theta, z, inst, groups)
+    q0 = _quantities(layout, theta, z, inst, groups, cf.stellar)
     sig = np.sqrt(np.clip(np.diag(cov), 0, None))
     free = np.flatnonzero(sig > 0)
     Jq = np.zeros((q0.size, free.size))
@@ -1085,7 +1190,8 @@ def measure(cf: ComplexFit, cov: np.ndarray | None = None) -> list[LineMeasureme
         tp, tm = theta.copy(), theta.copy()
         tp[p] += h
         tm[p] -= h
-        Jq[:, a] = (_quantities(layout, tp, z, inst, groups) - _quantities(layout, tm, z, inst, groups)).ravel() / (
+        Jq[:, a] = (_quantities(layout, tp, z, inst, groups, cf.stellar)
+                    - _quantities(layout, tm, z, inst, groups, cf.stellar)).ravel() / (
             2 * h)
     C = cov[np.ix_(free, free)]
     var = np.einsum("ij,jk,ik->i", Jq, C, Jq).reshape(q0.shape) if free.size else np.zeros_like(q0)
@@ -1179,6 +1285,13 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
         except ValueError as exc:
             sf.skipped[name] = str(exc)
     sf.complexes = {k: sf.complexes[k] for k in config.complexes if k in sf.complexes}
+    meta = spec.meta if isinstance(spec.meta, dict) else {}
+    if config.continuum != "local":
+        st = meta.get("stellar_fit")
+        if st is not None:
+            sf.stellar = st.to_dict()
+        elif meta.get("stellar_error"):
+            sf.stellar = {"error": meta["stellar_error"]}
     summarize(sf, config)
     ctx.progress(1.0, f"{spec.id}: done")
     return sf

@@ -13,6 +13,7 @@ Model, per spectrum b and pixel i (observed vacuum wavelength lam_i)::
     sigma_g  = centre_g sqrt(s_g^2 + s_inst,g^2) / c           # Angstrom; s_inst removed from the reported width
     model_i  = sum_g m_g F_g / (sqrt(2 pi) sigma_g) exp(-(lam_i - centre_g)^2 / (2 sigma_g^2))
              + sum_k c_k x_i^k,      x_i = 100 (lam_i / lam_ref,b - 1)
+             [+ a S_i]                                          # optional stellar-continuum template, free scale a
 
 Gaussians are evaluated at pixel centres (as the SDSS pipeline and GELATO do); F is the observed-frame integrated
 flux. Absorption troughs are Gaussians with m = -1 and F >= 0.
@@ -60,6 +61,9 @@ class Layout:
         Indices of the continuum coefficients c_0..c_{K-1}.
     rest_ref : float
         Rest wavelength that sets the continuum's x = 0 (Angstrom).
+    tidx : int
+        Index of the scale of a stellar-continuum template added to the continuum (-1: none); its values at the
+        pixels are passed to :func:`evaluate` as ``tmpl``.
     """
 
     complex_name: str
@@ -80,6 +84,7 @@ class Layout:
     rest_ref: float
     sadd: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    tidx: int = -1
 
     def __post_init__(self) -> None:
         if self.sadd is None:
@@ -108,7 +113,8 @@ class Layout:
         return Layout(self.complex_name, list(self.names), self.init.copy(), self.lower.copy(), self.upper.copy(),
                       self.vary.copy(), list(self.g_line), list(self.g_comp), list(self.g_kin), self.rest.copy(),
                       self.fidx.copy(), self.vidx.copy(), self.sidx.copy(), self.fmult.copy(), self.cidx.copy(),
-                      self.rest_ref, self.sadd.copy(), {k: v for k, v in self.meta.items() if not k.startswith("_")})
+                      self.rest_ref, self.sadd.copy(), {k: v for k, v in self.meta.items() if not k.startswith("_")},
+                      self.tidx)
 
     def onehot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(G, P) matrices mapping Gaussians to their flux, velocity and dispersion parameters (cached)."""
@@ -127,7 +133,7 @@ class Layout:
         return cached
 
 
-def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components: bool = False):
+def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components: bool = False, tmpl=None):
     """Model (and optionally its Jacobian) for a batch of spectra.
 
     Parameters
@@ -145,6 +151,8 @@ def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components
         Also return d model / d theta, shape (B, N, P).
     components : bool
         Also return the per-Gaussian curves (B, G, N) and the continuum (B, N).
+    tmpl : ndarray (B, N) or None
+        Stellar-continuum template at ``wave``; required when ``layout.tidx >= 0``.
 
     Returns
     -------
@@ -175,6 +183,11 @@ def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components
         xp[k] = xp[k - 1] * x
     coef = theta[:, layout.cidx]  # (B, K)
     cont = np.einsum("bk,kbn->bn", coef, xp) if K else np.zeros_like(wave)
+    if layout.tidx >= 0:
+        if tmpl is None:
+            raise ValueError("this model has a stellar-continuum term: pass its values at the pixels (tmpl)")
+        tmpl = np.broadcast_to(np.asarray(tmpl, dtype=float), wave.shape)
+        cont = cont + theta[:, layout.tidx][:, None] * tmpl
     model = g.sum(axis=1) + cont
     out = [model]
     if jac:
@@ -190,6 +203,8 @@ def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components
              + np.einsum("bgn,gp->bnp", dg_ds, Ms))
         for k, p in enumerate(layout.cidx):
             J[:, :, p] += xp[k]
+        if layout.tidx >= 0:
+            J[:, :, layout.tidx] += tmpl
         out.append(J)
     if components:
         out.append((g, cont))

@@ -44,12 +44,12 @@ class BatchResult:
     converged: np.ndarray
 
 
-def _chi2_and_normal(layout, theta, wave, flux, weight, z, inst, vary, jac=True):
+def _chi2_and_normal(layout, theta, wave, flux, weight, z, inst, vary, jac=True, tmpl=None):
     if not jac:
-        m = evaluate(layout, theta, wave, z, inst)
+        m = evaluate(layout, theta, wave, z, inst, tmpl=tmpl)
         r = (flux - m) * weight
         return np.einsum("bn,bn->b", r, r)
-    m, J = evaluate(layout, theta, wave, z, inst, jac=True)
+    m, J = evaluate(layout, theta, wave, z, inst, jac=True, tmpl=tmpl)
     r = (flux - m) * weight
     Jw = J * weight[:, :, None]
     Jw[:, :, ~vary] = 0.0
@@ -59,7 +59,7 @@ def _chi2_and_normal(layout, theta, wave, flux, weight, z, inst, vary, jac=True)
 
 
 def lm_batch(layout: Layout, wave, flux, weight, z, inst, theta0, max_iter: int = 200, ftol: float = 1e-10,
-             xtol: float = 1e-10, ctx=None) -> BatchResult:
+             xtol: float = 1e-10, ctx=None, tmpl=None) -> BatchResult:
     """Fit B spectra of one model with a batched Levenberg–Marquardt.
 
     Parameters
@@ -79,6 +79,8 @@ def lm_batch(layout: Layout, wave, flux, weight, z, inst, theta0, max_iter: int 
         parameter by less than xtol (relative).
     ctx : TaskContext or None
         Cancellation is checked every iteration.
+    tmpl : ndarray (B, N) or None
+        Stellar-continuum template at the pixels (models with ``layout.tidx >= 0``).
 
     Returns
     -------
@@ -92,7 +94,7 @@ def lm_batch(layout: Layout, wave, flux, weight, z, inst, theta0, max_iter: int 
     lam = np.full(B, 1e-3)
     n_iter = np.zeros(B, int)
     done = np.zeros(B, bool)
-    chi2, A, g = _chi2_and_normal(layout, theta, wave, flux, weight, z, inst, vary)
+    chi2, A, g = _chi2_and_normal(layout, theta, wave, flux, weight, z, inst, vary, tmpl=tmpl)
     eye = np.eye(P)
     for _ in range(max_iter):
         ctx.check_cancelled()
@@ -118,7 +120,7 @@ def lm_batch(layout: Layout, wave, flux, weight, z, inst, theta0, max_iter: int 
         step = np.where(free, step, 0.0)
         tn = np.clip(ta + step, lo, hi)
         chi2n = _chi2_and_normal(layout, tn, wave[act], flux[act], weight[act], z[act], inst[act], vary,
-                                 jac=False)
+                                 jac=False, tmpl=None if tmpl is None else tmpl[act])
         ok = np.isfinite(chi2n) & (chi2n <= chi2[act])
         n_iter[act] += 1
         # accepted: move, relax damping, test convergence
@@ -131,7 +133,7 @@ def lm_batch(layout: Layout, wave, flux, weight, z, inst, theta0, max_iter: int 
             lam[acc] = np.maximum(lam[acc] * 0.3, 1e-12)
             done[acc] = (rel < ftol) | (moved < xtol)
             c2, A2, g2 = _chi2_and_normal(layout, theta[acc], wave[acc], flux[acc], weight[acc], z[acc],
-                                          inst[acc], vary)
+                                          inst[acc], vary, tmpl=None if tmpl is None else tmpl[acc])
             A[acc], g[acc] = A2, g2
         rej = act[~ok]
         if rej.size:
@@ -146,15 +148,19 @@ def _pad(datas, layouts_inst):
     wave = np.zeros((B, N))
     flux = np.zeros((B, N))
     weight = np.zeros((B, N))
+    has_tmpl = any(d.get("tmpl") is not None for d in datas)
+    tmpl = np.zeros((B, N)) if has_tmpl else None
     for b, d in enumerate(datas):
         n = d["wave"].size
         wave[b, :n] = d["wave"]
         wave[b, n:] = d["wave"][-1]  # finite filler; weight 0
         flux[b, :n] = d["flux"]
         weight[b, :n] = d["weight"]
+        if has_tmpl:
+            tmpl[b, :n] = d["tmpl"]
     z = np.array([d["z"] for d in datas])
     inst = np.array(layouts_inst)
-    return wave, flux, weight, z, inst
+    return wave, flux, weight, z, inst, tmpl
 
 
 def fit_complex_batch(spectra, complex_name: str, config=None, n_broad: int = 0, outflow: bool = False,
@@ -209,9 +215,9 @@ def fit_complex_batch(spectra, complex_name: str, config=None, n_broad: int = 0,
         for s in range(0, len(items), chunk):
             part = items[s:s + chunk]
             layout = part[0][2]
-            wave, flux, weight, z, inst = _pad([p[1] for p in part], [p[3] for p in part])
+            wave, flux, weight, z, inst, tmpl = _pad([p[1] for p in part], [p[3] for p in part])
             theta0 = np.array([p[2].init for p in part])
-            res = lm_batch(layout, wave, flux, weight, z, inst, theta0, ctx=ctx)
+            res = lm_batch(layout, wave, flux, weight, z, inst, theta0, ctx=ctx, tmpl=tmpl)
             if measure:
                 for k, (i, data, lay, ins) in enumerate(part):
                     fit = _finish(lay, data, ins, res.theta[k], lay.vary.copy(), config,
@@ -252,10 +258,12 @@ def mc_errors(cf, n_samples: int, seed: int = 12345) -> None:
     weight = np.broadcast_to(cf.weight, flux.shape).copy()
     layout = cf.layout.copy()
     layout.vary = np.array([cf.params[k].vary for k in layout.names])
+    tm = cf.tmpl_at(cf.wave)
     res = lm_batch(layout, wave, flux, weight, np.full(n, cf.z), np.broadcast_to(cf.inst, (n, cf.inst.size)),
-                   np.broadcast_to(cf.theta, (n, cf.theta.size)).copy())
+                   np.broadcast_to(cf.theta, (n, cf.theta.size)).copy(),
+                   tmpl=None if tm is None else np.broadcast_to(tm, flux.shape))
     groups = _groups(layout)
-    qs = np.array([_quantities(layout, t, cf.z, cf.inst, groups) for t in res.theta])  # (n, groups, 5)
+    qs = np.array([_quantities(layout, t, cf.z, cf.inst, groups, cf.stellar) for t in res.theta])  # (n, groups, 5)
     sd = np.nanstd(qs, axis=0, ddof=1)
     for j, m in enumerate(cf.measurements):
         m.flux_err, m.fwhm_err, m.v_err, m.ew_err = (float(sd[j, 0]), float(sd[j, 1]), float(sd[j, 2]),

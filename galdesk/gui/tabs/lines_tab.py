@@ -25,7 +25,8 @@ from galdesk.tasks import eta_text
 __all__ = ["LinesTab", "BPTPlots"]
 
 C_KMS = 299792.458
-COMP_PENS = {"narrow": (30, 150, 60), "broad": (40, 90, 220), "outflow": (230, 130, 20), "absorption": (150, 80, 160)}
+COMP_PENS = {"narrow": (30, 150, 60), "broad": (40, 90, 220), "outflow": (230, 130, 20), "absorption": (150, 80, 160),
+             "stellar": (150, 80, 160)}
 
 
 class BPTPlots(QWidget):
@@ -122,7 +123,14 @@ class LinesTab(QWidget):
             self.complex.addItem(cx.label or key, key)
         self.broad = QComboBox()
         self.broad.addItems(["auto", "yes", "no"])
-        self.absorption = QCheckBox("Balmer absorption")
+        self.continuum = QComboBox()
+        self.continuum.addItems(["auto", "stellar", "local"])
+        self.continuum.setToolTip("Continuum under the lines: 'stellar' fits stellar-population templates to the whole "
+                                  "spectrum (emission masked), so Balmer emission sits in the right absorption "
+                                  "trough; 'local' is a straight line (plus a Gaussian Balmer trough); 'auto' = "
+                                  "stellar except for quasars")
+        self.absorption = QCheckBox("Balmer trough")
+        self.absorption.setToolTip("With a local continuum: a Gaussian stellar absorption trough under Hα/Hβ/Hγ")
         self.absorption.setChecked(True)
         self.fit_btn = QPushButton("Fit complex")
         self.fit_all_btn = QPushButton("Fit spectrum && save")
@@ -134,7 +142,8 @@ class LinesTab(QWidget):
         self.progress.setMaximumWidth(200)
         self.status = QLabel("")
         bar = QHBoxLayout()
-        for w in (QLabel("Complex"), self.complex, QLabel("Broad"), self.broad, self.absorption, self.fit_btn,
+        for w in (QLabel("Complex"), self.complex, QLabel("Broad"), self.broad, QLabel("Continuum"), self.continuum,
+                  self.absorption, self.fit_btn,
                   self.fit_all_btn, self.batch_btn, self.cancel_btn, self.progress):
             bar.addWidget(w)
         bar.addWidget(self.status, 1)
@@ -224,7 +233,8 @@ class LinesTab(QWidget):
     def config(self):
         from galdesk.lines.fit import FitConfig
 
-        return FitConfig(broad=self.broad.currentText(), absorption="auto" if self.absorption.isChecked() else False)
+        return FitConfig(broad=self.broad.currentText(), continuum=self.continuum.currentText(),
+                         absorption="auto" if self.absorption.isChecked() else False)
 
     @property
     def complex_name(self) -> str:
@@ -486,6 +496,13 @@ class LinesTab(QWidget):
         for key, y in curves.items():
             if key in ("total", "continuum"):
                 continue
+            if key == "stellar":  # the stellar-population model (already inside the continuum)
+                item = self.comp_curves.get(key)
+                if item is None:
+                    item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS["stellar"], width=1, style=Qt.DotLine))
+                    self.comp_curves[key] = item
+                item.setData(x, y)
+                continue
             comp = key.rsplit("_", 1)[-1]
             item = self.comp_curves.get(key)
             if item is None:
@@ -595,6 +612,14 @@ class LinesTab(QWidget):
                  f"{cf.ndata} pixels, {cf.nvarys} free parameters; fluxes in {self.spec.flux_unit or 'flux'} × Å"]
         if not cf.success:
             parts.append(f"<span style='color:#b00'>fit did not converge: {cf.message}</span>")
+        meta = self.spec.meta if isinstance(self.spec.meta, dict) else {}
+        st = meta.get("stellar_fit")
+        if cf.layout.tidx >= 0 and st is not None:
+            parts.append(f"stellar continuum: σ* = {st.sigma_kms:.0f} ± {st.sigma_err:.0f} km/s, "
+                         f"v* = {st.velocity_kms:+.0f} km/s, light-weighted age {10 ** (st.log_age_lw - 9):.2g} Gyr, "
+                         f"χ²ν = {st.chi2nu:.2f}" + (f" ({'; '.join(st.messages)})" if st.messages else ""))
+        elif cf.layout.tidx < 0 and meta.get("stellar_error"):
+            parts.append(f"local continuum ({meta['stellar_error']})")
         for t in cf.tests:
             parts.append(f"{t.component} test: ΔBIC = {t.delta_bic:.1f}, F = {t.f_stat:.3g}, "
                          f"p = {t.p_value:.2g} → <b>{t.verdict}</b>")
