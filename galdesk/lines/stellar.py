@@ -163,8 +163,9 @@ class StellarFit:
     powerlaw_fraction : float
         Fraction of the light at 5500 Å in the featureless power laws (``powerlaw=True``), else 0.
     poly_fraction : float
-        Median |additive polynomial| / median model over the fitted pixels (large values mean the templates do
-        not describe the spectrum).
+        With the multiplicative polynomial (default): its largest departure from its median over the fitted
+        pixels (reddening and flux calibration); with the additive one: median |polynomial| / median model (large
+        values mean the templates do not describe the spectrum).
     fit_range : (float, float)
         Observed vacuum wavelengths fitted, Angstrom.
     templates : str
@@ -370,8 +371,12 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
     else:
         sig_inst = sig_tpl.copy()
     messages = []
-    if np.any(sig_inst < sig_tpl - 5):
-        messages.append("instrument sharper than the templates at some wavelengths: sigma* is an upper bound there")
+    short = np.clip(sig_tpl ** 2 - sig_inst ** 2, 0, None)
+    if np.mean(short > 30.0 ** 2) > 0.5:
+        # the templates cannot be sharpened: where they are broader than the instrument, the fitted sigma* is
+        # smaller than the true one (in quadrature)
+        messages.append(f"templates broader than the instrument over most of the range: sigma* may be low "
+                        f"(in quadrature, by up to {math.sqrt(float(np.median(short))):.0f} km/s)")
     pix_kms = C_KMS * tpl.dln
     T = _gauss_convolve_variable(T, np.sqrt(np.clip(sig_inst ** 2 - sig_tpl ** 2, 0, None)) / pix_kms)
     n_t = T.shape[1]
@@ -489,8 +494,11 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
         if mult is not None:  # how far the multiplicative correction strays from a constant
             mv = legendre.legvander(np.clip(x_all[pixels], -1, 1), mdegree) @ mult
             poly_fraction = float(np.max(np.abs(mv / np.median(mv) - 1)))
-    if poly_fraction > 0.3:
+    if mult is None and poly_fraction > 0.3:
         messages.append(f"additive polynomial is {poly_fraction:.0%} of the continuum: templates fit poorly")
+    elif mult is not None and poly_fraction > 0.8:
+        messages.append(f"multiplicative polynomial departs {poly_fraction:.0%} from flat: strong reddening or a "
+                        f"flux-calibration problem")
     return StellarFit(model=model, used=pixels, velocity_kms=float(p[0]), velocity_err=verr,
                       sigma_kms=float(p[1]), sigma_err=serr, chi2nu=chi2nu, ndata=int(r.size), n_clipped=n_clipped,
                       light_fractions=frac, log_age_lw=log_age, z_lw=z_lw, poly_fraction=poly_fraction,
