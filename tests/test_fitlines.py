@@ -53,3 +53,29 @@ def test_fit_project_appends_journal_records(tmp_path, shared_data):
     assert latest["spec-0332-52367-0639"].payload["broad_needed"] is True
     t = results_table(res)
     assert len(t) == 2 and np.all(t["id"] == [r["id"] for r in res])
+
+
+def test_project_fits_record_the_continuum_and_export_it(tmp_path, shared_data):
+    """The passive galaxy is fitted on its stellar populations (σ* as SDSS's VDISP, 230 ± 13 km/s), the quasar on
+    a local continuum; both facts reach the exported catalogue with units."""
+    import astropy.units as u
+
+    from galdesk.ingest import ingest
+    from galdesk.io.export import build_catalog
+    from galdesk.lines.fit import FitConfig
+    from galdesk.project import Project
+
+    ingest([shared_data / QSO, shared_data / "spectra/sdss/spec-0266-51602-0013.fits"], tmp_path / "p", workers=1)
+    proj = Project.open(tmp_path / "p.galdesk")
+    res = {r["id"]: r for r in fit_project(proj, FitConfig(complexes=("hbeta",), broad="no"), n_jobs=1)}
+    gal, qso = res["spec-0266-51602-0013"], res["spec-0332-52367-0639"]
+    assert gal["continuum"] == "stellar" and qso["continuum"] == "local" and qso["stellar"] is None
+    assert gal["stellar"]["sigma_kms"] == pytest.approx(230.2, abs=35)
+    t = build_catalog(proj)
+    row = {str(i): k for k, i in enumerate(t["id"])}
+    g = row["spec-0266-51602-0013"]
+    assert t["line_continuum"][g] == "stellar" and t["line_continuum"][row["spec-0332-52367-0639"]] == "local"
+    assert t["stellar_sigma"].unit == u.km / u.s
+    assert t["stellar_sigma"][g] == pytest.approx(gal["stellar"]["sigma_kms"])
+    assert t["stellar_sigma"].mask[row["spec-0332-52367-0639"]]
+    assert 8.5 < t["stellar_log_age"][g] < 10.2  # a passive galaxy: old light

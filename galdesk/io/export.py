@@ -335,6 +335,20 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
                          description="1 if the line fit needs a broad component, 0 if not")
     t["delta_bic"] = _floats([r.payload.get("delta_bic") if r is not None else None for r in fit_of_row],
                              description="BIC(narrow) - BIC(narrow+broad) of the line fit")
+    if any(r is not None and r.payload.get("continuum") for r in fit_of_row):
+        t["line_continuum"] = _text([r.payload.get("continuum") if r is not None else None for r in fit_of_row],
+                                    "continuum under the fitted lines: stellar (population fit) or local")
+
+        def stellar(key):
+            return [(r.payload.get("stellar") or {}).get(key) if r is not None else None for r in fit_of_row]
+
+        t["stellar_sigma"] = _floats(stellar("sigma_kms"), unit="km / s",
+                                     description="stellar velocity dispersion of the continuum fit")
+        t["stellar_sigma_err"] = _floats(stellar("sigma_err"), unit="km / s", description="its 1-sigma error")
+        t["stellar_velocity"] = _floats(stellar("velocity_kms"), unit="km / s",
+                                        description="stellar velocity relative to z")
+        t["stellar_log_age"] = _floats(stellar("log_age_lw"), unit="dex(yr)",
+                                       description="light-weighted log age of the stellar templates (5500 A)")
 
     # catalogue columns joined at ingest (labels, magnitudes, ...), with their units and descriptions
     from galdesk.project import BASE_COLUMNS
