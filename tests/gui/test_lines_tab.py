@@ -86,3 +86,22 @@ def test_fit_spectrum_is_journaled_and_on_the_bpt(qtbot, lines_window):
     x, y = tab.bpt.current[0].getData()
     assert x[0] == pytest.approx(d["bpt"]["log_n2ha"]) and y[0] == pytest.approx(d["bpt"]["log_o3hb"])
     assert np.isfinite(x[0])
+
+
+def test_galaxy_on_its_stellar_continuum_and_back_to_local(qtbot, lines_window):
+    """A galaxy's fit uses the stellar-population continuum (drawn, summarised); choosing "local" refits without it."""
+    w, tab = lines_window
+    _show(qtbot, tab, 1)   # spec-0295-51585-0596, class GALAXY
+    cf = tab.fit
+    assert cf.layout.tidx >= 0 and "stellar_scale" in [tab.params.item(r, 0).text()
+                                                         for r in range(tab.params.rowCount())]
+    x, y = tab.comp_curves["stellar"].getData()
+    assert x.size > 100 and np.all(np.isfinite(y)) and np.median(y) > 5   # the stellar model, in flux units
+    assert "stellar continuum: σ*" in tab.stats.text()
+    tab.continuum.setCurrentText("local")
+    with qtbot.waitSignal(tab.fitDone, timeout=60000) as blocker:
+        tab.fit_btn.click()
+    local = blocker.args[0]
+    assert local.layout.tidx < 0 and "stellar_scale" not in local.layout.names
+    x, y = tab.comp_curves["stellar"].getData()
+    assert x is None or len(x) == 0   # the stale stellar curve is cleared
