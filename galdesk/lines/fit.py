@@ -91,6 +91,10 @@ class FitConfig:
         put in ``spec.meta["stellar_continuum"]`` by the caller (same pixels as the flux) is used as it is.
     stellar_templates : str or None
         Template FITS file (default: the bundled BC03 MILES SSPs, see :mod:`galdesk.lines.stellar`).
+    stellar_scale_free : bool
+        Let the stellar model's scale (``stellar_scale``) vary in each window instead of holding it at 1. Off by
+        default: inside one window the scale is degenerate with the polynomial and the emission-line wings (on
+        SDSS galaxies it wandered to 2.8 under Hα+[NII]), and the whole-spectrum fit already fixed it.
     absorption : bool or "auto"
         With the local continuum only: add a stellar Balmer absorption trough (negative Gaussian, own width,
         velocity tied to the narrow lines) under Hα, Hβ and Hγ so that their emission fluxes are not biased low.
