@@ -371,6 +371,9 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
     else:
         sig_inst = sig_tpl.copy()
     messages = []
+    if (res is None or np.count_nonzero(ok) <= 10) and inst_sigma_kms is None:
+        messages.append("instrumental resolution unknown: sigma* includes the instrument's broadening beyond the "
+                        f"templates' {tpl.fwhm_a:g} A FWHM")
     short = np.clip(sig_tpl ** 2 - sig_inst ** 2, 0, None)
     if np.mean(short > 30.0 ** 2) > 0.5:
         # the templates cannot be sharpened: where they are broader than the instrument, the fitted sigma* is
