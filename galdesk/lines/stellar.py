@@ -199,6 +199,7 @@ class StellarFit:
         out = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in out.items()}
         out["fit_range"] = [float(self.fit_range[0]), float(self.fit_range[1])]
         out["templates"] = Path(self.templates).name
+        out["messages"] = list(self.messages)
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
 
 
