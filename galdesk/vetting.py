@@ -930,12 +930,11 @@ def agreement(project, vetter_a: str, vetter_b: str) -> dict:
     labels = sorted(set(la) | set(lb))
     kappa = None
     if common and len(labels) > 1:
-        import warnings
-
         from sklearn.metrics import cohen_kappa_score
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+        from galdesk.warncap import suppress
+
+        with suppress(RuntimeWarning):
             k = float(cohen_kappa_score(la, lb, labels=labels))
         kappa = k if math.isfinite(k) else None
     return {

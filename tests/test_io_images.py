@@ -273,3 +273,19 @@ def test_tile_compressed_fits_and_kind_mismatch(tmp_path, shared_data):
         read(spec, kind="image")
     with pytest.raises(ReadError, match="is an image .*not a spectrum"):
         read(need(shared_data / "images/fits/galsim_hst/100610.img.fits"), kind="spectrum")
+
+
+def test_astropy_warnings_of_a_file_reach_its_notes_on_every_read(tmp_path):
+    """A float image with an integer-only BLANK card: astropy warns while the data are read; the note is kept on
+    the image each time the file is read (the old process-wide capture lost it on the first read)."""
+    import numpy as np
+    from astropy.io import fits
+
+    from galdesk.io.registry import read
+
+    h = fits.PrimaryHDU(np.ones((32, 32), np.float32))
+    h.header["BLANK"] = -32768
+    h.writeto(tmp_path / "blank.fits")
+    for _ in range(2):
+        im = read(tmp_path / "blank.fits")[0]
+        assert any("BLANK" in w for w in im.meta.get("warnings", [])), im.meta.get("warnings")

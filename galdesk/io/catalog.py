@@ -23,7 +23,6 @@ Decisions
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from galdesk.io.model import Problem, ReadError
+from galdesk.warncap import suppress
 
 __all__ = ["CatalogEntry", "FILE_COLUMNS", "ID_COLUMNS", "HDU_COLUMNS", "read_catalog", "resolve_catalog", "find_column"]
 
@@ -124,8 +124,7 @@ def read_catalog(path: str | os.PathLike):
                 raise ReadError(p, str(exc)) from None
             if not any(h.kind == "table" for h in layout.hdus):
                 raise ReadError(p, "FITS file has no table HDU: not a catalogue")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unit strings astropy does not know, etc.
+        with suppress():  # unit strings astropy does not know, etc.
             kwargs = {"memmap": False} if fmt == "fits" else {}
             table = Table.read(p, format=fmt, **kwargs)
     except ReadError:

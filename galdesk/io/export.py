@@ -27,7 +27,6 @@ import fnmatch
 import json
 import re
 import sys
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from galdesk import __version__
+from galdesk.warncap import suppress
 
 __all__ = [
     "ExportResult",
@@ -511,8 +511,7 @@ def _write_fits(table, tmp) -> None:
             mask = np.ma.getmaskarray(col)
             t[name] = MaskedColumn(np.array(vals, dtype=str) if vals else np.zeros(0, "U1"), mask=mask,
                                    unit=col.unit, description=col.description)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. unit strings astropy finds unusual
+    with suppress():  # e.g. unit strings astropy finds unusual
         hdu = fits.table_to_hdu(t)
     hdu.name = "CATALOG"
     primary = fits.PrimaryHDU()
@@ -541,8 +540,7 @@ def _write_csv(table, tmp) -> None:
 
 
 def _write_ecsv(table, tmp) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with suppress():
         table.write(tmp, format="ascii.ecsv", overwrite=True)
 
 
@@ -553,8 +551,7 @@ def _write_votable(table, tmp) -> None:
     t = table.copy(copy_data=False)
     meta = dict(t.meta)
     t.meta.clear()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # VOUnit deprecation notes about erg
+    with suppress():  # VOUnit deprecation notes about erg
         vot = from_table(t)
         vtab = vot.get_first_table()
         for fld in vtab.fields:
@@ -678,8 +675,7 @@ def read_catalog(path: str | Path, format: str | None = None, project=None):
 
     path = Path(path)
     fmt = format or format_for(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with suppress():
         if fmt == "fits":
             t = Table.read(path, format="fits", hdu="CATALOG")
             for c in t.colnames:

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import io
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +54,7 @@ import numpy as np
 from galdesk.io.model import ImageData
 from galdesk.io import registry
 from galdesk.io.registry import HDUInfo, Probe, register_reader
+from galdesk.warncap import capture
 
 __all__ = [
     "read_fits_image",
@@ -151,9 +151,7 @@ def celestial_wcs(header) -> tuple[object | None, str | None]:
             return None, None
         from astropy.wcs import FITSFixedWarning, WCS
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            warnings.simplefilter("ignore", FITSFixedWarning)  # routine 'datfix'/'unitfix' notes
+        with capture(ignore=(FITSFixedWarning,)) as caught:  # routine 'datfix'/'unitfix' notes dropped
             w = WCS(_wcs_header(header), naxis=2)
         if not w.has_celestial:
             return None, None

@@ -38,7 +38,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -47,6 +46,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from galdesk.io.model import ImageData, Problem, ReadError, SpectrumData
+from galdesk.warncap import capture, suppress
 
 __all__ = [
     "MAX_DATA_BYTES",
@@ -242,8 +242,7 @@ class HDUInfo:
         if self._header is None:
             from astropy.io import fits
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with suppress():
                 self._header = fits.Header.fromstring(self._raw)
         return self._header
 
@@ -615,8 +614,7 @@ def readers(kind: str | None = None) -> list[ReaderEntry]:
 
 def _safe_identify(entry: ReaderEntry, probe: Probe) -> bool:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with suppress():
             return bool(entry.identifier(probe))
     except Exception:  # noqa: BLE001 - identifiers never raise, by contract
         return False
@@ -789,8 +787,7 @@ def read(path: str | os.PathLike, kind: str | None = None) -> list[ImageData | S
             raise ReadError(p, probe.fits_error or "unreadable FITS file")
         entry = identify(probe, kind)
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with capture() as caught:
                 out = list(entry.reader(probe) or [])
         except (ReadError, MemoryError):
             raise

@@ -89,13 +89,13 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from galdesk.io.model import ReadError, SpectrumData
 from galdesk.io.registry import Probe, register_reader
+from galdesk.warncap import suppress
 
 __all__ = [
     "C_KMS",
@@ -690,8 +690,7 @@ def _flux_unit(bunit) -> str:
     for candidate in (text, text.replace("Ang", "Angstrom").replace("AA", "Angstrom")):
         for fmt in (None, "fits", "cds"):
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                with suppress():
                     u = units.Unit(candidate, format=fmt)
                 if isinstance(u, units.UnrecognizedUnit):
                     continue
