@@ -1,24 +1,28 @@
 """Stellar-population continuum: fit a galaxy spectrum with simple-stellar-population templates, emission masked.
 
 Balmer emission of galaxies with young and intermediate-age stars sits in a stellar absorption trough that is
-hundreds of Angstrom wide at its wings. Fitting the emission on a local straight line biases Hβ low (and Hα less);
+hundreds of Angstrom wide at its wings. Fitting the emission on a local straight line biases Hβ (and Hα less);
 the standard cure, used by the SDSS pipeline (spZline on the ``vdispfit`` stellar continuum), MPA-JHU, GANDALF,
 pPXF and GELATO, is to fit stellar templates to the whole spectrum with the emission lines masked and to measure
 the lines on the residual. This module does that fit:
 
-    model(λ) = Σ_k w_k [T_k ⊗ G(v, σ*)](λ) + Σ_j a_j P_j(x(λ)),     w_k ≥ 0
+    model(λ) = [Σ_k w_k (T_k ⊗ G(v, σ*))(λ)] · P(λ),     w_k ≥ 0
 
 with T_k the bundled Bruzual & Charlot (2003) MILES SSPs (``resources/templates/bc03_miles_ssp.fits``; 12 ages x
-3 metallicities, see ``scripts/build_stellar_templates.py``), G a Gaussian line-of-sight velocity distribution,
-P_j Legendre polynomials (additive, degree 4 by default, as pPXF's default for kinematics). The weights and
-polynomial are linear (non-negative least squares, the polynomial split into ± columns); v and σ* are found by
-``scipy.optimize.least_squares`` on the projected residuals (variable projection), then outliers beyond 3σ
-(unmasked emission, sky residuals) are clipped and the fit repeated. The templates are first broadened to the
-spectrum's instrumental resolution (SDSS ``wdisp``; quadrature difference with the MILES 2.5 Å FWHM), so σ* is the
-stellar velocity dispersion; the σ* convolution is done in Fourier space on a uniform ln λ grid.
+3 metallicities, see ``scripts/build_stellar_templates.py``), G a Gaussian line-of-sight velocity distribution and
+P a Legendre polynomial. Two stages, as in common pPXF practice: (1) the kinematics v, σ* with an *additive*
+degree-4 polynomial instead of P (weights and polynomial linear: non-negative least squares with the polynomial
+split into ± columns; v and σ* by ``scipy.optimize.least_squares`` on the projected residuals, i.e. variable
+projection), with > 3σ outliers (unmasked emission, sky residuals) clipped and the fit repeated; (2) at those
+kinematics, the weights with a *multiplicative* degree-8 P (reddening and flux calibration, without diluting the
+absorption lines), solved by bounded Gauss-Newton. The templates are first broadened to the spectrum's
+instrumental resolution (SDSS ``wdisp``; quadrature difference with the MILES 2.5 Å FWHM), so σ* is the stellar
+velocity dispersion; the σ* convolution is done in Fourier space on a uniform ln λ grid. Optionally
+(``powerlaw=True``) featureless power laws join the templates, for the AGN continuum of Seyfert galaxies.
 
 This is the Gaussian-LOSVD special case of Cappellari & Emsellem (2004, pPXF). galdesk does not depend on pPXF:
-its licence forbids redistribution and non-commercial use only, and the lines need nothing beyond this case.
+its licence allows non-commercial use only and forbids redistribution, and the lines need nothing beyond this
+case (``benchmarks/bench_stellar.py`` compares the two).
 Any template set in the same FITS layout (image of N templates on a uniform ln λ grid, header ``LNLAM0``,
 ``DLNLAM``, ``FWHM_A``, ``VACUUM``) can be given instead of the bundled one.
 """
@@ -305,6 +309,10 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
         Degree of the multiplicative Legendre polynomial of the final fit, with the kinematics fixed (-1: keep
         the additive fit). Multiplicative, as pPXF recommends for stellar populations: it absorbs reddening and
         flux-calibration errors without diluting absorption lines.
+    powerlaw : bool
+        Add featureless power laws f_λ ∝ λ^α (α in :data:`POWERLAW_SLOPES`) to the templates: an AGN continuum
+        is otherwise taken for young stars with deep Balmer absorption. Their share of the light at 5500 Å is
+        ``StellarFit.powerlaw_fraction``.
     mask_kms : float
         Half-width of the masks on emission lines (:data:`EMISSION_MASK_LINES`), km/s.
     clip : float
