@@ -125,7 +125,8 @@ def main():
         print(f"\nmedian |σ*_galdesk/σ*_pPXF - 1| = {np.median(np.abs(r[:, 0] / r[:, 1] - 1)):.3f}; "
               f"median |Δv| = {np.median(np.abs(r[:, 2])):.1f} km/s")
         print(f"continuum under Hβ, galdesk/pPXF: median {np.nanmedian(r[:, 3]):.3f} "
-              f"(range {np.nanmin(r[:, 3]):.3f}-{np.nanmax(r[:, 3]):.3f}); under Hα: median {np.nanmedian(r[:, 4]):.3f}")
+              f"(range {np.nanmin(r[:, 3]):.3f}-{np.nanmax(r[:, 3]):.3f}); "
+              f"under Hα: median {np.nanmedian(r[:, 4]):.3f}")
         print(f"time per spectrum: galdesk {np.median(r[:, 5]):.2f} s, pPXF {np.median(r[:, 6]):.2f} s "
               f"(ratio pPXF/galdesk {np.median(r[:, 6]) / np.median(r[:, 5]):.2f}x)")
 
