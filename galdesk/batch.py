@@ -79,7 +79,8 @@ def cmd_batch_fit_lines(args) -> int:
 
     try:
         cx = complexes_for(args.lines)
-        config = FitConfig(broad=args.broad, continuum=args.continuum, **({"complexes": cx} if cx else {}))
+        config = FitConfig(broad=args.broad, continuum=args.continuum, stellar_powerlaw=args.powerlaw,
+                           **({"complexes": cx} if cx else {}))
     except ValueError as exc:
         print(f"galdesk batch: {exc}", file=sys.stderr)
         return 2
@@ -125,6 +126,7 @@ def add_parsers(sub) -> None:
     f.add_argument("--lines", help="complexes or lines, comma-separated")
     f.add_argument("--broad", default="auto", choices=["auto", "yes", "no"])
     f.add_argument("--continuum", default="auto", choices=["auto", "stellar", "local"])
+    f.add_argument("--powerlaw", action="store_true", help="AGN power law with the stellar templates")
     f.add_argument("-o", "--output", help="result table (.fits, .csv, .ecsv, .xml)")
     f.add_argument("--overwrite", action="store_true")
     f.add_argument("--json", action="store_true")

@@ -157,6 +157,7 @@ def cmd_fit_lines(args) -> int:
         if args.mc:
             kw["mc_samples"] = args.mc
         kw["continuum"] = args.continuum
+        kw["stellar_powerlaw"] = bool(args.powerlaw)
         if args.templates:
             kw["stellar_templates"] = args.templates
         config = FitConfig(**kw)
@@ -197,6 +198,8 @@ def add_parsers(sub) -> None:
     f.add_argument("--continuum", default="auto", choices=["auto", "stellar", "local"],
                    help="stellar-population continuum (auto: all but quasars) or local polynomial + Balmer trough")
     f.add_argument("--templates", help="stellar template FITS (default: the bundled BC03 MILES SSPs)")
+    f.add_argument("--powerlaw", action="store_true",
+                   help="add a featureless AGN power law to the stellar templates (Seyfert hosts)")
     f.add_argument("-o", "--output", help="result table (.fits, .csv, .ecsv, .xml)")
     f.add_argument("--overwrite", action="store_true")
     f.add_argument("--jobs", type=int, default=None, help="processes (default: one per core)")

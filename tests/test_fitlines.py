@@ -79,3 +79,18 @@ def test_project_fits_record_the_continuum_and_export_it(tmp_path, shared_data):
     assert t["stellar_sigma"][g] == pytest.approx(gal["stellar"]["sigma_kms"])
     assert t["stellar_sigma"].mask[row["spec-0332-52367-0639"]]
     assert 8.5 < t["stellar_log_age"][g] < 10.2  # a passive galaxy: old light
+
+
+def test_cli_continuum_options(shared_data, capsys):
+    from galdesk.cli import main
+
+    sy2 = str(shared_data / "spectra/sdss/spec-0295-51585-0596.fits")
+    runs = {}
+    for extra in ([], ["--powerlaw"], ["--continuum", "local"]):
+        assert main(["fit-lines", sy2, "--lines", "hbeta", "--broad", "no", "--json", "--jobs", "1"] + extra) == 0
+        runs[" ".join(extra)] = json.loads(capsys.readouterr().out)[0]
+    assert runs[""]["continuum"] == "stellar" and runs[""]["stellar"]["powerlaw_fraction"] == 0.0
+    assert runs["--powerlaw"]["stellar"]["powerlaw_fraction"] > 0.02
+    assert runs["--continuum local"]["continuum"] == "local" and runs["--continuum local"]["stellar"] is None
+    hb = {k: next(ln["flux"] for ln in r["lines"] if ln["name"] == "hbeta") for k, r in runs.items()}
+    assert hb["--powerlaw"] < hb[""]  # the power law dilutes the trough: less emission needed to fill it

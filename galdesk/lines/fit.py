@@ -91,6 +91,9 @@ class FitConfig:
         put in ``spec.meta["stellar_continuum"]`` by the caller (same pixels as the flux) is used as it is.
     stellar_templates : str or None
         Template FITS file (default: the bundled BC03 MILES SSPs, see :mod:`galdesk.lines.stellar`).
+    stellar_powerlaw : bool
+        Add featureless power laws to the stellar templates (an AGN continuum, which otherwise passes for young
+        stars with deep Balmer absorption); off by default (see ``docs/lines_validation.md`` §1).
     stellar_scale_free : bool
         Let the stellar model's scale (``stellar_scale``) vary in each window instead of holding it at 1. Off by
         default: inside one window the scale is degenerate with the polynomial and the emission-line wings (on
@@ -147,6 +150,7 @@ class FitConfig:
     continuum: str = "auto"
     stellar_templates: str | None = None
     stellar_scale_free: bool = False
+    stellar_powerlaw: bool = False
     window_kms: float = 3000.0
     broad_window_kms: float = 9000.0
     window_angstrom: float | None = None
@@ -592,7 +596,7 @@ def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
     if meta is None:
         spec.meta = meta = {}
     have = meta.get("stellar_continuum")
-    key = str(config.stellar_templates or "")
+    key = f"{config.stellar_templates or ''}|powerlaw={bool(config.stellar_powerlaw)}"
     if have is not None and meta.get("stellar_key", key) == key:
         have = np.asarray(have, dtype=float)
         if have.shape != np.shape(spec.flux):
@@ -608,7 +612,8 @@ def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
 
     meta["stellar_key"] = key
     try:
-        st = fit_stellar_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms)
+        st = fit_stellar_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
+                                   powerlaw=config.stellar_powerlaw)
     except ValueError as exc:
         meta["stellar_error"] = f"stellar continuum: {exc}"
         meta.pop("stellar_fit", None)

@@ -105,3 +105,19 @@ def test_galaxy_on_its_stellar_continuum_and_back_to_local(qtbot, lines_window):
     assert local.layout.tidx < 0 and "stellar_scale" not in local.layout.names
     x, y = tab.comp_curves["stellar"].getData()
     assert x is None or len(x) == 0   # the stale stellar curve is cleared
+
+
+def test_power_law_continuum_choice(qtbot, lines_window):
+    """"stellar + power law" refits the Seyfert 2 with an AGN power law among the templates and says how much light
+    it carries."""
+    w, tab = lines_window
+    _show(qtbot, tab, 1)
+    tab.continuum.setCurrentText("stellar + power law")
+    cfg = tab.config()
+    assert cfg.continuum == "stellar" and cfg.stellar_powerlaw
+    with qtbot.waitSignal(tab.fitDone, timeout=60000) as blocker:
+        tab.fit_btn.click()
+    assert blocker.args[0].layout.tidx >= 0
+    st = tab.spec.meta["stellar_fit"]
+    assert st.powerlaw_fraction > 0.02
+    assert "power law" in tab.stats.text()

@@ -124,11 +124,12 @@ class LinesTab(QWidget):
         self.broad = QComboBox()
         self.broad.addItems(["auto", "yes", "no"])
         self.continuum = QComboBox()
-        self.continuum.addItems(["auto", "stellar", "local"])
+        self.continuum.addItems(["auto", "stellar", "stellar + power law", "local"])
         self.continuum.setToolTip("Continuum under the lines: 'stellar' fits stellar-population templates to the whole "
                                   "spectrum (emission masked), so Balmer emission sits in the right absorption "
-                                  "trough; 'local' is a straight line (plus a Gaussian Balmer trough); 'auto' = "
-                                  "stellar except for quasars")
+                                  "trough; '+ power law' adds a featureless AGN continuum (Seyfert hosts); 'local' "
+                                  "is a straight line (plus a Gaussian Balmer trough); 'auto' = stellar except for "
+                                  "quasars")
         self.absorption = QCheckBox("Balmer trough")
         self.absorption.setToolTip("With a local continuum: a Gaussian stellar absorption trough under Hα/Hβ/Hγ")
         self.absorption.setChecked(True)
@@ -233,7 +234,9 @@ class LinesTab(QWidget):
     def config(self):
         from galdesk.lines.fit import FitConfig
 
-        return FitConfig(broad=self.broad.currentText(), continuum=self.continuum.currentText(),
+        cont = self.continuum.currentText()
+        return FitConfig(broad=self.broad.currentText(), continuum=cont.split(" ")[0],
+                         stellar_powerlaw=cont.endswith("power law"),
                          absorption="auto" if self.absorption.isChecked() else False)
 
     @property
@@ -617,7 +620,9 @@ class LinesTab(QWidget):
         if cf.layout.tidx >= 0 and st is not None:
             parts.append(f"stellar continuum: σ* = {st.sigma_kms:.0f} ± {st.sigma_err:.0f} km/s, "
                          f"v* = {st.velocity_kms:+.0f} km/s, light-weighted age {10 ** (st.log_age_lw - 9):.2g} Gyr, "
-                         f"χ²ν = {st.chi2nu:.2f}" + (f" ({'; '.join(st.messages)})" if st.messages else ""))
+                         + (f"power law {st.powerlaw_fraction:.0%} of the light at 5500 Å, "
+                            if st.powerlaw_fraction > 0 else "")
+                         + f"χ²ν = {st.chi2nu:.2f}" + (f" ({'; '.join(st.messages)})" if st.messages else ""))
         elif cf.layout.tidx < 0 and meta.get("stellar_error"):
             parts.append(f"local continuum ({meta['stellar_error']})")
         for t in cf.tests:
