@@ -23,6 +23,9 @@ __all__ = ["IngestResult", "ingest", "read_chunk", "default_workers"]
 #: Below this many files, decoding in this process is faster than starting workers.
 PARALLEL_MIN_FILES = 64
 CHUNK = 32
+#: HDF5 image stacks whose float32 copy exceeds this are read slice by slice (each slice shrunk to the working
+#: size before the next is read), so their size is limited by the project, not by memory or one read.
+STREAM_BYTES = 512 * 1024**2
 
 
 @dataclass
@@ -54,28 +57,56 @@ def read_chunk(paths: list[str], size: int) -> list[tuple[str, list | None, str 
     and SpectrumData.
     """
     from galdesk.io.registry import read
-    from galdesk.io.resample import resample_planes
 
     out = []
     for p in paths:
         try:
+            streamed = _read_large_stack(p, size)
+            if streamed is not None:
+                out.append((p, streamed, None))
+                continue
             items = read(p)
         except Exception as exc:  # noqa: BLE001 - every failure is reported per file
             out.append((p, None, _message(p, exc)))
             continue
-        light = []
-        for it in items:
-            if isinstance(it, ImageData):
-                meta = dict(it.meta)
-                if it.wcs is not None and "ra" not in meta:
-                    meta.update(_centre_radec(it))
-                light.append(ImageData(pixels=resample_planes(it.pixels, size), bands=list(it.bands),
-                                       source=it.source, id=it.id, hdu=it.hdu, rgb=it.rgb, meta=_plain(meta)))
-            else:
-                it.header = None  # headers stay in the file; the project keeps the arrays
-                light.append(it)
-        out.append((p, light, None))
+        out.append((p, [_light(it, size) for it in items], None))
     return out
+
+
+def _light(it, size: int):
+    """A cut-out shrunk to the working size (no header, plain metadata); spectra lose their header."""
+    from galdesk.io.resample import resample_planes
+
+    if isinstance(it, ImageData):
+        meta = dict(it.meta)
+        if it.wcs is not None and "ra" not in meta:
+            meta.update(_centre_radec(it))
+        return ImageData(pixels=resample_planes(it.pixels, size), bands=list(it.bands), source=it.source, id=it.id,
+                         hdu=it.hdu, rgb=it.rgb, meta=_plain(meta))
+    it.header = None  # headers stay in the file; the project keeps the arrays
+    return it
+
+
+def _read_large_stack(path: str, size: int) -> list | None:
+    """The images of an HDF5 stack above :data:`STREAM_BYTES`, read and shrunk slice by slice; None otherwise."""
+    if Path(path).suffix.lower() not in (".h5", ".hdf5", ".he5", ".hdf"):
+        return None
+    from galdesk.io import images as img_io
+    from galdesk.io.registry import check_image
+
+    try:
+        n, nbytes = img_io.hdf5_stack_size(path)
+    except (OSError, ValueError):
+        return None  # not a stack: the normal reader says why
+    if nbytes <= STREAM_BYTES:
+        return None
+    light = []
+    for part in img_io.iter_hdf5_stack(path, slice_bytes=min(STREAM_BYTES, 256 * 1024**2)):
+        for it in part:
+            check_image(it)
+            it.meta.setdefault("format", "hdf5-stack")
+            light.append(_light(it, size))
+    return light
 
 
 def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = None, size: int | None = None,

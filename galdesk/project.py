@@ -290,6 +290,7 @@ class Project:
                 id=oid, kind="image", source=str(img.source), hdu=-1 if img.hdu is None else int(img.hdu),
                 bands=",".join(img.bands), group=group, row=row, ra=_f(img.meta.get("ra")),
                 dec=_f(img.meta.get("dec")), z=_f(img.meta.get("z")), spec_class="", subclass="",
+                label=img.meta.get("label"),
             ))
         spec_start = self._n_spectra_stored()
         for k, spec in enumerate(spectra):
@@ -304,6 +305,10 @@ class Project:
 
             # one vstack, not add_row per object (add_row costs ~1 ms a row on a wide table)
             added = Table(rows=[[r[c] for c in BASE_COLUMNS] for r in new_rows], names=BASE_COLUMNS)
+            labels = [r.get("label") for r in new_rows]
+            if any(v is not None and str(v) != "" for v in labels):
+                # labels stored with the pixels (an HDF5 stack's "labels"/"ans" dataset): a catalogue column
+                added["label"] = [("" if v is None else str(v)) for v in labels]
             table = vstack([table, added], join_type="outer", metadata_conflicts="silent") if len(table) else \
                 _with_columns_of(added, table)
         self._write_arrays(new_planes, spectra)
@@ -430,6 +435,10 @@ class Project:
         try:
             from galdesk.io.registry import read
 
+            if src.suffix.lower() in (".h5", ".hdf5", ".he5", ".hdf"):
+                from galdesk.io.images import read_hdf5_image
+
+                return read_hdf5_image(src, str(obj["id"]))  # one image, not the whole stack
             items = read(src, kind="image")
             hdu = int(obj["hdu"])
             for it in items:

@@ -123,3 +123,55 @@ def test_catalog_rows_pointing_into_one_stamp_file(tmp_path, shared_data):
         with fits.open(src / "AEGIS_F606w_images_01.fits") as h:
             assert objs["bands"][k] in ("F606W", "")
             assert h[int(hdu)].data.shape[0] > 0
+
+
+def _h5_stack(path, n=300, size=40, seed=0):
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    imgs = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+    with h5py.File(path, "w") as f:
+        f["images"] = imgs
+        f["ans"] = (np.arange(n) % 10).astype(np.uint8)
+        f["ids"] = np.array([f"G{i:05d}".encode() for i in range(n)])
+    return imgs
+
+
+def test_large_hdf5_stack_is_streamed_with_its_labels(tmp_path, monkeypatch):
+    """A stack above the one-read limit (here lowered to 1 MB) is refused by read() but ingested slice by slice,
+    with the same pixels as an ordinary ingest, its ids and its labels (a catalogue column for training)."""
+    import galdesk.ingest as ingest_mod
+    from galdesk.io import images as img_io
+    from galdesk.io import registry
+    from galdesk.io.model import ReadError
+    from galdesk.project import Project
+
+    _h5_stack(tmp_path / "galaxy10_like.h5")
+    ingest([tmp_path / "galaxy10_like.h5"], tmp_path / "plain", workers=1)
+    ref = Project.open(tmp_path / "plain.galdesk")
+
+    monkeypatch.setattr(registry, "MAX_DATA_BYTES", 1024**2)
+    monkeypatch.setattr(ingest_mod, "STREAM_BYTES", 512 * 1024)
+    slices = []
+    real = img_io.iter_hdf5_stack
+    monkeypatch.setattr(img_io, "iter_hdf5_stack",
+                        lambda path, slice_bytes: (slices.append(len(part)) or part for part in real(path, 200_000)))
+    with pytest.raises(ReadError, match="streams such stacks"):
+        registry.read(tmp_path / "galaxy10_like.h5")
+    res = ingest([tmp_path / "galaxy10_like.h5"], tmp_path / "streamed", workers=1)
+    assert res.images == 300 and not res.problems
+    assert len(slices) > 5 and sum(slices) == 300
+    got = Project.open(tmp_path / "streamed.galdesk")
+    assert np.array_equal(got.stack("c3"), ref.stack("c3"))
+    assert list(got.objects["id"]) == [f"G{i:05d}" for i in range(300)] == list(ref.objects["id"])
+    assert list(got.objects["label"][:12]) == [str(i % 10) for i in range(12)]
+    assert list(ref.objects["label"]) == list(got.objects["label"])
+    # the full-resolution cut-out of one object comes from its own slice of the stack, even above the limit
+    imgs = _h5_stack(tmp_path / "check.h5")
+    full = got.load_full_image(got.find("G00123"))
+    assert not full.meta.get("from_stack") and full.id == "G00123"
+    assert np.array_equal(full.pixels, np.moveaxis(imgs[123], -1, 0)[:, ::-1, :].astype(np.float32))
+    from galdesk.classify import catalogue_labels
+
+    rows = np.arange(5)
+    assert catalogue_labels(got, "label", rows) == ["0", "1", "2", "3", "4"]
