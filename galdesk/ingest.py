@@ -50,7 +50,8 @@ def default_workers() -> int:
     return n if n > 0 else max(1, os.cpu_count() or 1)
 
 
-def read_chunk(paths: list[str], size: int) -> list[tuple[str, list | None, str | None]]:
+def read_chunk(paths: list[str], size: int,
+               ctx: TaskContext | None = None) -> list[tuple[str, list | None, str | None]]:
     """Read files and shrink their cut-outs to ``size`` (runs in a worker process).
 
     Returns one ``(path, items, error)`` per file; ``items`` are light ImageData (working-size pixels, no header)
@@ -61,11 +62,13 @@ def read_chunk(paths: list[str], size: int) -> list[tuple[str, list | None, str 
     out = []
     for p in paths:
         try:
-            streamed = _read_large_stack(p, size)
+            streamed = _read_large_stack(p, size, ctx)
             if streamed is not None:
                 out.append((p, streamed, None))
                 continue
             items = read(p)
+        except Cancelled:
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure is reported per file
             out.append((p, None, _message(p, exc)))
             continue
@@ -87,8 +90,9 @@ def _light(it, size: int):
     return it
 
 
-def _read_large_stack(path: str, size: int) -> list | None:
-    """The images of an HDF5 stack above :data:`STREAM_BYTES`, read and shrunk slice by slice; None otherwise."""
+def _read_large_stack(path: str, size: int, ctx: TaskContext | None = None) -> list | None:
+    """The images of an HDF5 stack above :data:`STREAM_BYTES`, read and shrunk slice by slice; None otherwise.
+    With ``ctx`` (in-process reads) each slice reports progress and checks for cancellation."""
     if Path(path).suffix.lower() not in (".h5", ".hdf5", ".he5", ".hdf"):
         return None
     from galdesk.io import images as img_io
@@ -102,6 +106,10 @@ def _read_large_stack(path: str, size: int) -> list | None:
         return None
     light = []
     for part in img_io.iter_hdf5_stack(path, slice_bytes=min(STREAM_BYTES, 256 * 1024**2)):
+        if ctx is not None:
+            ctx.check_cancelled()
+            # the stack's own share of the reading phase (big stacks usually come alone)
+            ctx.progress(0.9 * len(light) / n, f"Reading {Path(path).name}: {len(light)}/{n} images")
         for it in part:
             check_image(it)
             it.meta.setdefault("format", "hdf5-stack")
@@ -194,7 +202,7 @@ def _read_all(paths: list[str], size: int, ctx: TaskContext, workers: int | None
     if workers == 1 or len(paths) < PARALLEL_MIN_FILES:
         for chunk in chunks:
             ctx.check_cancelled()
-            yield from read_chunk(chunk, size)
+            yield from read_chunk(chunk, size, ctx)
         return
     import multiprocessing as mp
 

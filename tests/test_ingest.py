@@ -175,3 +175,26 @@ def test_large_hdf5_stack_is_streamed_with_its_labels(tmp_path, monkeypatch):
 
     rows = np.arange(5)
     assert catalogue_labels(got, "label", rows) == ["0", "1", "2", "3", "4"]
+
+
+def test_streamed_stack_reports_progress_and_cancels(tmp_path, monkeypatch):
+    import galdesk.ingest as ingest_mod
+    from galdesk.project import Project
+    from galdesk.tasks import Cancelled, RecordingContext
+
+    _h5_stack(tmp_path / "big.h5", n=120)
+    monkeypatch.setattr(ingest_mod, "STREAM_BYTES", 100_000)
+    ctx = RecordingContext()
+    ingest([tmp_path / "big.h5"], tmp_path / "p", workers=1, ctx=ctx)
+    seen = [m for _, m in ctx.reports if m.startswith("Reading big.h5:")]
+    assert len(seen) > 3 and seen[-1].endswith("/120 images")
+
+    class CancelMidway(RecordingContext):
+        def report(self, fraction, message, eta):
+            super().report(fraction, message, eta)
+            if message.startswith("Reading big.h5:") and not message.startswith("Reading big.h5: 0/"):
+                self.cancel()  # the user presses Cancel while the stack streams in
+
+    with pytest.raises(Cancelled):
+        ingest([tmp_path / "big.h5"], tmp_path / "q", workers=1, ctx=CancelMidway())
+    assert Project.open(tmp_path / "q.galdesk").n_images == 0
