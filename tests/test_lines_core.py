@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -194,3 +195,62 @@ def test_import_is_light():
             "print(any(m in sys.modules for m in ('torch', 'PySide6')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _sii_spectrum(ratio, f6731=120.0, snr_cont=30.0, seed=0, z=0.05, sigma=90.0, inst=60.0):
+    rng = np.random.default_rng(seed)
+    wave = 10 ** (np.log10(6500) + 1e-4 * np.arange(1400))
+    flux = np.full(wave.size, 10.0)
+    for line, f in (("sii6717", ratio * f6731), ("sii6731", f6731)):
+        c = LL.LINES[line] * (1 + z)
+        sl = c * np.hypot(sigma, inst) / C_KMS
+        flux += f / (np.sqrt(2 * np.pi) * sl) * np.exp(-0.5 * ((wave - c) / sl) ** 2)
+    err = np.full(wave.size, 10.0 / snr_cont)
+    return SpectrumData(wavelength=wave, flux=flux + rng.normal(0, 1, wave.size) * err, ivar=1 / err ** 2,
+                        mask=np.zeros(wave.size, bool), source="synthetic", id=f"sii{seed}", redshift=z,
+                        resolution_kms=np.full(wave.size, inst))
+
+
+def test_density_doublet_ratio_is_bounded_and_recovered():
+    """[SII] 6717 = R x [SII] 6731 with R in the atomic-physics range: a true ratio is recovered with a sensible
+    error, and noise can no longer drive the ratio beyond the low-density limit."""
+    from galdesk.lines.linelist import BOUNDED_RATIOS
+
+    cfg = FitConfig(continuum="local", complexes=("sii",))
+    cf = fit_complex(_sii_spectrum(1.0, seed=1), "sii", cfg)
+    r = cf.params["sii6717_ratio"]
+    assert (r.min, r.max) == BOUNDED_RATIOS["sii6717"][1:]
+    assert abs(r.value - 1.0) < max(3 * r.stderr, 0.05)
+    m17, m31 = cf.measurement("sii6717"), cf.measurement("sii6731")
+    assert m17.flux == pytest.approx(r.value * m31.flux) and m17.flux == pytest.approx(120.0, rel=0.1)
+    assert 0 < m17.flux_err < 0.2 * m17.flux
+    # a weak doublet whose noise-free ratio sits at the low-density limit: bounded stays physical, free does not
+    over = []
+    for seed in range(8):
+        spec = _sii_spectrum(1.4484, f6731=25.0, snr_cont=12.0, seed=seed)
+        b = fit_complex(spec, "sii", cfg)
+        f = fit_complex(spec, "sii", replace(cfg, density_bounds=False))
+        rb = b.measurement("sii6717").flux / b.measurement("sii6731").flux
+        rf = f.measurement("sii6717").flux / max(f.measurement("sii6731").flux, 1e-9)
+        assert 0.4375 - 1e-9 <= rb <= 1.4484 + 1e-9
+        over.append(rf > 1.4484)
+    assert any(over)  # unbounded fits do wander out of the physical range
+
+
+def test_analytic_jacobian_with_a_ratio_parameter():
+    spec = _sii_spectrum(0.9)
+    cfg = FitConfig(continuum="local")
+    data = prepare_data(spec, "sii", cfg)
+    layout, inst = build_layout(data, "sii", cfg)
+    assert "sii6717_ratio" in layout.names and (layout.ridx >= 0).sum() == 1
+    theta = layout.init.copy()
+    w, z = data["wave"][None, :], np.array([data["z"]])
+    _, J = evaluate(layout, theta[None], w, z, inst[None], jac=True)
+    for p in range(layout.n_params):
+        h = max(1e-6 * abs(theta[p]), 1e-4)
+        tp, tm = theta.copy(), theta.copy()
+        tp[p] += h
+        tm[p] -= h
+        num = (evaluate(layout, tp[None], w, z, inst[None]) - evaluate(layout, tm[None], w, z, inst[None]))[0] / (
+            2 * h)
+        assert np.max(np.abs(J[0, :, p] - num)) < 1e-4 * (np.abs(num).max() + 1e-30), layout.names[p]

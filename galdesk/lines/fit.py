@@ -91,6 +91,10 @@ class FitConfig:
         put in ``spec.meta["stellar_continuum"]`` by the caller (same pixels as the flux) is used as it is.
     stellar_templates : str or None
         Template FITS file (default: the bundled BC03 MILES SSPs, see :mod:`galdesk.lines.stellar`).
+    density_bounds : bool
+        Fit [SII] 6717 as R x [SII] 6731 and [OII] 3729 as R x [OII] 3726 with R bounded by atomic physics
+        (:data:`galdesk.lines.linelist.BOUNDED_RATIOS`, the low- and high-density limits), instead of two free
+        fluxes that noise can push to impossible ratios.
     stellar_powerlaw : bool
         Add featureless power laws to the stellar templates (an AGN continuum, which otherwise passes for young
         stars with deep Balmer absorption); off by default (see ``docs/lines_validation.md`` §1).
@@ -151,6 +155,7 @@ class FitConfig:
     stellar_templates: str | None = None
     stellar_scale_free: bool = False
     stellar_powerlaw: bool = False
+    density_bounds: bool = True
     window_kms: float = 3000.0
     broad_window_kms: float = 9000.0
     window_angstrom: float | None = None
@@ -734,10 +739,11 @@ def build_layout(data: dict, complex_name: str, config: FitConfig, n_broad: int 
         sl = c * math.hypot(sig_kms, s_inst) / C_KMS
         return pk * math.sqrt(2 * math.pi) * sl
 
-    g_line, g_comp, g_kin, rest, fidx, vidx, sidx, fmult, sadd = [], [], [], [], [], [], [], [], []
+    g_line, g_comp, g_kin, rest, fidx, vidx, sidx, fmult, sadd, ridx = [], [], [], [], [], [], [], [], [], []
 
-    def gauss(line, comp, kin, fi, vi, si, mult, sa=-1):
+    def gauss(line, comp, kin, fi, vi, si, mult, sa=-1, ri=-1):
         sadd.append(sa)
+        ridx.append(ri)
         g_line.append(line)
         g_comp.append(comp)
         g_kin.append(kin)
@@ -750,13 +756,28 @@ def build_layout(data: dict, complex_name: str, config: FitConfig, n_broad: int 
     big = 1e30
     # narrow lines: strong line of each doublet is free, the weak one tied by the atomic ratio
     free_flux: dict[str, int] = {}
+    ratio_of: dict[str, int] = {}
+    bounded = {ln: v for ln, v in LL.BOUNDED_RATIOS.items()
+               if config.density_bounds and ln in cx.lines and v[0] in cx.lines}
     for line in cx.lines:
         if line in LL.DOUBLET_RATIOS and LL.DOUBLET_RATIOS[line][0] in cx.lines:
             continue
+        if line in bounded:
+            continue
         f0 = peak_flux(line, 100.0)
         free_flux[line] = add(f"{line}_flux", max(f0, 0.0), 0.0, big)
+    for line, (partner, lo_r, hi_r) in bounded.items():
+        # [SII] 6717 = R x [SII] 6731 with R inside the atomic-physics range (likewise [OII] 3729/3726)
+        f_l, f_p = peak_flux(line, 100.0), peak_flux(partner, 100.0)
+        r0 = f_l / f_p if f_p > 0 and f_l > 0 else 1.0
+        # start inside the range: lmfit's bound transform has no gradient at a bound, a start there stays there
+        pad = 0.15 * (hi_r - lo_r)
+        ratio_of[line] = add(f"{line}_ratio", float(np.clip(r0, lo_r + pad, hi_r - pad)), lo_r, hi_r)
     for line in cx.lines:
-        if line in free_flux:
+        if line in ratio_of:
+            partner = bounded[line][0]
+            gauss(line, "narrow", "narrow", free_flux[partner], iv, isg, 1.0, ri=ratio_of[line])
+        elif line in free_flux:
             bal = line in LL.BALMER
             gauss(line, "narrow", "balmer" if bal and ibv_n != iv else "narrow", free_flux[line],
                   ibv_n if bal else iv, ibs_n if bal else isg, 1.0)
@@ -828,7 +849,7 @@ def build_layout(data: dict, complex_name: str, config: FitConfig, n_broad: int 
         upper=np.array(upper), vary=np.ones(len(names), bool), g_line=g_line, g_comp=g_comp, g_kin=g_kin,
         rest=np.array(rest), fidx=np.array(fidx, int), vidx=np.array(vidx, int), sidx=np.array(sidx, int),
         fmult=np.array(fmult, float), cidx=np.array(cidx, int), rest_ref=rest_ref, sadd=np.array(sadd, int),
-        tidx=tidx,
+        tidx=tidx, ridx=np.array(ridx, int),
     )
     if start is not None:
         for i, n in enumerate(layout.names):
@@ -1152,7 +1173,7 @@ def _groups(layout: Layout) -> list[tuple[str, str, list[int]]]:
 
 def _quantities(layout: Layout, theta: np.ndarray, z: float, inst: np.ndarray, groups, stellar=None) -> np.ndarray:
     """(n_groups, 5): flux, FWHM (intrinsic km/s), velocity, EW (rest, A), continuum at centre."""
-    fl = theta[layout.fidx] * layout.fmult
+    fl = layout.fluxes(theta)
     v = theta[layout.vidx]
     s = layout.sigmas(theta)
     out = np.zeros((len(groups), 5))
@@ -1251,6 +1272,10 @@ def _bpt_ratios(sf: SpectrumFit, min_snr: float) -> dict:
     return out
 
 
+#: Complexes whose lines are blended at SDSS-like resolution (R ~ 2000): their velocity is tied to Hα's.
+UNRESOLVED = ("oii",)
+
+
 def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit:
     """Fit every configured complex of a spectrum, decide on a broad component, classify on the BPT diagrams.
 
@@ -1283,8 +1308,12 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
             if name == "hbeta" and ha is not None and config.tie_balmer:
                 fixed = {"balmer_v": float(ha.theta[ha.layout.index("narrow_v")]),
                          "balmer_sigma": float(ha.theta[ha.layout.index("narrow_sigma")])}
-            cf = fit_complex(spec, name, config, ctx, fixed=fixed)
             ref = sf.complexes.get("halpha") or sf.complexes.get("hbeta")
+            if name in UNRESOLVED and ref is not None:
+                # a doublet blended at the instrument's resolution: its centroid cannot tell a velocity shift
+                # from a change of ratio, so it takes the Balmer lines' velocity (its width stays free)
+                fixed = {"narrow_v": float(ref.theta[ref.layout.index("narrow_v")])}
+            cf = fit_complex(spec, name, config, ctx, fixed=fixed)
             if name not in ("halpha", "hbeta") and ref is not None and config.tie_snr > 0:
                 snr = max((m.snr for m in cf.measurements if m.component == "narrow" and np.isfinite(m.snr)),
                           default=0.0)

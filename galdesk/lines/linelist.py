@@ -76,6 +76,15 @@ DOUBLET_RATIOS: dict[str, tuple[str, float]] = {
 }
 
 
+#: Density-sensitive doublets: line -> (partner, lowest, highest flux ratio line/partner). The asymptotic ratios of
+#: Sanders et al. (2016, ApJ 816, 23) at 10^4 K: [SII] 6717/6731 from 0.4375 (high density) to 1.4484 (low
+#: density), [OII] 3729/3726 from 0.3839 to 1.4558. The fit uses the partner's flux and the bounded ratio.
+BOUNDED_RATIOS: dict[str, tuple[str, float, float]] = {
+    "sii6717": ("sii6731", 0.4375, 1.4484),
+    "oii3729": ("oii3726", 0.3839, 1.4558),
+}
+
+
 @dataclass(frozen=True)
 class Complex:
     """A group of lines fitted together.

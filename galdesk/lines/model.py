@@ -11,7 +11,7 @@ Model, per spectrum b and pixel i (observed vacuum wavelength lam_i)::
 
     centre_g = rest_g (1 + z_b) (1 + v_g / c)
     sigma_g  = centre_g sqrt(s_g^2 + s_inst,g^2) / c           # Angstrom; s_inst removed from the reported width
-    model_i  = sum_g m_g F_g / (sqrt(2 pi) sigma_g) exp(-(lam_i - centre_g)^2 / (2 sigma_g^2))
+    model_i  = sum_g m_g F_g [R_g] / (sqrt(2 pi) sigma_g) exp(-(lam_i - centre_g)^2 / (2 sigma_g^2))
              + sum_k c_k x_i^k,      x_i = 100 (lam_i / lam_ref,b - 1)
              [+ a S_i]                                          # optional stellar-continuum template, free scale a
 
@@ -61,6 +61,9 @@ class Layout:
         Indices of the continuum coefficients c_0..c_{K-1}.
     rest_ref : float
         Rest wavelength that sets the continuum's x = 0 (Angstrom).
+    ridx : ndarray of int (G,)
+        Index of a ratio parameter MULTIPLYING the flux (-1 for none): a density-sensitive doublet ([SII], [OII])
+        is ``F`` and ``R F`` with ``R`` bounded by atomic physics, not two free fluxes.
     tidx : int
         Index of the scale of a stellar-continuum template added to the continuum (-1: none); its values at the
         pixels are passed to :func:`evaluate` as ``tmpl``.
@@ -85,10 +88,21 @@ class Layout:
     sadd: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
     tidx: int = -1
+    ridx: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.sadd is None:
             self.sadd = np.full(len(self.g_line), -1, int)
+        if self.ridx is None:
+            self.ridx = np.full(len(self.g_line), -1, int)
+
+    def fluxes(self, theta: np.ndarray) -> np.ndarray:
+        """Signed integrated flux of each Gaussian for ``theta`` (P,) or (B, P): flux x multiplier x ratio."""
+        theta = np.asarray(theta)
+        f = theta[..., self.fidx] * self.fmult
+        if (self.ridx >= 0).any():
+            f = f * np.where(self.ridx >= 0, theta[..., np.where(self.ridx >= 0, self.ridx, 0)], 1.0)
+        return f
 
     def sigmas(self, theta: np.ndarray) -> np.ndarray:
         """Intrinsic dispersion of each Gaussian (km/s) for parameters ``theta`` (P,) or (B, P)."""
@@ -114,10 +128,10 @@ class Layout:
                       self.vary.copy(), list(self.g_line), list(self.g_comp), list(self.g_kin), self.rest.copy(),
                       self.fidx.copy(), self.vidx.copy(), self.sidx.copy(), self.fmult.copy(), self.cidx.copy(),
                       self.rest_ref, self.sadd.copy(), {k: v for k, v in self.meta.items() if not k.startswith("_")},
-                      self.tidx)
+                      self.tidx, self.ridx.copy())
 
-    def onehot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(G, P) matrices mapping Gaussians to their flux, velocity and dispersion parameters (cached)."""
+    def onehot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(G, P) matrices mapping Gaussians to their flux, velocity, dispersion and ratio parameters (cached)."""
         cached = self.meta.get("_onehot")
         if cached is None:
             G, P = self.n_gauss, self.n_params
@@ -128,6 +142,10 @@ class Layout:
                 mats.append(m)
             has = np.flatnonzero(self.sadd >= 0)
             mats[2][has, self.sadd[has]] += 1.0  # d sigma / d delta = 1 as well
+            mr = np.zeros((G, P))
+            has = np.flatnonzero(self.ridx >= 0)
+            mr[has, self.ridx[has]] = 1.0
+            mats.append(mr)
             cached = tuple(mats)
             self.meta["_onehot"] = cached
         return cached
@@ -165,7 +183,10 @@ def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components
     z = np.atleast_1d(np.asarray(z, dtype=float))
     v = theta[:, layout.vidx]
     s = layout.sigmas(theta)
-    flux = theta[:, layout.fidx] * layout.fmult
+    flux = layout.fluxes(theta)
+    has_ratio = bool((layout.ridx >= 0).any())
+    rmul = np.where(layout.ridx >= 0, theta[:, np.where(layout.ridx >= 0, layout.ridx, 0)], 1.0) if has_ratio \
+        else None
     c0 = layout.rest[None, :] * (1.0 + z)[:, None]  # (B, G) systemic observed centre
     cen = c0 * (1.0 + v / C_KMS)
     sobs = np.sqrt(s * s + inst * inst)
@@ -191,8 +212,8 @@ def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components
     model = g.sum(axis=1) + cont
     out = [model]
     if jac:
-        Mf, Mv, Ms = layout.onehot()
-        dg_dF = (layout.fmult * norm)[:, :, None] * e
+        Mf, Mv, Ms, Mr = layout.onehot()
+        dg_dF = (layout.fmult * norm * (rmul if has_ratio else 1.0))[:, :, None] * e
         dg_dsl = g * (u * u - 1.0) / sl[:, :, None]
         dg_dcen = g * u / sl[:, :, None] + dg_dsl * (sobs / C_KMS)[:, :, None]
         dg_dv = dg_dcen * (c0 / C_KMS)[:, :, None]
@@ -201,6 +222,9 @@ def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components
         dg_ds = dg_dsl * dsl_ds[:, :, None]
         J = (np.einsum("bgn,gp->bnp", dg_dF, Mf) + np.einsum("bgn,gp->bnp", dg_dv, Mv)
              + np.einsum("bgn,gp->bnp", dg_ds, Ms))
+        if has_ratio:  # d g / d R = g / R: the flux parameter times multiplier times the unit profile
+            dg_dR = (theta[:, layout.fidx] * layout.fmult * norm)[:, :, None] * e
+            J += np.einsum("bgn,gp->bnp", dg_dR, Mr)
         for k, p in enumerate(layout.cidx):
             J[:, :, p] += xp[k]
         if layout.tidx >= 0:

@@ -525,7 +525,7 @@ class LinesTab(QWidget):
         lay, cf = self.fit.layout, self.fit
         cont = curves["continuum"]
         for g in range(lay.n_gauss):
-            if lay.fmult[g] != 1.0 or lay.g_comp[g] == "absorption":
+            if lay.fmult[g] != 1.0 or lay.ridx[g] >= 0 or lay.g_comp[g] == "absorption":
                 continue
             key = f"{lay.g_line[g]}_{lay.g_comp[g]}"
             y = curves.get(key)
