@@ -130,6 +130,14 @@ def results_table(results: list[dict]):
         vals = np.array([np.nan if not isinstance(r.get("stellar"), dict) or r["stellar"].get(key) is None
                          else float(r["stellar"][key]) for r in results])
         t[f"stellar_{key}"] = MaskedColumn(vals, mask=~np.isfinite(vals), unit=unit)
+    for dkey in ("sii", "oii"):
+        for q, unit in (("ratio", None), ("ratio_err", None), ("n_e", "cm-3"), ("n_e_lo", "cm-3"),
+                        ("n_e_hi", "cm-3")):
+            vals = np.array([np.nan if (r.get("density") or {}).get(dkey, {}).get(q) is None
+                             else float(r["density"][dkey][q]) for r in results])
+            t[f"{dkey}_{q}"] = MaskedColumn(vals, mask=~np.isfinite(vals), unit=unit)
+        t[f"{dkey}_density_limit"] = [str((r.get("density") or {}).get(dkey, {}).get("limit") or "")
+                                      for r in results]
     units = {"flux": "1e-17 erg / (s cm2)", "flux_err": "1e-17 erg / (s cm2)", "fwhm_kms": "km/s",
              "fwhm_err": "km/s", "ew": "Angstrom", "snr": None}
     for key in names:

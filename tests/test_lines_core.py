@@ -227,13 +227,14 @@ def test_density_doublet_ratio_is_bounded_and_recovered():
     # a weak doublet whose noise-free ratio sits at the low-density limit: bounded stays physical, free does not
     over = []
     for seed in range(8):
-        spec = _sii_spectrum(1.4484, f6731=25.0, snr_cont=12.0, seed=seed)
+        spec = _sii_spectrum(BOUNDED_RATIOS["sii6717"][2], f6731=25.0, snr_cont=12.0, seed=seed)
         b = fit_complex(spec, "sii", cfg)
         f = fit_complex(spec, "sii", replace(cfg, density_bounds=False))
         rb = b.measurement("sii6717").flux / b.measurement("sii6731").flux
         rf = f.measurement("sii6717").flux / max(f.measurement("sii6731").flux, 1e-9)
-        assert 0.4375 - 1e-9 <= rb <= 1.4484 + 1e-9
-        over.append(rf > 1.4484)
+        lo_r, hi_r = BOUNDED_RATIOS["sii6717"][1:]
+        assert lo_r - 1e-9 <= rb <= hi_r + 1e-9
+        over.append(rf > hi_r)
     assert any(over)  # unbounded fits do wander out of the physical range
 
 
@@ -254,3 +255,33 @@ def test_analytic_jacobian_with_a_ratio_parameter():
         num = (evaluate(layout, tp[None], w, z, inst[None]) - evaluate(layout, tm[None], w, z, inst[None]))[0] / (
             2 * h)
         assert np.max(np.abs(J[0, :, p] - num)) < 1e-4 * (np.abs(num).max() + 1e-30), layout.names[p]
+
+
+def test_electron_density_from_the_doublet_ratio():
+    from galdesk.lines.linelist import BOUNDED_RATIOS, DENSITY_CALIBRATION, electron_density
+
+    for line, (_, a, b, c) in DENSITY_CALIBRATION.items():
+        for ne in (10.0, 100.0, 1000.0, 1e4):
+            r = a * (b + ne) / (c + ne)  # Sanders et al. (2016) eq. 7, forwards
+            d = electron_density(line, r, 0.02)
+            assert d["n_e"] == pytest.approx(ne, rel=1e-9) and d["limit"] is None
+            assert d["n_e_lo"] < ne < d["n_e_hi"]
+        lo, hi = BOUNDED_RATIOS[line][1:]
+        assert (lo, hi) == (a, pytest.approx(a * b / c))
+        top = electron_density(line, hi, 0.05)
+        assert top["limit"] == "low-density" and top["n_e"] is None and top["n_e_lo"] == 0.0 and top["n_e_hi"] > 0
+        assert electron_density(line, lo, 0.05)["limit"] == "high-density"
+
+
+def test_spectrum_fit_reports_the_sii_density():
+    spec = _sii_spectrum(1.0, seed=3)
+    sf = fit_spectrum(spec, FitConfig(continuum="local", complexes=("sii",)))
+    d = sf.density["sii"]
+    assert abs(d["ratio"] - 1.0) < 3 * d["ratio_err"]   # a ratio of 1.0 is n_e = 496 cm^-3 at 10^4 K
+    assert d["n_e_lo"] < d["n_e"] < d["n_e_hi"] and 150 < d["n_e"] < 1500
+    assert sf.to_dict()["density"]["sii"]["n_e"] == pytest.approx(d["n_e"])
+    from galdesk.fitlines import results_table
+
+    t = results_table([sf.to_dict()])
+    assert str(t["sii_n_e"].unit) == "1 / cm3" and t["sii_n_e"][0] == pytest.approx(d["n_e"])
+    assert t["oii_n_e"].mask[0]

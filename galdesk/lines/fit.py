@@ -408,6 +408,7 @@ class SpectrumFit:
     skipped: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     stellar: dict | None = None
+    density: dict = field(default_factory=dict)
 
     @property
     def lines(self) -> list[LineMeasurement]:
@@ -435,7 +436,8 @@ class SpectrumFit:
 
         Extra keys: ``absorption`` (fitted Balmer troughs), ``tests`` (every broad/outflow test), ``bpt`` (log
         ratios and errors), ``fit`` (chi^2 per complex), ``continuum`` ("stellar" or "local"), ``stellar`` (the
-        stellar-population fit: velocity, dispersion, light-weighted age... or why there is none), ``skipped``
+        stellar-population fit: velocity, dispersion, light-weighted age... or why there is none), ``density``
+        (electron density from [SII] and [OII], see :func:`galdesk.lines.linelist.electron_density`), ``skipped``
         and ``error``.
         """
         keys = ("name", "wave_vac", "component", "flux", "flux_err", "fwhm_kms", "fwhm_err", "ew", "snr")
@@ -467,6 +469,7 @@ class SpectrumFit:
                         "success": cf.success} for k, cf in self.complexes.items()},
             "continuum": "stellar" if any(cf.layout.tidx >= 0 for cf in self.complexes.values()) else "local",
             "stellar": self.stellar,
+            "density": {k: {q: clean(v) for q, v in d.items()} for k, d in self.density.items()},
             "skipped": dict(self.skipped),
             "error": self.error,
         }
@@ -1248,6 +1251,27 @@ def measure(cf: ComplexFit, cov: np.ndarray | None = None) -> list[LineMeasureme
 # ---------------------------------------------------------------------------------------------------------------
 # whole spectrum
 # ---------------------------------------------------------------------------------------------------------------
+def _densities(sf: SpectrumFit, min_snr: float) -> dict:
+    """Electron densities from the [SII] and [OII] doublets whose total flux has S/N >= ``min_snr``."""
+    out = {}
+    for key, (line, (partner, _, _, _)) in zip(("sii", "oii"), LL.DENSITY_CALIBRATION.items()):
+        m1, m2 = sf.line(line), sf.line(partner)
+        if m1 is None or m2 is None or m2.flux <= 0:
+            continue
+        tot, tot_err = m1.flux + m2.flux, math.hypot(m1.flux_err, m2.flux_err)
+        if not (tot_err > 0 and tot / tot_err >= min_snr):
+            continue
+        cf = sf.complexes.get(m1.complex_name)
+        p = cf.params.get(f"{line}_ratio") if cf is not None and cf.params is not None else None
+        if p is not None:
+            r, r_err = float(p.value), (float(p.stderr) if p.stderr else 0.0)
+        else:  # free fluxes: the ratio and its first-order error (covariance of the two fluxes neglected)
+            r = m1.flux / m2.flux
+            r_err = r * math.hypot(m1.flux_err / m1.flux if m1.flux > 0 else 0.0, m2.flux_err / m2.flux)
+        out[key] = LL.electron_density(line, r, r_err)
+    return out
+
+
 def _bpt_ratios(sf: SpectrumFit, min_snr: float) -> dict:
     def get(name):
         m = sf.line(name, "narrow")
@@ -1354,6 +1378,7 @@ def summarize(sf: SpectrumFit, config: FitConfig | None = None) -> SpectrumFit:
                 sf.broad = t[0]
                 break
     sf.bpt = _bpt_ratios(sf, config.bpt_min_snr)
+    sf.density = _densities(sf, config.bpt_min_snr)
     sf.bpt_class = None
     if "log_n2ha" in sf.bpt and "log_o3hb" in sf.bpt:
         b = sf.bpt

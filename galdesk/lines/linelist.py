@@ -76,13 +76,48 @@ DOUBLET_RATIOS: dict[str, tuple[str, float]] = {
 }
 
 
-#: Density-sensitive doublets: line -> (partner, lowest, highest flux ratio line/partner). The asymptotic ratios of
-#: Sanders et al. (2016, ApJ 816, 23) at 10^4 K: [SII] 6717/6731 from 0.4375 (high density) to 1.4484 (low
-#: density), [OII] 3729/3726 from 0.3839 to 1.4558. The fit uses the partner's flux and the bounded ratio.
-BOUNDED_RATIOS: dict[str, tuple[str, float, float]] = {
-    "sii6717": ("sii6731", 0.4375, 1.4484),
-    "oii3729": ("oii3726", 0.3839, 1.4558),
+#: Electron-density calibration of the density-sensitive doublets at 10^4 K (Sanders et al. 2016, ApJ 816, 23,
+#: eq. 7): line -> (partner, a, b, c) with ratio(line/partner) = a (b + n_e) / (c + n_e), n_e in cm^-3.
+DENSITY_CALIBRATION: dict[str, tuple[str, float, float, float]] = {
+    "sii6717": ("sii6731", 0.4315, 2107.0, 627.1),
+    "oii3729": ("oii3726", 0.3771, 2468.0, 638.4),
 }
+
+#: Density-sensitive doublets: line -> (partner, lowest, highest flux ratio line/partner): the high-density (a) and
+#: low-density (a b / c) limits of :data:`DENSITY_CALIBRATION` ([SII] 6717/6731: 0.4315-1.4498; [OII] 3729/3726:
+#: 0.3771-1.4578). The fit uses the partner's flux and the bounded ratio.
+BOUNDED_RATIOS: dict[str, tuple[str, float, float]] = {
+    line: (partner, a, a * b / c) for line, (partner, a, b, c) in DENSITY_CALIBRATION.items()
+}
+
+
+def electron_density(line: str, ratio: float, ratio_err: float | None = None) -> dict:
+    """Electron density (cm^-3) from a doublet ratio (Sanders et al. 2016 at 10^4 K).
+
+    Returns
+    -------
+    dict
+        ``ratio``, ``ratio_err``, ``n_e`` (None at or beyond the low/high-density limit), ``n_e_lo``/``n_e_hi``
+        (the densities at ratio +- its error, clipped: ``n_e_lo = 0`` when the ratio is consistent with the
+        low-density limit, ``n_e_hi = None`` when consistent with the high-density limit) and ``limit``
+        (``"low-density"``, ``"high-density"`` or None).
+    """
+    _, a, b, c = DENSITY_CALIBRATION[line]
+    r_hi, r_lo = a * b / c, a
+
+    def ne(r):
+        if r >= r_hi:
+            return 0.0
+        if r <= r_lo:
+            return None
+        return (c * r - a * b) / (a - r)
+
+    err = float(ratio_err) if ratio_err is not None and np.isfinite(ratio_err) else 0.0
+    tol = 1e-6 * r_hi
+    limit = "low-density" if ratio >= r_hi - tol else ("high-density" if ratio <= r_lo + tol else None)
+    value = None if limit else ne(ratio)
+    return {"ratio": float(ratio), "ratio_err": float(err), "n_e": value, "n_e_lo": ne(ratio + err),
+            "n_e_hi": ne(ratio - err), "limit": limit}
 
 
 @dataclass(frozen=True)

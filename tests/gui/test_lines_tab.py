@@ -121,3 +121,14 @@ def test_power_law_continuum_choice(qtbot, lines_window):
     st = tab.spec.meta["stellar_fit"]
     assert st.powerlaw_fraction > 0.02
     assert "power law" in tab.stats.text()
+
+
+def test_sii_fit_shows_the_electron_density(qtbot, lines_window):
+    w, tab = lines_window
+    _show(qtbot, tab, 1)
+    with qtbot.waitSignal(tab.fitDone, timeout=60000) as blocker:
+        tab.complex.setCurrentIndex(tab.complex.findData("sii"))
+        if tab.fit is None or tab.fit.complex_name != "sii":
+            tab.fit_btn.click()
+    assert blocker.args[0].complex_name == "sii"
+    assert "[SII] 6717/6731 =" in tab.stats.text() and "cm⁻³" in tab.stats.text()

@@ -615,6 +615,17 @@ class LinesTab(QWidget):
                  f"{cf.ndata} pixels, {cf.nvarys} free parameters; fluxes in {self.spec.flux_unit or 'flux'} × Å"]
         if not cf.success:
             parts.append(f"<span style='color:#b00'>fit did not converge: {cf.message}</span>")
+        from galdesk.lines.linelist import electron_density
+
+        for line, label in (("sii6717", "[SII] 6717/6731"), ("oii3729", "[OII] 3729/3726")):
+            p = cf.params.get(f"{line}_ratio") if cf.params is not None else None
+            if p is not None:
+                d = electron_density(line, float(p.value), float(p.stderr) if p.stderr else None)
+                ne = (f"n_e at the {d['limit']} limit" if d["limit"] else
+                      f"n_e = {d['n_e']:.0f} cm⁻³ ({d['n_e_lo']:.0f}–"
+                      + (f"{d['n_e_hi']:.0f})" if d["n_e_hi"] is not None else "∞)"))
+                parts.append(f"{label} = {d['ratio']:.3f} ± "
+                             f"{d['ratio_err']:.3f} → {ne} (Sanders et al. 2016, 10⁴ K)")
         meta = self.spec.meta if isinstance(self.spec.meta, dict) else {}
         st = meta.get("stellar_fit")
         if cf.layout.tidx >= 0 and st is not None:
