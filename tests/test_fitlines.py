@@ -79,6 +79,24 @@ def test_project_fits_record_the_continuum_and_export_it(tmp_path, shared_data):
     assert t["stellar_sigma"][g] == pytest.approx(gal["stellar"]["sigma_kms"])
     assert t["stellar_sigma"].mask[row["spec-0332-52367-0639"]]
     assert 8.5 < t["stellar_log_age"][g] < 10.2  # a passive galaxy: old light
+    assert "n_e_sii" not in t.colnames  # only Hβ was fitted: no density columns
+
+
+def test_export_carries_electron_densities(tmp_path, shared_data):
+    import astropy.units as u
+
+    from galdesk.ingest import ingest
+    from galdesk.io.export import build_catalog
+    from galdesk.lines.fit import FitConfig
+    from galdesk.project import Project
+
+    ingest([shared_data / "spectra/sdss/spec-0295-51585-0596.fits"], tmp_path / "p", workers=1)
+    proj = Project.open(tmp_path / "p.galdesk")
+    res = fit_project(proj, FitConfig(complexes=("halpha", "sii"), broad="no"), n_jobs=1)[0]
+    t = build_catalog(proj)
+    assert t["n_e_sii"].unit == u.cm ** -3
+    assert t["n_e_sii"][0] == pytest.approx(res["density"]["sii"]["n_e"])
+    assert t["n_e_sii_lo"][0] < t["n_e_sii"][0] < t["n_e_sii_hi"][0]
 
 
 def test_cli_continuum_options(shared_data, capsys):

@@ -349,6 +349,18 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
                                         description="stellar velocity relative to z")
         t["stellar_log_age"] = _floats(stellar("log_age_lw"), unit="dex(yr)",
                                        description="light-weighted log age of the stellar templates (5500 A)")
+    for dkey, label in (("sii", "[SII] 6717/6731"), ("oii", "[OII] 3729/3726")):
+        dens = [((r.payload.get("density") or {}).get(dkey) if r is not None else None) for r in fit_of_row]
+        if not any(dens):
+            continue
+        t[f"n_e_{dkey}"] = _floats([d.get("n_e") if d else None for d in dens], unit="cm-3",
+                                   description=f"electron density from {label} (Sanders et al. 2016, 1e4 K)")
+        t[f"n_e_{dkey}_lo"] = _floats([d.get("n_e_lo") if d else None for d in dens], unit="cm-3",
+                                      description="n_e at ratio + 1 sigma")
+        t[f"n_e_{dkey}_hi"] = _floats([d.get("n_e_hi") if d else None for d in dens], unit="cm-3",
+                                      description="n_e at ratio - 1 sigma (masked: high-density limit)")
+        t[f"n_e_{dkey}_limit"] = _text([d.get("limit") if d else None for d in dens],
+                                       f"low-density / high-density when the {label} ratio sits at a limit")
 
     # catalogue columns joined at ingest (labels, magnitudes, ...), with their units and descriptions
     from galdesk.project import BASE_COLUMNS
