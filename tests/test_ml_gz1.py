@@ -86,6 +86,25 @@ def test_cancel_then_resume_from_checkpoint(tmp_path, small):
     assert res.split["test"] == saved["split"]["test"]
 
 
+def test_resumed_training_is_bit_identical(tmp_path, small):
+    """Interrupting a run (with mixup and dropout) and resuming it gives exactly the weights of an uninterrupted run:
+    every random draw comes from state saved in the checkpoint."""
+    stack, labels, _ = small
+    cfg = TrainConfig(epochs=3, mixup=0.2, **TINY)
+    full = train_image_classifier(stack, labels, GZ1_BINARY_CLASSES, cfg, out_path=tmp_path / "full.safetensors")
+    steps = int(np.ceil(120 / cfg.batch_size))
+    with pytest.raises(Cancelled):
+        train_image_classifier(stack, labels, GZ1_BINARY_CLASSES, cfg, ctx=RecordingContext(cancel_after=steps + 2),
+                               out_path=tmp_path / "cut.safetensors")
+    torch.manual_seed(12345)  # whatever else ran in between must not matter
+    torch.rand(100)
+    res = train_image_classifier(stack, labels, GZ1_BINARY_CLASSES, cfg, out_path=tmp_path / "cut.safetensors",
+                                 resume_from=tmp_path / "cut.ckpt.pt")
+    a, b = full.model.state_dict(), res.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["train_loss"] for r in res.history] == [r["train_loss"] for r in full.history]
+
+
 # -- the bundled model ------------------------------------------------------------------------------------------------
 def _bundled_card():
     path = bundled_dir() / "gz1-binary.json"

@@ -361,6 +361,8 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
         best_loss, best_epoch, bad = float(ckpt["best_loss"]), int(ckpt["best_epoch"]), int(ckpt["bad_epochs"])
         best_state = ckpt["best_state"]
         gen.set_state(ckpt["generator"])
+        if ckpt.get("torch_rng") is not None:  # dropout and mixup draw from torch's global generator
+            torch.set_rng_state(ckpt["torch_rng"])
         start_epoch = int(ckpt["epoch"]) + 1
 
     steps = max(1, math.ceil(len(train_idx) / cfg.batch_size))
@@ -385,7 +387,7 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
             x = _batch_input(stack, bi, spec, device, cfg.augment, gen)
             t = torch.as_tensor(y[bi], device=device)
             lam, t2 = 1.0, t
-            if cfg.mixup > 0:
+            if cfg.mixup > 0:  # torch's global generator, like dropout: its state is saved in checkpoints
                 lam = float(torch.distributions.Beta(cfg.mixup, cfg.mixup).sample())
                 perm_b = torch.randperm(len(bi), generator=gen).to(device)
                 x, t2 = lam * x + (1 - lam) * x[perm_b], t[perm_b]
@@ -567,7 +569,8 @@ def _save_checkpoint(path: Path, model, opt, epoch, history, best_state, best_lo
     obj = {"model": {k: v.detach().to("cpu") for k, v in model.state_dict().items()},
            "optimizer": copy.deepcopy(opt.state_dict()), "epoch": int(epoch), "history": history,
            "best_state": best_state, "best_loss": float(best_loss), "best_epoch": int(best_epoch),
-           "bad_epochs": int(bad), "generator": gen.get_state(), "split": split, "spec": spec,
+           "bad_epochs": int(bad), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+           "split": split, "spec": spec,
            "config": asdict(cfg), "class_names": list(class_names), "step": int(step),
            "ema": None if ema_model is None else {k: v.detach().to("cpu") for k, v in ema_model.state_dict().items()}}
     tmp = path.with_name(path.name + ".tmp")
