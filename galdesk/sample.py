@@ -6,7 +6,8 @@ same readers a user's data goes through:
 * 48 three-band (g, r, i) FITS cubes of 64×64 pixels with a TAN WCS: de Vaucouleurs ellipticals (red) and
   exponential disks with two-armed logarithmic spirals and a bulge (blue), random orientation, sky noise;
 * 8 SDSS-format ``spec-*.fits`` spectra (COADD loglam/flux/ivar/wdisp, SPECOBJ Z/CLASS/SUBCLASS): star-forming,
-  Seyfert 2, LINER-like and broad-line (Seyfert 1) emission on a stellar-like continuum with noise;
+  Seyfert 2, LINER-like and broad-line (Seyfert 1) emission on a stellar-population continuum (two of the
+  bundled SSPs, random sigma*) with noise;
 * a CSV catalogue with the true class of each object (``label``) and its redshift.
 
 The galaxies are toys for exploring the program, not for science.
@@ -62,6 +63,37 @@ def synthetic_galaxy(kind: str, rng: np.random.Generator, size: int = 64) -> np.
     return out.astype(np.float32)
 
 
+def _stellar_continuum(kind: str, rest: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A stellar-population continuum from the bundled SSPs (young + old, broadened by a random sigma*, ~5 flux
+    units at 5000 A), continued as a smooth power law beyond the templates' 3540-7400 A; the toy continuum if the
+    templates are missing."""
+    from scipy.ndimage import gaussian_filter1d
+
+    try:
+        from galdesk.lines.stellar import load_templates
+
+        tpl = load_templates()
+    except ValueError:
+        return 5.0 * (rest / 5000.0) ** -0.5 + 1.5 * np.exp(-0.5 * ((rest - 4000) / 300) ** 2)
+    young_share = {"star-forming": 0.6, "seyfert2": 0.15, "liner": 0.05, "seyfert1": 0.1}[kind]
+    solar = np.isclose(tpl.z_zsun, 1.0)
+    ages = tpl.ages_gyr
+    k_young = int(np.flatnonzero(solar)[np.argmin(np.abs(np.log(ages[solar]) - np.log(0.3)))])
+    k_old = int(np.flatnonzero(solar)[np.argmin(np.abs(np.log(ages[solar]) - np.log(8.0)))])
+    mix = young_share * tpl.flux[k_young] + (1 - young_share) * tpl.flux[k_old]
+    sigma = rng.uniform(90.0, 180.0)
+    mix = gaussian_filter1d(mix, sigma / (C_KMS * tpl.dln), mode="nearest")
+    lam_t = tpl.lam
+    out = np.interp(rest, lam_t, mix)
+    # beyond the templates: the power law through their last 200 A at each end
+    for edge, sel in ((lam_t[0], rest < lam_t[0]), (lam_t[-1], rest > lam_t[-1])):
+        if sel.any():
+            near = np.abs(lam_t - edge) < 200
+            level = float(np.median(mix[near]))
+            out[sel] = level * (rest[sel] / edge) ** (-1.0 if edge == lam_t[0] else -0.5)
+    return 5.0 * out / float(np.interp(5000.0, lam_t, mix))
+
+
 def synthetic_spectrum(kind: str, z: float, rng: np.random.Generator):
     """(loglam, flux, ivar, wdisp) of a toy SDSS-like spectrum; ``kind`` in star-forming, seyfert2, liner, seyfert1.
 
@@ -70,7 +102,7 @@ def synthetic_spectrum(kind: str, z: float, rng: np.random.Generator):
     loglam = np.arange(np.log10(3800.0), np.log10(9200.0), 1e-4)
     lam = 10 ** loglam
     rest = lam / (1 + z)
-    cont = 5.0 * (rest / 5000.0) ** -0.5 + 1.5 * np.exp(-0.5 * ((rest - 4000) / 300) ** 2)
+    cont = _stellar_continuum(kind, rest, rng)
     # (Ha, [NII]6584/Ha, [OIII]5007/Hb) per kind; Hb = Ha / 2.86 (case B)
     params = {"star-forming": (60.0, 0.35, 0.6), "seyfert2": (40.0, 1.1, 8.0), "liner": (20.0, 1.4, 1.5),
               "seyfert1": (40.0, 0.9, 6.0)}[kind]
