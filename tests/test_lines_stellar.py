@@ -221,3 +221,17 @@ def test_demo_spectra_sit_on_a_stellar_population():
                             resolution_kms=wdisp * 1e-4 * np.log(10) * C)
         st = fit_stellar_continuum(spec)
         assert 60 < st.sigma_kms < 220 and st.chi2nu < 1.5, (kind, st.sigma_kms, st.chi2nu)
+
+
+def test_featureless_continuum_is_flagged():
+    """A smooth continuum without absorption lines (the old toy demo's): sigma* runs to its bound and the fit says
+    so instead of reporting 600 km/s silently."""
+    wave = 10 ** np.arange(np.log10(3800), np.log10(9200), 1e-4)
+    rest = wave / 1.05
+    flux = 5.0 * (rest / 5000.0) ** -0.5 + 1.5 * np.exp(-0.5 * ((rest - 4000) / 300) ** 2)
+    flux = flux + np.random.default_rng(0).normal(0, 0.3, wave.size)
+    spec = SpectrumData(wavelength=wave, flux=flux, ivar=np.full(wave.size, 1 / 0.09), mask=np.zeros(wave.size, bool),
+                        source="toy", id="toy", redshift=0.05, resolution_kms=np.full(wave.size, 69.0))
+    st = fit_stellar_continuum(spec)
+    assert any("at its bound" in m for m in st.messages)
+    assert any("at its bound" in m for m in st.to_dict()["messages"])

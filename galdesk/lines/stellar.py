@@ -506,6 +506,9 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
         if mult is not None:  # how far the multiplicative correction strays from a constant
             mv = legendre.legvander(np.clip(x_all[pixels], -1, 1), mdegree) @ mult
             poly_fraction = float(np.max(np.abs(mv / np.median(mv) - 1)))
+    if p[1] >= sigma_max * (1 - 1e-3) or p[1] <= 1.0 + 1e-3:
+        messages.append(f"sigma* at its bound ({p[1]:.0f} km/s): no stellar absorption lines constrain it "
+                        f"(the continuum shape is still usable)")
     if mult is None and poly_fraction > 0.3:
         messages.append(f"additive polynomial is {poly_fraction:.0%} of the continuum: templates fit poorly")
     elif mult is not None and poly_fraction > 0.8:
