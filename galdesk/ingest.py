@@ -93,10 +93,11 @@ def _light(it, size: int):
 def _read_large_stack(path: str, size: int, ctx: TaskContext | None = None) -> list | None:
     """The images of an HDF5 stack above :data:`STREAM_BYTES`, read and shrunk slice by slice; None otherwise.
     With ``ctx`` (in-process reads) each slice reports progress and checks for cancellation."""
-    if Path(path).suffix.lower() not in (".h5", ".hdf5", ".he5", ".hdf"):
-        return None
     from galdesk.io import images as img_io
     from galdesk.io.registry import check_image
+
+    if not img_io.is_hdf5_path(path):
+        return None
 
     try:
         n, nbytes = img_io.hdf5_stack_size(path)

@@ -435,9 +435,9 @@ class Project:
         try:
             from galdesk.io.registry import read
 
-            if src.suffix.lower() in (".h5", ".hdf5", ".he5", ".hdf"):
-                from galdesk.io.images import read_hdf5_image
+            from galdesk.io.images import is_hdf5_path, read_hdf5_image
 
+            if is_hdf5_path(src):
                 return read_hdf5_image(src, str(obj["id"]))  # one image, not the whole stack
             items = read(src, kind="image")
             hdu = int(obj["hdu"])

@@ -348,8 +348,23 @@ _LABEL_NAMES = ("labels", "label", "ans", "y", "targets", "classes")
 _ID_NAMES = ("ids", "id", "objid", "names", "name")
 
 
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
+
+
 def _is_hdf5(probe: Probe) -> bool:
-    return probe.head.startswith(_HDF5_MAGIC) or probe.suffix in (".h5", ".hdf5", ".hdf", ".he5")
+    return probe.head.startswith(_HDF5_MAGIC) or probe.suffix in HDF5_SUFFIXES
+
+
+def is_hdf5_path(path) -> bool:
+    """An HDF5 file by its name or its signature (without parsing it)."""
+    p = Path(path)
+    if p.suffix.lower() in HDF5_SUFFIXES:
+        return True
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(len(_HDF5_MAGIC)) == _HDF5_MAGIC
+    except OSError:
+        return False
 
 
 def _find_ci(group, names) -> object | None:
