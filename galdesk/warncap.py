@@ -59,7 +59,8 @@ def _frame(record: list | None, drop: tuple):
     _ensure_hook()
     frames = _tls.__dict__.setdefault("frames", [])
     frames.append((record, drop))
-    _reset_once_registries()
+    if record is not None:
+        _reset_once_registries()
     try:
         yield
     finally:
