@@ -236,7 +236,7 @@ def _mask_pixels(wave_vac: np.ndarray, z: float, mask_kms: float) -> np.ndarray:
     return bad
 
 
-def _solve_multiplicative(A_t, b, wt, L, n_iter: int = 30):
+def _solve_multiplicative(A_t, b, wt, L, n_iter: int = 30, E=None):
     """Weights w >= 0 and polynomial P = 1 + sum_j>=1 c_j L_j minimising |wt (b - (A_t w) P)|^2.
 
     Bounded Gauss-Newton on the bilinear problem (each step a bounded linear least-squares problem solved by
@@ -246,33 +246,38 @@ def _solve_multiplicative(A_t, b, wt, L, n_iter: int = 30):
     from scipy.optimize import lsq_linear
 
     K, m = A_t.shape[1], L.shape[1] - 1
-    Aw = A_t * wt[:, None]
+    Ew = np.zeros((b.size, 0)) if E is None else E * wt[:, None]
+    ne = Ew.shape[1]
+    Aw = np.hstack([A_t * wt[:, None], Ew])
     Lw = L[:, 1:]
     bw = b * wt
     scale = np.linalg.norm(Aw, axis=0)
     scale[scale == 0] = 1.0
-    w, _ = nnls(Aw / scale, bw, maxiter=50 * K)
-    w = w / scale
+    we, _ = nnls(Aw / scale, bw, maxiter=50 * (K + ne))
+    we = we / scale
+    w, e = we[:K], we[K:]
+    Aw, Ew = Aw[:, :K], Aw[:, K:]
     c = np.zeros(m)
 
-    def resid(w, c):
-        return bw - (Aw @ w) * (1.0 + Lw @ c)
+    def resid(w, c, e):
+        return bw - (Aw @ w) * (1.0 + Lw @ c) - Ew @ e
 
-    r = resid(w, c)
+    r = resid(w, c, e)
     chi2 = float(r @ r)
     for _ in range(n_iter):
         P = 1.0 + Lw @ c
-        J = np.hstack([Aw * P[:, None], Lw * (Aw @ w)[:, None]])
+        J = np.hstack([Aw * P[:, None], Lw * (Aw @ w)[:, None], Ew])
         cs = np.linalg.norm(J, axis=0)
         cs[cs == 0] = 1.0
-        lb = np.concatenate([-w * cs[:K], np.full(m, -np.inf)])
-        ub = np.full(K + m, np.inf)
+        lb = np.concatenate([-w * cs[:K], np.full(m, -np.inf), -e * cs[K + m:]])
+        ub = np.full(K + m + ne, np.inf)
         step = lsq_linear(J / cs, r, bounds=(lb, ub), method="bvls").x / cs
         t = 1.0
         for _ in range(10):
             w_new = np.clip(w + t * step[:K], 0, None)
-            c_new = c + t * step[K:]
-            r_new = resid(w_new, c_new)
+            c_new = c + t * step[K:K + m]
+            e_new = np.clip(e + t * step[K + m:], 0, None)
+            r_new = resid(w_new, c_new, e_new)
             chi2_new = float(r_new @ r_new)
             if chi2_new <= chi2:
                 break
@@ -280,18 +285,18 @@ def _solve_multiplicative(A_t, b, wt, L, n_iter: int = 30):
         else:
             break
         done = chi2 - chi2_new < 1e-8 * chi2
-        w, c, r, chi2 = w_new, c_new, r_new, chi2_new
+        w, c, e, r, chi2 = w_new, c_new, e_new, r_new, chi2_new
         if done:
             break
     coef = np.concatenate([[1.0], c])
     norm = float(np.median(L @ coef))  # put the level in the weights, the shape in the polynomial
     if norm > 0:
         coef, w = coef / norm, w * norm
-    return w, coef, r
+    return (w, coef, r) if E is None else (w, coef, r, e)
 
 
 def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None, *, degree: int = 4,
-                          mdegree: int = 8, powerlaw: bool = False,
+                          mdegree: int = 8, powerlaw: bool = False, emission: np.ndarray | None = None,
                           mask_kms: float = 450.0, clip: float = 3.0, sigma_start: float = 120.0,
                           v_max: float = 800.0, sigma_max: float = 600.0, inst_sigma_kms: float | None = None,
                           min_pixels: int = 300, ctx=None) -> StellarFit:
@@ -309,6 +314,11 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
         Degree of the multiplicative Legendre polynomial of the final fit, with the kinematics fixed (-1: keep
         the additive fit). Multiplicative, as pPXF recommends for stellar populations: it absorbs reddening and
         flux-calibration errors without diluting absorption lines.
+    emission : ndarray (k, n_pix) or None
+        Emission-line profiles on the spectrum's pixels (e.g. the Gaussians of a first line fit, one row per line),
+        fitted jointly with the templates as non-negative additive components, as pPXF's gas templates and GANDALF
+        do: no emission mask then (only sky lines), so the pixels under the lines also constrain the population mix
+        and the depth of the Balmer troughs. The returned model is the stellar part only.
     powerlaw : bool
         Add featureless power laws f_λ ∝ λ^α (α in :data:`POWERLAW_SLOPES`) to the templates: an AGN continuum
         is otherwise taken for young stars with deep Balmer absorption. Their share of the light at 5500 Å is
@@ -352,7 +362,11 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
     lo = lam_t[0] * (1 + z) * math.exp(margin)
     hi = lam_t[-1] * (1 + z) * math.exp(-margin)
     inside = (wave >= lo) & (wave <= hi)
-    fitpix = good & inside & ~_mask_pixels(wave, z, mask_kms)
+    if emission is not None:  # emission modelled jointly: only sky lines are masked
+        emission = np.atleast_2d(np.asarray(emission, float))
+        fitpix = good & inside & ~_mask_pixels(wave, z, 0.0)
+    else:
+        fitpix = good & inside & ~_mask_pixels(wave, z, mask_kms)
     if np.count_nonzero(fitpix) < min_pixels:
         raise ValueError(f"{sid}: only {np.count_nonzero(fitpix)} good continuum pixels inside the templates' "
                          f"rest range {lam_t[0]:.0f}-{lam_t[-1]:.0f} A at z={z:.4f} (need {min_pixels})")
@@ -424,7 +438,8 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
         A_t = templates_at(v, s, pixels)
         P = P_all[pixels]
         wt = np.sqrt(ivar[pixels])
-        A = np.hstack([A_t, P, -P]) * wt[:, None]
+        Em = emission[:, pixels].T if emission is not None else np.zeros((A_t.shape[0], 0))
+        A = np.hstack([A_t, P, -P, Em]) * wt[:, None]
         b = flux[pixels] * wt
         scale = np.linalg.norm(A, axis=0)
         scale[scale == 0] = 1.0
@@ -465,13 +480,15 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
     x, r, A_t, P = solve(p[0], p[1], pixels)
     n_tpl = A_t.shape[1]
     w_t = x[:n_tpl]
-    poly = x[n_tpl:n_tpl + P.shape[1]] - x[n_tpl + P.shape[1]:]
+    poly = x[n_tpl:n_tpl + P.shape[1]] - x[n_tpl + P.shape[1]:n_tpl + 2 * P.shape[1]]
     mult = None
     if mdegree >= 0:
         # final weights with a multiplicative polynomial instead of the additive one: an additive term dilutes
         # the absorption lines and lets the fit pick templates with deeper Balmer lines than the galaxy has
-        w_t, mult, r = _solve_multiplicative(A_t, flux[pixels], np.sqrt(ivar[pixels]),
-                                             legendre.legvander(np.clip(x_all[pixels], -1, 1), mdegree))
+        out = _solve_multiplicative(A_t, flux[pixels], np.sqrt(ivar[pixels]),
+                                    legendre.legvander(np.clip(x_all[pixels], -1, 1), mdegree),
+                                    E=None if emission is None else emission[:, pixels].T)
+        w_t, mult, r = out[:3]
         poly = np.zeros_like(poly)
     dof = max(r.size - np.count_nonzero(w_t) - (0 if mult is None else mult.size) - 2, 1)
     chi2nu = float(r @ r) / dof
