@@ -7,9 +7,7 @@ Only the ``gui`` branch imports Qt; every sub-command imports what it needs when
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from galdesk import __version__
 from galdesk.jsonutil import print_json as _print_json

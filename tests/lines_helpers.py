@@ -38,7 +38,6 @@ def read_sdss(path) -> SpectrumData:
         ivar = np.asarray(d["ivar"], dtype=float)
         names = [n.lower() for n in d.columns.names]
         wdisp = np.asarray(d["wdisp"], dtype=float) if "wdisp" in names else None
-        and_mask = np.asarray(d["and_mask"]) if "and_mask" in names else np.zeros(wave.size, int)
         so = f[2].data
         z = float(so["Z"][0])
         cls = str(so["CLASS"][0]).strip() if "CLASS" in so.columns.names else None

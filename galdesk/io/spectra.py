@@ -89,11 +89,10 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 
-from galdesk.io.model import ReadError, SpectrumData
+from galdesk.io.model import SpectrumData
 from galdesk.io.registry import Probe, register_reader
 from galdesk.warncap import suppress
 

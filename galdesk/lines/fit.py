@@ -696,7 +696,7 @@ def build_layout(data: dict, complex_name: str, config: FitConfig, n_broad: int 
     """
     cx = LL.COMPLEXES[complex_name]
     z = data["z"]
-    wave, flux, weight = data["wave"], data["flux"], data["weight"]
+    wave, flux = data["wave"], data["flux"]
     if absorption is None:
         absorption = config.absorption
         if absorption == "auto":
