@@ -252,3 +252,20 @@ def test_joint_fit_with_the_emission_lines():
     for line in ("hbeta", "halpha"):
         near = np.abs(spec.wavelength - LL.LINES[line] * 1.08 * (1 + 60 / C)) < 3.0
         assert np.all(np.abs(st.model[near] / cont[near] - 1) < 0.03), line
+
+
+def test_numerical_failure_becomes_a_fallback(monkeypatch):
+    """A solver failure (scipy's NNLS iteration limit) is a ValueError naming the spectrum, so "auto" falls back
+    to the local continuum instead of losing the spectrum."""
+    import galdesk.lines.stellar as S
+
+    def boom(*a, **k):
+        raise RuntimeError("Maximum number of iterations reached.")
+
+    monkeypatch.setattr(S, "nnls", boom)
+    spec, _ = synthetic_galaxy(seed=9)
+    with pytest.raises(ValueError, match="synthetic-9: stellar fit failed"):
+        fit_stellar_continuum(spec)
+    sf = fit_spectrum(spec, FitConfig(complexes=("hbeta",), broad="no", outflow="no"))
+    assert sf.complexes["hbeta"].layout.tidx < 0 and "stellar fit failed" in sf.stellar["error"]
+    assert sf.line("hbeta").flux > 0

@@ -341,8 +341,19 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
     Raises
     ------
     ValueError
-        No redshift, the templates do not cover the spectrum, or too few good pixels (message names the spectrum).
+        No redshift, the templates do not cover the spectrum, too few good pixels, or the solvers failed
+        numerically (message names the spectrum).
     """
+    try:
+        return _fit_stellar(spec, templates, degree, mdegree, powerlaw, emission, mask_kms, clip, sigma_start, v_max,
+                            sigma_max, inst_sigma_kms, min_pixels, ctx)
+    except (RuntimeError, np.linalg.LinAlgError, FloatingPointError) as exc:  # e.g. NNLS iteration limit
+        raise ValueError(f"{getattr(spec, 'id', 'spectrum')}: stellar fit failed ({type(exc).__name__}: {exc})") \
+            from exc
+
+
+def _fit_stellar(spec, templates, degree, mdegree, powerlaw, emission, mask_kms, clip, sigma_start, v_max, sigma_max,
+                 inst_sigma_kms, min_pixels, ctx) -> StellarFit:
     ctx = ctx or NullContext()
     tpl = templates if isinstance(templates, Templates) else load_templates(templates)
     sid = getattr(spec, "id", "spectrum")
