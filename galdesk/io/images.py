@@ -432,8 +432,9 @@ def hdf5_stack_size(path) -> tuple[int, int]:
         return int(ds.shape[0]), 4 * int(np.prod(ds.shape, dtype=np.float64))
 
 
-def _stack_slice(path, f, start: int, stop: int) -> list[ImageData]:
-    ds, layout, labels_ds, ids_ds = _open_stack(f)
+def _stack_slice(path, opened, start: int, stop: int) -> list[ImageData]:
+    """Images ``start:stop`` of a stack; ``opened`` is :func:`_open_stack`'s result (found once per file)."""
+    ds, layout, labels_ds, ids_ds = opened
     origin = ds.attrs.get("origin", None)
     if isinstance(origin, bytes):
         origin = origin.decode()
@@ -473,13 +474,14 @@ def read_hdf5_stack(probe: Probe) -> list[ImageData]:
     import h5py
 
     with h5py.File(probe.path, "r") as f:
-        ds, _, _, _ = _open_stack(f)
+        opened = _open_stack(f)
+        ds = opened[0]
         out_bytes = 4 * int(np.prod(ds.shape, dtype=np.float64))
         if out_bytes > registry.MAX_DATA_BYTES:
             raise ValueError(f"image stack '{ds.name}' {tuple(ds.shape)} would need {out_bytes / 1024**3:.1f} GiB "
                              f"as float32, above the {registry.MAX_DATA_BYTES / 1024**3:.0f} GiB limit of one "
                              f"read (galdesk ingest streams such stacks slice by slice)")
-        return _stack_slice(probe.path, f, 0, int(ds.shape[0]))
+        return _stack_slice(probe.path, opened, 0, int(ds.shape[0]))
 
 
 def read_hdf5_image(path, object_id: str) -> ImageData:
@@ -488,7 +490,8 @@ def read_hdf5_image(path, object_id: str) -> ImageData:
     import h5py
 
     with h5py.File(path, "r") as f:
-        ds, _, _, ids = _open_stack(f)
+        opened = _open_stack(f)
+        ds, _, _, ids = opened
         index = None
         if ids is not None:
             vals = ids[()]
@@ -504,7 +507,7 @@ def read_hdf5_image(path, object_id: str) -> ImageData:
                 index = int(tail)
         if index is None:
             raise ValueError(f"{path}: no image with id {object_id!r} in stack '{ds.name}'")
-        return _stack_slice(path, f, index, index + 1)[0]
+        return _stack_slice(path, opened, index, index + 1)[0]
 
 
 def iter_hdf5_stack(path, slice_bytes: int = 256 * 1024**2):
@@ -513,11 +516,12 @@ def iter_hdf5_stack(path, slice_bytes: int = 256 * 1024**2):
     import h5py
 
     with h5py.File(path, "r") as f:
-        ds, _, _, _ = _open_stack(f)
+        opened = _open_stack(f)  # once: a file without an 'images' dataset is searched dataset by dataset
+        ds = opened[0]
         n = int(ds.shape[0])
         per = max(1, int(slice_bytes // max(4 * int(np.prod(ds.shape[1:], dtype=np.float64)), 1)))
         for start in range(0, n, per):
-            yield _stack_slice(path, f, start, min(n, start + per))
+            yield _stack_slice(path, opened, start, min(n, start + per))
 
 
 register_reader("fits-image", "image", _is_fits_image, read_fits_image, priority=0)

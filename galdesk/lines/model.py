@@ -183,10 +183,10 @@ def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components
     z = np.atleast_1d(np.asarray(z, dtype=float))
     v = theta[:, layout.vidx]
     s = layout.sigmas(theta)
-    flux = layout.fluxes(theta)
     has_ratio = bool((layout.ridx >= 0).any())
     rmul = np.where(layout.ridx >= 0, theta[:, np.where(layout.ridx >= 0, layout.ridx, 0)], 1.0) if has_ratio \
-        else None
+        else 1.0
+    flux = theta[:, layout.fidx] * layout.fmult * rmul  # = layout.fluxes(theta), ratio factor kept for the Jacobian
     c0 = layout.rest[None, :] * (1.0 + z)[:, None]  # (B, G) systemic observed centre
     cen = c0 * (1.0 + v / C_KMS)
     sobs = np.sqrt(s * s + inst * inst)
@@ -213,7 +213,7 @@ def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components
     out = [model]
     if jac:
         Mf, Mv, Ms, Mr = layout.onehot()
-        dg_dF = (layout.fmult * norm * (rmul if has_ratio else 1.0))[:, :, None] * e
+        dg_dF = (layout.fmult * norm * rmul)[:, :, None] * e
         dg_dsl = g * (u * u - 1.0) / sl[:, :, None]
         dg_dcen = g * u / sl[:, :, None] + dg_dsl * (sobs / C_KMS)[:, :, None]
         dg_dv = dg_dcen * (c0 / C_KMS)[:, :, None]
