@@ -129,6 +129,13 @@ def results_table(results: list[dict]):
         vals = np.array([np.nan if not isinstance(r.get("stellar"), dict) or r["stellar"].get(key) is None
                          else float(r["stellar"][key]) for r in results])
         t[f"stellar_{key}"] = MaskedColumn(vals, mask=~np.isfinite(vals), unit=unit)
+    for key, col, unit in (("feii_fwhm_kms", "feii_fwhm", "km/s"), ("feii_fwhm_err", "feii_fwhm_err", "km/s"),
+                           ("feii_flux", "feii_flux", "1e-17 erg / (s cm2)"), ("r_feii", "r_feii", None),
+                           ("host_fraction", "agn_host_fraction", None),
+                           ("powerlaw_slope", "agn_powerlaw_slope", None)):
+        vals = np.array([np.nan if not isinstance(r.get("stellar"), dict) or r["stellar"].get(key) is None
+                         else float(r["stellar"][key]) for r in results])
+        t[col] = MaskedColumn(vals, mask=~np.isfinite(vals), unit=unit)
     for dkey in ("sii", "oii"):
         for q, unit in (("ratio", None), ("ratio_err", None), ("n_e", "cm-3"), ("n_e_lo", "cm-3"),
                         ("n_e_hi", "cm-3")):
@@ -202,8 +209,9 @@ def add_parsers(sub) -> None:
     f.add_argument("--lines", help="complexes or lines to fit, comma-separated (default halpha,hbeta,sii,oi,oii)")
     f.add_argument("--broad", default="auto", choices=["auto", "yes", "no"], help="broad Balmer component")
     f.add_argument("--mc", type=int, default=0, help="Monte Carlo noise realisations for the errors")
-    f.add_argument("--continuum", default="auto", choices=["auto", "stellar", "local"],
-                   help="stellar-population continuum (auto: all but quasars) or local polynomial + Balmer trough")
+    f.add_argument("--continuum", default="auto", choices=["auto", "stellar", "agn", "local"],
+                   help="stellar-population continuum, AGN pseudo-continuum (host + power law + Fe II) or local "
+                        "polynomial + Balmer trough (auto: stellar, AGN for SDSS quasars)")
     f.add_argument("--templates", help="stellar template FITS (default: the bundled BC03 MILES SSPs)")
     f.add_argument("--powerlaw", action="store_true",
                    help="add a featureless AGN power law to the stellar templates (Seyfert hosts)")

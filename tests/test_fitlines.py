@@ -57,7 +57,7 @@ def test_fit_project_appends_journal_records(tmp_path, shared_data):
 
 def test_project_fits_record_the_continuum_and_export_it(tmp_path, shared_data):
     """The passive galaxy is fitted on its stellar populations (σ* as SDSS's VDISP, 230 ± 13 km/s), the quasar on
-    a local continuum; both facts reach the exported catalogue with units."""
+    host + power law + Fe II; both facts reach the exported catalogue with units."""
     import astropy.units as u
 
     from galdesk.ingest import ingest
@@ -69,15 +69,21 @@ def test_project_fits_record_the_continuum_and_export_it(tmp_path, shared_data):
     proj = Project.open(tmp_path / "p.galdesk")
     res = {r["id"]: r for r in fit_project(proj, FitConfig(complexes=("hbeta",), broad="no"), n_jobs=1)}
     gal, qso = res["spec-0266-51602-0013"], res["spec-0332-52367-0639"]
-    assert gal["continuum"] == "stellar" and qso["continuum"] == "local" and qso["stellar"] is None
+    assert gal["continuum"] == "stellar" and qso["continuum"] == "agn" and qso["stellar"]["kind"] == "agn"
     assert gal["stellar"]["sigma_kms"] == pytest.approx(230.2, abs=35)
+    assert qso["stellar"]["feii_flux"] > 0 and qso["stellar"]["r_feii"] is None  # no broad Hβ: broad="no"
     t = build_catalog(proj)
     row = {str(i): k for k, i in enumerate(t["id"])}
-    g = row["spec-0266-51602-0013"]
-    assert t["line_continuum"][g] == "stellar" and t["line_continuum"][row["spec-0332-52367-0639"]] == "local"
+    g, q = row["spec-0266-51602-0013"], row["spec-0332-52367-0639"]
+    assert t["line_continuum"][g] == "stellar" and t["line_continuum"][q] == "agn"
     assert t["stellar_sigma"].unit == u.km / u.s
     assert t["stellar_sigma"][g] == pytest.approx(gal["stellar"]["sigma_kms"])
-    assert t["stellar_sigma"].mask[row["spec-0332-52367-0639"]]
+    assert t["stellar_sigma"].mask[q]
+    assert t["feii_fwhm"].unit == u.km / u.s and t["feii_fwhm"].mask[g]
+    assert t["feii_flux"][q] == pytest.approx(qso["stellar"]["feii_flux"]) and t["r_feii"].mask[q]
+    rt = results_table(list(res.values()))
+    assert rt["continuum"].tolist() == [res[i]["continuum"] for i in rt["id"]]
+    assert np.isfinite(rt["feii_fwhm"][list(rt["id"]).index("spec-0332-52367-0639")])
     assert 8.5 < t["stellar_log_age"][g] < 10.2  # a passive galaxy: old light
     assert "n_e_sii" not in t.colnames  # only Hβ was fitted: no density columns
 

@@ -128,11 +128,14 @@ def test_auto_falls_back_to_a_local_continuum():
     assert sf.line("halpha").flux == pytest.approx(EMISSION["halpha"], rel=0.15)
     strict = fit_spectrum(cut, FitConfig(complexes=("halpha",), broad="no", continuum="stellar"))
     assert not strict.complexes and "good continuum pixels" in strict.skipped["halpha"]
-    # quasars keep the local continuum under "auto"; "local" never runs the template fit
+    # quasars get the AGN pseudo-continuum under "auto" (galdesk.lines.agn), not the stellar one; "local" never
+    # runs a template fit
     spec, _ = synthetic_galaxy(seed=5)
     spec.spec_class = "QSO"
     sf = fit_spectrum(spec, FitConfig(complexes=("hbeta",), broad="no", outflow="no"))
-    assert sf.complexes["hbeta"].layout.tidx < 0 and "stellar_fit" not in spec.meta
+    assert sf.complexes["hbeta"].layout.tidx >= 0 and spec.meta["continuum_kind"] == "agn"
+    assert sf.stellar["kind"] == "agn" and sf.stellar["host_fraction"] > 0.9  # a galaxy: all host
+    spec.meta.clear()
     spec.spec_class = "GALAXY"
     fit_spectrum(spec, FitConfig(complexes=("hbeta",), broad="no", outflow="no", continuum="local"))
     assert "stellar_fit" not in spec.meta

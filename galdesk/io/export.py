@@ -337,7 +337,7 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
                              description="BIC(narrow) - BIC(narrow+broad) of the line fit")
     if any(r is not None and r.payload.get("continuum") for r in fit_of_row):
         t["line_continuum"] = _text([r.payload.get("continuum") if r is not None else None for r in fit_of_row],
-                                    "continuum under the fitted lines: stellar (population fit) or local")
+                                    "continuum under the fitted lines: stellar (population fit), agn (host + power law + Fe II) or local")
 
         def stellar(key):
             return [(r.payload.get("stellar") or {}).get(key) if r is not None else None for r in fit_of_row]
@@ -349,6 +349,16 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
                                         description="stellar velocity relative to z")
         t["stellar_log_age"] = _floats(stellar("log_age_lw"), unit="dex(yr)",
                                        description="light-weighted log age of the stellar templates (5500 A)")
+        if any((r.payload.get("stellar") or {}).get("kind") == "agn" for r in fit_of_row if r is not None):
+            t["feii_fwhm"] = _floats(stellar("feii_fwhm_kms"), unit="km / s",
+                                     description="Fe II FWHM of the AGN pseudo-continuum (host + power law + Fe II)")
+            t["feii_flux"] = _floats(stellar("feii_flux"), unit=flux_unit,
+                                     description=f"Fe II flux in rest 4434-4684 A{unit_note}")
+            t["r_feii"] = _floats(stellar("r_feii"), description="F(Fe II 4434-4684 A) / F(broad Hbeta)")
+            t["agn_host_fraction"] = _floats(stellar("host_fraction"),
+                                             description="host-galaxy share of the continuum at rest 5100 A")
+            t["agn_powerlaw_slope"] = _floats(stellar("powerlaw_slope"),
+                                              description="slope of the AGN power law (f_lambda) at rest 5100 A")
     for dkey, label in (("sii", "[SII] 6717/6731"), ("oii", "[OII] 3729/3726")):
         dens = [((r.payload.get("density") or {}).get(dkey) if r is not None else None) for r in fit_of_row]
         if not any(dens):

@@ -56,6 +56,10 @@ INTERLOPERS: dict[str, float] = {
 }
 
 
+#: Values of :attr:`FitConfig.continuum`.
+CONTINUA = ("auto", "stellar", "agn", "local")
+
+
 @dataclass
 class FitConfig:
     """How to fit a spectrum.
@@ -79,16 +83,20 @@ class FitConfig:
         The same when a broad component is considered (both fits of a broad test use this window).
     window_angstrom : float or None
         If set, a rest-frame half-width in Angstrom that replaces the two above.
-    continuum : {"auto", "stellar", "local"}
+    continuum : {"auto", "stellar", "agn", "local"}
         "stellar": fit the whole spectrum with stellar-population templates, emission masked
         (:func:`galdesk.lines.stellar.fit_stellar_continuum`), and use that model in every window as a continuum
         template with a free scale, plus the local polynomial: the Balmer absorption under Hβ and Hα then has the
         stellar populations' shape, and its depth is fitted jointly with the lines (as the SDSS pipeline's
         ``linebackfit`` does with its stellar background). "local": polynomial only (plus the Gaussian trough of
-        ``absorption``). "auto" (default): "stellar" except for SDSS class QSO, falling back to "local" when the
-        templates cannot be fitted (the reason is kept in ``spec.meta["stellar_error"]``). The stellar fit is
-        done once per spectrum and cached in ``spec.meta`` (``"stellar_fit"``, ``"stellar_continuum"``); a model
-        put in ``spec.meta["stellar_continuum"]`` by the caller (same pixels as the flux) is used as it is.
+        ``absorption``). "agn": the broad-line AGN pseudo-continuum, host galaxy + power law + Fe II with the broad
+        lines masked (:func:`galdesk.lines.agn.fit_agn_continuum`), used like the stellar model but with the
+        local polynomial of order ``agn_continuum_order`` and the broad window ``agn_broad_window_kms``.
+        "auto" (default): "stellar", or "agn" for SDSS class QSO, falling back to "local" when the templates
+        cannot be fitted (the reason is kept in ``spec.meta["stellar_error"]``). The continuum fit is done once
+        per spectrum and cached in ``spec.meta`` (``"stellar_fit"``, ``"stellar_continuum"``,
+        ``"continuum_kind"``); a model put in ``spec.meta["stellar_continuum"]`` by the caller (same pixels as the
+        flux) is used as it is.
     stellar_templates : str or None
         Template FITS file (default: the bundled BC03 MILES SSPs, see :mod:`galdesk.lines.stellar`).
     density_bounds : bool
@@ -98,6 +106,13 @@ class FitConfig:
     stellar_powerlaw : bool
         Add featureless power laws to the stellar templates (an AGN continuum, which otherwise passes for young
         stars with deep Balmer absorption); off by default (see ``docs/lines_validation.md`` §1).
+    agn_continuum_order : int
+        Order of the local polynomial on top of the AGN pseudo-continuum (0: a constant offset). The
+        pseudo-continuum already has the slope; a free slope inside one window trades with the wings of a broad
+        line as wide as the window (spec-1599's broad Hβ became a 21 000 km/s Gaussian under a tilted line).
+    agn_broad_window_kms : float
+        ``broad_window_kms`` with the AGN pseudo-continuum: wide enough that a 10 000 km/s broad line has
+        continuum on both sides.
     stellar_scale_free : bool
         Let the stellar model's scale (``stellar_scale``) vary in each window instead of holding it at 1. Off by
         default: inside one window the scale is degenerate with the polynomial and the emission-line wings (on
@@ -155,6 +170,8 @@ class FitConfig:
     stellar_templates: str | None = None
     stellar_scale_free: bool = False
     stellar_powerlaw: bool = False
+    agn_continuum_order: int = 0
+    agn_broad_window_kms: float = 12000.0
     density_bounds: bool = True
     window_kms: float = 3000.0
     broad_window_kms: float = 9000.0
@@ -187,8 +204,8 @@ class FitConfig:
         for key in ("broad", "outflow"):
             if getattr(self, key) not in ("auto", "yes", "no"):
                 raise ValueError(f"FitConfig.{key} must be 'auto', 'yes' or 'no', not {getattr(self, key)!r}")
-        if self.continuum not in ("auto", "stellar", "local"):
-            raise ValueError(f"FitConfig.continuum must be 'auto', 'stellar' or 'local', not {self.continuum!r}")
+        if self.continuum not in CONTINUA:
+            raise ValueError(f"FitConfig.continuum must be one of {', '.join(CONTINUA)}, not {self.continuum!r}")
         unknown = [c for c in self.complexes if c not in LL.COMPLEXES]
         if unknown:
             raise ValueError(f"unknown complexes {unknown}; known: {sorted(LL.COMPLEXES)}")
@@ -435,8 +452,9 @@ class SpectrumFit:
         """The per-spectrum JSON record (see the issue): source, z, lines, broad_needed, delta_bic, bpt_class.
 
         Extra keys: ``absorption`` (fitted Balmer troughs), ``tests`` (every broad/outflow test), ``bpt`` (log
-        ratios and errors), ``fit`` (chi^2 per complex), ``continuum`` ("stellar" or "local"), ``stellar`` (the
-        stellar-population fit: velocity, dispersion, light-weighted age... or why there is none), ``density``
+        ratios and errors), ``fit`` (chi^2 per complex), ``continuum`` ("stellar", "agn" or "local"), ``stellar``
+        (the continuum fit, ``kind`` "stellar" or "agn": velocity, dispersion, light-weighted age..., or Fe II
+        width and flux, host and power-law shares for "agn"; or why there is none), ``density``
         (electron density from [SII] and [OII], see :func:`galdesk.lines.linelist.electron_density`), ``skipped``
         and ``error``.
         """
@@ -467,7 +485,8 @@ class SpectrumFit:
             "tests": tests,
             "fit": {k: {"chisqr": clean(cf.chisqr), "redchi": clean(cf.redchi), "ndata": cf.ndata,
                         "success": cf.success} for k, cf in self.complexes.items()},
-            "continuum": "stellar" if any(cf.layout.tidx >= 0 for cf in self.complexes.values()) else "local",
+            "continuum": (((self.stellar or {}).get("kind") or "stellar")
+                          if any(cf.layout.tidx >= 0 for cf in self.complexes.values()) else "local"),
             "stellar": self.stellar,
             "density": {k: {q: clean(v) for q, v in d.items()} for k, d in self.density.items()},
             "skipped": dict(self.skipped),
@@ -478,11 +497,12 @@ class SpectrumFit:
 # ---------------------------------------------------------------------------------------------------------------
 # data preparation and model layout
 # ---------------------------------------------------------------------------------------------------------------
-def _window(cx: LL.Complex, z: float, config: FitConfig, broad: bool) -> tuple[float, float]:
+def _window(cx: LL.Complex, z: float, config: FitConfig, broad: bool, agn: bool = False) -> tuple[float, float]:
     lo, hi = cx.wave_range
     if config.window_angstrom is not None:
         return (lo - config.window_angstrom) * (1 + z), (hi + config.window_angstrom) * (1 + z)
-    w = (config.broad_window_kms if broad else config.window_kms) / C_KMS
+    bw = config.agn_broad_window_kms if agn else config.broad_window_kms
+    w = (bw if broad else config.window_kms) / C_KMS
     return lo * (1 - w) * (1 + z), hi * (1 + w) * (1 + z)
 
 
@@ -517,14 +537,15 @@ def prepare_data(spec, complex_name: str, config: FitConfig, window=None, broad:
     wave = np.asarray(spec.wavelength, dtype=float)
     if not spec.vacuum:
         wave = LL.air_to_vac(wave)
+    flux = np.asarray(spec.flux, dtype=float)
+    stellar = stellar_continuum(spec, config)
+    agn = stellar is not None and isinstance(spec.meta, dict) and spec.meta.get("continuum_kind") == "agn"
     if window is None:
-        lo, hi = _window(cx, z, config, broad)
+        lo, hi = _window(cx, z, config, broad, agn)
     else:
         lo, hi = (float(window[0]), float(window[1]))
         if not spec.vacuum:
             lo, hi = LL.air_to_vac(lo), LL.air_to_vac(hi)
-    flux = np.asarray(spec.flux, dtype=float)
-    stellar = stellar_continuum(spec, config)
     sel = spec.good & (wave >= lo) & (wave <= hi)
     if stellar is not None:
         sel &= np.isfinite(stellar)
@@ -573,6 +594,7 @@ def prepare_data(spec, complex_name: str, config: FitConfig, window=None, broad:
         "id": spec.id,
         "spec_class": spec.spec_class,
         "tmpl": stellar[sel] if stellar is not None else None,
+        "agn": agn,
         "stellar": _stellar_window(wave, stellar, lo, hi),
     }
 
@@ -586,52 +608,68 @@ def _stellar_window(wave, stellar, lo, hi):
     return (wave[w].copy(), stellar[w].copy())
 
 
-def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
-    """The stellar-continuum model of a spectrum (its pixels; NaN where undefined), or None for a local continuum.
+def continuum_kind(spec, config: FitConfig) -> str:
+    """The continuum ``config.continuum`` asks for on this spectrum: "stellar", "agn" or "local" ("auto" is
+    "agn" for SDSS class QSO, else "stellar")."""
+    if config.continuum != "auto":
+        return config.continuum
+    return "agn" if str(spec.spec_class or "").upper() == "QSO" else "stellar"
 
-    Fitted once per spectrum (``config.continuum`` "auto"/"stellar", see :class:`FitConfig`) and cached in
-    ``spec.meta``: ``"stellar_continuum"`` (the model), ``"stellar_fit"`` (the
-    :class:`~galdesk.lines.stellar.StellarFit`) or ``"stellar_error"`` (why there is none).
+
+def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
+    """The continuum model of a spectrum (its pixels; NaN where undefined), or None for a local continuum.
+
+    Stellar populations (:func:`galdesk.lines.stellar.fit_stellar_continuum`) or, for broad-line AGN, host +
+    power law + Fe II (:func:`galdesk.lines.agn.fit_agn_continuum`), as :func:`continuum_kind` says. Fitted once
+    per spectrum and cached in ``spec.meta``: ``"stellar_continuum"`` (the model), ``"stellar_fit"`` (the
+    :class:`~galdesk.lines.stellar.StellarFit` or :class:`~galdesk.lines.agn.AGNContinuumFit`),
+    ``"continuum_kind"`` ("stellar"/"agn") or ``"stellar_error"`` (why there is none).
 
     Raises
     ------
     ValueError
-        ``continuum="stellar"`` and the templates cannot be fitted.
+        ``continuum`` "stellar" or "agn" was asked for and the templates cannot be fitted.
     """
-    if config.continuum == "local":
+    kind = continuum_kind(spec, config)
+    if kind == "local":
         return None
     meta = spec.meta if isinstance(spec.meta, dict) else None
     if meta is None:
         spec.meta = meta = {}
     have = meta.get("stellar_continuum")
-    key = f"{config.stellar_templates or ''}|powerlaw={bool(config.stellar_powerlaw)}"
+    key = f"{kind}|{config.stellar_templates or ''}|powerlaw={bool(config.stellar_powerlaw)}"
     if have is not None and meta.get("stellar_key", key) == key:
         have = np.asarray(have, dtype=float)
         if have.shape != np.shape(spec.flux):
             raise ValueError(f"{spec.id}: stellar_continuum has shape {have.shape}, the flux {np.shape(spec.flux)}")
         return have
-    if config.continuum == "auto" and str(spec.spec_class or "").upper() == "QSO":
-        return None
     if meta.get("stellar_error") is not None and meta.get("stellar_key") == key:
-        if config.continuum == "stellar":
+        if config.continuum != "auto":
             raise ValueError(meta["stellar_error"])
         return None
-    from galdesk.lines.stellar import fit_stellar_continuum
-
     meta["stellar_key"] = key
     try:
-        st = fit_stellar_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
-                                   powerlaw=config.stellar_powerlaw)
+        if kind == "agn":
+            from galdesk.lines.agn import fit_agn_continuum
+
+            st = fit_agn_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms)
+        else:
+            from galdesk.lines.stellar import fit_stellar_continuum
+
+            st = fit_stellar_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
+                                       powerlaw=config.stellar_powerlaw)
     except ValueError as exc:
-        meta["stellar_error"] = f"stellar continuum: {exc}"
-        meta.pop("stellar_fit", None)
-        meta.pop("stellar_continuum", None)
-        if config.continuum == "stellar":
+        what = "AGN continuum" if kind == "agn" else "stellar continuum"
+        meta["stellar_error"] = f"{what}: {exc}"
+        for k in ("stellar_fit", "stellar_continuum", "continuum_kind"):
+            meta.pop(k, None)
+        if config.continuum != "auto":
             raise ValueError(meta["stellar_error"]) from exc
         return None
     meta.pop("stellar_error", None)
     meta["stellar_fit"] = st
     meta["stellar_continuum"] = st.model
+    meta["continuum_kind"] = kind
     return st.model
 
 
@@ -705,7 +743,7 @@ def build_layout(data: dict, complex_name: str, config: FitConfig, n_broad: int 
     tmpl = data.get("tmpl")
     if tmpl is not None:
         absorption = False
-    order = int(config.continuum_order)
+    order = int(config.agn_continuum_order if data.get("agn") else config.continuum_order)
     rest_ref, cont0, x = _guess_continuum(wave, flux if tmpl is None else flux - tmpl, z, cx, order)
 
     names: list[str] = []
@@ -1354,10 +1392,15 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
     if config.continuum != "local":
         st = meta.get("stellar_fit")
         if st is not None:
-            sf.stellar = st.to_dict()
+            sf.stellar = {"kind": meta.get("continuum_kind", "stellar"), **st.to_dict()}
         elif meta.get("stellar_error"):
             sf.stellar = {"error": meta["stellar_error"]}
     summarize(sf, config)
+    if sf.stellar and sf.stellar.get("kind") == "agn":
+        # Fe II strength relative to broad Hβ (Boroson & Green 1992), an Eigenvector-1 coordinate
+        hb, ff = sf.line("hbeta", "broad"), sf.stellar.get("feii_flux")
+        sf.stellar["r_feii"] = (float(ff / hb.flux) if hb is not None and ff is not None and hb.flux > 0
+                                and math.isfinite(hb.flux) else None)
     ctx.progress(1.0, f"{spec.id}: done")
     return sf
 

@@ -123,6 +123,34 @@ def test_power_law_continuum_choice(qtbot, lines_window):
     assert "power law" in tab.stats.text()
 
 
+def test_quasar_on_the_agn_continuum_shows_feii(qtbot, lines_window):
+    """The quasar's Hβ is fitted on host + power law + Fe II ("auto"): the summary gives the Fe II width and R_Fe,
+    and the dashed curve (continuum without Fe II) lies below the continuum where the Fe II 5018 blend is."""
+    w, tab = lines_window
+    tab.complex.setCurrentIndex(tab.complex.findData("hbeta"))
+    _show(qtbot, tab, 0)   # spec-0332-52367-0639, class QSO
+    if tab.fit.complex_name != "hbeta":
+        with qtbot.waitSignal(tab.fitDone, timeout=60000):
+            tab.fit_btn.click()
+    assert tab.fit.complex_name == "hbeta" and tab.fit.layout.tidx >= 0
+    assert tab.spec.meta["continuum_kind"] == "agn"
+    text = tab.stats.text()
+    assert "AGN continuum: Fe II FWHM" in text and "R_Fe" in text
+    x, y = tab.comp_curves["feii"].getData()
+    cont = tab.fit.model_curves(x)["continuum"]
+    z = tab.spec.redshift
+    near = np.abs(x / (1 + z) - 5020.0) < 15.0
+    assert near.any() and np.all(y[near] < cont[near]) and np.all(np.isfinite(y))
+    tab.continuum.setCurrentText("local")
+    with qtbot.waitSignal(tab.fitDone, timeout=60000):
+        tab.fit_btn.click()
+    x, y = tab.comp_curves["feii"].getData()
+    assert x is None or len(x) == 0
+    assert tab.config().continuum == "local"
+    tab.continuum.setCurrentText("AGN: host + power law + Fe II")
+    assert tab.config().continuum == "agn"
+
+
 def test_sii_fit_shows_the_electron_density(qtbot, lines_window):
     w, tab = lines_window
     _show(qtbot, tab, 1)

@@ -26,7 +26,11 @@ __all__ = ["LinesTab", "BPTPlots"]
 
 C_KMS = 299792.458
 COMP_PENS = {"narrow": (30, 150, 60), "broad": (40, 90, 220), "outflow": (230, 130, 20), "absorption": (150, 80, 160),
-             "stellar": (150, 80, 160)}
+             "stellar": (150, 80, 160), "feii": (200, 40, 160)}
+#: Continuum choices of the combo box -> (FitConfig.continuum, stellar_powerlaw)
+CONTINUUM_CHOICES = {"auto": ("auto", False), "stellar": ("stellar", False),
+                     "stellar + power law": ("stellar", True), "AGN: host + power law + Fe II": ("agn", False),
+                     "local": ("local", False)}
 
 
 class BPTPlots(QWidget):
@@ -124,12 +128,13 @@ class LinesTab(QWidget):
         self.broad = QComboBox()
         self.broad.addItems(["auto", "yes", "no"])
         self.continuum = QComboBox()
-        self.continuum.addItems(["auto", "stellar", "stellar + power law", "local"])
+        self.continuum.addItems(list(CONTINUUM_CHOICES))
         self.continuum.setToolTip("Continuum under the lines: 'stellar' fits stellar-population templates to the whole "
                                   "spectrum (emission masked), so Balmer emission sits in the right absorption "
-                                  "trough; '+ power law' adds a featureless AGN continuum (Seyfert hosts); 'local' "
-                                  "is a straight line (plus a Gaussian Balmer trough); 'auto' = stellar except for "
-                                  "quasars")
+                                  "trough; '+ power law' adds a featureless AGN continuum (Seyfert hosts); 'AGN' fits "
+                                  "host + power law + broad Fe II with the broad lines masked (quasars; the dashed "
+                                  "curve is the continuum without Fe II); 'local' is a straight line (plus a Gaussian "
+                                  "Balmer trough); 'auto' = stellar, AGN for quasars")
         self.absorption = QCheckBox("Balmer trough")
         self.absorption.setToolTip("With a local continuum: a Gaussian stellar absorption trough under Hα/Hβ/Hγ")
         self.absorption.setChecked(True)
@@ -234,9 +239,8 @@ class LinesTab(QWidget):
     def config(self):
         from galdesk.lines.fit import FitConfig
 
-        cont = self.continuum.currentText()
-        return FitConfig(broad=self.broad.currentText(), continuum=cont.split(" ")[0],
-                         stellar_powerlaw=cont.endswith("power law"),
+        cont, powerlaw = CONTINUUM_CHOICES[self.continuum.currentText()]
+        return FitConfig(broad=self.broad.currentText(), continuum=cont, stellar_powerlaw=powerlaw,
                          absorption="auto" if self.absorption.isChecked() else False)
 
     @property
@@ -512,10 +516,31 @@ class LinesTab(QWidget):
                 item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS.get(comp, (100, 100, 100)), width=1))
                 self.comp_curves[key] = item
             item.setData(x, cont + y if comp != "absorption" else cont)
-        sel = (w >= lo) & (w <= hi)
+        self._draw_feii(x, curves)
         self.resid_curve.setData(cf.wave, cf.residuals())
-        del sel
         self._place_targets(x, curves)
+
+    def _draw_feii(self, x, curves) -> None:
+        """With the AGN pseudo-continuum: the continuum without its Fe II part, dashed (the gap is the Fe II)."""
+        item = self.comp_curves.get("feii")
+        meta = self.spec.meta if isinstance(self.spec.meta, dict) else {}
+        st = meta.get("stellar_fit")
+        fe = getattr(st, "feii", None)
+        if fe is None or meta.get("continuum_kind") != "agn" or self.fit.layout.tidx < 0:
+            if item is not None:
+                item.setData([], [])
+            return
+        if item is None:
+            item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS["feii"], width=1, style=Qt.DashLine))
+            self.comp_curves["feii"] = item
+        from galdesk.lines.linelist import air_to_vac
+
+        w = np.asarray(self.spec.wavelength, float)
+        if not self.spec.vacuum:
+            w = air_to_vac(w)
+        ok = np.isfinite(fe)
+        scale = float(self.fit.theta[self.fit.layout.tidx])
+        item.setData(x, curves["continuum"] - scale * np.interp(x, w[ok], fe[ok]))
 
     def _place_targets(self, x, curves) -> None:
         """One draggable target per free-flux Gaussian at its peak (centre = velocity, height = flux)."""
@@ -628,7 +653,16 @@ class LinesTab(QWidget):
                              f"{d['ratio_err']:.3f} → {ne} (Sanders et al. 2016, 10⁴ K)")
         meta = self.spec.meta if isinstance(self.spec.meta, dict) else {}
         st = meta.get("stellar_fit")
-        if cf.layout.tidx >= 0 and st is not None:
+        if cf.layout.tidx >= 0 and st is not None and meta.get("continuum_kind") == "agn":
+            hb = cf.measurement("hbeta", "broad") if cf.complex_name == "hbeta" else None
+            r_fe = (f", R_Fe = F(Fe II)/F(Hβ broad) = {st.feii_flux / hb.flux:.2f}"
+                    if hb is not None and hb.flux > 0 else "")
+            parts.append(f"AGN continuum: Fe II FWHM = {st.feii_fwhm_kms:.0f} ± {st.feii_fwhm_err:.0f} km/s, "
+                         f"F(Fe II 4434–4684 Å) = {st.feii_flux:.4g}{r_fe}; at 5100 Å host {st.host_fraction:.0%}, "
+                         f"power law {st.powerlaw_fraction:.0%} (slope {st.powerlaw_slope:+.2f}); "
+                         f"χ²ν = {st.chi2nu:.2f}" + (f" ({'; '.join(st.messages)})" if st.messages else "")
+                         + "; dashed: continuum without Fe II")
+        elif cf.layout.tidx >= 0 and st is not None:
             parts.append(f"stellar continuum: σ* = {st.sigma_kms:.0f} ± {st.sigma_err:.0f} km/s, "
                          f"v* = {st.velocity_kms:+.0f} km/s, light-weighted age {10 ** (st.log_age_lw - 9):.2g} Gyr, "
                          + (f"power law {st.powerlaw_fraction:.0%} of the light at 5500 Å, "

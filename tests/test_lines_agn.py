@@ -1,0 +1,142 @@
+"""AGN pseudo-continuum (galdesk.lines.agn: host + power law + Fe II) and its use under broad lines."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter1d
+
+from galdesk.io.model import SpectrumData
+from galdesk.lines import linelist as LL
+from galdesk.lines.agn import FEII_BAND, fit_agn_continuum, load_feii
+from galdesk.lines.fit import FitConfig, fit_spectrum
+from galdesk.lines.stellar import load_templates
+from lines_helpers import read_sdss
+
+C = 299792.458
+FWHM = 2 * math.sqrt(2 * math.log(2))
+# group weights (peak heights) of the synthetic Fe II: uneven, as in real quasars
+FE_WEIGHTS = {"a6S": 2.0, "b4F": 1.6, "x4D": 1.2, "y4P": 1.0, "a4G": 1.0, "b4G": 0.8, "y4G": 0.8, "b2H": 0.6,
+              "a4H": 0.5, "b4P": 0.5, "a2D2": 0.3}
+BROAD = {"hbeta": (900.0, 5000.0), "halpha": (3200.0, 4500.0)}  # flux, FWHM km/s
+NARROW = {"hbeta": 60.0, "oiii4959": 120.0, "oiii5007": 360.0, "halpha": 240.0, "nii6548": 40.0,
+          "nii6584": 120.0, "sii6717": 30.0, "sii6731": 25.0}
+
+
+def _gauss(wave, centre, sigma_kms, flux):
+    s = centre * sigma_kms / C
+    return flux / (math.sqrt(2 * math.pi) * s) * np.exp(-0.5 * ((wave - centre) / s) ** 2)
+
+
+def synthetic_quasar(seed=0, z=0.12, feii_fwhm=3000.0, snr=30.0):
+    """Host (8 Gyr SSP, sigma* 150 km/s, broadened with scipy) + power law + Fe II lines (each a Gaussian written
+    out here, not by the code under test) + broad and narrow lines + noise, on an SDSS-like grid. Returns the
+    spectrum and the true parts."""
+    tpl = load_templates()
+    k_old = int(np.argmin(np.abs(np.log(tpl.ages_gyr) - math.log(8.0)) + 10 * np.abs(tpl.z_zsun - 1)))
+    wave = 10 ** np.arange(3.5800, 3.9600, 1e-4)
+    rest = wave / (1 + z)
+    host_rest = gaussian_filter1d(tpl.flux[k_old], 150.0 / (C * tpl.dln), mode="nearest")
+    host = 8.0 * np.interp(np.log(rest), np.log(tpl.lam), host_rest, left=np.nan, right=np.nan)
+    power = 12.0 * (rest / 5100.0) ** -1.5
+    fe = load_feii()
+    feii = np.zeros(wave.size)
+    s_fe = feii_fwhm / FWHM
+    for g, wgt in FE_WEIGHTS.items():
+        sel = fe.group == g
+        for lam, rel in zip(fe.wave_vac[sel], fe.rel_int[sel]):
+            c = lam * (1 + z)
+            feii += 0.9 * wgt * rel * np.exp(-0.5 * ((wave - c) / (c * s_fe / C)) ** 2)
+    flux = host + power + feii
+    for name, (f, fw) in BROAD.items():
+        flux += _gauss(wave, LL.LINES[name] * (1 + z), fw / FWHM, f)
+    for name, f in NARROW.items():
+        flux += _gauss(wave, LL.LINES[name] * (1 + z), math.hypot(150.0, 65.0), f)
+    res = np.full(wave.size, 65.0)
+    err = np.full(wave.size, float(np.nanmedian(host + power)) / snr)
+    rng = np.random.default_rng(seed)
+    flux = flux + rng.standard_normal(wave.size) * err
+    good = np.isfinite(flux)
+    flux[~good] = 0.0
+    spec = SpectrumData(wavelength=wave, flux=flux, ivar=np.where(good, 1 / err ** 2, 0.0), mask=~good,
+                        source="synthetic", id=f"synthetic-qso-{seed}", vacuum=True, flux_unit="1e-17 erg/s/cm2/A",
+                        redshift=z, spec_class="QSO", resolution_kms=res)
+    band = (rest >= FEII_BAND[0]) & (rest <= FEII_BAND[1])
+    fe_band = float(np.sum(0.5 * (feii[band][1:] + feii[band][:-1]) * np.diff(wave[band])))
+    at5100 = int(np.argmin(np.abs(rest - 5100)))
+    truth = {"feii": feii, "feii_flux": fe_band, "host_fraction": host[at5100] / (host[at5100] + power[at5100]),
+             "host": host, "power": power}
+    return spec, truth
+
+
+@pytest.fixture(scope="module")
+def quasar():
+    return synthetic_quasar(seed=3)
+
+
+def test_recovers_feii_host_and_power_law_of_a_synthetic_quasar(quasar):
+    spec, truth = quasar
+    a = fit_agn_continuum(spec)
+    assert a.feii_fwhm_kms == pytest.approx(3000.0, rel=0.10)
+    assert abs(a.feii_fwhm_kms - 3000.0) < 4 * a.feii_fwhm_err + 150.0
+    assert a.feii_flux == pytest.approx(truth["feii_flux"], rel=0.10)
+    assert a.host_fraction == pytest.approx(truth["host_fraction"], abs=0.08)
+    assert a.powerlaw_slope == pytest.approx(-1.5, abs=0.4)
+    ok = np.isfinite(a.model) & np.isfinite(truth["host"])
+    true_cont = truth["host"] + truth["power"] + truth["feii"]
+    # the whole pseudo-continuum, including under the masked broad Hβ where Fe II 4924/5018 is predicted
+    assert np.median(np.abs(a.model[ok] / true_cont[ok] - 1)) < 0.01
+    rest = spec.wavelength / (1 + spec.redshift)
+    under_hb = ok & (rest > 4800) & (rest < 5050)
+    assert np.max(np.abs(a.model[under_hb] - true_cont[under_hb])) < 0.15 * np.median(true_cont[under_hb])
+    assert a.messages == []
+
+
+def test_broad_hbeta_on_the_agn_continuum_and_the_bias_of_a_local_one(quasar):
+    spec, _ = quasar
+    cfg = dict(complexes=("hbeta", "halpha"), outflow="no", n_broad=1)
+    agn = fit_spectrum(spec, FitConfig(continuum="agn", **cfg))
+    assert agn.to_dict()["continuum"] == "agn" and agn.stellar["kind"] == "agn"
+    for name, (f, fw) in BROAD.items():
+        b = agn.line(name, "broad")
+        assert b.fwhm_kms == pytest.approx(fw, rel=0.06), name
+        assert b.flux == pytest.approx(f, rel=0.08), name
+    assert agn.stellar["r_feii"] == pytest.approx(agn.stellar["feii_flux"] / agn.line("hbeta", "broad").flux)
+    assert agn.line("oiii5007").flux == pytest.approx(NARROW["oiii5007"], rel=0.05)
+    # a straight line under Hβ takes the Fe II 4924/5018 blend for broad-line wings: too wide, too bright
+    spec.meta.clear()
+    local = fit_spectrum(spec, FitConfig(continuum="local", **cfg))
+    hb = local.line("hbeta", "broad")
+    assert hb.fwhm_kms / BROAD["hbeta"][1] - 1 > 0.10
+
+
+def test_auto_uses_the_agn_continuum_for_quasars_and_falls_back_with_a_reason(shared_data):
+    spec = read_sdss(shared_data / "spectra" / "sdss" / "spec-0332-52367-0639.fits")
+    sf = fit_spectrum(spec, FitConfig(complexes=("hbeta",)))
+    assert sf.to_dict()["continuum"] == "agn" and spec.meta["continuum_kind"] == "agn"
+    assert sf.stellar["feii_flux"] > 0 and not sf.stellar["messages"]
+    # z = 1.19: the templates' rest range (3540-7400 A) leaves no continuum outside the broad lines
+    hz = read_sdss(shared_data / "spectra" / "sdss" / "spec-1931-53358-0251.fits")
+    with pytest.raises(ValueError, match="spec-1931-53358-0251.*continuum pixels"):
+        fit_agn_continuum(hz)
+    sf = fit_spectrum(hz, FitConfig(complexes=("hbeta",)))
+    assert sf.to_dict()["continuum"] == "local" and "AGN continuum" in sf.stellar["error"]
+    # asked for explicitly, the complex is skipped with the reason instead
+    sf = fit_spectrum(hz, FitConfig(complexes=("hbeta",), continuum="agn"))
+    assert not sf.complexes and "AGN continuum" in sf.skipped["hbeta"]
+
+
+def test_bad_feii_file_and_missing_redshift(tmp_path, quasar):
+    spec, _ = quasar
+    bad = tmp_path / "feii.fits"
+    bad.write_bytes(b"not a fits file")
+    with pytest.raises(ValueError, match="feii.fits"):
+        load_feii(bad)
+    with pytest.raises(ValueError, match="not found"):
+        load_feii(tmp_path / "missing.fits")
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="redshift"):
+        fit_agn_continuum(replace(spec, redshift=None))
