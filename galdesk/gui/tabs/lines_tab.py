@@ -491,7 +491,6 @@ class LinesTab(QWidget):
     def _draw_fit(self) -> None:
         cf = self.fit
         lo, hi = cf.window
-        w = self.spec.wavelength
         x = np.linspace(lo, hi, 1500)
         curves = cf.model_curves(x)
         self.model_curve.setData(x, curves["total"])
