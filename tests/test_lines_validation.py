@@ -234,3 +234,32 @@ def test_balmer_trough_core_is_not_an_artefact_of_the_emission_mask(shared_data)
         assert joint[i] == pytest.approx(masked[i], rel=0.03), name
         assert joint[i] < float(next(r["LINECONTLEVEL"] for r in spzline_rows(shared_data)
                                      if r["path"].endswith(f"{name}.fits") and r["LINENAME"] == "H_beta")) * 0.9
+
+
+def _ebv(ratio, ratio_err, intrinsic, dk):
+    """E(B-V) and its error from a Balmer ratio (Cardelli et al. 1989: dk = k(blue) - k(red) of the pair)."""
+    return 2.5 / dk * math.log10(ratio / intrinsic), 2.5 / dk * ratio_err / ratio / math.log(10)
+
+
+def test_balmer_decrements_are_self_consistent_where_we_differ_from_sdss(shared_data):
+    """Where our Hβ exceeds SDSS's by 57 % (1237652899686318136), the reddening from Hγ/Hβ agrees with that from
+    Hα/Hβ in our fluxes (within 2σ), while SDSS's Hγ/Hβ implies ~3 mag more E(B-V) than its own Hα/Hβ: its
+    continuum fills the trough cores (see the doc, Balmer decrements)."""
+    path = "spectra/sdss/1237652899686318136.fits"
+    sd = {r["LINENAME"]: (float(r["LINEAREA"]), float(r["LINEAREA_ERR"])) for r in spzline_rows(shared_data)
+          if r["path"] == path}
+    sf = fit_spectrum(read_sdss(shared_data / path),
+                      FitConfig(complexes=("halpha", "hbeta", "hgamma"), broad="no", outflow="no"))
+    ours = {n: (sf.line(n).flux, sf.line(n).flux_err) for n in ("halpha", "hbeta", "hgamma")}
+    theirs = {"halpha": sd["H_alpha"], "hbeta": sd["H_beta"], "hgamma": sd["H_gamma"]}
+    k_ha, k_hb, k_hg = 2.53, 3.61, 4.17
+    out = {}
+    for who, f in (("ours", ours), ("sdss", theirs)):
+        (a, _), (b, be), (c, ce) = f["halpha"], f["hbeta"], f["hgamma"]
+        e_ab, _ = _ebv(a / b, 0.0, 2.86, k_hb - k_ha)
+        e_gb, e_gb_err = _ebv(b / c, (b / c) * math.hypot(be / b, ce / c), 1 / 0.468, k_hg - k_hb)
+        out[who] = (e_ab, e_gb, e_gb_err)
+    e_ab, e_gb, err = out["ours"]
+    assert abs(e_gb - e_ab) < 2 * err and 0 < e_ab < 1.5
+    e_ab, e_gb, err = out["sdss"]
+    assert e_gb - e_ab > 1.8 * err and e_gb > 2.0
