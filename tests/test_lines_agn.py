@@ -128,6 +128,22 @@ def test_auto_uses_the_agn_continuum_for_quasars_and_falls_back_with_a_reason(sh
     assert not sf.complexes and "AGN continuum" in sf.skipped["hbeta"]
 
 
+def test_auto_chooses_by_class_and_subclass():
+    from galdesk.lines.fit import continuum_kind
+
+    spec, _ = synthetic_quasar(seed=1)
+    auto = FitConfig()
+    assert continuum_kind(spec, auto) == "agn"
+    spec.spec_class, spec.subclass = "GALAXY", "AGN BROADLINE"   # a Seyfert 1.x with SDSS class GALAXY
+    assert continuum_kind(spec, auto) == "agn"
+    spec.subclass = "AGN"                                       # a Seyfert 2: stellar populations
+    assert continuum_kind(spec, auto) == "stellar"
+    spec.spec_class = spec.subclass = None                      # unknown (6dF, LAMOST, text): stellar
+    assert continuum_kind(spec, auto) == "stellar"
+    assert continuum_kind(spec, FitConfig(continuum="agn")) == "agn"
+    assert continuum_kind(spec, FitConfig(continuum="local")) == "local"
+
+
 def test_bad_feii_file_and_missing_redshift(tmp_path, quasar):
     spec, _ = quasar
     bad = tmp_path / "feii.fits"

@@ -92,9 +92,9 @@ class FitConfig:
         ``absorption``). "agn": the broad-line AGN pseudo-continuum, host galaxy + power law + Fe II with the broad
         lines masked (:func:`galdesk.lines.agn.fit_agn_continuum`), used like the stellar model but with the
         local polynomial of order ``agn_continuum_order`` and the broad window ``agn_broad_window_kms``.
-        "auto" (default): "stellar", or "agn" for SDSS class QSO, falling back to "local" when the templates
-        cannot be fitted (the reason is kept in ``spec.meta["stellar_error"]``). The continuum fit is done once
-        per spectrum and cached in ``spec.meta`` (``"stellar_fit"``, ``"stellar_continuum"``,
+        "auto" (default): "stellar", or "agn" for SDSS class QSO or subclass BROADLINE, falling back to "local"
+        when the templates cannot be fitted (the reason is kept in ``spec.meta["stellar_error"]``). The continuum
+        fit is done once per spectrum and cached in ``spec.meta`` (``"stellar_fit"``, ``"stellar_continuum"``,
         ``"continuum_kind"``); a model put in ``spec.meta["stellar_continuum"]`` by the caller (same pixels as the
         flux) is used as it is.
     stellar_templates : str or None
@@ -610,10 +610,11 @@ def _stellar_window(wave, stellar, lo, hi):
 
 def continuum_kind(spec, config: FitConfig) -> str:
     """The continuum ``config.continuum`` asks for on this spectrum: "stellar", "agn" or "local" ("auto" is
-    "agn" for SDSS class QSO, else "stellar")."""
+    "agn" for SDSS class QSO and for subclass BROADLINE, else "stellar")."""
     if config.continuum != "auto":
         return config.continuum
-    return "agn" if str(spec.spec_class or "").upper() == "QSO" else "stellar"
+    broad_line = str(spec.spec_class or "").upper() == "QSO" or "BROADLINE" in str(spec.subclass or "").upper()
+    return "agn" if broad_line else "stellar"
 
 
 def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
