@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
-from scipy.optimize import least_squares, nnls
+from scipy.optimize import least_squares
 
-from galdesk.lines import linelist as LL
 from galdesk.lines.model import C_KMS
-from galdesk.lines.stellar import Templates, _gauss_convolve_variable, _mask_pixels, load_templates
+from galdesk.lines.stellar import (Templates, _gauss_convolve_variable, _instrument_sigma, _mask_pixels, _nnls,
+                                   _spectrum_arrays, load_templates)
 from galdesk.tasks import NullContext
 
 __all__ = ["FeIITemplate", "AGNContinuumFit", "fit_agn_continuum", "load_feii", "default_feii_path",
@@ -240,17 +240,7 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     ctx = ctx or NullContext()
     tpl = templates if isinstance(templates, Templates) else load_templates(templates)
     fe = feii if isinstance(feii, FeIITemplate) else load_feii(feii)
-    sid = getattr(spec, "id", "spectrum")
-    z = spec.redshift
-    if z is None or not np.isfinite(z):
-        raise ValueError(f"{sid}: a redshift is needed to fit the AGN continuum")
-    z = float(z)
-    wave = np.asarray(spec.wavelength, float)
-    if not getattr(spec, "vacuum", True):
-        wave = LL.air_to_vac(wave)
-    flux = np.asarray(spec.flux, float)
-    ivar = np.asarray(spec.ivar, float)
-    good = np.asarray(spec.good, bool) & np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
+    sid, z, wave, flux, ivar, good = _spectrum_arrays(spec, "AGN continuum")
 
     lam_t = tpl.lam
     sig_fe_max = fwhm_bounds[1] / FWHM_PER_SIGMA
@@ -273,20 +263,9 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     lam_g = np.exp(ln_g0 + tpl.dln * np.arange(nfft))
     freq2 = (2 * np.pi * rfftfreq(nfft)) ** 2
 
-    res = getattr(spec, "resolution_kms", None)
-    ok = None
-    if res is not None:
-        res = np.asarray(res, float)
-        ok = np.isfinite(res) & (res > 0)
-    lam_r = lam_t
-    sig_tpl = tpl.fwhm_a / FWHM_PER_SIGMA / lam_r * C_KMS
+    sig_tpl, sig_inst, known = _instrument_sigma(spec, wave, lam_t, z, tpl.fwhm_a, inst_sigma_kms)
     messages: list[str] = []
-    if ok is not None and np.count_nonzero(ok) > 10:
-        sig_inst = np.interp(lam_r * (1 + z), wave[ok], res[ok])
-    elif inst_sigma_kms is not None:
-        sig_inst = np.full(lam_r.size, float(inst_sigma_kms))
-    else:
-        sig_inst = sig_tpl.copy()
+    if not known:
         messages.append("instrumental resolution unknown: widths include the instrument")
     sig_inst_med = float(np.median(sig_inst))
 
@@ -349,10 +328,7 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
         wt = np.sqrt(ivar[pixels])
         A = np.hstack([A0, P, -P]) * wt[:, None]
         b = flux[pixels] * wt
-        scale = np.linalg.norm(A, axis=0)
-        scale[scale == 0] = 1.0
-        x, _ = nnls(A / scale, b, maxiter=50 * A.shape[1])
-        x = x / scale
+        x = _nnls(A, b)
         return x, b - A @ x
 
     state = {"nfev": 0}

@@ -236,6 +236,47 @@ def _mask_pixels(wave_vac: np.ndarray, z: float, mask_kms: float) -> np.ndarray:
     return bad
 
 
+def _spectrum_arrays(spec, what: str):
+    """(id, z, vacuum wavelength, flux, ivar, good) of a spectrum for a continuum fit.
+
+    Raises ValueError naming the spectrum when it has no redshift."""
+    sid = getattr(spec, "id", "spectrum")
+    z = spec.redshift
+    if z is None or not np.isfinite(z):
+        raise ValueError(f"{sid}: a redshift is needed to fit the {what}")
+    wave = np.asarray(spec.wavelength, float)
+    if not getattr(spec, "vacuum", True):
+        wave = LL.air_to_vac(wave)
+    flux = np.asarray(spec.flux, float)
+    ivar = np.asarray(spec.ivar, float)
+    good = np.asarray(spec.good, bool) & np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
+    return sid, float(z), wave, flux, ivar, good
+
+
+def _instrument_sigma(spec, wave, lam_rest, z, fwhm_a, inst_sigma_kms):
+    """Instrumental sigma (km/s) at rest wavelengths ``lam_rest``: from the spectrum's ``resolution_kms``, else
+    ``inst_sigma_kms``, else the templates' own (``fwhm_a``; then ``known`` is False). Returns (templates' sigma,
+    instrument's sigma, known)."""
+    sig_tpl = fwhm_a / (2 * math.sqrt(2 * math.log(2))) / lam_rest * C_KMS
+    res = getattr(spec, "resolution_kms", None)
+    if res is not None:
+        res = np.asarray(res, float)
+        ok = np.isfinite(res) & (res > 0)
+        if np.count_nonzero(ok) > 10:
+            return sig_tpl, np.interp(lam_rest * (1 + z), wave[ok], res[ok]), True
+    if inst_sigma_kms is not None:
+        return sig_tpl, np.full(lam_rest.size, float(inst_sigma_kms)), True
+    return sig_tpl, sig_tpl.copy(), False
+
+
+def _nnls(A, b):
+    """Non-negative least squares with the columns scaled to unit norm (zero columns get weight 0)."""
+    scale = np.linalg.norm(A, axis=0)
+    scale[scale == 0] = 1.0
+    x, _ = nnls(A / scale, b, maxiter=50 * A.shape[1])
+    return x / scale
+
+
 def _solve_multiplicative(A_t, b, wt, L, n_iter: int = 30, E=None):
     """Weights w >= 0 and polynomial P = 1 + sum_j>=1 c_j L_j minimising |wt (b - (A_t w) P)|^2.
 
@@ -251,10 +292,7 @@ def _solve_multiplicative(A_t, b, wt, L, n_iter: int = 30, E=None):
     Aw = np.hstack([A_t * wt[:, None], Ew])
     Lw = L[:, 1:]
     bw = b * wt
-    scale = np.linalg.norm(Aw, axis=0)
-    scale[scale == 0] = 1.0
-    we, _ = nnls(Aw / scale, bw, maxiter=50 * (K + ne))
-    we = we / scale
+    we = _nnls(Aw, bw)
     w, e = we[:K], we[K:]
     Aw, Ew = Aw[:, :K], Aw[:, K:]
     c = np.zeros(m)
@@ -356,17 +394,7 @@ def _fit_stellar(spec, templates, degree, mdegree, powerlaw, emission, mask_kms,
                  inst_sigma_kms, min_pixels, ctx) -> StellarFit:
     ctx = ctx or NullContext()
     tpl = templates if isinstance(templates, Templates) else load_templates(templates)
-    sid = getattr(spec, "id", "spectrum")
-    z = spec.redshift
-    if z is None or not np.isfinite(z):
-        raise ValueError(f"{sid}: a redshift is needed to fit the stellar continuum")
-    z = float(z)
-    wave = np.asarray(spec.wavelength, float)
-    if not getattr(spec, "vacuum", True):
-        wave = LL.air_to_vac(wave)
-    flux = np.asarray(spec.flux, float)
-    ivar = np.asarray(spec.ivar, float)
-    good = np.asarray(spec.good, bool) & np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
+    sid, z, wave, flux, ivar, good = _spectrum_arrays(spec, "stellar continuum")
 
     lam_t = tpl.lam
     margin = math.log1p((v_max + 5 * sigma_max) / C_KMS)
@@ -393,19 +421,9 @@ def _fit_stellar(spec, templates, degree, mdegree, powerlaw, emission, mask_kms,
         # featureless AGN continuum, f_lambda ~ lambda^alpha (normalised at 5500 A): without it a Seyfert's blue
         # continuum is taken for young stars and their deep Balmer absorption (Cid Fernandes et al. 2004)
         T = np.vstack([T] + [(lam_r / 5500.0) ** a for a in POWERLAW_SLOPES])
-    sig_tpl = tpl.fwhm_a / (2 * math.sqrt(2 * math.log(2))) / lam_r * C_KMS
-    res = getattr(spec, "resolution_kms", None)
-    if res is not None:
-        res = np.asarray(res, float)
-        ok = np.isfinite(res) & (res > 0)
-    if res is not None and np.count_nonzero(ok) > 10:
-        sig_inst = np.interp(lam_r * (1 + z), wave[ok], res[ok])
-    elif inst_sigma_kms is not None:
-        sig_inst = np.full(lam_r.size, float(inst_sigma_kms))
-    else:
-        sig_inst = sig_tpl.copy()
+    sig_tpl, sig_inst, known = _instrument_sigma(spec, wave, lam_r, z, tpl.fwhm_a, inst_sigma_kms)
     messages = []
-    if (res is None or np.count_nonzero(ok) <= 10) and inst_sigma_kms is None:
+    if not known:
         messages.append("instrumental resolution unknown: sigma* includes the instrument's broadening beyond the "
                         f"templates' {tpl.fwhm_a:g} A FWHM")
     short = np.clip(sig_tpl ** 2 - sig_inst ** 2, 0, None)
@@ -452,10 +470,7 @@ def _fit_stellar(spec, templates, degree, mdegree, powerlaw, emission, mask_kms,
         Em = emission[:, pixels].T if emission is not None else np.zeros((A_t.shape[0], 0))
         A = np.hstack([A_t, P, -P, Em]) * wt[:, None]
         b = flux[pixels] * wt
-        scale = np.linalg.norm(A, axis=0)
-        scale[scale == 0] = 1.0
-        x, _ = nnls(A / scale, b, maxiter=50 * A.shape[1])
-        x = x / scale
+        x = _nnls(A, b)
         return x, b - A @ x, A_t, P
 
     state = {"nfev": 0}
