@@ -42,9 +42,10 @@ from galdesk.tasks import NullContext
 __all__ = ["FeIITemplate", "AGNContinuumFit", "fit_agn_continuum", "load_feii", "default_feii_path",
            "BROAD_MASKS", "AGN_POWERLAW_SLOPES"]
 
-#: Rest-frame vacuum ranges (Angstrom) left out of the pseudo-continuum fit: broad Balmer lines with the narrow
-#: lines on them, He I 5876, [OII] and [NeIII] (PyQSOFit's continuum windows skip the same regions).
-BROAD_MASKS = ((3715.0, 3745.0), (3850.0, 3900.0), (3955.0, 3985.0), (4060.0, 4145.0), (4280.0, 4400.0),
+#: Rest-frame vacuum ranges (Angstrom) left out of the pseudo-continuum fit: the Balmer continuum and high-order
+#: Balmer lines below 3775 Å (with [OII]), broad Balmer lines with the narrow lines on them, He I 5876 and [NeIII]
+#: (PyQSOFit's continuum windows skip the same regions).
+BROAD_MASKS = ((3500.0, 3775.0), (3850.0, 3900.0), (3955.0, 3985.0), (4060.0, 4145.0), (4280.0, 4400.0),
                (4640.0, 5100.0), (5840.0, 5920.0), (6250.0, 6800.0), (7050.0, 7080.0))
 #: Slopes α of the power laws f_λ ∝ λ^α whose non-negative mixture is the nuclear continuum.
 AGN_POWERLAW_SLOPES = (-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0)
@@ -191,7 +192,7 @@ def _broad_mask(wave_vac: np.ndarray, z: float, masks) -> np.ndarray:
 def fit_agn_continuum(spec, templates: Templates | str | Path | None = None, feii: FeIITemplate | str | Path | None
                       = None, *, host: bool = True, powerlaw_slopes=AGN_POWERLAW_SLOPES, degree: int = -1,
                       masks=BROAD_MASKS, mask_kms: float = 450.0, clip: float = 3.0,
-                      feii_fwhm_grid=(1500.0, 3000.0, 5000.0, 8000.0), feii_fwhm_bounds=(800.0, 15000.0),
+                      feii_fwhm_grid=None, feii_fwhm_bounds=(800.0, 15000.0),
                       feii_v_max: float = 3000.0, sigma_start: float = 150.0, sigma_max: float = 500.0,
                       v_max: float = 600.0, inst_sigma_kms: float | None = None, min_pixels: int = 300,
                       ctx=None) -> AGNContinuumFit:
@@ -216,7 +217,8 @@ def fit_agn_continuum(spec, templates: Templates | str | Path | None = None, fei
     mask_kms, clip : float
         Half-width of the masks on the other emission lines; outlier rejection in sigma (0 disables).
     feii_fwhm_grid, feii_fwhm_bounds, feii_v_max : float
-        Starting Fe II widths tried (FWHM, km/s), their bounds, and the bound on |Fe II shift|.
+        Fe II widths (FWHM, km/s) scanned for the start and for the χ² profile that gives the width's error (default:
+        24 steps evenly spaced in log between the bounds), the bounds, and the bound on |Fe II shift|.
     sigma_start, sigma_max, v_max : float
         Host LOSVD start and bounds, km/s.
     ctx : TaskContext or None
@@ -245,8 +247,11 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     lam_t = tpl.lam
     sig_fe_max = fwhm_bounds[1] / FWHM_PER_SIGMA
     margin = math.log1p((max(v_max, feii_v_max) + 3 * sig_fe_max) / C_KMS)
-    lo = lam_t[0] * (1 + z)
-    hi = lam_t[-1] * (1 + z)
+    # fit only where the host templates, shifted and broadened, are defined (their edges would be padding); the
+    # Fe II lives on a padded grid and has no edge
+    edge = math.exp(math.log1p((v_max + 4 * sigma_max) / C_KMS))
+    lo = lam_t[0] * (1 + z) * edge
+    hi = lam_t[-1] * (1 + z) / edge
     inside = (wave >= lo) & (wave <= hi)
     fitpix = good & inside & ~_mask_pixels(wave, z, mask_kms) & ~_broad_mask(wave, z, masks)
     if np.count_nonzero(fitpix) < min_pixels:
@@ -278,6 +283,13 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     n_host = FH.shape[0]
     PLg = np.array([(lam_g / 5100.0) ** a for a in slopes]).reshape(len(slopes), nfft)
     Fg, fe_names = fe.on_grid(ln_g0, tpl.dln, nfft)
+    # only groups that mostly lie where the fit has pixels: a group whose lines are beyond the fitted range would
+    # be scaled up by the tails of its broadened lines alone (and blow up outside the range)
+    rest_fit = np.log(wave[fitpix] / (1 + z))
+    j_lo, j_hi = int((rest_fit.min() - ln_g0) / tpl.dln), int((rest_fit.max() - ln_g0) / tpl.dln)
+    inside_share = Fg[:, j_lo:j_hi + 1].sum(axis=1) / Fg.sum(axis=1)
+    Fg = Fg[inside_share >= 0.5]
+    fe_names = [nm for nm, share in zip(fe_names, inside_share) if share >= 0.5]
     FF = rfft(Fg, axis=1)
     n_pl, n_fe = PLg.shape[0], Fg.shape[0]
 
@@ -346,13 +358,19 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     else:
         lb, ub, xs = [-feii_v_max, s_lo], [feii_v_max, s_hi], [200.0, 300.0]
 
+    def s_to_fwhm(s):
+        return float(s) * FWHM_PER_SIGMA
+
     def start(fwhm):
         s = float(np.clip(fwhm / FWHM_PER_SIGMA, s_lo + 0.01 * (s_hi - s_lo), s_hi - 0.01 * (s_hi - s_lo)))
         return np.array([0.0, sigma_start, 0.0, s] if host else [0.0, s])
 
     pixels = fitpix.copy()
-    # the Fe II width has several local minima (it trades with the power laws): start from the best of a grid
-    starts = [start(f) for f in fwhm_grid]
+    # the Fe II width has a flat, bumpy χ² valley (it trades with the power laws and the host): start from the best
+    # of a grid, and after the fit scan the same grid again (profile) for a better minimum and for the error
+    grid = np.geomspace(fwhm_bounds[0] * 1.02, fwhm_bounds[1] * 0.98, 24) if fwhm_grid is None else \
+        np.asarray(fwhm_grid, float)
+    starts = [start(f) for f in grid]
     chi = [float(np.sum(resid(p0, pixels) ** 2)) for p0 in starts]
     p = starts[int(np.argmin(chi))]
     n_clipped = 0
@@ -375,6 +393,31 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
         n_clipped += int(np.count_nonzero(out))
         pixels = pixels & ~out
 
+    i_sf = len(p) - 1
+
+    def profile(p):
+        prof = []
+        for f in grid:
+            q = p.copy()
+            q[i_sf] = start(f)[i_sf]
+            prof.append(float(np.sum(resid(q, pixels) ** 2)))
+        return np.array(prof)
+
+    chi_best = float(np.sum(resid(p, pixels) ** 2))
+    prof = profile(p)
+    if prof.min() < chi_best - 0.5:  # a better valley than the one the optimiser stopped in
+        q = p.copy()
+        q[i_sf] = start(grid[int(np.argmin(prof))])[i_sf]
+        sol2 = least_squares(resid, q, args=(pixels,), bounds=(lb, ub), x_scale=xs, diff_step=1e-3,
+                             method="trf", max_nfev=80)
+        if 2 * sol2.cost < chi_best:
+            sol, p = sol2, sol2.x
+            chi_best = 2 * sol2.cost
+    # Fe II width error from the profile (Δχ² = 1 around the minimum, other nonlinear parameters held): the
+    # Jacobian misjudges a valley this flat and bumpy
+    ok = np.append(prof, chi_best) <= chi_best + 1.0
+    span = np.append(grid, s_to_fwhm(p[i_sf]))[ok]
+    fwhm_err_profile = 0.5 * float(span.max() - span.min()) if span.size > 1 else float("nan")
     x, r = solve(p, pixels)
     dof = max(r.size - np.count_nonzero(x) - len(p), 1)
     chi2nu = float(r @ r) / dof
@@ -395,9 +438,11 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
         err = np.full(len(p), np.nan)
     v_h, s_h, v_f, s_f = unpack(p)
     e_vh, e_sh, e_vf, e_sf = (err if host else [np.nan, np.nan, err[0], err[1]])
+    e_fwhm = max(float(e_sf) * FWHM_PER_SIGMA, fwhm_err_profile) if np.isfinite(fwhm_err_profile) else \
+        float(e_sf) * FWHM_PER_SIGMA
 
-    # components on every covered pixel
-    cover = (wave >= lo) & (wave <= hi)
+    # components on every pixel the templates cover (closer to their edges than the fit, for plots and windows)
+    cover = (wave >= lo / math.sqrt(edge)) & (wave <= hi * math.sqrt(edge))
     idx = np.flatnonzero(cover)
     parts = {}
     k = 0
@@ -447,7 +492,7 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
         messages.append("no host-galaxy light detected")
     return AGNContinuumFit(
         model=model, host=parts["host"], powerlaw=parts["powerlaw"], feii=parts["feii"], used=pixels,
-        feii_fwhm_kms=float(fwhm), feii_fwhm_err=float(e_sf * FWHM_PER_SIGMA), feii_velocity_kms=float(v_f),
+        feii_fwhm_kms=float(fwhm), feii_fwhm_err=e_fwhm, feii_velocity_kms=float(v_f),
         feii_velocity_err=float(e_vf), host_sigma_kms=float(s_h) if host else float("nan"),
         host_sigma_err=float(e_sh), host_velocity_kms=float(v_h) if host else float("nan"),
         host_fraction=float(host_frac), powerlaw_fraction=float(pl_frac), powerlaw_slope=slope,
