@@ -124,15 +124,14 @@ def results_table(results: list[dict]):
     t["delta_bic"] = [np.nan if r.get("delta_bic") is None else float(r["delta_bic"]) for r in results]
     t["error"] = [str(r.get("error") or "") for r in results]
     t["continuum"] = [str(r.get("continuum") or "") for r in results]
-    for key, unit in (("sigma_kms", "km/s"), ("sigma_err", "km/s"), ("velocity_kms", "km/s"),
-                      ("log_age_lw", "dex(yr)"), ("chi2nu", None)):
-        vals = np.array([np.nan if not isinstance(r.get("stellar"), dict) or r["stellar"].get(key) is None
-                         else float(r["stellar"][key]) for r in results])
-        t[f"stellar_{key}"] = MaskedColumn(vals, mask=~np.isfinite(vals), unit=unit)
-    for key, col, unit in (("feii_fwhm_kms", "feii_fwhm", "km/s"), ("feii_fwhm_err", "feii_fwhm_err", "km/s"),
-                           ("feii_flux", "feii_flux", "1e-17 erg / (s cm2)"), ("r_feii", "r_feii", None),
-                           ("host_fraction", "agn_host_fraction", None),
-                           ("powerlaw_slope", "agn_powerlaw_slope", None)):
+    # the continuum fit: stellar populations, or (AGN) host + power law + Fe II
+    continuum_columns = [(k, f"stellar_{k}", u) for k, u in (("sigma_kms", "km/s"), ("sigma_err", "km/s"),
+                                                              ("velocity_kms", "km/s"), ("log_age_lw", "dex(yr)"),
+                                                              ("chi2nu", None))]
+    continuum_columns += [("feii_fwhm_kms", "feii_fwhm", "km/s"), ("feii_fwhm_err", "feii_fwhm_err", "km/s"),
+                          ("feii_flux", "feii_flux", "1e-17 erg / (s cm2)"), ("r_feii", "r_feii", None),
+                          ("host_fraction", "agn_host_fraction", None), ("powerlaw_slope", "agn_powerlaw_slope", None)]
+    for key, col, unit in continuum_columns:
         vals = np.array([np.nan if not isinstance(r.get("stellar"), dict) or r["stellar"].get(key) is None
                          else float(r["stellar"][key]) for r in results])
         t[col] = MaskedColumn(vals, mask=~np.isfinite(vals), unit=unit)

@@ -337,7 +337,8 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
                              description="BIC(narrow) - BIC(narrow+broad) of the line fit")
     if any(r is not None and r.payload.get("continuum") for r in fit_of_row):
         t["line_continuum"] = _text([r.payload.get("continuum") if r is not None else None for r in fit_of_row],
-                                    "continuum under the fitted lines: stellar (population fit), agn (host + power law + Fe II) or local")
+                                    "continuum under the fitted lines: stellar (population fit), agn (host + "
+                                    "power law + Fe II) or local")
 
         def stellar(key):
             return [(r.payload.get("stellar") or {}).get(key) if r is not None else None for r in fit_of_row]
