@@ -72,15 +72,12 @@ def fit_lines_batch(paths: list[str], config=None, scheduler: str | None = None,
 
 
 def cmd_batch_fit_lines(args) -> int:
-    from galdesk.fitlines import complexes_for, results_table
+    from galdesk.fitlines import config_from_args, results_table
     from galdesk.io.registry import expand_paths
-    from galdesk.lines.fit import FitConfig
     from galdesk.tasks import ConsoleContext
 
     try:
-        cx = complexes_for(args.lines)
-        config = FitConfig(broad=args.broad, continuum=args.continuum, stellar_powerlaw=args.powerlaw,
-                           **({"complexes": cx} if cx else {}))
+        config = config_from_args(args)
     except ValueError as exc:
         print(f"galdesk batch: {exc}", file=sys.stderr)
         return 2
@@ -116,6 +113,8 @@ def cmd_batch_fit_lines(args) -> int:
 
 
 def add_parsers(sub) -> None:
+    from galdesk.fitlines import add_fit_options
+
     b = sub.add_parser("batch", help="batch work over many files, locally or on a Dask cluster")
     bsub = b.add_subparsers(dest="batch_command", metavar="TASK", required=True)
     f = bsub.add_parser("fit-lines", help="fit emission lines of many spectrum files")
@@ -123,10 +122,7 @@ def add_parsers(sub) -> None:
     f.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786), scheduler file, or 'local'; "
                                        "default: processes on this machine")
     f.add_argument("--workers", type=int, default=None, help="local processes / LocalCluster workers")
-    f.add_argument("--lines", help="complexes or lines, comma-separated")
-    f.add_argument("--broad", default="auto", choices=["auto", "yes", "no"])
-    f.add_argument("--continuum", default="auto", choices=["auto", "stellar", "local"])
-    f.add_argument("--powerlaw", action="store_true", help="AGN power law with the stellar templates")
+    add_fit_options(f)
     f.add_argument("-o", "--output", help="result table (.fits, .csv, .ecsv, .xml)")
     f.add_argument("--overwrite", action="store_true")
     f.add_argument("--json", action="store_true")

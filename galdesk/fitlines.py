@@ -158,22 +158,40 @@ def results_table(results: list[dict]):
 
 
 # -- command line -----------------------------------------------------------------------------------------------------
-def cmd_fit_lines(args) -> int:
+def add_fit_options(f) -> None:
+    """The line-fit options shared by ``fit-lines`` and ``batch fit-lines``."""
+    f.add_argument("--lines", help="complexes or lines to fit, comma-separated (default halpha,hbeta,sii,oi,oii)")
+    f.add_argument("--broad", default="auto", choices=["auto", "yes", "no"], help="broad Balmer component")
+    f.add_argument("--mc", type=int, default=0, help="Monte Carlo noise realisations for the errors")
+    f.add_argument("--continuum", default="auto", choices=["auto", "stellar", "agn", "local"],
+                   help="stellar-population continuum, AGN pseudo-continuum (host + power law + Fe II) or local "
+                        "polynomial + Balmer trough (auto: stellar, AGN for SDSS quasars)")
+    f.add_argument("--tie-broad", action="store_true",
+                   help="broad Hβ/Hγ take broad Hα's velocities and widths (one broad-line region, as GELATO)")
+    f.add_argument("--templates", help="stellar template FITS (default: the bundled BC03 MILES SSPs)")
+    f.add_argument("--powerlaw", action="store_true",
+                   help="add a featureless AGN power law to the stellar templates (Seyfert hosts)")
+
+
+def config_from_args(args):
+    """FitConfig from the options of :func:`add_fit_options` (ValueError on a bad value)."""
     from galdesk.lines.fit import FitConfig
+
+    kw = {"broad": args.broad, "continuum": args.continuum, "stellar_powerlaw": bool(args.powerlaw),
+          "tie_broad": bool(args.tie_broad), "mc_samples": int(args.mc or 0)}
+    cx = complexes_for(args.lines)
+    if cx:
+        kw["complexes"] = cx
+    if args.templates:
+        kw["stellar_templates"] = args.templates
+    return FitConfig(**kw)
+
+
+def cmd_fit_lines(args) -> int:
     from galdesk.tasks import Cancelled, ConsoleContext
 
     try:
-        kw = {"broad": args.broad}
-        cx = complexes_for(args.lines)
-        if cx:
-            kw["complexes"] = cx
-        if args.mc:
-            kw["mc_samples"] = args.mc
-        kw["continuum"] = args.continuum
-        kw["stellar_powerlaw"] = bool(args.powerlaw)
-        if args.templates:
-            kw["stellar_templates"] = args.templates
-        config = FitConfig(**kw)
+        config = config_from_args(args)
     except ValueError as exc:
         print(f"galdesk fit-lines: {exc}", file=sys.stderr)
         return 2
@@ -205,15 +223,7 @@ def cmd_fit_lines(args) -> int:
 def add_parsers(sub) -> None:
     f = sub.add_parser("fit-lines", help="fit emission lines of spectrum files or a project's spectra")
     f.add_argument("sources", nargs="+", help="spectrum files, folders or projects")
-    f.add_argument("--lines", help="complexes or lines to fit, comma-separated (default halpha,hbeta,sii,oi,oii)")
-    f.add_argument("--broad", default="auto", choices=["auto", "yes", "no"], help="broad Balmer component")
-    f.add_argument("--mc", type=int, default=0, help="Monte Carlo noise realisations for the errors")
-    f.add_argument("--continuum", default="auto", choices=["auto", "stellar", "agn", "local"],
-                   help="stellar-population continuum, AGN pseudo-continuum (host + power law + Fe II) or local "
-                        "polynomial + Balmer trough (auto: stellar, AGN for SDSS quasars)")
-    f.add_argument("--templates", help="stellar template FITS (default: the bundled BC03 MILES SSPs)")
-    f.add_argument("--powerlaw", action="store_true",
-                   help="add a featureless AGN power law to the stellar templates (Seyfert hosts)")
+    add_fit_options(f)
     f.add_argument("-o", "--output", help="result table (.fits, .csv, .ecsv, .xml)")
     f.add_argument("--overwrite", action="store_true")
     f.add_argument("--jobs", type=int, default=None, help="processes (default: one per core)")

@@ -118,3 +118,28 @@ def test_cli_continuum_options(shared_data, capsys):
     assert runs["--continuum local"]["continuum"] == "local" and runs["--continuum local"]["stellar"] is None
     hb = {k: next(ln["flux"] for ln in r["lines"] if ln["name"] == "hbeta") for k, r in runs.items()}
     assert hb["--powerlaw"] < hb[""]  # the power law dilutes the trough: less emission needed to fill it
+
+
+def test_cli_agn_continuum_and_tied_broad_lines(shared_data, capsys, tmp_path):
+    """`--continuum agn` and `--tie-broad` reach the fit, in `fit-lines` and in `batch fit-lines` alike."""
+    from galdesk.cli import main
+
+    qso = str(shared_data / "spectra/sdss/spec-1599-53089-0469.fits")
+    runs = {}
+    for extra in ([], ["--tie-broad"]):
+        argv = ["fit-lines", qso, "--lines", "halpha,hbeta", "--continuum", "agn", "--json", "--jobs", "1"]
+        assert main(argv + extra) == 0
+        runs[" ".join(extra)] = json.loads(capsys.readouterr().out)[0]
+    for r in runs.values():
+        assert r["continuum"] == "agn" and r["stellar"]["kind"] == "agn" and r["stellar"]["feii_flux"] > 0
+    broad = {k: next(ln for ln in r["lines"] if ln["name"] == "hbeta" and ln["component"] == "broad")
+             for k, r in runs.items()}
+    # tied to broad Hα (FWHM ~10 000 km/s) instead of its own, much wider Gaussian
+    assert broad["--tie-broad"]["fwhm_kms"] < 0.9 * broad[""]["fwhm_kms"]
+    out = tmp_path / "b.ecsv"
+    assert main(["batch", "fit-lines", qso, "--lines", "hbeta", "--continuum", "agn", "--tie-broad", "--workers",
+                 "1", "-o", str(out)]) == 0
+    from astropy.table import Table
+
+    t = Table.read(out)
+    assert t["continuum"][0] == "agn" and t["feii_fwhm"][0] > 0

@@ -145,6 +145,11 @@ class FitConfig:
         In :func:`fit_spectrum`, give narrow Hβ the velocity and width of narrow Hα (fixed) instead of those of
         [OIII]: in AGN the [OIII] kinematics differ from the Balmer lines' (the SDSS pipeline and GELATO tie Balmer
         lines to each other too).
+    tie_broad : bool
+        In :func:`fit_spectrum`, when Hα needs a broad component, give the broad Hβ (and Hγ) Gaussians Hα's broad
+        velocities and widths (fixed; fluxes free) — one broad-line region, as GELATO fits it. Off by default
+        (PyQSOFit, SDSS and the Hβ-based black-hole mass recipes measure Hβ's own width); on, a weak broad Hβ is
+        detected more easily (fewer free parameters) and its flux no longer trades with a free width.
     broad_fwhm_min : float
         A broad component narrower than this FWHM (km/s) is a wing, not a broad-line region: never "needed".
     tie_snr : float
@@ -196,6 +201,7 @@ class FitConfig:
     bpt_min_snr: float = 3.0
     tie_snr: float = 10.0
     tie_balmer: bool = True
+    tie_broad: bool = False
     broad_fwhm_min: float = 1200.0
     scale_covar: bool = False
     max_nfev: int = 1500
@@ -1339,6 +1345,18 @@ def _bpt_ratios(sf: SpectrumFit, min_snr: float) -> dict:
 UNRESOLVED = ("oii",)
 
 
+def _broad_tie(ha: ComplexFit | None, name: str, config: FitConfig) -> dict:
+    """With ``config.tie_broad``: the broad Gaussians' velocities and widths of Hα, for Hβ/Hγ (else {})."""
+    if not config.tie_broad or ha is None or name not in ("hbeta", "hgamma") or not ha.tests:
+        return {}
+    test = next((t for t in ha.tests if t.component == "broad"), None)
+    nb = _n_broad(ha)
+    if test is None or not test.needed or nb == 0:
+        return {}
+    # broad1_v, broad1_sigma, broad2_v, broad2_dsigma, ...: every broad kinematic parameter
+    return {n: float(ha.theta[i]) for i, n in enumerate(ha.layout.names) if n.startswith("broad")}
+
+
 def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit:
     """Fit every configured complex of a spectrum, decide on a broad component, classify on the BPT diagrams.
 
@@ -1371,18 +1389,24 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
             if name == "hbeta" and ha is not None and config.tie_balmer:
                 fixed = {"balmer_v": float(ha.theta[ha.layout.index("narrow_v")]),
                          "balmer_sigma": float(ha.theta[ha.layout.index("narrow_sigma")])}
+            cfg = config
+            tie = _broad_tie(ha, name, config)
+            if tie:
+                # the same broad-line region: Hβ (Hγ) take Hα's broad velocities and widths, only fluxes are free
+                fixed = {**(fixed or {}), **tie}
+                cfg = replace(config, n_broad=_n_broad(ha))
             ref = sf.complexes.get("halpha") or sf.complexes.get("hbeta")
             if name in UNRESOLVED and ref is not None:
                 # a doublet blended at the instrument's resolution: its centroid cannot tell a velocity shift
                 # from a change of ratio, so it takes the Balmer lines' velocity (its width stays free)
                 fixed = {"narrow_v": float(ref.theta[ref.layout.index("narrow_v")])}
-            cf = fit_complex(spec, name, config, ctx, fixed=fixed)
+            cf = fit_complex(spec, name, cfg, ctx, fixed=fixed)
             if name not in ("halpha", "hbeta") and ref is not None and config.tie_snr > 0:
                 snr = max((m.snr for m in cf.measurements if m.component == "narrow" and np.isfinite(m.snr)),
                           default=0.0)
                 if snr < config.tie_snr:
                     fixed = {k: float(ref.theta[ref.layout.index(k)]) for k in ("narrow_v", "narrow_sigma")}
-                    cf = fit_complex(spec, name, config, ctx, fixed=fixed)
+                    cf = fit_complex(spec, name, cfg, ctx, fixed={**fixed, **tie})
             sf.complexes[name] = cf
         except Cancelled:
             raise
