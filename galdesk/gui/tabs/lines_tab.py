@@ -164,7 +164,9 @@ class LinesTab(QWidget):
         self.resid.setXLink(self.plot)
         self.resid.setLabel("left", "(data−model)/σ")
         self.resid.setLabel("bottom", "observed wavelength (Å)")
-        self.resid.setMaximumHeight(150)
+        self.resid.setMaximumHeight(120)
+        self.glw.ci.layout.setRowStretchFactor(0, 4)   # the spectrum gets most of the height
+        self.glw.ci.layout.setRowStretchFactor(1, 1)
         for p in (self.plot, self.resid):
             for side in ("left", "bottom"):
                 p.getAxis(side).enableAutoSIPrefix(False)
@@ -209,6 +211,7 @@ class LinesTab(QWidget):
         right.addWidget(lower)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 2)
+        right.setSizes([560, 340])
         split = QSplitter(Qt.Horizontal)
         split.addWidget(self.spectra)
         split.addWidget(right)
