@@ -306,19 +306,34 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
         f = idx - j
         return (grid[:, j] * (1 - f) + grid[:, j + 1] * f).T
 
-    cache: dict = {}
+    # least-recently-used caches: a finite-difference step changes one parameter, so the other components'
+    # convolved templates (and their values on the pixels) are reused rather than recomputed
+    from collections import OrderedDict
+
+    conv_cache: OrderedDict = OrderedDict()
+    sample_cache: OrderedDict = OrderedDict()
+
+    def _lru(cache, key, make, size=6):
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        cache[key] = val = make()
+        if len(cache) > size:
+            cache.popitem(last=False)
+        return val
 
     def conv(kind, s):
-        key = (kind, round(float(s), 6))
-        if key not in cache:
-            if len(cache) > 8:
-                cache.clear()
-            if kind == "host":
-                cache[key] = irfft(FH * np.exp(-0.5 * freq2 * (max(s, 1e-3) / pix_kms) ** 2), n=nfft, axis=1)
-            else:
-                s_tot = math.hypot(s, sig_inst_med)
-                cache[key] = irfft(FF * np.exp(-0.5 * freq2 * (s_tot / pix_kms) ** 2), n=nfft, axis=1)
-        return cache[key]
+        if kind == "host":
+            g = (max(s, 1e-3) / pix_kms) ** 2
+            return _lru(conv_cache, (kind, float(s)), lambda: irfft(FH * np.exp(-0.5 * freq2 * g), n=nfft, axis=1))
+        g = (math.hypot(s, sig_inst_med) / pix_kms) ** 2
+        return _lru(conv_cache, (kind, float(s)), lambda: irfft(FF * np.exp(-0.5 * freq2 * g), n=nfft, axis=1))
+
+    def sampled(kind, s, v, pixels):
+        key = (kind, float(s), float(v), pixels_key[0])
+        return _lru(sample_cache, key, lambda: sample(PLg if kind == "pl" else conv(kind, s), v, pixels), size=12)
+
+    pixels_key = [0]  # bumped whenever the fitted pixels change (clipping)
 
     def unpack(p):
         if host:
@@ -329,9 +344,9 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
         v_h, s_h, v_f, s_f = unpack(p)
         cols = []
         if host:
-            cols.append(sample(conv("host", s_h), v_h, pixels))
-        cols.append(sample(PLg, 0.0, pixels))
-        cols.append(sample(conv("fe", s_f), v_f, pixels))
+            cols.append(sampled("host", s_h, v_h, pixels))
+        cols.append(sampled("pl", 0.0, 0.0, pixels))
+        cols.append(sampled("fe", s_f, v_f, pixels))
         return np.hstack(cols)
 
     def solve(p, pixels):
@@ -394,6 +409,7 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
             break
         n_clipped += int(np.count_nonzero(out))
         pixels = pixels & ~out
+        pixels_key[0] += 1
 
     i_sf = len(p) - 1
 
