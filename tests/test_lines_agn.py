@@ -30,7 +30,7 @@ def _gauss(wave, centre, sigma_kms, flux):
     return flux / (math.sqrt(2 * math.pi) * s) * np.exp(-0.5 * ((wave - centre) / s) ** 2)
 
 
-def synthetic_quasar(seed=0, z=0.12, feii_fwhm=3000.0, snr=30.0):
+def synthetic_quasar(seed=0, z=0.12, feii_fwhm=3000.0, snr=30.0, feii_scale=0.9):
     """Host (8 Gyr SSP, sigma* 150 km/s, broadened with scipy) + power law + Fe II lines (each a Gaussian written
     out here, not by the code under test) + broad and narrow lines + noise, on an SDSS-like grid. Returns the
     spectrum and the true parts."""
@@ -48,7 +48,7 @@ def synthetic_quasar(seed=0, z=0.12, feii_fwhm=3000.0, snr=30.0):
         sel = fe.group == g
         for lam, rel in zip(fe.wave_vac[sel], fe.rel_int[sel]):
             c = lam * (1 + z)
-            feii += 0.9 * wgt * rel * np.exp(-0.5 * ((wave - c) / (c * s_fe / C)) ** 2)
+            feii += feii_scale * wgt * rel * np.exp(-0.5 * ((wave - c) / (c * s_fe / C)) ** 2)
     flux = host + power + feii
     for name, (f, fw) in BROAD.items():
         flux += _gauss(wave, LL.LINES[name] * (1 + z), fw / FWHM, f)
@@ -91,7 +91,14 @@ def test_recovers_feii_host_and_power_law_of_a_synthetic_quasar(quasar):
     rest = spec.wavelength / (1 + spec.redshift)
     under_hb = ok & (rest > 4800) & (rest < 5050)
     assert np.max(np.abs(a.model[under_hb] - true_cont[under_hb])) < 0.15 * np.median(true_cont[under_hb])
-    assert a.messages == []
+    assert a.messages == [] and a.feii_dchi2 > 1000
+
+
+def test_no_feii_is_reported_as_not_significant():
+    for seed in (1, 2):
+        spec, _ = synthetic_quasar(seed=seed, feii_scale=0.0)
+        a = fit_agn_continuum(spec)
+        assert a.feii_dchi2 < 40 and any("Fe II not significant" in m for m in a.messages), seed
 
 
 def test_broad_hbeta_on_the_agn_continuum_and_the_bias_of_a_local_one(quasar):
