@@ -257,7 +257,7 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     margin = math.log1p((max(v_max, feii_v_max) + 3 * sig_fe_max) / C_KMS)
     # fit only where the host templates, shifted and broadened, are defined (their edges would be padding); the
     # Fe II lives on a padded grid and has no edge
-    edge = math.exp(math.log1p((v_max + 4 * sigma_max) / C_KMS))
+    edge = 1.0 + (v_max + 4 * sigma_max) / C_KMS
     lo = lam_t[0] * (1 + z) * edge
     hi = lam_t[-1] * (1 + z) / edge
     inside = (wave >= lo) & (wave <= hi)
