@@ -291,13 +291,17 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     n_host = FH.shape[0]
     PLg = np.array([(lam_g / 5100.0) ** a for a in slopes]).reshape(len(slopes), nfft)
     Fg, fe_names = fe.on_grid(ln_g0, tpl.dln, nfft)
-    # only groups that mostly lie where the fit has pixels: a group whose lines are beyond the fitted range would
-    # be scaled up by the tails of its broadened lines alone (and blow up outside the range)
-    rest_fit = np.log(wave[fitpix] / (1 + z))
-    j_lo, j_hi = int((rest_fit.min() - ln_g0) / tpl.dln), int((rest_fit.max() - ln_g0) / tpl.dln)
-    inside_share = Fg[:, j_lo:j_hi + 1].sum(axis=1) / Fg.sum(axis=1)
-    Fg = Fg[inside_share >= 0.5]
-    fe_names = [nm for nm, share in zip(fe_names, inside_share) if share >= 0.5]
+    # only groups that mostly lie where there are data: a group whose lines fall beyond the fitted range or in a gap
+    # of bad pixels would be scaled up by the tails of its broadened lines alone (and blow up where it is not
+    # seen). Lines under the broad-line masks count as seen: they are predicted from the rest of their group.
+    seen = np.zeros(nfft, bool)
+    j_ok = np.round((np.log(wave[good & inside] / (1 + z)) - ln_g0) / tpl.dln).astype(int)
+    step = max(1, int(np.ceil(np.median(np.abs(np.diff(np.log(wave)))) / tpl.dln)))
+    for o in range(-step, step + 1):
+        seen[np.clip(j_ok + o, 0, nfft - 1)] = True
+    seen_share = Fg[:, seen].sum(axis=1) / Fg.sum(axis=1)
+    Fg = Fg[seen_share >= 0.5]
+    fe_names = [nm for nm, share in zip(fe_names, seen_share) if share >= 0.5]
     FF = rfft(Fg, axis=1)
     n_pl, n_fe = PLg.shape[0], Fg.shape[0]
 
@@ -514,6 +518,9 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     yb, xb = fe_rest[band], lam_g[band] * (1 + z)
     feii_flux = float(np.sum(0.5 * (yb[1:] + yb[:-1]) * np.diff(xb))) if band.sum() > 1 else float("nan")
 
+    if band.any() and seen[band].mean() < 0.5:
+        messages.append(f"little data in rest {FEII_BAND[0]:.0f}-{FEII_BAND[1]:.0f} A: the Fe II flux there is the "
+                        "model's, not measured")
     fwhm = s_f * FWHM_PER_SIGMA
     if fwhm <= fwhm_bounds[0] * 1.01 or fwhm >= fwhm_bounds[1] * 0.99:
         messages.append(f"Fe II width at its bound (FWHM {fwhm:.0f} km/s)")
