@@ -180,3 +180,14 @@ def test_bad_feii_file_and_missing_redshift(tmp_path, quasar):
 
     with pytest.raises(ValueError, match="redshift"):
         fit_agn_continuum(replace(spec, redshift=None))
+
+
+def test_negative_flux_is_reported_not_fitted(quasar):
+    from dataclasses import replace
+
+    from galdesk.lines.stellar import fit_stellar_continuum
+
+    spec, _ = quasar
+    neg = replace(spec, flux=-spec.flux, meta={})
+    assert any("all weights zero" in m for m in fit_agn_continuum(neg).messages)
+    assert any("all weights zero" in m for m in fit_stellar_continuum(neg).messages)

@@ -529,7 +529,9 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     elif feii_dchi2 < FEII_MIN_DCHI2:
         messages.append(f"Fe II not significant (Δχ² = {feii_dchi2:.1f} without it): its width and flux are not "
                         f"measured")
-    if host and not np.any(x[:n_host] > 0):
+    if not np.any(x[:n_host + n_pl + n_fe] > 0):
+        messages.append("no component fits the spectrum (all weights zero): is the flux negative or mis-scaled?")
+    elif host and not np.any(x[:n_host] > 0):
         messages.append("no host-galaxy light detected")
     return AGNContinuumFit(
         model=model, host=parts["host"], powerlaw=parts["powerlaw"], feii=parts["feii"], used=pixels,

@@ -552,6 +552,8 @@ def _fit_stellar(spec, templates, degree, mdegree, powerlaw, emission, mask_kms,
     if p[1] >= sigma_max * (1 - 1e-3) or p[1] <= 1.0 + 1e-3:
         messages.append(f"sigma* at its bound ({p[1]:.0f} km/s): no stellar absorption lines constrain it "
                         f"(the continuum shape is still usable)")
+    if not np.any(w_t > 0):
+        messages.append("no template fits the spectrum (all weights zero): is the flux negative or mis-scaled?")
     if mult is None and poly_fraction > 0.3:
         messages.append(f"additive polynomial is {poly_fraction:.0%} of the continuum: templates fit poorly")
     elif mult is not None and poly_fraction > 0.8:
