@@ -112,7 +112,7 @@ def test_broad_hbeta_on_the_agn_continuum_and_the_bias_of_a_local_one(quasar):
         assert b.flux == pytest.approx(f, rel=0.08), name
     assert agn.stellar["r_feii"] == pytest.approx(agn.stellar["feii_flux"] / agn.line("hbeta", "broad").flux)
     assert agn.line("oiii5007").flux == pytest.approx(NARROW["oiii5007"], rel=0.05)
-    # a straight line under Hβ takes the Fe II 4924/5018 blend for broad-line wings: too wide, too bright
+    # a straight line under Hβ takes the Fe II 4924/5018 blend for broad-line wings: too wide
     spec.meta.clear()
     local = fit_spectrum(spec, FitConfig(continuum="local", **cfg))
     hb = local.line("hbeta", "broad")
