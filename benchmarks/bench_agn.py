@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.integrate import trapezoid
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,10 +60,8 @@ def ppxf_fit(spec, tpl, fe, fitpix, fe_fwhm_start):
     velscale = C * float(np.mean(np.diff(np.log(wave))))
     lam_gal = wave / (1 + z)
     lam_t = tpl.lam
-    r = np.asarray(spec.resolution_kms, float)
-    ok = np.isfinite(r) & (r > 0)
-    res = np.interp(lam_t * (1 + z), wave[ok], r[ok])
-    sig_tpl = tpl.fwhm_a / FWHM / lam_t * C
+    # the inputs galdesk prepares: templates broadened to the instrument (this is not what is compared)
+    sig_tpl, res, _ = S._instrument_sigma(spec, wave, lam_t, z, tpl.fwhm_a, None)
     host = S._gauss_convolve_variable(tpl.flux, np.sqrt(np.clip(res ** 2 - sig_tpl ** 2, 0, None)) / (C * tpl.dln))
     power = np.array([(lam_t / 5100.0) ** a for a in A.AGN_POWERLAW_SLOPES])
     # Fe II groups: Gaussians of the (median) instrumental width on the template grid, peaks ~ REL_INT
@@ -113,7 +112,7 @@ def ppxf_fit(spec, tpl, fe, fitpix, fe_fwhm_start):
 def band_flux(wave, z, y):
     rest = wave / (1 + z)
     b = (rest >= A.FEII_BAND[0]) & (rest <= A.FEII_BAND[1]) & np.isfinite(y)
-    return float(np.sum(0.5 * (y[b][1:] + y[b][:-1]) * np.diff(wave[b]))) if b.sum() > 1 else float("nan")
+    return float(trapezoid(y[b], wave[b])) if b.sum() > 1 else float("nan")
 
 
 def main():

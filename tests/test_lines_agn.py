@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.integrate import trapezoid
 from scipy.ndimage import gaussian_filter1d
 
 from galdesk.io.model import SpectrumData
@@ -64,7 +65,7 @@ def synthetic_quasar(seed=0, z=0.12, feii_fwhm=3000.0, snr=30.0, feii_scale=0.9)
                         source="synthetic", id=f"synthetic-qso-{seed}", vacuum=True, flux_unit="1e-17 erg/s/cm2/A",
                         redshift=z, spec_class="QSO", resolution_kms=res)
     band = (rest >= FEII_BAND[0]) & (rest <= FEII_BAND[1])
-    fe_band = float(np.sum(0.5 * (feii[band][1:] + feii[band][:-1]) * np.diff(wave[band])))
+    fe_band = float(trapezoid(feii[band], wave[band]))
     at5100 = int(np.argmin(np.abs(rest - 5100)))
     truth = {"feii": feii, "feii_flux": fe_band, "host_fraction": host[at5100] / (host[at5100] + power[at5100]),
              "host": host, "power": power}

@@ -32,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
+from scipy.integrate import trapezoid
 from scipy.optimize import least_squares
 
 from galdesk.lines.model import C_KMS
 from galdesk.lines.stellar import (Templates, _gauss_convolve_variable, _instrument_sigma, _mask_pixels, _nnls,
-                                   _spectrum_arrays, load_templates)
+                                   _spectrum_arrays, load_templates, template_resource)
 from galdesk.tasks import NullContext
 
 __all__ = ["FeIITemplate", "AGNContinuumFit", "fit_agn_continuum", "load_feii", "default_feii_path",
@@ -59,10 +60,8 @@ FEII_MIN_DCHI2 = 40.0
 
 
 def default_feii_path() -> Path:
-    """``resources/templates/feii_kovacevic2010.fits`` next to the ``galdesk`` package."""
-    import galdesk
-
-    return Path(galdesk.__file__).resolve().parent.parent / "resources" / "templates" / "feii_kovacevic2010.fits"
+    """``resources/templates/feii_kovacevic2010.fits``."""
+    return template_resource("feii_kovacevic2010.fits")
 
 
 @dataclass(frozen=True, eq=False)
@@ -516,7 +515,7 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     fe_rest = conv("fe", s_f).T @ w_fe  # rest-frame grid, flux density as observed
     band = (lam_g >= FEII_BAND[0]) & (lam_g <= FEII_BAND[1])
     yb, xb = fe_rest[band], lam_g[band] * (1 + z)
-    feii_flux = float(np.sum(0.5 * (yb[1:] + yb[:-1]) * np.diff(xb))) if band.sum() > 1 else float("nan")
+    feii_flux = float(trapezoid(yb, xb)) if band.sum() > 1 else float("nan")
 
     if band.any() and seen[band].mean() < 0.5:
         messages.append(f"little data in rest {FEII_BAND[0]:.0f}-{FEII_BAND[1]:.0f} A: the Fe II flux there is the "

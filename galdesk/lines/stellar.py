@@ -61,11 +61,16 @@ POWERLAW_SLOPES = (-2.0, -1.5, -1.0, -0.5)
 SKY_LINES = (5578.89, 5891.6, 6302.05, 6365.5)
 
 
-def default_template_path() -> Path:
-    """``resources/templates/bc03_miles_ssp.fits`` next to the ``galdesk`` package."""
+def template_resource(name: str) -> Path:
+    """``resources/templates/<name>`` next to the ``galdesk`` package (the bundled template files)."""
     import galdesk
 
-    return Path(galdesk.__file__).resolve().parent.parent / "resources" / "templates" / "bc03_miles_ssp.fits"
+    return Path(galdesk.__file__).resolve().parent.parent / "resources" / "templates" / name
+
+
+def default_template_path() -> Path:
+    """``resources/templates/bc03_miles_ssp.fits``."""
+    return template_resource("bc03_miles_ssp.fits")
 
 
 @dataclass(frozen=True, eq=False)
