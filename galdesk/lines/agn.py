@@ -402,7 +402,6 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     chi = [float(np.sum(resid(p0, pixels) ** 2)) for p0 in starts]
     p = starts[int(np.argmin(chi))]
     n_clipped = 0
-    sol = None
     for it in range(3):
         ctx.check_cancelled()
         # after clipping the solution moves little: fewer evaluations, and χ² to 1e-6 is plenty for a valley
@@ -442,8 +441,7 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
         sol2 = least_squares(resid, q, args=(pixels,), bounds=(lb, ub), x_scale=xs, diff_step=1e-3,
                              method="trf", max_nfev=80)
         if 2 * sol2.cost < chi_best:
-            sol, p = sol2, sol2.x
-            chi_best = 2 * sol2.cost
+            p, chi_best = sol2.x, 2 * sol2.cost
     # Fe II width error from the profile (Δχ² = 1 around the minimum, other nonlinear parameters held): the
     # Jacobian misjudges a valley this flat and bumpy
     ok = np.append(prof, chi_best) <= chi_best + 1.0
