@@ -94,6 +94,28 @@ def _stellar_continuum(kind: str, rest: np.ndarray, rng: np.random.Generator) ->
     return 5.0 * out / float(np.interp(5000.0, lam_t, mix))
 
 
+def _feii_emission(lam: np.ndarray, z: float, fwhm_kms: float, band_flux: float, rng) -> np.ndarray:
+    """Broad optical Fe II from the bundled line list (random group strengths), scaled so that its flux in rest
+    4434-4684 A is ``band_flux``; zeros if the list is missing."""
+    try:
+        from galdesk.lines.agn import FEII_BAND, load_feii
+
+        fe = load_feii()
+    except ValueError:
+        return np.zeros(lam.size)
+    weight = {g: rng.uniform(0.5, 1.5) for g in fe.groups}
+    out = np.zeros(lam.size)
+    s_v = fwhm_kms / 2.3548 / C_KMS
+    for g, w_, r in zip(fe.group, fe.wave_vac, fe.rel_int):
+        mu = w_ * (1 + z)
+        out += weight[g] * r * np.exp(-0.5 * ((lam - mu) / (mu * s_v)) ** 2)
+    band = (lam / (1 + z) >= FEII_BAND[0]) & (lam / (1 + z) <= FEII_BAND[1])
+    from scipy.integrate import trapezoid
+
+    norm = float(trapezoid(out[band], lam[band])) if band.sum() > 1 else 0.0
+    return out * (band_flux / norm) if norm > 0 else out
+
+
 def synthetic_spectrum(kind: str, z: float, rng: np.random.Generator):
     """(loglam, flux, ivar, wdisp) of a toy SDSS-like spectrum; ``kind`` in star-forming, seyfert2, liner, seyfert1.
 
@@ -122,6 +144,9 @@ def synthetic_spectrum(kind: str, z: float, rng: np.random.Generator):
             mu = DEMO_LINES[name] * (1 + z)
             s = mu * 2000.0 / C_KMS
             flux += f / (np.sqrt(2 * np.pi) * s) * np.exp(-0.5 * ((lam - mu) / s) ** 2)
+        # the nucleus: a blue power law and broad Fe II with R_Fe = F(Fe II 4434-4684 A) / F(broad Hβ) = 0.6
+        flux += 2.5 * (rest / 5000.0) ** -1.5
+        flux += _feii_emission(lam, z, 3000.0, 0.6 * 6 * hb, rng)
     err = 0.25 + 0.03 * np.sqrt(np.abs(flux))
     flux = flux + rng.normal(0, err)
     wdisp = np.full(lam.size, 1.0)   # ~69 km/s instrumental sigma, as SDSS
