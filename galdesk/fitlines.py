@@ -129,8 +129,9 @@ def results_table(results: list[dict]):
                                                               ("velocity_kms", "km/s"), ("log_age_lw", "dex(yr)"),
                                                               ("chi2nu", None))]
     continuum_columns += [("feii_fwhm_kms", "feii_fwhm", "km/s"), ("feii_fwhm_err", "feii_fwhm_err", "km/s"),
-                          ("feii_flux", "feii_flux", "1e-17 erg / (s cm2)"), ("feii_dchi2", "feii_dchi2", None),
-                          ("r_feii", "r_feii", None),
+                          ("feii_flux", "feii_flux", "1e-17 erg / (s cm2)"),
+                          ("feii_flux_err", "feii_flux_err", "1e-17 erg / (s cm2)"), ("feii_dchi2", "feii_dchi2", None),
+                          ("r_feii", "r_feii", None), ("r_feii_err", "r_feii_err", None),
                           ("host_fraction", "agn_host_fraction", None), ("powerlaw_slope", "agn_powerlaw_slope", None)]
     for key, col, unit in continuum_columns:
         vals = np.array([np.nan if not isinstance(r.get("stellar"), dict) or r["stellar"].get(key) is None

@@ -210,3 +210,13 @@ def test_demo_quasar_has_the_feii_the_agn_continuum_finds():
     assert st["kind"] == "agn" and st["feii_dchi2"] > 40 and not st["messages"]
     assert 1500 < st["feii_fwhm_kms"] < 6000 and 0.3 < st["r_feii"] < 1.2
     assert st["powerlaw_slope"] == pytest.approx(-1.5, abs=0.5)
+
+
+def test_feii_flux_error_matches_the_scatter_over_noise_realisations():
+    fits = [fit_agn_continuum(synthetic_quasar(seed=s)[0]) for s in range(10, 18)]
+    flux = np.array([a.feii_flux for a in fits])
+    err = np.median([a.feii_flux_err for a in fits])
+    truth = synthetic_quasar(seed=10)[1]["feii_flux"]
+    scatter = np.std(flux, ddof=1)
+    assert 0.6 < err / scatter < 1.6, (err, scatter)
+    assert abs(flux.mean() - truth) < 3 * scatter

@@ -355,9 +355,11 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
                                      description="Fe II FWHM of the AGN pseudo-continuum (host + power law + Fe II)")
             t["feii_flux"] = _floats(stellar("feii_flux"), unit=flux_unit,
                                      description=f"Fe II flux in rest 4434-4684 A{unit_note}")
+            t["feii_flux_err"] = _floats(stellar("feii_flux_err"), unit=flux_unit, description="its 1-sigma error")
             t["feii_dchi2"] = _floats(stellar("feii_dchi2"),
                                       description="chi2 without Fe II minus with it (detection: >= 40)")
             t["r_feii"] = _floats(stellar("r_feii"), description="F(Fe II 4434-4684 A) / F(broad Hbeta)")
+            t["r_feii_err"] = _floats(stellar("r_feii_err"), description="its 1-sigma error")
             t["agn_host_fraction"] = _floats(stellar("host_fraction"),
                                              description="host-galaxy share of the continuum at rest 5100 A")
             t["agn_powerlaw_slope"] = _floats(stellar("powerlaw_slope"),

@@ -140,8 +140,10 @@ class AGNContinuumFit:
         Shares of host and power law in the continuum at rest 5100 Å (Fe II excluded).
     powerlaw_slope : float
         Local slope d ln f_λ / d ln λ of the fitted power-law mixture at 5100 Å.
-    feii_flux : float
-        Fe II flux in rest 4434-4684 Å, observed frame (flux unit x Angstrom): R_FeII = feii_flux / F(broad Hβ).
+    feii_flux, feii_flux_err : float
+        Fe II flux in rest 4434-4684 Å, observed frame (flux unit x Angstrom): R_FeII = feii_flux / F(broad Hβ);
+        its error from the covariance of the template weights with the nonlinear parameters held (as the line
+        errors are conditional on the continuum).
     feii_groups : dict
         Group name -> peak-height weight.
     feii_dchi2 : float
@@ -166,6 +168,7 @@ class AGNContinuumFit:
     powerlaw_fraction: float
     powerlaw_slope: float
     feii_flux: float
+    feii_flux_err: float
     feii_groups: dict
     chi2nu: float
     feii_dchi2: float
@@ -179,7 +182,7 @@ class AGNContinuumFit:
         """Scalar summary (JSON-friendly)."""
         keys = ("feii_fwhm_kms", "feii_fwhm_err", "feii_velocity_kms", "feii_velocity_err", "host_sigma_kms",
                 "host_sigma_err", "host_velocity_kms", "host_fraction", "powerlaw_fraction", "powerlaw_slope",
-                "feii_flux", "feii_dchi2", "chi2nu", "ndata", "n_clipped")
+                "feii_flux", "feii_flux_err", "feii_dchi2", "chi2nu", "ndata", "n_clipped")
         out = {k: getattr(self, k) for k in keys}
         out = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in out.items()}
         out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
@@ -514,6 +517,16 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     band = (lam_g >= FEII_BAND[0]) & (lam_g <= FEII_BAND[1])
     yb, xb = fe_rest[band], lam_g[band] * (1 + z)
     feii_flux = float(trapezoid(yb, xb)) if band.sum() > 1 else float("nan")
+    # its error from the covariance of the non-zero linear weights (nonlinear parameters held, as for the lines)
+    feii_flux_err = float("nan")
+    if band.sum() > 1 and np.any(w_fe > 0):
+        wt = np.sqrt(ivar[pixels])
+        A = np.hstack([design(p, pixels), P_all[pixels], -P_all[pixels]]) * wt[:, None]
+        active = x > 0
+        c = np.zeros(x.size)
+        c[n_host + n_pl:n_host + n_pl + n_fe] = trapezoid(conv("fe", s_f)[:, band], xb, axis=1)
+        cov = np.linalg.pinv(A[:, active].T @ A[:, active])
+        feii_flux_err = float(math.sqrt(max(float(c[active] @ cov @ c[active]), 0.0)))
 
     if band.any() and seen[band].mean() < 0.5:
         messages.append(f"little data in rest {FEII_BAND[0]:.0f}-{FEII_BAND[1]:.0f} A: the Fe II flux there is the "
@@ -536,6 +549,6 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
         feii_velocity_err=float(e_vf), host_sigma_kms=float(s_h) if host else float("nan"),
         host_sigma_err=float(e_sh), host_velocity_kms=float(v_h) if host else float("nan"),
         host_fraction=float(host_frac), powerlaw_fraction=float(pl_frac), powerlaw_slope=slope,
-        feii_flux=feii_flux, feii_groups={nm: float(g) for nm, g in zip(fe_names, w_fe)}, chi2nu=chi2nu, feii_dchi2=feii_dchi2,
+        feii_flux=feii_flux, feii_flux_err=feii_flux_err, feii_groups={nm: float(g) for nm, g in zip(fe_names, w_fe)}, chi2nu=chi2nu, feii_dchi2=feii_dchi2,
         ndata=int(r.size), n_clipped=n_clipped, nfev=state["nfev"],
         fit_range=(float(wave[pixels].min()), float(wave[pixels].max())), messages=messages)

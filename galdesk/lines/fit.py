@@ -1423,9 +1423,11 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
     summarize(sf, config)
     if sf.stellar and sf.stellar.get("kind") == "agn":
         # Fe II strength relative to broad Hβ (Boroson & Green 1992), an Eigenvector-1 coordinate
-        hb, ff = sf.line("hbeta", "broad"), sf.stellar.get("feii_flux")
-        sf.stellar["r_feii"] = (float(ff / hb.flux) if hb is not None and ff is not None and hb.flux > 0
-                                and math.isfinite(hb.flux) else None)
+        hb, ff, fe = sf.line("hbeta", "broad"), sf.stellar.get("feii_flux"), sf.stellar.get("feii_flux_err")
+        ok = hb is not None and ff is not None and math.isfinite(hb.flux) and hb.flux > 0
+        sf.stellar["r_feii"] = float(ff / hb.flux) if ok else None
+        sf.stellar["r_feii_err"] = (float(ff / hb.flux * math.hypot(fe / ff, hb.flux_err / hb.flux))
+                                    if ok and fe is not None and ff > 0 and math.isfinite(hb.flux_err) else None)
     ctx.progress(1.0, f"{spec.id}: done")
     return sf
 

@@ -657,10 +657,14 @@ class LinesTab(QWidget):
         st = meta.get("stellar_fit")
         if cf.layout.tidx >= 0 and st is not None and meta.get("continuum_kind") == "agn":
             hb = cf.measurement("hbeta", "broad") if cf.complex_name == "hbeta" else None
-            r_fe = (f", R_Fe = F(Fe II)/F(Hβ broad) = {st.feii_flux / hb.flux:.2f}"
-                    if hb is not None and hb.flux > 0 else "")
+            r_fe = ""
+            if hb is not None and hb.flux > 0 and st.feii_flux > 0:
+                r = st.feii_flux / hb.flux
+                r_err = r * np.hypot(st.feii_flux_err / st.feii_flux, hb.flux_err / hb.flux)
+                r_fe = f", R_Fe = F(Fe II)/F(Hβ broad) = {r:.2f} ± {r_err:.2f}"
             parts.append(f"AGN continuum: Fe II FWHM = {st.feii_fwhm_kms:.0f} ± {st.feii_fwhm_err:.0f} km/s, "
-                         f"F(Fe II 4434–4684 Å) = {st.feii_flux:.4g}{r_fe}; at 5100 Å host {st.host_fraction:.0%}, "
+                         f"F(Fe II 4434–4684 Å) = {st.feii_flux:.4g} ± {st.feii_flux_err:.2g}{r_fe}; at 5100 Å "
+                         f"host {st.host_fraction:.0%}, "
                          f"power law {st.powerlaw_fraction:.0%} (slope {st.powerlaw_slope:+.2f}); "
                          f"χ²ν = {st.chi2nu:.2f}" + (f" ({'; '.join(st.messages)})" if st.messages else "")
                          + "; dashed: continuum without Fe II")
