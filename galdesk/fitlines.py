@@ -168,6 +168,9 @@ def add_fit_options(f) -> None:
     f.add_argument("--continuum", default="auto", choices=["auto", "stellar", "agn", "local"],
                    help="stellar-population continuum, AGN pseudo-continuum (host + power law + Fe II) or local "
                         "polynomial + Balmer trough (auto: stellar, AGN for SDSS quasars)")
+    f.add_argument("--agn-windows", default="masks", choices=["masks", "qso"],
+                   help="AGN continuum fitted outside the emission lines (masks) or only in the line-free windows "
+                        "of quasar catalogues (qso: Shen et al. 2011, PyQSOFit)")
     f.add_argument("--tie-broad", action="store_true",
                    help="broad Hβ/Hγ take broad Hα's velocities and widths (one broad-line region, as GELATO)")
     f.add_argument("--templates", help="stellar template FITS (default: the bundled BC03 MILES SSPs)")
@@ -180,7 +183,8 @@ def config_from_args(args):
     from galdesk.lines.fit import FitConfig
 
     kw = {"broad": args.broad, "continuum": args.continuum, "stellar_powerlaw": bool(args.powerlaw),
-          "tie_broad": bool(args.tie_broad), "mc_samples": int(args.mc or 0)}
+          "tie_broad": bool(args.tie_broad), "mc_samples": int(args.mc or 0),
+          "agn_windows": getattr(args, "agn_windows", "masks")}
     cx = complexes_for(args.lines)
     if cx:
         kw["complexes"] = cx

@@ -121,12 +121,12 @@ def test_cli_continuum_options(shared_data, capsys):
 
 
 def test_cli_agn_continuum_and_tied_broad_lines(shared_data, capsys, tmp_path):
-    """`--continuum agn` and `--tie-broad` reach the fit, in `fit-lines` and in `batch fit-lines` alike."""
+    """`--continuum agn`, `--agn-windows` and `--tie-broad` reach the fit, in `fit-lines` and `batch fit-lines`."""
     from galdesk.cli import main
 
     qso = str(shared_data / "spectra/sdss/spec-1599-53089-0469.fits")
     runs = {}
-    for extra in ([], ["--tie-broad"]):
+    for extra in ([], ["--tie-broad"], ["--agn-windows", "qso"]):
         argv = ["fit-lines", qso, "--lines", "halpha,hbeta", "--continuum", "agn", "--json", "--jobs", "1"]
         assert main(argv + extra) == 0
         runs[" ".join(extra)] = json.loads(capsys.readouterr().out)[0]
@@ -136,6 +136,8 @@ def test_cli_agn_continuum_and_tied_broad_lines(shared_data, capsys, tmp_path):
              for k, r in runs.items()}
     # tied to broad Hα (FWHM ~10 000 km/s) instead of its own, much wider Gaussian
     assert broad["--tie-broad"]["fwhm_kms"] < 0.9 * broad[""]["fwhm_kms"]
+    # the quasar continuum windows: about half the pixels
+    assert runs["--agn-windows qso"]["stellar"]["ndata"] < 0.7 * runs[""]["stellar"]["ndata"]
     out = tmp_path / "b.ecsv"
     assert main(["batch", "fit-lines", qso, "--lines", "hbeta", "--continuum", "agn", "--tie-broad", "--workers",
                  "1", "-o", str(out)]) == 0

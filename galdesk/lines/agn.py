@@ -41,13 +41,37 @@ from galdesk.lines.stellar import (Templates, _gauss_convolve_variable, _instrum
 from galdesk.tasks import NullContext
 
 __all__ = ["FeIITemplate", "AGNContinuumFit", "fit_agn_continuum", "load_feii", "default_feii_path",
-           "BROAD_MASKS", "AGN_POWERLAW_SLOPES"]
+           "BROAD_MASKS", "QSO_WINDOWS", "AGN_WINDOWS", "agn_masks", "AGN_POWERLAW_SLOPES"]
 
 #: Rest-frame vacuum ranges (Angstrom) left out of the pseudo-continuum fit: the Balmer continuum and high-order
 #: Balmer lines below 3775 Å (with [OII]), broad Balmer lines with the narrow lines on them, He I 5876 and [NeIII]
 #: (PyQSOFit's continuum windows skip the same regions).
 BROAD_MASKS = ((3500.0, 3775.0), (3850.0, 3900.0), (3955.0, 3985.0), (4060.0, 4145.0), (4280.0, 4400.0),
                (4640.0, 5100.0), (5840.0, 5920.0), (6250.0, 6800.0), (7050.0, 7080.0))
+#: The line-free continuum windows of quasar catalogues (rest vacuum Å, the optical ones; Shen et al. 2011 and
+#: PyQSOFit, Guo et al. 2018, use these): with ``windows="qso"`` only these pixels are fitted.
+QSO_WINDOWS = ((3775.0, 3832.0), (4000.0, 4050.0), (4200.0, 4230.0), (4435.0, 4640.0), (5100.0, 5535.0),
+               (6005.0, 6035.0), (6110.0, 6250.0), (6800.0, 7000.0), (7160.0, 7180.0))
+#: Which pixels the pseudo-continuum is fitted to: all outside :data:`BROAD_MASKS` and the narrow lines (default),
+#: or only :data:`QSO_WINDOWS`.
+AGN_WINDOWS = ("masks", "qso")
+
+
+def agn_masks(windows: str = "masks") -> tuple:
+    """Rest ranges left out of the pseudo-continuum fit for ``windows`` (one of :data:`AGN_WINDOWS`).
+
+    "qso" reproduces the recipe of quasar catalogues; it uses ~half the pixels of "masks" and leaves the Fe II
+    width poorly constrained: on spec-0332 the broad Hβ measured on top then moves by a factor 1.8 across Fe II
+    widths of 3000-12000 km/s, against 3 % with "masks" (``docs/lines_validation.md`` §3).
+    """
+    if windows == "masks":
+        return BROAD_MASKS
+    if windows != "qso":
+        raise ValueError(f"AGN continuum windows must be one of {', '.join(AGN_WINDOWS)}, not {windows!r}")
+    edges = [3500.0] + [x for w in QSO_WINDOWS for x in w] + [7500.0]
+    return tuple((edges[i], edges[i + 1]) for i in range(0, len(edges), 2))
+
+
 #: Slopes α of the power laws f_λ ∝ λ^α whose non-negative mixture is the nuclear continuum.
 AGN_POWERLAW_SLOPES = (-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0)
 #: Rest band whose Fe II flux is reported (R_FeII = this / broad Hβ flux, Boroson & Green 1992).

@@ -113,6 +113,11 @@ class FitConfig:
     agn_broad_window_kms : float
         ``broad_window_kms`` with the AGN pseudo-continuum: wide enough that a 10 000 km/s broad line has
         continuum on both sides.
+    agn_windows : {"masks", "qso"}
+        Pixels the AGN pseudo-continuum is fitted to: everything outside the broad lines and the narrow lines
+        (default), or only the line-free windows of quasar catalogues (Shen et al. 2011, PyQSOFit;
+        :data:`galdesk.lines.agn.QSO_WINDOWS`) to reproduce their recipe. The windows constrain the Fe II width
+        much less (``docs/lines_validation.md`` §3).
     stellar_scale_free : bool
         Let the stellar model's scale (``stellar_scale``) vary in each window instead of holding it at 1. Off by
         default: inside one window the scale is degenerate with the polynomial and the emission-line wings (on
@@ -177,6 +182,7 @@ class FitConfig:
     stellar_powerlaw: bool = False
     agn_continuum_order: int = 0
     agn_broad_window_kms: float = 12000.0
+    agn_windows: str = "masks"
     density_bounds: bool = True
     window_kms: float = 3000.0
     broad_window_kms: float = 9000.0
@@ -212,6 +218,8 @@ class FitConfig:
                 raise ValueError(f"FitConfig.{key} must be 'auto', 'yes' or 'no', not {getattr(self, key)!r}")
         if self.continuum not in CONTINUA:
             raise ValueError(f"FitConfig.continuum must be one of {', '.join(CONTINUA)}, not {self.continuum!r}")
+        if self.agn_windows not in ("masks", "qso"):
+            raise ValueError(f"FitConfig.agn_windows must be 'masks' or 'qso', not {self.agn_windows!r}")
         unknown = [c for c in self.complexes if c not in LL.COMPLEXES]
         if unknown:
             raise ValueError(f"unknown complexes {unknown}; known: {sorted(LL.COMPLEXES)}")
@@ -645,6 +653,8 @@ def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
         spec.meta = meta = {}
     have = meta.get("stellar_continuum")
     key = f"{kind}|{config.stellar_templates or ''}|powerlaw={bool(config.stellar_powerlaw)}"
+    if kind == "agn" and config.agn_windows != "masks":
+        key += f"|windows={config.agn_windows}"
     if have is not None and meta.get("stellar_key", key) == key:
         have = np.asarray(have, dtype=float)
         if have.shape != np.shape(spec.flux):
@@ -657,9 +667,10 @@ def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
     meta["stellar_key"] = key
     try:
         if kind == "agn":
-            from galdesk.lines.agn import fit_agn_continuum
+            from galdesk.lines.agn import agn_masks, fit_agn_continuum
 
-            st = fit_agn_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms)
+            st = fit_agn_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
+                                   masks=agn_masks(config.agn_windows))
         else:
             from galdesk.lines.stellar import fit_stellar_continuum
 

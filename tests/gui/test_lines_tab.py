@@ -149,6 +149,13 @@ def test_quasar_on_the_agn_continuum_shows_feii(qtbot, lines_window):
     assert tab.config().continuum == "local"
     tab.continuum.setCurrentText("AGN: host + power law + Fe II")
     assert tab.config().continuum == "agn"
+    n_all = tab.spec.meta["stellar_fit"].ndata
+    # the quasar-catalogue windows: the pseudo-continuum is refitted on their pixels only
+    tab.continuum.setCurrentText("AGN, quasar-catalogue windows")
+    assert tab.config().agn_windows == "qso"
+    with qtbot.waitSignal(tab.fitDone, timeout=60000):
+        tab.fit_btn.click()
+    assert tab.spec.meta["stellar_fit"].ndata < 0.7 * n_all
 
 
 def test_sii_fit_shows_the_electron_density(qtbot, lines_window):

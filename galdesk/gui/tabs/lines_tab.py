@@ -27,10 +27,12 @@ __all__ = ["LinesTab", "BPTPlots"]
 C_KMS = 299792.458
 COMP_PENS = {"narrow": (30, 150, 60), "broad": (40, 90, 220), "outflow": (230, 130, 20), "absorption": (150, 80, 160),
              "stellar": (150, 80, 160), "feii": (200, 40, 160)}
-#: Continuum choices of the combo box -> (FitConfig.continuum, stellar_powerlaw)
-CONTINUUM_CHOICES = {"auto": ("auto", False), "stellar": ("stellar", False),
-                     "stellar + power law": ("stellar", True), "AGN: host + power law + Fe II": ("agn", False),
-                     "local": ("local", False)}
+#: Continuum choices of the combo box -> (FitConfig.continuum, stellar_powerlaw, agn_windows)
+CONTINUUM_CHOICES = {"auto": ("auto", False, "masks"), "stellar": ("stellar", False, "masks"),
+                     "stellar + power law": ("stellar", True, "masks"),
+                     "AGN: host + power law + Fe II": ("agn", False, "masks"),
+                     "AGN, quasar-catalogue windows": ("agn", False, "qso"),
+                     "local": ("local", False, "masks")}
 
 
 class BPTPlots(QWidget):
@@ -242,9 +244,9 @@ class LinesTab(QWidget):
     def config(self):
         from galdesk.lines.fit import FitConfig
 
-        cont, powerlaw = CONTINUUM_CHOICES[self.continuum.currentText()]
+        cont, powerlaw, windows = CONTINUUM_CHOICES[self.continuum.currentText()]
         return FitConfig(broad=self.broad.currentText(), continuum=cont, stellar_powerlaw=powerlaw,
-                         absorption="auto" if self.absorption.isChecked() else False)
+                         agn_windows=windows, absorption="auto" if self.absorption.isChecked() else False)
 
     @property
     def complex_name(self) -> str:
