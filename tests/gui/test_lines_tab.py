@@ -93,8 +93,12 @@ def test_galaxy_on_its_stellar_continuum_and_back_to_local(qtbot, lines_window):
     w, tab = lines_window
     _show(qtbot, tab, 1)   # spec-0295-51585-0596, class GALAXY
     cf = tab.fit
-    assert cf.layout.tidx >= 0 and "stellar_scale" in [tab.params.item(r, 0).text()
-                                                         for r in range(tab.params.rowCount())]
+    from PySide6.QtCore import Qt
+
+    # the continuum model's scale (parameter stellar_scale) is shown as continuum_scale
+    shown = {tab.params.item(r, 0).text(): tab.params.item(r, 0).data(Qt.UserRole)
+             for r in range(tab.params.rowCount())}
+    assert cf.layout.tidx >= 0 and shown["continuum_scale"] == "stellar_scale"
     x, y = tab.comp_curves["stellar"].getData()
     assert x.size > 100 and np.all(np.isfinite(y)) and np.median(y) > 5   # the stellar model, in flux units
     assert "stellar continuum: σ*" in tab.stats.text()

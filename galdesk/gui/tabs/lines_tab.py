@@ -34,6 +34,9 @@ CONTINUUM_CHOICES = {"auto": ("auto", False, "masks"), "stellar": ("stellar", Fa
                      "AGN, quasar-catalogue windows": ("agn", False, "qso"),
                      "local": ("local", False, "masks")}
 
+#: Parameter names shown differently in the parameter table (the fit and the journal keep the real names)
+PARAM_LABELS = {"stellar_scale": "continuum_scale"}
+
 
 class BPTPlots(QWidget):
     """The three diagnostic diagrams with the demarcation curves, all fitted objects and the current one."""
@@ -388,7 +391,7 @@ class LinesTab(QWidget):
         """The current parameters with the table's free/fixed flags and edited values (lmfit Parameters)."""
         params = self.fit.params.copy()
         for r in range(self.params.rowCount()):
-            name = self.params.item(r, 0).text()
+            name = self.params.item(r, 0).data(Qt.UserRole)
             if name not in params:
                 continue
             p = params[name]
@@ -597,12 +600,18 @@ class LinesTab(QWidget):
         self.params.setRowCount(len(params))
         for r, (name, p) in enumerate(params.items()):
             err = p.stderr
-            cells = [name, f"{p.value:.6g}", "" if err is None or not math.isfinite(err) else f"{err:.3g}", "",
+            cells = [PARAM_LABELS.get(name, name), f"{p.value:.6g}",
+                     "" if err is None or not math.isfinite(err) else f"{err:.3g}", "",
                      f"{p.min:.6g}", f"{p.max:.6g}"]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c in (0, 2):
                     item.setFlags(item.flags() & ~Qt.ItemIsEditable)
+                if c == 0:
+                    item.setData(Qt.UserRole, name)
+                    if name in PARAM_LABELS:
+                        item.setToolTip(f"{name}: the whole-spectrum continuum model (stellar populations, or AGN "
+                                        "host + power law + Fe II) times this; held at 1 unless freed")
                 if c == 3:
                     item.setFlags((item.flags() | Qt.ItemIsUserCheckable) & ~Qt.ItemIsEditable)
                     item.setCheckState(Qt.Checked if p.vary or p.expr else Qt.Unchecked)
@@ -615,7 +624,7 @@ class LinesTab(QWidget):
     def _set_table_values(self, params) -> None:
         self.params.blockSignals(True)
         for r in range(self.params.rowCount()):
-            name = self.params.item(r, 0).text()
+            name = self.params.item(r, 0).data(Qt.UserRole)
             if name in params:
                 self.params.item(r, 1).setText(f"{params[name].value:.6g}")
         self.params.blockSignals(False)
