@@ -136,6 +136,23 @@ def test_auto_uses_the_agn_continuum_for_quasars_and_falls_back_with_a_reason(sh
     assert not sf.complexes and "AGN continuum" in sf.skipped["hbeta"]
 
 
+def test_one_quasar_at_three_epochs(shared_data):
+    """SDSS-RM's RM017 (z = 0.456) observed with BOSS in 2013, 2014 and 2019: the narrow-line region does not change
+    in six years, so the total [OIII] 5007 flux (narrow + wing; SDSS-RM calibrates on it) must repeat; the broad Hβ,
+    which reverberates, must be found each time with a similar width (its flux may vary)."""
+    o3, fwhm = [], []
+    for name in ("spec-6717-56397-0534", "spec-7338-56660-0733", "spec-7340-58627-0732"):
+        sf = fit_spectrum(read_sdss(shared_data / "spectra" / "sdss" / f"{name}.fits"),
+                          FitConfig(complexes=("hbeta",), continuum="agn"))
+        assert sf.to_dict()["continuum"] == "agn", name
+        o3.append(sum(m.flux for m in sf.lines if m.name == "oiii5007"))
+        assert sf.broad_needed and sf.broad.complex_name == "hbeta" and sf.delta_bic > 50, name
+        fwhm.append(sf.line("hbeta", "broad").fwhm_kms)
+    assert np.max(np.abs(np.array(o3) / np.median(o3) - 1)) < 0.10, o3
+    assert np.max(np.abs(np.array(fwhm) / np.median(fwhm) - 1)) < 0.25, fwhm
+    assert 2000 < np.median(fwhm) < 6000
+
+
 def test_auto_chooses_by_class_and_subclass():
     from galdesk.lines.fit import continuum_kind
 
