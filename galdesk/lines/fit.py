@@ -1231,34 +1231,36 @@ def _groups(layout: Layout) -> list[tuple[str, str, list[int]]]:
 
 
 def _quantities(layout: Layout, theta: np.ndarray, z: float, inst: np.ndarray, groups, stellar=None) -> np.ndarray:
-    """(n_groups, 5): flux, FWHM (intrinsic km/s), velocity, EW (rest, A), continuum at centre."""
-    fl = layout.fluxes(theta)
-    v = theta[layout.vidx]
-    s = layout.sigmas(theta)
-    out = np.zeros((len(groups), 5))
-    centres = []
+    """(n_groups, 5) for ``theta`` (P,), or (B, n_groups, 5) for (B, P): flux, FWHM (intrinsic km/s), velocity,
+    EW (rest, A), continuum at centre. One model evaluation for the whole batch."""
+    th = np.atleast_2d(np.asarray(theta, dtype=float))
+    nb, ng = th.shape[0], len(groups)
+    fl = layout.fluxes(th)
+    v = th[:, layout.vidx]
+    s = layout.sigmas(th)
+    out = np.zeros((nb, ng, 5))
+    wc = np.zeros((nb, ng))
     for j, (_, comp, idx) in enumerate(groups):
-        f = fl[idx]
-        if comp == "absorption":
-            f = -f
-        tot = f.sum()
-        vw = float(np.sum(f * v[idx]) / tot) if tot != 0 else float(v[idx[0]])
-        fw = FWHM_PER_SIGMA * s[idx[0]] if len(idx) == 1 else fwhm_of_sum(f, v[idx], s[idx])
-        out[j, 0], out[j, 1], out[j, 2] = tot, fw, vw
-        centres.append(layout.rest[idx[0]] * (1 + z) * (1 + vw / C_KMS))
-    if groups:
-        wc = np.array(centres)
-        tm = None
-        if layout.tidx >= 0:
-            tm = np.interp(wc, stellar[0], stellar[1])[None, :]
-        _, (g, cont) = evaluate(layout, theta[None, :], wc[None, :], np.array([z]), inst[None, :],
+        f = -fl[:, idx] if comp == "absorption" else fl[:, idx]
+        tot = f.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vw = np.where(tot != 0, np.sum(f * v[:, idx], axis=1) / tot, v[:, idx[0]])
+        if len(idx) == 1:
+            fw = FWHM_PER_SIGMA * s[:, idx[0]]
+        else:
+            fw = np.array([fwhm_of_sum(f[b], v[b, idx], s[b, idx]) for b in range(nb)])
+        out[:, j, 0], out[:, j, 1], out[:, j, 2] = tot, fw, vw
+        wc[:, j] = layout.rest[idx[0]] * (1 + z) * (1 + vw / C_KMS)
+    if ng:
+        tm = np.interp(wc, stellar[0], stellar[1]) if layout.tidx >= 0 else None
+        _, (g, cont) = evaluate(layout, th, wc, np.full(nb, z), np.broadcast_to(inst, (nb, len(inst))),
                                 components=True, tmpl=tm)
         absm = np.array([c == "absorption" for c in layout.g_comp])
-        level = cont[0] + (g[0, absm].sum(axis=0) if absm.any() else 0.0)
-        out[:, 4] = level
+        level = cont + (g[:, absm].sum(axis=1) if absm.any() else 0.0)
+        out[:, :, 4] = level
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[:, 3] = out[:, 0] / level / (1 + z)
-    return out
+            out[:, :, 3] = out[:, :, 0] / level / (1 + z)
+    return out if np.ndim(theta) == 2 else out[0]
 
 
 def measure(cf: ComplexFit, cov: np.ndarray | None = None) -> list[LineMeasurement]:
@@ -1276,15 +1278,15 @@ def measure(cf: ComplexFit, cov: np.ndarray | None = None) -> list[LineMeasureme
     q0 = _quantities(layout, theta, z, inst, groups, cf.stellar)
     sig = np.sqrt(np.clip(np.diag(cov), 0, None))
     free = np.flatnonzero(sig > 0)
-    Jq = np.zeros((q0.size, free.size))
-    for a, p in enumerate(free):
-        h = 1e-3 * sig[p]
-        tp, tm = theta.copy(), theta.copy()
-        tp[p] += h
-        tm[p] -= h
-        Jq[:, a] = (_quantities(layout, tp, z, inst, groups, cf.stellar)
-                    - _quantities(layout, tm, z, inst, groups, cf.stellar)).ravel() / (
-            2 * h)
+    # central differences, all 2 x n_free perturbed parameter sets in one batched evaluation
+    h = 1e-3 * sig[free]
+    step = np.zeros((free.size, theta.size))
+    step[np.arange(free.size), free] = h
+    if free.size:
+        q = _quantities(layout, np.concatenate([theta + step, theta - step]), z, inst, groups, cf.stellar)
+        Jq = ((q[:free.size] - q[free.size:]).reshape(free.size, -1) / (2 * h[:, None])).T
+    else:
+        Jq = np.zeros((q0.size, 0))
     C = cov[np.ix_(free, free)]
     var = np.einsum("ij,jk,ik->i", Jq, C, Jq).reshape(q0.shape) if free.size else np.zeros_like(q0)
     err = np.sqrt(np.clip(var, 0, None))
