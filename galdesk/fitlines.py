@@ -103,6 +103,13 @@ def fit_sources(sources, config=None, ctx: TaskContext | None = None, n_jobs: in
     return out
 
 
+#: Columns from ``bh_mass`` (log10 erg/s and log10 solar masses, with their errors in dex)
+BH_COLUMNS = [(f"{q}{e}", u) for q, u in (("log_l5100", "dex(erg / s)"), ("log_l_hbeta", "dex(erg / s)"),
+                                          ("log_l_halpha", "dex(erg / s)"), ("log_mbh_hbeta", "dex(solMass)"),
+                                          ("log_mbh_hbeta_lhb", "dex(solMass)"), ("log_mbh_halpha", "dex(solMass)"))
+              for e in ("", "_err")]
+
+
 def results_table(results: list[dict]):
     """One row per spectrum: source, id, z, bpt_class, broad_needed, delta_bic and per line/component
     ``<line>[_<component>]_{flux,flux_err,fwhm_kms,fwhm_err,ew,snr}`` with units (flux in the spectrum's flux
@@ -137,6 +144,11 @@ def results_table(results: list[dict]):
         vals = np.array([np.nan if not isinstance(r.get("stellar"), dict) or r["stellar"].get(key) is None
                          else float(r["stellar"][key]) for r in results])
         t[col] = MaskedColumn(vals, mask=~np.isfinite(vals), unit=unit)
+    # broad-line AGN: luminosities and single-epoch virial masses (galdesk.lines.bhmass), measurement errors
+    for key, unit in BH_COLUMNS:
+        vals = np.array([np.nan if (r.get("bh_mass") or {}).get(key) is None else float(r["bh_mass"][key])
+                         for r in results])
+        t[key] = MaskedColumn(vals, mask=~np.isfinite(vals), unit=unit)
     for dkey in ("sii", "oii"):
         for q, unit in (("ratio", None), ("ratio_err", None), ("n_e", "cm-3"), ("n_e_lo", "cm-3"),
                         ("n_e_hi", "cm-3")):

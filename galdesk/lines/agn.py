@@ -164,6 +164,10 @@ class AGNContinuumFit:
         Shares of host and power law in the continuum at rest 5100 Å (Fe II excluded).
     powerlaw_slope : float
         Local slope d ln f_λ / d ln λ of the fitted power-law mixture at 5100 Å.
+    powerlaw_5100, powerlaw_5100_err : float
+        The power law (the nucleus' continuum) at rest 5100 Å, observed f_λ in the spectrum's flux unit, and its
+        error from the weights' covariance (as ``feii_flux_err``); NaN when rest 5100 Å is outside the fitted
+        pixels' range (no extrapolation). For L5100 and black-hole masses (:mod:`galdesk.lines.bhmass`).
     feii_flux, feii_flux_err : float
         Fe II flux in rest 4434-4684 Å, observed frame (flux unit x Angstrom): R_FeII = feii_flux / F(broad Hβ);
         its error from the covariance of the template weights with the nonlinear parameters held (as the line
@@ -201,12 +205,15 @@ class AGNContinuumFit:
     nfev: int
     fit_range: tuple[float, float]
     messages: list[str] = field(default_factory=list)
+    powerlaw_5100: float = float("nan")
+    powerlaw_5100_err: float = float("nan")
 
     def to_dict(self) -> dict:
         """Scalar summary (JSON-friendly)."""
         keys = ("feii_fwhm_kms", "feii_fwhm_err", "feii_velocity_kms", "feii_velocity_err", "host_sigma_kms",
                 "host_sigma_err", "host_velocity_kms", "host_fraction", "powerlaw_fraction", "powerlaw_slope",
-                "feii_flux", "feii_flux_err", "feii_dchi2", "chi2nu", "ndata", "n_clipped")
+                "feii_flux", "feii_flux_err", "feii_dchi2", "chi2nu", "ndata", "n_clipped", "powerlaw_5100",
+                "powerlaw_5100_err")
         out = {k: getattr(self, k) for k in keys}
         out = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in out.items()}
         out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
@@ -541,16 +548,32 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
     band = (lam_g >= FEII_BAND[0]) & (lam_g <= FEII_BAND[1])
     yb, xb = fe_rest[band], lam_g[band] * (1 + z)
     feii_flux = float(trapezoid(yb, xb)) if band.sum() > 1 else float("nan")
-    # its error from the covariance of the non-zero linear weights (nonlinear parameters held, as for the lines)
+    # errors of linear functionals of the weights (Fe II flux, power law at 5100 A) from the covariance of the
+    # non-zero weights, nonlinear parameters held (as for the lines)
+    active = x > 0
+    cov_w = None
+
+    def weights_err(c):
+        nonlocal cov_w
+        if cov_w is None:
+            wt = np.sqrt(ivar[pixels])
+            A = np.hstack([design(p, pixels), P_all[pixels], -P_all[pixels]]) * wt[:, None]
+            cov_w = np.linalg.pinv(A[:, active].T @ A[:, active])
+        return float(math.sqrt(max(float(c[active] @ cov_w @ c[active]), 0.0)))
+
     feii_flux_err = float("nan")
     if band.sum() > 1 and np.any(w_fe > 0):
-        wt = np.sqrt(ivar[pixels])
-        A = np.hstack([design(p, pixels), P_all[pixels], -P_all[pixels]]) * wt[:, None]
-        active = x > 0
         c = np.zeros(x.size)
         c[n_host + n_pl:n_host + n_pl + n_fe] = trapezoid(conv("fe", s_f)[:, band], xb, axis=1)
-        cov = np.linalg.pinv(A[:, active].T @ A[:, active])
-        feii_flux_err = float(math.sqrt(max(float(c[active] @ cov @ c[active]), 0.0)))
+        feii_flux_err = weights_err(c)
+    pl_5100, pl_5100_err = float("nan"), float("nan")
+    w_fit = wave[pixels]
+    if w_fit.min() <= 5100.0 * (1 + z) <= w_fit.max():
+        pl_5100 = pl5100
+        if pl5100 > 0:
+            c = np.zeros(x.size)
+            c[n_host:n_host + n_pl] = PLg[:, j]
+            pl_5100_err = weights_err(c)
 
     if band.any() and seen[band].mean() < 0.5:
         messages.append(f"little data in rest {FEII_BAND[0]:.0f}-{FEII_BAND[1]:.0f} A: the Fe II flux there is the "
@@ -575,4 +598,5 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
         host_fraction=float(host_frac), powerlaw_fraction=float(pl_frac), powerlaw_slope=slope,
         feii_flux=feii_flux, feii_flux_err=feii_flux_err, feii_groups={nm: float(g) for nm, g in zip(fe_names, w_fe)}, chi2nu=chi2nu, feii_dchi2=feii_dchi2,
         ndata=int(r.size), n_clipped=n_clipped, nfev=state["nfev"],
-        fit_range=(float(wave[pixels].min()), float(wave[pixels].max())), messages=messages)
+        fit_range=(float(wave[pixels].min()), float(wave[pixels].max())), messages=messages,
+        powerlaw_5100=float(pl_5100), powerlaw_5100_err=float(pl_5100_err))

@@ -440,6 +440,8 @@ class SpectrumFit:
     error: str | None = None
     stellar: dict | None = None
     density: dict = field(default_factory=dict)
+    flux_unit: str = ""
+    bh_mass: dict = field(default_factory=dict)
 
     @property
     def lines(self) -> list[LineMeasurement]:
@@ -469,8 +471,9 @@ class SpectrumFit:
         ratios and errors), ``fit`` (chi^2 per complex), ``continuum`` ("stellar", "agn" or "local"), ``stellar``
         (the continuum fit, ``kind`` "stellar" or "agn": velocity, dispersion, light-weighted age..., or Fe II
         width and flux, host and power-law shares for "agn"; or why there is none), ``density``
-        (electron density from [SII] and [OII], see :func:`galdesk.lines.linelist.electron_density`), ``skipped``
-        and ``error``.
+        (electron density from [SII] and [OII], see :func:`galdesk.lines.linelist.electron_density`), ``bh_mass``
+        (when a broad line is needed: broad-line and 5100 Å luminosities and single-epoch virial masses with their
+        measurement errors, see :func:`galdesk.lines.bhmass.black_hole_masses`), ``skipped`` and ``error``.
         """
         keys = ("name", "wave_vac", "component", "flux", "flux_err", "fwhm_kms", "fwhm_err", "ew", "snr")
 
@@ -503,6 +506,7 @@ class SpectrumFit:
                           if any(cf.layout.tidx >= 0 for cf in self.complexes.values()) else "local"),
             "stellar": self.stellar,
             "density": {k: {q: clean(v) for q, v in d.items()} for k, d in self.density.items()},
+            "bh_mass": {k: clean(v) for k, v in self.bh_mass.items()},
             "skipped": dict(self.skipped),
             "error": self.error,
         }
@@ -1389,7 +1393,8 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
 
     config = config or FitConfig()
     ctx = ctx or NullContext()
-    sf = SpectrumFit(source=str(spec.source), id=str(spec.id), z=spec.redshift)
+    sf = SpectrumFit(source=str(spec.source), id=str(spec.id), z=spec.redshift,
+                     flux_unit=str(getattr(spec, "flux_unit", "") or ""))
     # strong complexes first: their narrow kinematics are the reference for weak ones
     order = sorted(config.complexes, key=lambda c: (c not in ("halpha", "hbeta"), c != "halpha"))
     n = len(order)
@@ -1433,6 +1438,12 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
             sf.stellar = {"kind": meta.get("continuum_kind", "stellar"), **st.to_dict()}
         elif meta.get("stellar_error"):
             sf.stellar = {"error": meta["stellar_error"]}
+    if sf.z is not None and sf.z > 0:
+        # load astropy.cosmology here, on the worker (~0.5 s, once per process): summarize() also runs on the GUI
+        # thread after an interactive refit, where a first broad line would otherwise pay for it
+        from galdesk.lines.bhmass import luminosity_distance_cm
+
+        luminosity_distance_cm(sf.z)
     summarize(sf, config)
     if sf.stellar and sf.stellar.get("kind") == "agn":
         # Fe II strength relative to broad Hβ (Boroson & Green 1992), an Eigenvector-1 coordinate
@@ -1443,6 +1454,20 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
                                     if ok and fe is not None and ff > 0 and math.isfinite(hb.flux_err) else None)
     ctx.progress(1.0, f"{spec.id}: done")
     return sf
+
+
+def _bh_mass(sf: SpectrumFit) -> dict:
+    """Luminosities and single-epoch virial masses (:mod:`galdesk.lines.bhmass`) when a broad Balmer line is
+    needed; the nucleus' 5100 Å continuum comes from the AGN pseudo-continuum's power law."""
+    from galdesk.lines.bhmass import black_hole_masses
+
+    hb, ha = sf.line("hbeta", "broad"), sf.line("halpha", "broad")
+    if not sf.broad_needed or (hb is None and ha is None):
+        return {}
+    st = sf.stellar or {}
+    f5100 = st.get("powerlaw_5100") if st.get("kind") == "agn" else None
+    return black_hole_masses(sf.z, sf.flux_unit, hbeta=hb, halpha=ha, f5100=f5100,
+                             f5100_err=st.get("powerlaw_5100_err"))
 
 
 def summarize(sf: SpectrumFit, config: FitConfig | None = None) -> SpectrumFit:
@@ -1462,6 +1487,7 @@ def summarize(sf: SpectrumFit, config: FitConfig | None = None) -> SpectrumFit:
                 break
     sf.bpt = _bpt_ratios(sf, config.bpt_min_snr)
     sf.density = _densities(sf, config.bpt_min_snr)
+    sf.bh_mass = _bh_mass(sf)
     sf.bpt_class = None
     if "log_n2ha" in sf.bpt and "log_o3hb" in sf.bpt:
         b = sf.bpt

@@ -86,6 +86,9 @@ def test_fit_spectrum_is_journaled_and_on_the_bpt(qtbot, lines_window):
     x, y = tab.bpt.current[0].getData()
     assert x[0] == pytest.approx(d["bpt"]["log_n2ha"]) and y[0] == pytest.approx(d["bpt"]["log_o3hb"])
     assert np.isfinite(x[0])
+    # its broad Hα (GELATO finds it too) gives a virial mass, journaled and shown under the fit
+    assert d["broad_needed"] and rec.payload["bh_mass"]["log_mbh_halpha"] == d["bh_mass"]["log_mbh_halpha"]
+    assert f"Hα {d['bh_mass']['log_mbh_halpha']:.2f}" in tab.stats.text()
 
 
 def test_galaxy_on_its_stellar_continuum_and_back_to_local(qtbot, lines_window):

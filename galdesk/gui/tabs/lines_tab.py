@@ -374,7 +374,6 @@ class LinesTab(QWidget):
         self._draw_fit()
         self._fill_params()
         self._fill_lines()
-        self._show_stats()
         if self.spectrum_fit is not None:
             from galdesk.lines.fit import summarize
 
@@ -382,6 +381,7 @@ class LinesTab(QWidget):
             summarize(self.spectrum_fit, self.config())
             self.bpt.set_current(self.spectrum_fit.bpt)
             self._save_spectrum_fit()
+        self._show_stats()
         self.fitDone.emit(cf)
 
     def _on_fit_error(self, exc, tb) -> None:
@@ -690,6 +690,15 @@ class LinesTab(QWidget):
         for t in cf.tests:
             parts.append(f"{t.component} test: ΔBIC = {t.delta_bic:.1f}, F = {t.f_stat:.3g}, "
                          f"p = {t.p_value:.2g} → <b>{t.verdict}</b>")
+        bh = self.spectrum_fit.bh_mass if self.spectrum_fit is not None else {}
+        masses = [(label, bh[k], bh.get(f"{k}_err")) for k, label in
+                  (("log_mbh_hbeta", "Hβ + L5100"), ("log_mbh_hbeta_lhb", "Hβ + L(Hβ)"), ("log_mbh_halpha", "Hα"))
+                  if bh.get(k) is not None]
+        if masses:
+            parts.append("virial log M<sub>BH</sub>/M☉ (whole-spectrum fit): "
+                         + ", ".join(f"{lab} {v:.2f} ± {e:.2f}" for lab, v, e in masses)
+                         + (f"; log λL5100 = {bh['log_l5100']:.2f}" if bh.get("log_l5100") is not None else "")
+                         + f" (measurement errors; ±{bh['systematic_dex']:.2f} dex calibration scatter)")
         self.stats.setText("<br>".join(parts))
         self.status.setText("fitted")
 
