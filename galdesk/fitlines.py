@@ -9,6 +9,7 @@ the export read them.
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import numpy as np
@@ -232,10 +233,57 @@ def cmd_fit_lines(args) -> int:
             if r.get("error"):
                 print(f"{r['source']}: {r['error']}", file=sys.stderr)
                 continue
-            print(f"{r['id']}: z={r['z']}, BPT {r['bpt_class']}, broad needed: {r['broad_needed']} "
-                  f"(ΔBIC {r['delta_bic']}), {len(r['lines'])} line components")
+            print(format_result(r))
     ok = [r for r in results if not r.get("error")]
     return 0 if ok else 2
+
+
+def _num(v, fmt: str) -> str:
+    return "—" if v is None or not isinstance(v, (int, float)) or not math.isfinite(v) else format(v, fmt)
+
+
+def format_result(r: dict) -> str:
+    """A terminal report of one spectrum's fit (the ``to_dict`` record): verdicts, continuum, one line per line
+    component, densities and, for broad-line AGN, luminosities and virial masses."""
+    z = r.get("z")
+    head = (f"{r.get('id')}  z = {_num(z, '.5f')}  BPT: {r.get('bpt_class') or 'unclassified'}  "
+            f"broad component: {'needed' if r.get('broad_needed') else 'not needed'}"
+            + (f" (ΔBIC {_num(r.get('delta_bic'), '.1f')})" if r.get("delta_bic") is not None else "")
+            + f"  continuum: {r.get('continuum') or '—'}")
+    out = [head]
+    st = r.get("stellar") or {}
+    if st.get("kind") == "agn":
+        out.append(f"  AGN continuum: Fe II FWHM {_num(st.get('feii_fwhm_kms'), '.0f')} ± "
+                   f"{_num(st.get('feii_fwhm_err'), '.0f')} km/s, R_Fe {_num(st.get('r_feii'), '.2f')}, host share at "
+                   f"5100 Å {_num(st.get('host_fraction'), '.2f')}, power-law slope {_num(st.get('powerlaw_slope'), '+.2f')}")
+    elif st.get("sigma_kms") is not None:
+        out.append(f"  stellar continuum: σ* {_num(st.get('sigma_kms'), '.0f')} ± {_num(st.get('sigma_err'), '.0f')} "
+                   f"km/s, light-weighted log age {_num(st.get('log_age_lw'), '.2f')}")
+    if st.get("error"):
+        out.append(f"  {st['error']}")
+    for msg in st.get("messages") or []:
+        out.append(f"  note: {msg}")
+    out.append(f"  {'line':<10} {'component':<9} {'flux':>10} {'± err':>9} {'FWHM km/s':>10} {'± err':>7} "
+               f"{'EW Å':>8} {'S/N':>6}")
+    for ln in r.get("lines") or []:
+        out.append(f"  {ln['name']:<10} {ln.get('component', ''):<9} {_num(ln.get('flux'), '10.4g')} "
+                   f"{_num(ln.get('flux_err'), '9.2g')} {_num(ln.get('fwhm_kms'), '10.0f')} "
+                   f"{_num(ln.get('fwhm_err'), '7.0f')} {_num(ln.get('ew'), '8.3g')} {_num(ln.get('snr'), '6.1f')}")
+    for key, d in (r.get("density") or {}).items():
+        label = "[SII]" if key == "sii" else "[OII]"
+        n_e = f"at the {d['limit']} limit" if d.get("limit") else f"{_num(d.get('n_e'), '.0f')} cm⁻³"
+        out.append(f"  n_e {label}: {n_e} (ratio {_num(d.get('ratio'), '.3f')} ± {_num(d.get('ratio_err'), '.3f')})")
+    bh = r.get("bh_mass") or {}
+    masses = [(lab, bh.get(k), bh.get(f"{k}_err")) for k, lab in
+              (("log_mbh_hbeta", "Hβ+L5100"), ("log_mbh_hbeta_lhb", "Hβ+L(Hβ)"), ("log_mbh_halpha", "Hα"))
+              if bh.get(k) is not None]
+    if masses:
+        out.append("  log M_BH/M☉: " + ", ".join(f"{lab} {_num(v, '.2f')} ± {_num(e, '.2f')}" for lab, v, e in masses)
+                   + (f"; log λL5100 {_num(bh.get('log_l5100'), '.2f')}" if bh.get("log_l5100") is not None else "")
+                   + f" (+ {_num(bh.get('systematic_dex'), '.2f')} dex calibration scatter)")
+    for name, why in (r.get("skipped") or {}).items():
+        out.append(f"  skipped {name}: {why}")
+    return "\n".join(out)
 
 
 def add_parsers(sub) -> None:

@@ -45,7 +45,7 @@ __all__ = ["FeIITemplate", "AGNContinuumFit", "fit_agn_continuum", "load_feii", 
 
 #: Rest-frame vacuum ranges (Angstrom) left out of the pseudo-continuum fit: the Balmer continuum and high-order
 #: Balmer lines below 3775 Å (with [OII]), broad Balmer lines with the narrow lines on them, He I 5876 and [NeIII]
-#: (PyQSOFit's continuum windows skip the same regions).
+#: (the line-free windows of quasar catalogues, :data:`QSO_WINDOWS`, skip these and more).
 BROAD_MASKS = ((3500.0, 3775.0), (3850.0, 3900.0), (3955.0, 3985.0), (4060.0, 4145.0), (4280.0, 4400.0),
                (4640.0, 5100.0), (5840.0, 5920.0), (6250.0, 6800.0), (7050.0, 7080.0))
 #: The line-free continuum windows of quasar catalogues (rest vacuum Å, the optical ones; Shen et al. 2011 and

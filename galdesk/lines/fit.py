@@ -1334,27 +1334,67 @@ def _densities(sf: SpectrumFit, min_snr: float) -> dict:
     return out
 
 
+def _flux_sum(sf: SpectrumFit, items: list[LineMeasurement]) -> tuple[float, float]:
+    """Total flux of line components and its error, with the correlations of components fitted together (e.g. an
+    [OIII] core and its wing, which trade flux; the [SII] doublet fitted as F and R·F) taken from the fit's
+    covariance; the components' own errors (covariance or Monte Carlo) set the scale."""
+    flux = float(sum(m.flux for m in items))
+    err = np.array([m.flux_err for m in items], dtype=float)
+    rho = np.eye(len(items))
+    cfs = {m.complex_name for m in items}
+    cf = sf.complexes.get(next(iter(cfs))) if len(cfs) == 1 else None
+    if cf is not None and cf.cov is not None and len(items) > 1:
+        lay, th = cf.layout, cf.theta
+        grads = np.zeros((len(items), th.size))
+        for i, m in enumerate(items):
+            for k, (line, comp) in enumerate(zip(lay.g_line, lay.g_comp)):
+                if line != m.name or comp != m.component:
+                    continue
+                r = th[lay.ridx[k]] if lay.ridx[k] >= 0 else 1.0
+                grads[i, lay.fidx[k]] += lay.fmult[k] * r
+                if lay.ridx[k] >= 0:
+                    grads[i, lay.ridx[k]] += lay.fmult[k] * th[lay.fidx[k]]
+        c = grads @ cf.cov @ grads.T
+        sd = np.sqrt(np.clip(np.diag(c), 0, None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = c / np.outer(sd, sd)
+        rho = np.where(np.isfinite(r), np.clip(r, -1, 1), 0.0)
+        np.fill_diagonal(rho, 1.0)
+    return flux, float(math.sqrt(max(float(err @ rho @ err), 0.0)))
+
+
 def _bpt_ratios(sf: SpectrumFit, min_snr: float) -> dict:
-    def get(name):
-        m = sf.line(name, "narrow")
+    """log [NII]/Hα, [OIII]/Hβ, [SII]/Hα, [OI]/Hα with errors, from the narrow Balmer lines and the whole
+    narrow-line-region emission of each forbidden line: [OIII] 5007 is its core plus, where one was needed, its
+    outflow wing (the demarcation lines are calibrated on single-Gaussian fluxes; the core alone made Seyferts with
+    strong wings LINERs or "ambiguous")."""
+    def get(name, components=("narrow",)):
+        return [m for m in (sf.line(name, c) for c in components) if m is not None]
+
+    def den(name):
+        ms = get(name)
+        m = ms[0] if ms else None
         if m is None or not np.isfinite(m.snr) or m.snr < min_snr or m.flux <= 0:
             return None
         return m
 
     out = {}
-    ha, hb = get("halpha"), get("hbeta")
+    ha, hb = den("halpha"), den("hbeta")
 
-    def ratio(key, num, den):
-        if all(x is not None for x in num) and den is not None:
-            f = sum(x.flux for x in num)
-            fe = math.sqrt(sum(x.flux_err ** 2 for x in num))
-            out[key] = math.log10(f / den.flux)
-            out[key + "_err"] = (1 / math.log(10)) * math.hypot(fe / f, den.flux_err / den.flux)
+    def ratio(key, names, d, components=("narrow",)):
+        items = [m for n in names for m in get(n, components)]
+        if d is None or not items or any(not get(n) for n in names):
+            return
+        f, fe = _flux_sum(sf, items)
+        if not (f > 0 and fe > 0 and f / fe >= min_snr):
+            return
+        out[key] = math.log10(f / d.flux)
+        out[key + "_err"] = (1 / math.log(10)) * math.hypot(fe / f, d.flux_err / d.flux)
 
-    ratio("log_n2ha", [get("nii6584")], ha)
-    ratio("log_o3hb", [get("oiii5007")], hb)
-    ratio("log_s2ha", [get("sii6717"), get("sii6731")], ha)
-    ratio("log_o1ha", [get("oi6300")], ha)
+    ratio("log_n2ha", ["nii6584"], ha)
+    ratio("log_o3hb", ["oiii5007"], hb, components=("narrow", "outflow"))
+    ratio("log_s2ha", ["sii6717", "sii6731"], ha)
+    ratio("log_o1ha", ["oi6300"], ha)
     return out
 
 
