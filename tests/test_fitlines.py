@@ -145,3 +145,20 @@ def test_cli_agn_continuum_and_tied_broad_lines(shared_data, capsys, tmp_path):
 
     t = Table.read(out)
     assert t["continuum"][0] == "agn" and t["feii_fwhm"][0] > 0
+
+
+def test_cli_text_report(shared_data, capsys):
+    """Without --json, fit-lines prints a readable report: verdicts, the continuum, one row per line component
+    with flux ± error and FWHM, and for a broad-line AGN the virial masses."""
+    from galdesk.cli import main
+
+    qso = str(shared_data / "spectra/sdss/spec-0332-52367-0639.fits")
+    assert main(["fit-lines", qso, "--lines", "halpha,hbeta", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("spec-0332-52367-0639  z = 0.10061  BPT: Seyfert  broad component: needed")
+    assert "AGN continuum: Fe II FWHM" in out
+    rows = {tuple(r.split()[:2]): r.split() for r in out.splitlines() if r.startswith("  ") and len(r.split()) == 8}
+    flux, err, fwhm = (float(v) for v in (rows[("halpha", "broad")][2], rows[("halpha", "broad")][3],
+                                          rows[("halpha", "broad")][4]))
+    assert 3000 < flux < 6000 and 0 < err < 0.1 * flux and 3500 < fwhm < 6000
+    assert "log M_BH/M☉: Hβ+L5100" in out and "calibration scatter" in out
