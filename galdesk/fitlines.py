@@ -254,8 +254,9 @@ def format_result(r: dict) -> str:
     st = r.get("stellar") or {}
     if st.get("kind") == "agn":
         out.append(f"  AGN continuum: Fe II FWHM {_num(st.get('feii_fwhm_kms'), '.0f')} ± "
-                   f"{_num(st.get('feii_fwhm_err'), '.0f')} km/s, R_Fe {_num(st.get('r_feii'), '.2f')}, host share at "
-                   f"5100 Å {_num(st.get('host_fraction'), '.2f')}, power-law slope {_num(st.get('powerlaw_slope'), '+.2f')}")
+                   f"{_num(st.get('feii_fwhm_err'), '.0f')} km/s, R_Fe {_num(st.get('r_feii'), '.2f')}, "
+                   f"host share at 5100 Å {_num(st.get('host_fraction'), '.2f')}, "
+                   f"power-law slope {_num(st.get('powerlaw_slope'), '+.2f')}")
     elif st.get("sigma_kms") is not None:
         out.append(f"  stellar continuum: σ* {_num(st.get('sigma_kms'), '.0f')} ± {_num(st.get('sigma_err'), '.0f')} "
                    f"km/s, light-weighted log age {_num(st.get('log_age_lw'), '.2f')}")
@@ -278,7 +279,8 @@ def format_result(r: dict) -> str:
               (("log_mbh_hbeta", "Hβ+L5100"), ("log_mbh_hbeta_lhb", "Hβ+L(Hβ)"), ("log_mbh_halpha", "Hα"))
               if bh.get(k) is not None]
     if masses:
-        out.append("  log M_BH/M☉: " + ", ".join(f"{lab} {_num(v, '.2f')} ± {_num(e, '.2f')}" for lab, v, e in masses)
+        out.append("  log M_BH/M☉: "
+                   + ", ".join(f"{lab} {_num(v, '.2f')} ± {_num(e, '.2f')}" for lab, v, e in masses)
                    + (f"; log λL5100 {_num(bh.get('log_l5100'), '.2f')}" if bh.get("log_l5100") is not None else "")
                    + f" (+ {_num(bh.get('systematic_dex'), '.2f')} dex calibration scatter)")
     for name, why in (r.get("skipped") or {}).items():

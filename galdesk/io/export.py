@@ -367,6 +367,8 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
     bh = [(r.payload.get("bh_mass") or {}) if r is not None else {} for r in fit_of_row]
     if any(b.get(k) is not None for b in bh for k in ("log_mbh_hbeta", "log_mbh_hbeta_lhb", "log_mbh_halpha")):
         # broad-line AGN: single-epoch virial masses (galdesk.lines.bhmass), measurement errors only
+        from galdesk.lines.bhmass import SYSTEMATIC_DEX
+
         cols = (("log_l5100", "dex(erg / s)", "log lambda L_lambda(5100 A) of the AGN power law"),
                 ("log_l_hbeta", "dex(erg / s)", "log luminosity of broad Hbeta"),
                 ("log_l_halpha", "dex(erg / s)", "log luminosity of broad Halpha"),
@@ -377,9 +379,8 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
                 ("log_mbh_halpha", "dex(solMass)", "virial BH mass, FWHM(Halpha) + L(Halpha) (Greene & Ho 2005 "
                                                    "eq. 6)"))
         for key, unit, desc in cols:
-            t[key] = _floats([b.get(key) for b in bh], unit=unit,
-                             description=f"{desc}; H0=70, Om=0.3; +-0.43 dex calibration scatter not included"
-                             if key.startswith("log_mbh") else f"{desc}; H0=70, Om=0.3")
+            scatter = f"; +-{SYSTEMATIC_DEX} dex calibration scatter not included" if key.startswith("log_mbh") else ""
+            t[key] = _floats([b.get(key) for b in bh], unit=unit, description=f"{desc}; H0=70, Om=0.3{scatter}")
             t[f"{key}_err"] = _floats([b.get(f"{key}_err") for b in bh], unit="dex",
                                       description="its 1-sigma measurement error")
     for dkey, label in (("sii", "[SII] 6717/6731"), ("oii", "[OII] 3729/3726")):

@@ -596,7 +596,8 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
         feii_velocity_err=float(e_vf), host_sigma_kms=float(s_h) if host else float("nan"),
         host_sigma_err=float(e_sh), host_velocity_kms=float(v_h) if host else float("nan"),
         host_fraction=float(host_frac), powerlaw_fraction=float(pl_frac), powerlaw_slope=slope,
-        feii_flux=feii_flux, feii_flux_err=feii_flux_err, feii_groups={nm: float(g) for nm, g in zip(fe_names, w_fe)}, chi2nu=chi2nu, feii_dchi2=feii_dchi2,
+        feii_flux=feii_flux, feii_flux_err=feii_flux_err,
+        feii_groups={nm: float(g) for nm, g in zip(fe_names, w_fe)}, chi2nu=chi2nu, feii_dchi2=feii_dchi2,
         ndata=int(r.size), n_clipped=n_clipped, nfev=state["nfev"],
         fit_range=(float(wave[pixels].min()), float(wave[pixels].max())), messages=messages,
         powerlaw_5100=float(pl_5100), powerlaw_5100_err=float(pl_5100_err))

@@ -9,8 +9,8 @@ The recipes astronomers compare with (one line width and one luminosity, calibra
 * **Hβ + L(Hβ)**, Vestergaard & Peterson (2006), eq. 6:
   log M = log{[FWHM(Hβ) / 1000 km/s]² [L(Hβ broad) / 10⁴² erg/s]^0.63} + 6.67 — free of host light.
 * **Hα**, Greene & Ho (2005, ApJ 630, 122), eq. 6:
-  M = 2.0 × 10⁶ M☉ [L(Hα broad) / 10⁴² erg/s]^0.55 [FWHM(Hα) / 1000 km/s]^2.06 — for Seyferts whose continuum is
-  the host's.
+  M = 2.0 × 10⁶ M☉ [L(Hα broad) / 10⁴² erg/s]^0.55 [FWHM(Hα) / 1000 km/s]^2.06 — for Seyferts whose
+  continuum is the host's.
 
 Luminosities use a flat ΛCDM cosmology with H0 = 70 km/s/Mpc and Ωm = 0.3 (the convention of these calibrations,
 of the SDSS quasar catalogues and of PyQSOFit), the spectrum's redshift, and no Galactic or internal extinction

@@ -1372,8 +1372,7 @@ def _bpt_ratios(sf: SpectrumFit, min_snr: float) -> dict:
         return [m for m in (sf.line(name, c) for c in components) if m is not None]
 
     def den(name):
-        ms = get(name)
-        m = ms[0] if ms else None
+        m = sf.line(name)
         if m is None or not np.isfinite(m.snr) or m.snr < min_snr or m.flux <= 0:
             return None
         return m
@@ -1497,12 +1496,13 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
 
 
 def _bh_mass(sf: SpectrumFit) -> dict:
-    """Luminosities and single-epoch virial masses (:mod:`galdesk.lines.bhmass`) when a broad Balmer line is
-    needed; the nucleus' 5100 Å continuum comes from the AGN pseudo-continuum's power law."""
+    """Luminosities and single-epoch virial masses (:mod:`galdesk.lines.bhmass`) from the broad Hβ and Hα in the
+    result (a broad component stays only where its test found it needed, or where ``broad="yes"`` asked for it);
+    the nucleus' 5100 Å continuum comes from the AGN pseudo-continuum's power law."""
     from galdesk.lines.bhmass import black_hole_masses
 
     hb, ha = sf.line("hbeta", "broad"), sf.line("halpha", "broad")
-    if not sf.broad_needed or (hb is None and ha is None):
+    if hb is None and ha is None:
         return {}
     st = sf.stellar or {}
     f5100 = st.get("powerlaw_5100") if st.get("kind") == "agn" else None
