@@ -150,6 +150,12 @@ def results_table(results: list[dict]):
         vals = np.array([np.nan if (r.get("bh_mass") or {}).get(key) is None else float(r["bh_mass"][key])
                          for r in results])
         t[key] = MaskedColumn(vals, mask=~np.isfinite(vals), unit=unit)
+    # whole [OIII] 5007 profile (core + wing): velocity percentiles and W80 (galdesk.lines.profile)
+    for q in ("v10", "v50", "v90", "w80"):
+        for e in ("kms", "err"):
+            vals = np.array([np.nan if (r.get("oiii_kinematics") or {}).get(f"{q}_{e}") is None
+                             else float(r["oiii_kinematics"][f"{q}_{e}"]) for r in results])
+            t[f"oiii_{q}" + ("_err" if e == "err" else "")] = MaskedColumn(vals, mask=~np.isfinite(vals), unit="km/s")
     for dkey in ("sii", "oii"):
         for q, unit in (("ratio", None), ("ratio_err", None), ("n_e", "cm-3"), ("n_e_lo", "cm-3"),
                         ("n_e_hi", "cm-3")):
@@ -283,6 +289,12 @@ def format_result(r: dict) -> str:
                    + ", ".join(f"{lab} {_num(v, '.2f')} ± {_num(e, '.2f')}" for lab, v, e in masses)
                    + (f"; log λL5100 {_num(bh.get('log_l5100'), '.2f')}" if bh.get("log_l5100") is not None else "")
                    + f" (+ {_num(bh.get('systematic_dex'), '.2f')} dex calibration scatter)")
+    k = r.get("oiii_kinematics") or {}
+    if k.get("w80_kms") is not None:
+        out.append("  [OIII] 5007 profile (core + wing): "
+                   + ", ".join(f"{q} {_num(k.get(f'{q}_kms'), '+.0f')} ± {_num(k.get(f'{q}_err'), '.0f')}"
+                               for q in ("v10", "v50", "v90"))
+                   + f", W80 {_num(k.get('w80_kms'), '.0f')} ± {_num(k.get('w80_err'), '.0f')} km/s")
     for name, why in (r.get("skipped") or {}).items():
         out.append(f"  skipped {name}: {why}")
     return "\n".join(out)

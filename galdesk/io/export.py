@@ -383,6 +383,16 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
             t[key] = _floats([b.get(key) for b in bh], unit=unit, description=f"{desc}; H0=70, Om=0.3{scatter}")
             t[f"{key}_err"] = _floats([b.get(f"{key}_err") for b in bh], unit="dex",
                                       description="its 1-sigma measurement error")
+    kin = [(r.payload.get("oiii_kinematics") or {}) if r is not None else {} for r in fit_of_row]
+    if any(k.get("w80_kms") is not None for k in kin):
+        for q, desc in (("v10", "velocity below which 10% of the [OIII] 5007 flux lies"),
+                        ("v50", "median velocity of [OIII] 5007"),
+                        ("v90", "velocity below which 90% of the [OIII] 5007 flux lies"),
+                        ("w80", "W80 = v90 - v10 of [OIII] 5007")):
+            t[f"oiii_{q}"] = _floats([k.get(f"{q}_kms") for k in kin], unit="km / s",
+                                     description=f"{desc} (core + wing, instrument removed, relative to z)")
+            t[f"oiii_{q}_err"] = _floats([k.get(f"{q}_err") for k in kin], unit="km / s",
+                                         description="its 1-sigma error")
     for dkey, label in (("sii", "[SII] 6717/6731"), ("oii", "[OII] 3729/3726")):
         dens = [((r.payload.get("density") or {}).get(dkey) if r is not None else None) for r in fit_of_row]
         if not any(dens):

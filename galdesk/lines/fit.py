@@ -442,6 +442,7 @@ class SpectrumFit:
     density: dict = field(default_factory=dict)
     flux_unit: str = ""
     bh_mass: dict = field(default_factory=dict)
+    oiii_kinematics: dict = field(default_factory=dict)
 
     @property
     def lines(self) -> list[LineMeasurement]:
@@ -473,7 +474,9 @@ class SpectrumFit:
         width and flux, host and power-law shares for "agn"; or why there is none), ``density``
         (electron density from [SII] and [OII], see :func:`galdesk.lines.linelist.electron_density`), ``bh_mass``
         (when a broad line is needed: broad-line and 5100 Å luminosities and single-epoch virial masses with their
-        measurement errors, see :func:`galdesk.lines.bhmass.black_hole_masses`), ``skipped`` and ``error``.
+        measurement errors, see :func:`galdesk.lines.bhmass.black_hole_masses`), ``oiii_kinematics`` (v05-v95
+        and W80 of the whole [OIII] 5007 profile, core + wing, see :func:`galdesk.lines.profile.line_kinematics`),
+        ``skipped`` and ``error``.
         """
         keys = ("name", "wave_vac", "component", "flux", "flux_err", "fwhm_kms", "fwhm_err", "ew", "snr")
 
@@ -507,6 +510,7 @@ class SpectrumFit:
             "stellar": self.stellar,
             "density": {k: {q: clean(v) for q, v in d.items()} for k, d in self.density.items()},
             "bh_mass": {k: clean(v) for k, v in self.bh_mass.items()},
+            "oiii_kinematics": {k: clean(v) for k, v in self.oiii_kinematics.items()},
             "skipped": dict(self.skipped),
             "error": self.error,
         }
@@ -1510,6 +1514,18 @@ def _bh_mass(sf: SpectrumFit) -> dict:
                              f5100_err=st.get("powerlaw_5100_err"))
 
 
+def _oiii_kinematics(sf: SpectrumFit, min_snr: float) -> dict:
+    """Velocity percentiles and W80 of [OIII] 5007 (core + wing) when the line is detected (S/N >= min_snr)."""
+    from galdesk.lines.profile import line_kinematics
+
+    items = [m for m in (sf.line("oiii5007"), sf.line("oiii5007", "outflow")) if m is not None]
+    cf = sf.complexes.get(items[0].complex_name) if items else None
+    if cf is None:
+        return {}
+    f, fe = _flux_sum(sf, items)
+    return line_kinematics(cf, "oiii5007") if f > 0 and fe > 0 and f / fe >= min_snr else {}
+
+
 def summarize(sf: SpectrumFit, config: FitConfig | None = None) -> SpectrumFit:
     """(Re)derive the spectrum-level verdicts from its complexes: the broad test (Hα's, else Hβ's, else Hγ's),
     the BPT log ratios with errors and the BPT class. Called by :func:`fit_spectrum` and after an interactive
@@ -1528,6 +1544,7 @@ def summarize(sf: SpectrumFit, config: FitConfig | None = None) -> SpectrumFit:
     sf.bpt = _bpt_ratios(sf, config.bpt_min_snr)
     sf.density = _densities(sf, config.bpt_min_snr)
     sf.bh_mass = _bh_mass(sf)
+    sf.oiii_kinematics = _oiii_kinematics(sf, config.bpt_min_snr)
     sf.bpt_class = None
     if "log_n2ha" in sf.bpt and "log_o3hb" in sf.bpt:
         b = sf.bpt

@@ -690,6 +690,15 @@ class LinesTab(QWidget):
         for t in cf.tests:
             parts.append(f"{t.component} test: ΔBIC = {t.delta_bic:.1f}, F = {t.f_stat:.3g}, "
                          f"p = {t.p_value:.2g} → <b>{t.verdict}</b>")
+        if any(ln == "oiii5007" for ln in cf.layout.g_line):
+            from galdesk.lines.profile import line_kinematics
+
+            k = line_kinematics(cf, "oiii5007")
+            if np.isfinite(k.get("w80_kms", np.nan)):
+                parts.append("[OIII] 5007 profile (core + wing): "
+                             + ", ".join(f"{q} = {k[f'{q}_kms']:+.0f} ± {k[f'{q}_err']:.0f}"
+                                         for q in ("v10", "v50", "v90"))
+                             + f", W80 = {k['w80_kms']:.0f} ± {k['w80_err']:.0f} km/s")
         bh = self.spectrum_fit.bh_mass if self.spectrum_fit is not None else {}
         masses = [(label, bh[k], bh.get(f"{k}_err")) for k, label in
                   (("log_mbh_hbeta", "Hβ + L5100"), ("log_mbh_hbeta_lhb", "Hβ + L(Hβ)"), ("log_mbh_halpha", "Hα"))
