@@ -280,21 +280,12 @@ def format_result(r: dict) -> str:
         label = "[SII]" if key == "sii" else "[OII]"
         n_e = f"at the {d['limit']} limit" if d.get("limit") else f"{_num(d.get('n_e'), '.0f')} cm⁻³"
         out.append(f"  n_e {label}: {n_e} (ratio {_num(d.get('ratio'), '.3f')} ± {_num(d.get('ratio_err'), '.3f')})")
-    bh = r.get("bh_mass") or {}
-    masses = [(lab, bh.get(k), bh.get(f"{k}_err")) for k, lab in
-              (("log_mbh_hbeta", "Hβ+L5100"), ("log_mbh_hbeta_lhb", "Hβ+L(Hβ)"), ("log_mbh_halpha", "Hα"))
-              if bh.get(k) is not None]
-    if masses:
-        out.append("  log M_BH/M☉: "
-                   + ", ".join(f"{lab} {_num(v, '.2f')} ± {_num(e, '.2f')}" for lab, v, e in masses)
-                   + (f"; log λL5100 {_num(bh.get('log_l5100'), '.2f')}" if bh.get("log_l5100") is not None else "")
-                   + f" (+ {_num(bh.get('systematic_dex'), '.2f')} dex calibration scatter)")
-    k = r.get("oiii_kinematics") or {}
-    if k.get("w80_kms") is not None:
-        out.append("  [OIII] 5007 profile (core + wing): "
-                   + ", ".join(f"{q} {_num(k.get(f'{q}_kms'), '+.0f')} ± {_num(k.get(f'{q}_err'), '.0f')}"
-                               for q in ("v10", "v50", "v90"))
-                   + f", W80 {_num(k.get('w80_kms'), '.0f')} ± {_num(k.get('w80_err'), '.0f')} km/s")
+    from galdesk.lines.bhmass import describe_masses
+    from galdesk.lines.profile import describe_kinematics
+
+    for text in (describe_masses(r.get("bh_mass") or {}), describe_kinematics(r.get("oiii_kinematics") or {})):
+        if text:
+            out.append(f"  {text}")
     for name, why in (r.get("skipped") or {}).items():
         out.append(f"  skipped {name}: {why}")
     return "\n".join(out)

@@ -161,4 +161,4 @@ def test_cli_text_report(shared_data, capsys):
     flux, err, fwhm = (float(v) for v in (rows[("halpha", "broad")][2], rows[("halpha", "broad")][3],
                                           rows[("halpha", "broad")][4]))
     assert 3000 < flux < 6000 and 0 < err < 0.1 * flux and 3500 < fwhm < 6000
-    assert "log M_BH/M☉: Hβ+L5100" in out and "calibration scatter" in out
+    assert "virial log M_BH/M☉: Hβ+L5100" in out and "calibration scatter" in out

@@ -24,7 +24,8 @@ from __future__ import annotations
 import functools
 import math
 
-__all__ = ["COSMOLOGY", "SYSTEMATIC_DEX", "flux_unit_cgs", "luminosity_distance_cm", "black_hole_masses"]
+__all__ = ["COSMOLOGY", "SYSTEMATIC_DEX", "flux_unit_cgs", "luminosity_distance_cm", "black_hole_masses",
+           "describe_masses"]
 
 #: Description of the cosmology used for luminosities.
 COSMOLOGY = "flat ΛCDM, H0 = 70 km/s/Mpc, Ωm = 0.3"
@@ -134,3 +135,15 @@ def black_hole_masses(z: float | None, flux_unit: str, hbeta=None, halpha=None, 
         v, e = combine([(2.06, ha[2], ha[3]), (0.55, ha[0] - 42.0, ha[1])])
         out["log_mbh_halpha"], out["log_mbh_halpha_err"] = v + math.log10(2.0e6), e
     return out
+
+
+def describe_masses(bh: dict) -> str:
+    """One line of text for a :func:`black_hole_masses` result ("" when it holds no mass)."""
+    labels = (("log_mbh_hbeta", "Hβ+L5100"), ("log_mbh_hbeta_lhb", "Hβ+L(Hβ)"), ("log_mbh_halpha", "Hα"))
+    masses = [f"{lab} {bh[k]:.2f} ± {bh.get(f'{k}_err') or float('nan'):.2f}" for k, lab in labels
+              if bh.get(k) is not None]
+    if not masses:
+        return ""
+    l5100 = f"; log λL5100 {bh['log_l5100']:.2f}" if bh.get("log_l5100") is not None else ""
+    return (f"virial log M_BH/M☉: {', '.join(masses)}{l5100} (measurement errors; "
+            f"±{bh.get('systematic_dex', SYSTEMATIC_DEX):.2f} dex calibration scatter)")

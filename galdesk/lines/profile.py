@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
-__all__ = ["PERCENTILES", "profile_percentiles", "line_kinematics"]
+__all__ = ["PERCENTILES", "profile_percentiles", "line_kinematics", "describe_kinematics"]
 
 #: Percentiles reported (per cent of the line flux).
 PERCENTILES = (5, 10, 50, 90, 95)
@@ -91,3 +91,11 @@ def line_kinematics(cf, line: str = "oiii5007") -> dict:
         out[name] = float(val)
         out[name.replace("_kms", "_err")] = float(e)
     return out
+
+
+def describe_kinematics(k: dict, line: str = "[OIII] 5007") -> str:
+    """One line of text for a :func:`line_kinematics` result ("" without a finite W80)."""
+    if k.get("w80_kms") is None or not np.isfinite(k["w80_kms"]):
+        return ""
+    vs = ", ".join(f"{q} {k[f'{q}_kms']:+.0f} ± {k[f'{q}_err']:.0f}" for q in ("v10", "v50", "v90"))
+    return f"{line} profile (core + wing): {vs}, W80 {k['w80_kms']:.0f} ± {k['w80_err']:.0f} km/s"

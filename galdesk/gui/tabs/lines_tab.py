@@ -690,24 +690,13 @@ class LinesTab(QWidget):
         for t in cf.tests:
             parts.append(f"{t.component} test: ΔBIC = {t.delta_bic:.1f}, F = {t.f_stat:.3g}, "
                          f"p = {t.p_value:.2g} → <b>{t.verdict}</b>")
-        if any(ln == "oiii5007" for ln in cf.layout.g_line):
-            from galdesk.lines.profile import line_kinematics
+        from galdesk.lines.bhmass import describe_masses
+        from galdesk.lines.profile import describe_kinematics, line_kinematics
 
-            k = line_kinematics(cf, "oiii5007")
-            if np.isfinite(k.get("w80_kms", np.nan)):
-                parts.append("[OIII] 5007 profile (core + wing): "
-                             + ", ".join(f"{q} = {k[f'{q}_kms']:+.0f} ± {k[f'{q}_err']:.0f}"
-                                         for q in ("v10", "v50", "v90"))
-                             + f", W80 = {k['w80_kms']:.0f} ± {k['w80_err']:.0f} km/s")
-        bh = self.spectrum_fit.bh_mass if self.spectrum_fit is not None else {}
-        masses = [(label, bh[k], bh.get(f"{k}_err")) for k, label in
-                  (("log_mbh_hbeta", "Hβ + L5100"), ("log_mbh_hbeta_lhb", "Hβ + L(Hβ)"), ("log_mbh_halpha", "Hα"))
-                  if bh.get(k) is not None]
-        if masses:
-            parts.append("virial log M<sub>BH</sub>/M☉ (whole-spectrum fit): "
-                         + ", ".join(f"{lab} {v:.2f} ± {e:.2f}" for lab, v, e in masses)
-                         + (f"; log λL5100 = {bh['log_l5100']:.2f}" if bh.get("log_l5100") is not None else "")
-                         + f" (measurement errors; ±{bh['systematic_dex']:.2f} dex calibration scatter)")
+        kin = describe_kinematics(line_kinematics(cf, "oiii5007")) if "oiii5007" in cf.layout.g_line else ""
+        masses = describe_masses(self.spectrum_fit.bh_mass) if self.spectrum_fit is not None else ""
+        parts += [kin] if kin else []
+        parts += [f"{masses}, from the whole-spectrum fit"] if masses else []
         self.stats.setText("<br>".join(parts))
         self.status.setText("fitted")
 
