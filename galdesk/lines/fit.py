@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from galdesk.lines import linelist as LL
-from galdesk.lines.model import C_KMS, FWHM_PER_SIGMA, Layout, covariance, evaluate, fwhm_of_sum
+from galdesk.lines.model import C_KMS, FWHM_PER_SIGMA, Layout, covariance, evaluate, fwhm_of_sum, propagate
 from galdesk.tasks import Cancelled, NullContext
 
 __all__ = [
@@ -1283,21 +1283,7 @@ def measure(cf: ComplexFit, cov: np.ndarray | None = None) -> list[LineMeasureme
     layout, theta, z, inst = cf.layout, cf.theta, cf.z, cf.inst
     cov = cf.cov if cov is None else cov
     groups = _groups(layout)
-    q0 = _quantities(layout, theta, z, inst, groups, cf.stellar)
-    sig = np.sqrt(np.clip(np.diag(cov), 0, None))
-    free = np.flatnonzero(sig > 0)
-    # central differences, all 2 x n_free perturbed parameter sets in one batched evaluation
-    h = 1e-3 * sig[free]
-    step = np.zeros((free.size, theta.size))
-    step[np.arange(free.size), free] = h
-    if free.size:
-        q = _quantities(layout, np.concatenate([theta + step, theta - step]), z, inst, groups, cf.stellar)
-        Jq = ((q[:free.size] - q[free.size:]).reshape(free.size, -1) / (2 * h[:, None])).T
-    else:
-        Jq = np.zeros((q0.size, 0))
-    C = cov[np.ix_(free, free)]
-    var = np.einsum("ij,jk,ik->i", Jq, C, Jq).reshape(q0.shape) if free.size else np.zeros_like(q0)
-    err = np.sqrt(np.clip(var, 0, None))
+    q0, err = propagate(lambda th: _quantities(layout, th, z, inst, groups, cf.stellar), theta, cov)
     out = []
     for j, (line, comp, idx) in enumerate(groups):
         flux, fw, vw, ew, lev = q0[j]

@@ -267,6 +267,31 @@ def covariance(jw: np.ndarray, free: np.ndarray) -> np.ndarray:
     return cov
 
 
+def propagate(func, theta: np.ndarray, cov: np.ndarray, rel_step: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Derived quantities and their first-order errors: ``func`` maps parameter sets (B, P) to quantities
+    (B, ...); its Jacobian by central differences (step ``rel_step`` x each free parameter's error, all 2 x n_free
+    sets in one call) is propagated through ``cov``. Parameters with zero variance are held.
+
+    Returns
+    -------
+    (q0, err) : ndarray
+        Quantities at ``theta`` and their 1-sigma errors (same shape).
+    """
+    theta = np.asarray(theta, dtype=float)
+    sig = np.sqrt(np.clip(np.diag(cov), 0, None))
+    free = np.flatnonzero(sig > 0)
+    h = rel_step * sig[free]
+    step = np.zeros((free.size, theta.size))
+    step[np.arange(free.size), free] = h
+    q = np.asarray(func(np.concatenate([theta[None, :], theta + step, theta - step])), dtype=float)
+    q0 = q[0]
+    if not free.size:
+        return q0, np.zeros_like(q0)
+    jac = ((q[1:free.size + 1] - q[free.size + 1:]).reshape(free.size, -1) / (2 * h[:, None])).T
+    var = np.einsum("ij,jk,ik->i", jac, cov[np.ix_(free, free)], jac).reshape(q0.shape)
+    return q0, np.sqrt(np.clip(var, 0, None))
+
+
 def fwhm_of_sum(fluxes, centres_kms, sigmas_kms, n: int = 2001) -> float:
     """FWHM (km/s) of a sum of Gaussians in velocity, measured numerically (outermost half-maximum crossings).
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
+from galdesk.lines.model import propagate
+
 __all__ = ["PERCENTILES", "profile_percentiles", "line_kinematics", "describe_kinematics"]
 
 #: Percentiles reported (per cent of the line flux).
@@ -70,21 +72,8 @@ def line_kinematics(cf, line: str = "oiii5007") -> dict:
     comps = [c for ln, c in zip(lay.g_line, lay.g_comp) if ln == line and c in ("narrow", "outflow")]
     if not comps:
         return {}
-    theta = np.asarray(cf.theta, float)
-    q0 = _kinematics(cf, line, theta)
-    cov = np.asarray(cf.cov, float)
-    sig = np.sqrt(np.clip(np.diag(cov), 0, None))
-    free = np.flatnonzero(sig > 0)
-    err = np.full(q0.size, np.nan)
-    if free.size:
-        jac = np.zeros((q0.size, free.size))
-        for a, p in enumerate(free):
-            h = 1e-3 * sig[p]
-            tp, tm = theta.copy(), theta.copy()
-            tp[p] += h
-            tm[p] -= h
-            jac[:, a] = (_kinematics(cf, line, tp) - _kinematics(cf, line, tm)) / (2 * h)
-        err = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac, cov[np.ix_(free, free)], jac), 0, None))
+    q0, err = propagate(lambda ths: np.array([_kinematics(cf, line, t) for t in ths]), cf.theta,
+                        np.asarray(cf.cov, float))
     names = [f"v{p:02d}_kms" for p in PERCENTILES] + ["w80_kms"]
     out = {"components": len(comps)}
     for name, val, e in zip(names, q0, err):
