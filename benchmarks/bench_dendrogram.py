@@ -56,8 +56,14 @@ def main() -> int:
     import fastcluster
     from scipy.cluster.hierarchy import dendrogram, fcluster
 
-    from galdesk.cluster import (cut_tree, dendrogram_layout, labels_from_cuts, nearest_leaves,
-                                 rotation_consistency, ward_linkage)
+    from galdesk.cluster import (
+        cut_tree,
+        dendrogram_layout,
+        labels_from_cuts,
+        nearest_leaves,
+        rotation_consistency,
+        ward_linkage,
+    )
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
     print(f"{'N':>7}  {'step':<34} {'galdesk':>10} {'alternative':>12} {'ratio':>7}")

@@ -50,8 +50,8 @@ def main() -> int:
     files = sorted(SHARED.glob("*.jpeg"))
     if args.n:
         files = files[: args.n]
-    from galdesk.ingest import default_workers, ingest
     from galdesk.project import Project
+    from galdesk.services.ingest import default_workers, ingest
 
     workers = args.workers or default_workers()
     tmp = Path(tempfile.mkdtemp())

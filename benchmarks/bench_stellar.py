@@ -49,8 +49,8 @@ def sdss_galaxies():
 
 def ppxf_fit(spec, tpl, mask_kms=450.0):
     """pPXF on the same inputs galdesk uses; returns (v, sigma, continuum model on the spectrum's pixels, seconds)."""
-    from ppxf.ppxf import ppxf
     from ppxf import ppxf_util
+    from ppxf.ppxf import ppxf
 
     z = float(spec.redshift)
     wave = np.asarray(spec.wavelength, float)

@@ -87,7 +87,7 @@ class Settings:
         self.values["recent_projects"] = [str(project_path)] + recent[: keep - 1]
 
     def save(self) -> None:
-        from galdesk.project import atomic_write
+        from galdesk.fsutil import atomic_write
 
         text = json.dumps(self.values, indent=2)
         try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 
-__all__ = ["json_default", "print_json"]
+__all__ = ["json_default", "strict"]
 
 
 def json_default(obj):
@@ -24,6 +24,19 @@ def json_default(obj):
     return str(obj)
 
 
-def print_json(obj) -> None:
-    """Pretty JSON on stdout (the ``--json`` output of the CLI; NaN allowed, as astropy writes it)."""
-    print(json.dumps(obj, indent=2, default=json_default, allow_nan=True))
+def strict(obj):
+    """A copy of ``obj`` that strict JSON can hold: NaN and infinities (Python or numpy floats, also inside numpy
+    arrays, lists, tuples and dicts) become None; numpy scalars and arrays become Python numbers and lists."""
+    import numpy as np
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, np.generic):
+        return strict(obj.item())
+    if isinstance(obj, np.ndarray):
+        return strict(obj.tolist())
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    return obj

@@ -12,7 +12,8 @@ import sys
 import threading
 import time
 
-__all__ = ["Cancelled", "TaskContext", "NullContext", "ConsoleContext", "RecordingContext", "eta_text"]
+__all__ = ["Cancelled", "TaskContext", "NullContext", "ConsoleContext", "RecordingContext", "ScaledContext",
+           "eta_text"]
 
 
 class Cancelled(Exception):
@@ -103,6 +104,29 @@ def eta_text(seconds: float | None) -> str:
     if seconds >= 60:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds} s"
+
+
+class ScaledContext(TaskContext):
+    """Maps a step's progress 0..1 into ``[lo, hi]`` of a parent context; cancel and log go to the parent."""
+
+    def __init__(self, parent: TaskContext, lo: float, hi: float) -> None:
+        super().__init__()
+        self.parent, self.lo, self.hi = parent, float(lo), float(hi)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        self.parent.progress(self.lo + (self.hi - self.lo) * min(max(float(fraction), 0.0), 1.0), message)
+
+    def cancel(self) -> None:
+        self.parent.cancel()
+
+    def cancelled(self) -> bool:
+        return self.parent.cancelled()
+
+    def check_cancelled(self) -> None:
+        self.parent.check_cancelled()
+
+    def log(self, message: str) -> None:
+        self.parent.log(message)
 
 
 class ConsoleContext(TaskContext):

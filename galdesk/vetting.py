@@ -1,6 +1,6 @@
 """Vetting: the queue of objects to look at, the decisions taken on them, undo/redo, and agreement between vetters.
 
-Everything a vetter does is a record in the project journal (:mod:`galdesk.journal`), appended and committed
+Everything a vetter does is a record in the project journal (:mod:`galdesk.project.journal`), appended and committed
 (SQLite WAL, ``synchronous=FULL``) *before* the call returns, so a decision that the window has acknowledged
 survives a crash, a ``kill -9`` or a power cut. Nothing is ever updated or deleted: undo and redo are records
 too, and the current decision on each object is derived by replaying the records in order (:class:`Replay`).
@@ -34,18 +34,16 @@ import getpass
 import json
 import math
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
 
-from galdesk.journal import Journal, Record
-from galdesk.jsonutil import print_json as _print_json
+from galdesk.project.journal import Journal, Record
+from galdesk.project.results import StoredPredictions, as_project, load_clusters, load_predictions
 
 __all__ = [
     "LabelSchema",
-    "Predictions",
     "Replay",
     "VetSession",
     "build_queue",
@@ -54,17 +52,12 @@ __all__ = [
     "vetters",
     "default_vetter",
     "default_context",
-    "load_predictions",
-    "load_clusters",
     "QUEUE_ORDERS",
     "ACTION_KINDS",
     "VET_KINDS",
     "REJECTED",
     "DEFAULT_CLASSES",
     "DEFAULT_FLAGS",
-    "cmd_vet",
-    "cmd_vet_log",
-    "add_vet_parsers",
 ]
 
 #: Label of a rejected object (never a class name).
@@ -95,97 +88,7 @@ def default_vetter() -> str:
         return "unknown"
 
 
-def _as_project(project):
-    from galdesk.project import Project
-
-    return project if isinstance(project, Project) else Project.open(project)
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# predictions and clusters, as stored by the ML and clustering code
-# ------------------------------------------------------------------------------------------------------------------
-@dataclass
-class Predictions:
-    """The classifier's output (result ``"predictions"``), indexed by object-table row.
-
-    Attributes
-    ----------
-    rows : ndarray of int, (N,)
-        Rows of :attr:`galdesk.project.Project.objects`.
-    prob : ndarray of float, (N, K)
-    pred : ndarray of int, (N,)
-    entropy, margin : ndarray of float, (N,)
-        Shannon entropy (nats) of ``prob``; top-1 minus top-2 probability. Computed when the result lacks them.
-    class_names : list of str
-    model_id, model_hash, device : str or None
-    """
-
-    rows: np.ndarray
-    prob: np.ndarray
-    pred: np.ndarray
-    entropy: np.ndarray
-    margin: np.ndarray
-    class_names: list[str]
-    model_id: str | None = None
-    model_hash: str | None = None
-    device: str | None = None
-
-    @property
-    def confidence(self) -> np.ndarray:
-        """Probability of the predicted class, (N,)."""
-        return self.prob[np.arange(len(self.pred)), self.pred] if len(self.pred) else np.zeros(0)
-
-    def label(self, i: int) -> str:
-        """Class name predicted for entry ``i``."""
-        return str(self.class_names[int(self.pred[i])])
-
-    def row_index(self) -> dict[int, int]:
-        """Object-table row -> entry index."""
-        return {int(r): i for i, r in enumerate(self.rows)}
-
-
-def load_predictions(project) -> Predictions | None:
-    """Read result ``"predictions"`` (None if the project has none)."""
-    res = project.load_result("predictions")
-    if res is None:
-        return None
-    arrays, attrs = res
-    prob = np.asarray(arrays["prob"], dtype=float)
-    if prob.ndim != 2:
-        prob = prob.reshape(len(prob), -1)
-    pred = np.asarray(arrays.get("pred", np.argmax(prob, axis=1)) if len(prob) else np.zeros(0), dtype=int)
-    rows = np.asarray(arrays.get("row", np.arange(len(prob))), dtype=int)
-    if "entropy" in arrays:
-        entropy = np.asarray(arrays["entropy"], dtype=float)
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            entropy = -np.nansum(np.where(prob > 0, prob * np.log(prob), 0.0), axis=1)
-    if "margin" in arrays:
-        margin = np.asarray(arrays["margin"], dtype=float)
-    else:
-        top = np.sort(prob, axis=1)
-        margin = top[:, -1] - (top[:, -2] if prob.shape[1] > 1 else 0.0)
-    names = [str(c) for c in attrs.get("class_names") or [f"class_{k}" for k in range(prob.shape[1])]]
-    return Predictions(rows, prob, pred, entropy, margin, names, _opt_str(attrs.get("model_id")),
-                       _opt_str(attrs.get("model_hash")), _opt_str(attrs.get("device")))
-
-
-def load_clusters(project) -> tuple[np.ndarray, np.ndarray, object] | None:
-    """Result ``"clusters"`` as ``(rows, labels, cut_version)``, or None. ``cut_version`` may be None."""
-    res = project.load_result("clusters")
-    if res is None:
-        return None
-    arrays, attrs = res
-    labels = np.asarray(arrays["label"], dtype=int)
-    rows = np.asarray(arrays.get("row", np.arange(len(labels))), dtype=int)
-    return rows, labels, attrs.get("cut_version")
-
-
-def _opt_str(v) -> str | None:
-    return None if v is None else str(v)
-
-
-def default_context(project, predictions: Predictions | None = None, clusters=None) -> dict:
+def default_context(project, predictions: StoredPredictions | None = None, clusters=None) -> dict:
     """What a decision is taken against, when the caller (the window) does not say: model id/hash of the
     stored predictions, the project's display stretch and limits, the cluster cut version."""
     display = project.manifest.get("display", {}) if hasattr(project, "manifest") else {}
@@ -451,7 +354,7 @@ def decisions(project, vetter: str | None = None, include_undecided: bool = Fals
     include_undecided : bool
         Also objects that were only skipped, flagged or noted (``label`` None).
     """
-    project = _as_project(project)
+    project = as_project(project)
     out = Replay.from_journal(project.journal).combined(vetter)
     if not include_undecided:
         out = {k: v for k, v in out.items() if v["label"] is not None}
@@ -460,7 +363,7 @@ def decisions(project, vetter: str | None = None, include_undecided: bool = Fals
 
 def vetters(project) -> list[str]:
     """Names of everyone who has vetting records in the project."""
-    return _as_project(project).journal.authors(VET_KINDS)
+    return as_project(project).journal.authors(VET_KINDS)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -469,7 +372,7 @@ def vetters(project) -> list[str]:
 class VetSession:
     """One vetter's session on a project: decisions, undo/redo, resume.
 
-    Every method that records something returns the :class:`~galdesk.journal.Record` *after* it is committed
+    Every method that records something returns the :class:`~galdesk.project.journal.Record` *after* it is committed
     to disk; the window advances the card only then.
 
     Parameters
@@ -482,7 +385,7 @@ class VetSession:
     """
 
     def __init__(self, project, vetter: str | None = None, schema: LabelSchema | None = None) -> None:
-        self.project = _as_project(project)
+        self.project = as_project(project)
         self.vetter = (vetter or default_vetter()).strip()
         if not self.vetter:
             raise ValueError("the vetter's name must not be empty")
@@ -753,7 +656,7 @@ def build_queue(project, order: str = "ambiguous", *, classes: Iterable[str] | N
     list of str
         Object ids, each once.
     """
-    project = _as_project(project)
+    project = as_project(project)
     if order not in QUEUE_ORDERS:
         raise ValueError(f"unknown queue order {order!r}; expected one of {', '.join(QUEUE_ORDERS)}")
     objs = project.objects
@@ -881,7 +784,7 @@ def _ordered_rows(project, order, objs, ids, preds, pred_of_row, conf, cluster_o
 
 
 def _guess_catalog_column(objs, class_names, label_map) -> str | None:
-    from galdesk.project import BASE_COLUMNS
+    from galdesk.project.objects import BASE_COLUMNS
 
     names = {c.lower() for c in class_names} | {str(k).strip().lower() for k in (label_map or {})}
     best, best_hits = None, 0
@@ -918,7 +821,7 @@ def agreement(project, vetter_a: str, vetter_b: str) -> dict:
         used one and the same label throughout, so chance agreement is 1), ``labels`` (those used),
         ``conflicts``: ``[{"id", "label_a", "label_b"}]`` sorted by id.
     """
-    project = _as_project(project)
+    project = as_project(project)
     rep = Replay.from_journal(project.journal)
     a = {k: v["label"] for k, v in rep.effective(vetter_a).items() if v["label"] is not None}
     b = {k: v["label"] for k, v in rep.effective(vetter_b).items() if v["label"] is not None}
@@ -944,126 +847,3 @@ def agreement(project, vetter_a: str, vetter_b: str) -> dict:
         "labels": labels,
         "conflicts": [{"id": k, "label_a": a[k], "label_b": b[k]} for k in common if a[k] != b[k]],
     }
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# CLI
-# ------------------------------------------------------------------------------------------------------------------
-def _fail(message: str, code: int = 2) -> int:
-    print(f"galdesk: {message}", file=sys.stderr)
-    return code
-
-
-def _open_for_cli(path):
-    from galdesk.project import Project, ProjectError
-
-    try:
-        return Project.open(path), None
-    except ProjectError as exc:
-        return None, str(exc)
-
-
-def cmd_vet(args) -> int:
-    """``galdesk vet PROJECT --id ID --label LABEL [--note TEXT] [--vetter NAME] [--flag F] [--json]``.
-
-    ``LABEL`` is a class of the schema, a number key (1-9), or ``accept`` (the prediction), ``reject``,
-    ``skip``, ``undo`` or ``redo`` (the latter two ignore ``--id``). Same journal, same record as the window.
-    """
-    low = str(args.label).strip().lower()
-    if getattr(args, "id", None) is None and low not in ("undo", "redo"):
-        return _fail(f"{args.project}: --id is required with --label {args.label}")
-    proj, err = _open_for_cli(args.project)
-    if proj is None:
-        return _fail(err)
-    try:
-        s = VetSession(proj, vetter=getattr(args, "vetter", None))
-        label = str(args.label).strip()
-        note = getattr(args, "note", None) or ""
-        flags = getattr(args, "flag", None) or []
-        if low == "undo":
-            rec = s.undo()
-        elif low == "redo":
-            rec = s.redo()
-        elif low == "accept":
-            rec = s.accept(args.id, note=note, flags=flags)
-        elif low == "reject":
-            rec = s.reject(args.id, note=note, flags=flags)
-        elif low == "skip":
-            rec = s.skip(args.id)
-        else:
-            if label in s.schema.keys and label not in s.schema.classes:
-                label = s.schema.label_for_key(label)
-            rec = s.decide(args.id, label, note=note, flags=flags)
-        if rec is None:
-            return _fail(f"{proj.path}: nothing to {low} for vetter {s.vetter!r}")
-        state = s.state(rec.key)
-    except (KeyError, ValueError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        return _fail(msg if str(proj.path) in str(msg) else f"{proj.path}: {msg}")
-    finally:
-        proj.close()
-    if getattr(args, "json", False):
-        _print_json({"record": rec.to_dict(), "current": state})
-    else:
-        lab = state["label"] if state and state["label"] is not None else "(none)"
-        print(f"{proj.path}: #{rec.seq} {rec.kind} {rec.key} by {rec.author}; current label: {lab}")
-    return 0
-
-
-def cmd_vet_log(args) -> int:
-    """``galdesk vet-log PROJECT [--vetter NAME] [--json]``: every vetting record, the current decisions and,
-    with two or more vetters, their agreement."""
-    proj, err = _open_for_cli(args.project)
-    if proj is None:
-        return _fail(err)
-    try:
-        who = getattr(args, "vetter", None)
-        recs = proj.journal.records(VET_KINDS, author=who)
-        rep = Replay.from_journal(proj.journal)
-        names = [who] if who else rep.vetters()
-        current = rep.combined(who)
-        pairs = []
-        if len(names) > 1:
-            for i, a in enumerate(names):
-                for b in names[i + 1:]:
-                    pairs.append(agreement(proj, a, b))
-    finally:
-        proj.close()
-    if getattr(args, "json", False):
-        _print_json({"project": str(proj.path), "records": [r.to_dict() for r in recs],
-                     "current": {k: v for k, v in current.items() if v["label"] is not None},
-                     "vetters": names, "agreement": pairs})
-        return 0
-    for r in recs:
-        p = r.payload
-        what = p.get("label") or p.get("flag") or (f"#{p['target']}" if "target" in p else "")
-        extra = f"  note: {p['note']}" if p.get("note") else ""
-        print(f"{r.seq:>6}  {r.time}  {r.author:<12} {r.kind:<8} {r.key:<24} {what}{extra}")
-    n_dec = sum(1 for v in current.values() if v["label"] is not None)
-    print(f"{len(recs)} record(s); {n_dec} object(s) decided by {len(names)} vetter(s)")
-    for a in pairs:
-        k = "undefined" if a["kappa"] is None else f"{a['kappa']:.3f}"
-        print(f"agreement {a['vetter_a']} vs {a['vetter_b']}: kappa {k} on {a['n_common']} common object(s), "
-              f"{len(a['conflicts'])} conflict(s)")
-    return 0
-
-
-def add_vet_parsers(subparsers) -> None:
-    """Register ``vet`` and ``vet-log`` on an argparse sub-parser collection (``func`` set to the handler)."""
-    v = subparsers.add_parser("vet", help="record one vetting decision in the project journal")
-    v.add_argument("project")
-    v.add_argument("--id", default=None, help="object id")
-    v.add_argument("--label", required=True,
-                   help="a class, a number key 1-9, or accept | reject | skip | undo | redo")
-    v.add_argument("--note", default="", help="free-text note")
-    v.add_argument("--flag", action="append", default=[], help="a flag of the schema (repeatable)")
-    v.add_argument("--vetter", default=None, help="your name (default $GALDESK_VETTER or the login name)")
-    v.add_argument("--json", action="store_true", help="print the record as JSON")
-    v.set_defaults(func=cmd_vet)
-
-    g = subparsers.add_parser("vet-log", help="list vetting decisions (and agreement between vetters)")
-    g.add_argument("project")
-    g.add_argument("--vetter", default=None, help="only this vetter's records")
-    g.add_argument("--json", action="store_true")
-    g.set_defaults(func=cmd_vet_log)
-

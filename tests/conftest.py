@@ -38,7 +38,7 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
 
 def gz1_catalog(shared_data: Path, dest: Path, n: int, seed: int | None = None) -> Path:
     """Write ``dest/cat.csv``: ``n`` Galaxy Zoo 1 rows (a seeded random sample, or the first ``n`` without a seed)
-    with absolute file paths, ready for ``galdesk.ingest.ingest([], ..., catalog=...)``."""
+    with absolute file paths, ready for ``galdesk.services.ingest.ingest([], ..., catalog=...)``."""
     import numpy as np
     from astropy.table import Table
 

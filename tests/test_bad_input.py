@@ -10,8 +10,8 @@ import h5py
 import numpy as np
 import pytest
 from astropy.io import fits
-
 from conftest import need
+
 from galdesk.io import ReadError, read, read_paths
 from galdesk.io.registry import MAX_DATA_BYTES
 

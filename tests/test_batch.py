@@ -12,8 +12,8 @@ FILES = ["spectra/sdss/spec-0332-52367-0639.fits", "spectra/sdss/spec-0295-51585
 
 
 def test_dask_local_cluster_matches_local_processes(shared_data, tmp_path):
-    from galdesk.batch import fit_lines_batch
     from galdesk.lines.fit import FitConfig
+    from galdesk.services.batch import fit_lines_batch
     from galdesk.tasks import RecordingContext
 
     paths = [str(shared_data / f) for f in FILES] + [str(tmp_path / "missing.fits")]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from galdesk.classify import classify_project, parse_label_map, train_project
-from galdesk.ingest import ingest
+from galdesk.ml.service import classify_project, parse_label_map, train_project
 from galdesk.project import Project
+from galdesk.services.ingest import ingest
 from galdesk.tasks import Cancelled, RecordingContext
 
 GZ_MAP = "spiral_clockwise=spiral,spiral_anticlockwise=spiral,edge_on_disk=spiral"

@@ -3,14 +3,25 @@ the NumPy dendrogram layout against SciPy's, rotation consistency and suggested 
 
 from __future__ import annotations
 
+import fastcluster
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import dendrogram, fcluster, leaves_list
 
-import fastcluster
-from galdesk.cluster import (cut_for_n_clusters, cut_tree, dendrogram_layout, effective_cut, frontier_to_cuts,
-                             labels_from_cuts, nearest_leaves, pick_node, rotation_consistency, suggest_cuts,
-                             ward_linkage, weighted_ward)
+from galdesk.cluster import (
+    cut_for_n_clusters,
+    cut_tree,
+    dendrogram_layout,
+    effective_cut,
+    frontier_to_cuts,
+    labels_from_cuts,
+    nearest_leaves,
+    pick_node,
+    rotation_consistency,
+    suggest_cuts,
+    ward_linkage,
+    weighted_ward,
+)
 from galdesk.cluster.layout import subtree_nodes
 from galdesk.tasks import Cancelled, RecordingContext
 

@@ -14,10 +14,9 @@ torch = pytest.importorskip("torch")
 
 from scipy.cluster.hierarchy import leaves_list  # noqa: E402
 
-from galdesk.cluster import (apply_cuts, cluster_project, load_cuts, load_linkage, nearest_leaves,  # noqa: E402
-                             rotation_consistency)
-from galdesk.cluster.cli import add_parsers  # noqa: E402
-from galdesk.features import extract_features, fit_pca, load_features, rotated_features  # noqa: E402
+from galdesk.cli.cluster import add_parsers  # noqa: E402
+from galdesk.cluster import apply_cuts, cluster_project, load_cuts, load_linkage, nearest_leaves, rotation_consistency  # noqa: E402
+from galdesk.cluster.features import extract_features, fit_pca, load_features, rotated_features  # noqa: E402
 from galdesk.tasks import Cancelled, RecordingContext  # noqa: E402
 
 N = 150
@@ -30,12 +29,12 @@ def _one_thread(one_torch_thread):
 
 @pytest.fixture(scope="module")
 def gz1_project(shared_data, tmp_path_factory):
-    from galdesk.ingest import ingest
+    from conftest import gz1_catalog
+
     from galdesk.ml.models import ImageCNN
     from galdesk.ml.weights import save_model
     from galdesk.project import Project
-
-    from conftest import gz1_catalog
+    from galdesk.services.ingest import ingest
 
     tmp = tmp_path_factory.mktemp("gz1clu")
     res = ingest([], tmp / "p", catalog=gz1_catalog(shared_data, tmp, N, seed=0), workers=1)
@@ -138,7 +137,7 @@ def test_suggested_cuts_are_rotation_consistent(clustered):
 
 
 def test_saved_clusters_are_read_by_vetting_and_journalled(clustered):
-    from galdesk.vetting import load_clusters
+    from galdesk.project.results import load_clusters
 
     project, model, cm, ctx = clustered
     n0 = project.journal.count("cuts")

@@ -11,10 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from galdesk.cli.cluster import add_parsers  # noqa: E402
 from galdesk.cluster import cluster_project  # noqa: E402
-from galdesk.cluster.cli import add_parsers  # noqa: E402
-from galdesk.cluster.vqvae import is_vqvae_file, load_vqvae, save_vqvae, train_vqvae  # noqa: E402
-from galdesk.features import extract_features  # noqa: E402
+from galdesk.cluster.features import extract_features  # noqa: E402
+from galdesk.ml.vqvae import is_vqvae_file, load_vqvae, save_vqvae, train_vqvae  # noqa: E402
 from galdesk.tasks import Cancelled, RecordingContext  # noqa: E402
 
 N = 60
@@ -30,8 +30,8 @@ def _one_thread(one_torch_thread):
 def project(shared_data, tmp_path_factory):
     from conftest import gz1_catalog
 
-    from galdesk.ingest import ingest
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
 
     tmp = tmp_path_factory.mktemp("vqvae")
     ingest([], tmp / "p", catalog=gz1_catalog(shared_data, tmp, N, seed=3), workers=1)

@@ -14,22 +14,17 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-
 from test_vetting import CLASSES, MODEL_HASH, SPECTRA, image_ids, make_project
 
 from galdesk import __version__
-from galdesk.io.export import (
-    DEFAULT_FLUX_UNIT,
-    add_export_parser,
-    build_catalog,
-    cmd_export,
-    export_catalog,
-    format_for,
-    read_catalog,
-    write_table,
-)
+from galdesk.catalog.assemble import DEFAULT_FLUX_UNIT, build_catalog
+from galdesk.catalog.export import export_catalog, read_catalog
+from galdesk.catalog.writers import format_for, write_table
+from galdesk.cli.export import add_parsers as add_export_parser
+from galdesk.cli.export import cmd_export
 from galdesk.project import Project
-from galdesk.vetting import REJECTED, VetSession, load_predictions
+from galdesk.project.results import load_predictions
+from galdesk.vetting import REJECTED, VetSession
 
 FLUX = u.Unit(DEFAULT_FLUX_UNIT)
 
@@ -279,9 +274,10 @@ def test_empty_project_exports(tmp_path):
 def test_catalogue_columns_are_exported_with_units(tmp_path, shared_data):
     from astropy.table import Table
 
-    from galdesk.ingest import ingest
-    from galdesk.io.export import build_catalog, export_catalog
+    from galdesk.catalog.assemble import build_catalog
+    from galdesk.catalog.export import export_catalog
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
 
     labels = Table.read(shared_data / "images/gz1/labels.csv", format="ascii.csv")[:4]
     labels["file"] = [str(shared_data / "images/gz1" / f) for f in labels["file"]]

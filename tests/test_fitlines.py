@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from galdesk.fitlines import complexes_for, fit_project, results_table
+from galdesk.catalog.lines_table import results_table
+from galdesk.lines.service import complexes_for, fit_project
 
 QSO = "spectra/sdss/spec-0332-52367-0639.fits"   # broad-line quasar (PyQSOFit reference object)
 
@@ -40,9 +41,9 @@ def test_cli_json_schema_and_table(tmp_path, shared_data):
 
 
 def test_fit_project_appends_journal_records(tmp_path, shared_data):
-    from galdesk.ingest import ingest
     from galdesk.lines.fit import FitConfig
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
 
     ingest([shared_data / QSO, shared_data / "spectra/sdss/spec-0266-51602-0013.fits"], tmp_path / "p", workers=1)
     proj = Project.open(tmp_path / "p.galdesk")
@@ -60,10 +61,10 @@ def test_project_fits_record_the_continuum_and_export_it(tmp_path, shared_data):
     host + power law + Fe II; both facts reach the exported catalogue with units."""
     import astropy.units as u
 
-    from galdesk.ingest import ingest
-    from galdesk.io.export import build_catalog
+    from galdesk.catalog.assemble import build_catalog
     from galdesk.lines.fit import FitConfig
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
 
     ingest([shared_data / QSO, shared_data / "spectra/sdss/spec-0266-51602-0013.fits"], tmp_path / "p", workers=1)
     proj = Project.open(tmp_path / "p.galdesk")
@@ -91,10 +92,10 @@ def test_project_fits_record_the_continuum_and_export_it(tmp_path, shared_data):
 def test_export_carries_electron_densities(tmp_path, shared_data):
     import astropy.units as u
 
-    from galdesk.ingest import ingest
-    from galdesk.io.export import build_catalog
+    from galdesk.catalog.assemble import build_catalog
     from galdesk.lines.fit import FitConfig
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
 
     ingest([shared_data / "spectra/sdss/spec-0295-51585-0596.fits"], tmp_path / "p", workers=1)
     proj = Project.open(tmp_path / "p.galdesk")

@@ -6,10 +6,10 @@ import sys
 import pytest
 
 CORE = ["galdesk", "galdesk.cli", "galdesk.tasks", "galdesk.config", "galdesk.io", "galdesk.io.registry",
-        "galdesk.project", "galdesk.journal", "galdesk.display", "galdesk.ingest", "galdesk.sample",
-        "galdesk.ml", "galdesk.ml.device", "galdesk.lines", "galdesk.cluster", "galdesk.classify", "galdesk.fitlines",
-        "galdesk.batch", "galdesk.vetting", "galdesk.io.export", "galdesk.io.catalog", "galdesk.jsonutil",
-        "galdesk.lines.fit", "galdesk.lines.batch"]
+        "galdesk.project", "galdesk.project.journal", "galdesk.display", "galdesk.services.ingest",
+        "galdesk.services.demo", "galdesk.ml", "galdesk.ml.device", "galdesk.lines", "galdesk.cluster",
+        "galdesk.ml.service", "galdesk.lines.service", "galdesk.services.batch", "galdesk.vetting",
+        "galdesk.catalog.export", "galdesk.io.catalog", "galdesk.jsonutil", "galdesk.lines.fit", "galdesk.lines.batch"]
 
 
 @pytest.mark.parametrize("module", CORE)

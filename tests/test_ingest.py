@@ -10,9 +10,9 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from galdesk.ingest import ingest
 from galdesk.io.resample import resample_planes
 from galdesk.project import Project
+from galdesk.services.ingest import ingest
 from galdesk.tasks import Cancelled, RecordingContext
 
 
@@ -140,7 +140,7 @@ def _h5_stack(path, n=300, size=40, seed=0):
 def test_large_hdf5_stack_is_streamed_with_its_labels(tmp_path, monkeypatch):
     """A stack above the one-read limit (here lowered to 1 MB) is refused by read() but ingested slice by slice,
     with the same pixels as an ordinary ingest, its ids and its labels (a catalogue column for training)."""
-    import galdesk.ingest as ingest_mod
+    import galdesk.services.ingest as ingest_mod
     from galdesk.io import images as img_io
     from galdesk.io import registry
     from galdesk.io.model import ReadError
@@ -171,14 +171,14 @@ def test_large_hdf5_stack_is_streamed_with_its_labels(tmp_path, monkeypatch):
     full = got.load_full_image(got.find("G00123"))
     assert not full.meta.get("from_stack") and full.id == "G00123"
     assert np.array_equal(full.pixels, np.moveaxis(imgs[123], -1, 0)[:, ::-1, :].astype(np.float32))
-    from galdesk.classify import catalogue_labels
+    from galdesk.ml.service import catalogue_labels
 
     rows = np.arange(5)
     assert catalogue_labels(got, "label", rows) == ["0", "1", "2", "3", "4"]
 
 
 def test_streamed_stack_reports_progress_and_cancels(tmp_path, monkeypatch):
-    import galdesk.ingest as ingest_mod
+    import galdesk.services.ingest as ingest_mod
     from galdesk.project import Project
     from galdesk.tasks import Cancelled, RecordingContext
 

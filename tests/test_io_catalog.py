@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import Table
-
 from conftest import need
+
 from galdesk.io import CatalogEntry, ReadError, read_catalog, resolve_catalog
 
 

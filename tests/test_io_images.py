@@ -7,11 +7,10 @@ import h5py
 import numpy as np
 import pytest
 from astropy.io import fits
+from conftest import SHARED, need
 from PIL import Image
 
-from conftest import SHARED, need
-from galdesk.io import ImageData, ReadError, expand_paths, read, read_paths
-from galdesk.io import registry
+from galdesk.io import ImageData, ReadError, expand_paths, read, read_paths, registry
 from galdesk.io.registry import Probe, identify, register_reader, unregister_reader
 from galdesk.tasks import Cancelled, RecordingContext
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-
 from conftest import SHARED, need
+
 from galdesk.io import ReadError, SpectrumData, read, read_paths
-from galdesk.io.spectra import C_KMS, SDSS_FLUX_UNIT
+from galdesk.units import C_KMS, SDSS_FLUX_UNIT
 
 SPEC_DIR = SHARED / "spectra"
 ALL_SPECTRA = sorted(p for p in SPEC_DIR.rglob("*") if p.is_file()) if SPEC_DIR.is_dir() else []

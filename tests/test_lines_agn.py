@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from lines_helpers import read_sdss
 from scipy.integrate import trapezoid
 from scipy.ndimage import gaussian_filter1d
 
@@ -14,7 +15,6 @@ from galdesk.lines import linelist as LL
 from galdesk.lines.agn import FEII_BAND, fit_agn_continuum, load_feii
 from galdesk.lines.fit import FitConfig, fit_spectrum
 from galdesk.lines.stellar import load_templates
-from lines_helpers import read_sdss
 
 C = 299792.458
 FWHM = 2 * math.sqrt(2 * math.log(2))
@@ -215,7 +215,7 @@ def test_demo_quasar_has_the_feii_the_agn_continuum_finds():
     """The built-in sample's broad-line spectrum carries a power law (slope -1.5) and Fe II (R_Fe = 0.6 of the
     broad Hβ, FWHM 3000 km/s), so the Lines tab shows the AGN continuum at work on it."""
     from galdesk.io.model import SpectrumData
-    from galdesk.sample import synthetic_spectrum
+    from galdesk.services.demo import synthetic_spectrum
 
     rng = np.random.default_rng(7)
     loglam, flux, ivar, wdisp = synthetic_spectrum("seyfert1", 0.08, rng)

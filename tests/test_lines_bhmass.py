@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from lines_helpers import read_sdss
 
 from galdesk.lines.bhmass import SYSTEMATIC_DEX, black_hole_masses, flux_unit_cgs
 from galdesk.lines.fit import FitConfig, fit_spectrum
-from lines_helpers import read_sdss
 
 SDSS_UNIT = "1e-17 erg / (s cm2 Angstrom)"
 
@@ -113,10 +113,12 @@ def test_masses_reach_the_table_and_the_exported_catalogue(tmp_path, shared_data
     CSV."""
     import astropy.units as u
 
-    from galdesk.fitlines import fit_project, results_table
-    from galdesk.ingest import ingest
-    from galdesk.io.export import build_catalog, export_catalog, read_catalog
+    from galdesk.catalog.assemble import build_catalog
+    from galdesk.catalog.export import export_catalog, read_catalog
+    from galdesk.catalog.lines_table import results_table
+    from galdesk.lines.service import fit_project
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
 
     qso = shared_data / "spectra" / "sdss" / "spec-0332-52367-0639.fits"
     gal = shared_data / "spectra" / "sdss" / "spec-0266-51602-0107.fits"

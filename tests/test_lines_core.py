@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,8 +13,9 @@ import pytest
 from galdesk.io.model import SpectrumData
 from galdesk.lines import linelist as LL
 from galdesk.lines.fit import FitConfig, build_layout, fit_complex, fit_spectrum, prepare_data
-from galdesk.lines.model import C_KMS, evaluate, fwhm_of_sum
+from galdesk.lines.model import evaluate, fwhm_of_sum
 from galdesk.tasks import Cancelled, RecordingContext
+from galdesk.units import C_KMS
 
 
 def test_air_vacuum_roundtrip_and_sdss_values():
@@ -275,7 +276,7 @@ def test_spectrum_fit_reports_the_sii_density():
     assert abs(d["ratio"] - 1.0) < 3 * d["ratio_err"]   # a ratio of 1.0 is n_e = 496 cm^-3 at 10^4 K
     assert d["n_e_lo"] < d["n_e"] < d["n_e_hi"] and 150 < d["n_e"] < 1500
     assert sf.to_dict()["density"]["sii"]["n_e"] == pytest.approx(d["n_e"])
-    from galdesk.fitlines import results_table
+    from galdesk.catalog.lines_table import results_table
 
     t = results_table([sf.to_dict()])
     assert str(t["sii_n_e"].unit) == "1 / cm3" and t["sii_n_e"][0] == pytest.approx(d["n_e"])

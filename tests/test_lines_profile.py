@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lines_helpers import read_sdss
 from scipy.optimize import brentq
 from scipy.stats import norm
 
 from galdesk.lines.fit import FitConfig, fit_spectrum
 from galdesk.lines.profile import profile_percentiles
-from lines_helpers import read_sdss
 
 
 def test_one_gaussian_and_a_mixture_against_scipy():
@@ -53,11 +53,12 @@ def test_w80_does_not_depend_on_how_the_profile_is_split(shared_data):
 
 
 def test_kinematics_reach_the_report_table_and_catalogue(tmp_path, shared_data, capsys):
+    from galdesk.catalog.assemble import build_catalog
+    from galdesk.catalog.lines_table import results_table
     from galdesk.cli import main
-    from galdesk.fitlines import fit_project, results_table
-    from galdesk.ingest import ingest
-    from galdesk.io.export import build_catalog
+    from galdesk.lines.service import fit_project
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
 
     src = shared_data / "spectra" / "sdss" / "spec-0295-51585-0596.fits"
     ingest([src], tmp_path / "p", workers=1)

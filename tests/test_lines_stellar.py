@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lines_helpers import read_sdss
 from scipy.ndimage import gaussian_filter1d
 
 from galdesk.io.model import SpectrumData
 from galdesk.lines import linelist as LL
 from galdesk.lines.fit import FitConfig, fit_spectrum
 from galdesk.lines.stellar import fit_stellar_continuum, load_templates
-from lines_helpers import read_sdss
 
 C = 299792.458
 EMISSION = {"hbeta": 80.0, "oiii4959": 50.0, "oiii5007": 150.0, "nii6548": 47.0, "halpha": 350.0,
@@ -213,7 +213,7 @@ def test_power_law_component_and_a_custom_template_file(tmp_path):
 def test_demo_spectra_sit_on_a_stellar_population():
     """The built-in sample's spectra are made from the bundled SSPs: the continuum fit recovers a sensible sigma*
     and a good chi^2, so the demo shows what real galaxies look like in the Lines tab."""
-    from galdesk.sample import synthetic_spectrum
+    from galdesk.services.demo import synthetic_spectrum
 
     for kind in ("star-forming", "liner"):
         rng = np.random.default_rng(4)

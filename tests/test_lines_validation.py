@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 import pytest
-
-from galdesk.lines.fit import FitConfig, fit_spectrum, prepare_data, build_layout, _lmfit_run
-from galdesk.tasks import NullContext, RecordingContext, Cancelled
 from lines_helpers import SDSS_NAMES, narrow_line_galaxies, read_sdss, spzline_rows
+
+from galdesk.lines.fit import FitConfig, _lmfit_run, build_layout, fit_spectrum, prepare_data
+from galdesk.tasks import Cancelled, NullContext, RecordingContext
 
 FORBIDDEN = {"[O_III] 4959", "[O_III] 5007", "[N_II] 6583", "[S_II] 6716", "[S_II] 6730", "[O_I] 6300"}
 BALMER = {"H_alpha", "H_beta"}
@@ -190,6 +190,7 @@ def test_pyqsofit_recipe_0332(shared_data):
     broad Hα and Hβ widths within the issue's 15 %; in those windows the Fe II width is not constrained, and the
     broad Hβ then depends on it (why the default fits every line-free pixel instead)."""
     from astropy.table import Table
+
     from galdesk.lines.agn import agn_masks, fit_agn_continuum
 
     ref = Table.read(shared_data / "reference" / "pyqsofit" /

@@ -9,9 +9,17 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from galdesk.io.model import SpectrumData  # noqa: E402
-from galdesk.ml.spectra import (SPECTRUM_CLASSES, SpectrumTrainConfig, air_to_vacuum, classify_spectra,  # noqa
-                                cross_validate_spectra, default_grid, prepare_spectra, sdss_label,
-                                train_spectrum_classifier)
+from galdesk.ml.spectra import (  # noqa
+    SPECTRUM_CLASSES,
+    SpectrumTrainConfig,
+    air_to_vacuum,
+    classify_spectra,
+    cross_validate_spectra,
+    default_grid,
+    prepare_spectra,
+    sdss_label,
+    train_spectrum_classifier,
+)
 from galdesk.ml.weights import load_model  # noqa: E402
 from galdesk.tasks import Cancelled, RecordingContext  # noqa: E402
 

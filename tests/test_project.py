@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
+from galdesk.fsutil import atomic_write
 from galdesk.io.model import ImageData, SpectrumData
-from galdesk.project import SCHEMA_VERSION, Project, ProjectError, atomic_write
+from galdesk.project import SCHEMA_VERSION, Project, ProjectError
+from galdesk.services.info import project_info
 
 
 def _img(oid, bands=3, shape=(100, 120), seed=0):
@@ -131,7 +133,7 @@ def test_journal_survives_reopen(tmp_path):
     again = Project.open(proj.path)
     latest = again.journal.latest("decision")
     assert latest["a"].payload == {"label": "spiral"} and latest["a"].seq == rec.seq
-    assert again.info()["decisions"] == 1
+    assert project_info(again)["decisions"] == 1
 
 
 def test_catalog_positions_fill_missing_but_never_override_file_values(tmp_path):

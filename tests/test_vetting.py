@@ -17,22 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import SHARED
 
+from galdesk.cli.vetting import add_parsers as add_vet_parsers
+from galdesk.cli.vetting import cmd_vet, cmd_vet_log
 from galdesk.project import Project
-from galdesk.vetting import (
-    REJECTED,
-    LabelSchema,
-    Replay,
-    VetSession,
-    add_vet_parsers,
-    agreement,
-    build_queue,
-    cmd_vet,
-    cmd_vet_log,
-    decisions,
-)
+from galdesk.vetting import REJECTED, LabelSchema, Replay, VetSession, agreement, build_queue, decisions
 
 CLASSES = ["elliptical", "spiral", "other"]
 SPECTRA = ["1237652899686318136", "1237658802572296399", "1237662637447184537", "1237680240907518081"]
@@ -279,7 +269,7 @@ def test_resume_after_reopen(proj):
 # queue
 # ------------------------------------------------------------------------------------------------------------------
 def test_queue_ambiguous_order_and_filters(proj):
-    from galdesk.vetting import load_predictions
+    from galdesk.project.results import load_predictions
 
     preds = load_predictions(proj)
     ids = np.asarray(proj.objects["id"]).astype(str)
@@ -307,7 +297,7 @@ def test_queue_suspect_finds_confident_disagreement(proj):
 
 
 def test_queue_disagreement_broad_random(proj):
-    from galdesk.vetting import load_predictions
+    from galdesk.project.results import load_predictions
 
     preds = load_predictions(proj)
     q = build_queue(proj, "disagreement")

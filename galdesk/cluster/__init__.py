@@ -9,13 +9,20 @@ consistency, suggested cuts), :mod:`~galdesk.cluster.layout` (dendrogram geometr
 Importing this package imports NumPy only (fastcluster, scikit-learn and torch load when used).
 """
 
-from galdesk.cluster.consistency import (Consistency, Suggestion, nearest_leaves, rotation_consistency,
-                                         suggest_cuts)
-from galdesk.cluster.cuts import (CutResult, cut_for_n_clusters, cut_tree, effective_cut, frontier_to_cuts,
-                                  labels_from_cuts, normalize_cuts)
+from galdesk.cluster.consistency import Consistency, Suggestion, nearest_leaves, rotation_consistency, suggest_cuts
+from galdesk.cluster.cuts import (
+                                         CutResult,
+                                         cut_for_n_clusters,
+                                         cut_tree,
+                                         effective_cut,
+                                         frontier_to_cuts,
+                                         labels_from_cuts,
+                                         normalize_cuts,
+)
 from galdesk.cluster.layout import DendrogramLayout, dendrogram_layout, leaf_order, pick_node
 from galdesk.cluster.linkage import WardTree, ward_linkage, weighted_ward
-from galdesk.cluster.pipeline import ClusterModel, apply_cuts, cluster_project
+from galdesk.cluster.model import ClusterModel
+from galdesk.cluster.pipeline import apply_cuts, cluster_project
 from galdesk.cluster.store import load_cuts, load_linkage, save_clusters
 
 __all__ = ["ward_linkage", "weighted_ward", "WardTree", "cut_tree", "labels_from_cuts", "CutResult",

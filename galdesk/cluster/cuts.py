@@ -25,8 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from galdesk.cluster.tree import (check_linkage, children, n_leaves, nearest_marked_ancestor, node_heights,
-                                  node_sizes, parents)
+from galdesk.cluster.tree import (
+    check_linkage,
+    children,
+    n_leaves,
+    nearest_marked_ancestor,
+    node_heights,
+    node_sizes,
+    parents,
+)
 
 __all__ = ["CutResult", "cut_tree", "labels_from_cuts", "normalize_cuts", "cuts_to_json", "cut_for_n_clusters",
            "frontier_to_cuts", "effective_cut"]

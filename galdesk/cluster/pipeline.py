@@ -4,7 +4,7 @@
 run (on a worker / in the terminal, with progress and cancel):
 
 1. CNN penultimate features of every cut-out under the identity and ``rotations - 1`` rotated/flipped views, in
-   one pass (:func:`galdesk.features.view_features`); the features of the unrotated cut-outs (or, with
+   one pass (:func:`galdesk.cluster.features.view_features`); the features of the unrotated cut-outs (or, with
    ``average=True``, their mean over the views) are stored as result ``"features"``;
 2. standardisation + PCA to ``n_components`` dimensions, fitted on the galaxies (the copies are projected with
    the same transform);
@@ -13,136 +13,26 @@ run (on a worker / in the terminal, with progress and cancel):
    itself), for at most ``consistency_sample`` galaxies drawn at random (the look-up costs copies x leaves);
 5. the tree is stored as result ``"linkage"``.
 
-:class:`ClusterModel` holds the outcome and answers cuts, labels, consistency and suggestions quickly enough for
+:class:`~galdesk.cluster.model.ClusterModel` holds the outcome and answers cuts, labels, consistency and suggestions quickly enough for
 a live preview.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from galdesk.cluster.consistency import Consistency, Suggestion, nearest_leaves, rotation_consistency, suggest_cuts
-from galdesk.cluster.cuts import CutResult, cut_for_n_clusters, cut_tree, normalize_cuts
-from galdesk.cluster.layout import DendrogramLayout, dendrogram_layout
-from galdesk.cluster.linkage import MAX_DIRECT, N_MICRO, WardTree, ward_linkage
-from galdesk.cluster.tree import linkage_id
-from galdesk.tasks import NullContext, TaskContext
+from galdesk.cluster.consistency import nearest_leaves
+from galdesk.cluster.cuts import normalize_cuts
+from galdesk.cluster.features import VIEWS, fit_pca, load_feature_model, n_views, stack_and_rows, view_features
+from galdesk.cluster.linkage import MAX_DIRECT, N_MICRO, ward_linkage
+from galdesk.cluster.model import ClusterModel
+from galdesk.cluster.store import save_clusters, save_linkage
+from galdesk.project import as_project
+from galdesk.tasks import NullContext, ScaledContext, TaskContext
 
-__all__ = ["ClusterModel", "cluster_project", "apply_cuts", "ScaledContext"]
-
-
-class ScaledContext(TaskContext):
-    """Maps a step's progress 0..1 into ``[lo, hi]`` of a parent context; cancel and log go to the parent."""
-
-    def __init__(self, parent: TaskContext, lo: float, hi: float) -> None:
-        super().__init__()
-        self.parent, self.lo, self.hi = parent, float(lo), float(hi)
-
-    def progress(self, fraction: float, message: str = "") -> None:
-        self.parent.progress(self.lo + (self.hi - self.lo) * min(max(float(fraction), 0.0), 1.0), message)
-
-    def cancel(self) -> None:
-        self.parent.cancel()
-
-    def cancelled(self) -> bool:
-        return self.parent.cancelled()
-
-    def check_cancelled(self) -> None:
-        self.parent.check_cancelled()
-
-    def log(self, message: str) -> None:
-        self.parent.log(message)
-
-
-@dataclass
-class ClusterModel:
-    """A Ward tree of a project's objects and what is needed to cut and score it.
-
-    Attributes
-    ----------
-    tree : WardTree
-    rows : ndarray (N,) int64
-        Object-table row of each object (object ``i`` of the tree is row ``rows[i]``).
-    copy_leaf : ndarray (Ns, R) int64 or None
-        Nearest leaf of each rotated/flipped copy of the galaxies ``copy_objects``.
-    copy_objects : ndarray (Ns,) int64 or None
-        Object index (into ``rows``) of each row of ``copy_leaf``.
-    info : dict
-        Model id/hash, rotations, PCA size, timings, ...
-    """
-
-    tree: WardTree
-    rows: np.ndarray
-    copy_leaf: np.ndarray | None = None
-    copy_objects: np.ndarray | None = None
-    info: dict = field(default_factory=dict)
-    _layout: DendrogramLayout | None = field(default=None, repr=False)
-    _id: str | None = field(default=None, repr=False)
-
-    @property
-    def Z(self) -> np.ndarray:  # noqa: N802 - the usual name
-        return self.tree.Z
-
-    @property
-    def n_objects(self) -> int:
-        return int(self.rows.size)
-
-    @property
-    def root(self) -> int:
-        return 2 * self.tree.n_leaves - 2
-
-    @property
-    def linkage_id(self) -> str:
-        if self._id is None:
-            self._id = linkage_id(self.tree.Z)
-        return self._id
-
-    @property
-    def layout(self) -> DendrogramLayout:
-        if self._layout is None:
-            self._layout = dendrogram_layout(self.tree.Z)
-        return self._layout
-
-    @property
-    def has_copies(self) -> bool:
-        return self.copy_leaf is not None and self.copy_leaf.size > 0
-
-    def cut(self, cuts) -> CutResult:
-        """Clusters of the tree's leaves under ``cuts`` (numbered left to right)."""
-        return cut_tree(self.tree.Z, cuts, self.layout.leaf_order)
-
-    def labels(self, cut: CutResult) -> np.ndarray:
-        """Cluster of each object."""
-        return cut.labels[self.tree.leaf_of]
-
-    def object_sizes(self, cut: CutResult) -> np.ndarray:
-        return np.bincount(self.labels(cut), minlength=cut.n_clusters)
-
-    def consistency(self, cut: CutResult) -> Consistency | None:
-        """Rotation consistency of a cut (None without rotated copies)."""
-        if not self.has_copies:
-            return None
-        labels = self.labels(cut)
-        return rotation_consistency(labels, cut.labels[self.copy_leaf], self.copy_objects, cut.n_clusters)
-
-    def suggest(self, threshold: float = 0.8, min_size: int | None = None, max_clusters: int = 50,
-                ctx: TaskContext | None = None) -> Suggestion:
-        """Cuts suggested by rotation consistency (:func:`galdesk.cluster.consistency.suggest_cuts`)."""
-        if not self.has_copies:
-            raise ValueError("no rotated copies: cluster with rotations=4 or 8 to get suggestions")
-        return suggest_cuts(self.tree.Z, copy_leaf=self.copy_leaf, objects=self.copy_objects,
-                            leaf_of=self.tree.leaf_of, leaf_sizes=self.tree.leaf_sizes, threshold=threshold,
-                            min_size=min_size, max_clusters=max_clusters, ctx=ctx)
-
-    def cuts_for(self, n_clusters: int | None = None, distance: float | None = None) -> dict[int, float]:
-        """A global cut set: ``{root: distance}``, or the distance that gives ``n_clusters`` leaf clusters."""
-        if distance is None:
-            k = min(int(n_clusters or 1), self.tree.n_leaves)
-            distance = cut_for_n_clusters(self.tree.Z, k)
-        return {self.root: float(distance)}
+__all__ = ["cluster_project", "apply_cuts"]
 
 
 def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bool = False,
@@ -172,16 +62,13 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     save : bool
         Store ``"features"`` and ``"linkage"`` in the project.
     """
-    from galdesk.features import VIEWS, _loaded, _n_views, _stack_and_rows, fit_pca, view_features  # noqa: PLC0415
-    from galdesk.project import Project  # noqa: PLC0415
-
     ctx = ctx or NullContext()
-    project = project if isinstance(project, Project) else Project.open(project)
+    project = as_project(project)
     t0 = time.monotonic()
-    nv = _n_views(rotations or False)
+    nv = n_views(rotations or False)
     ctx.progress(0.0, "Loading model")
-    loaded = _loaded(model)
-    rows, stack = _stack_and_rows(project, loaded)
+    loaded = load_feature_model(model)
+    rows, stack = stack_and_rows(project, loaded)
     if rows.size < 2:
         raise ValueError(f"{project.path}: need at least two cut-outs the model can take to cluster, "
                          f"found {rows.size}")
@@ -216,8 +103,6 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
                                                                           else copy_objects.size)}
     cm = ClusterModel(tree, rows, copy_leaf, copy_objects, info)
     if save:
-        from galdesk.cluster.store import save_linkage  # noqa: PLC0415
-
         save_linkage(project, cm)
     ctx.progress(1.0, f"Clustered {rows.size} objects ({tree.method} Ward, {tree.n_leaves} leaves)")
     return cm
@@ -227,8 +112,6 @@ def apply_cuts(project, cm: ClusterModel, cuts, author: str = "", source: str = 
                cut_version: int | None = None) -> dict:
     """Cut ``cm`` with ``cuts``, save result ``"clusters"`` and a journal record; returns a summary dict
     (``cut_version``, ``n_clusters``, ``sizes``, ``consistency``, ``per_cluster``, ``cuts``)."""
-    from galdesk.cluster.store import save_clusters  # noqa: PLC0415
-
     cuts = normalize_cuts(cuts, cm.tree.n_leaves)
     cut = cm.cut(cuts)
     labels = cm.labels(cut)

@@ -1,7 +1,7 @@
 """Clustering results in a project: the tree (result ``"linkage"``), the current clusters (result ``"clusters"``)
 and every cut change (journal records of kind ``"cuts"``).
 
-``"clusters"`` (read by :func:`galdesk.vetting.load_clusters` and the export's ``cluster`` column)
+``"clusters"`` (read by :func:`galdesk.project.results.load_clusters` and the export's ``cluster`` column)
     arrays ``row`` (object-table rows), ``label`` (int, 0 .. k-1); attrs ``cut_version`` (int, increasing),
     ``cuts`` ({"node": distance}), ``linkage_id`` (fingerprint of the tree the node ids refer to),
     ``n_clusters``, ``method``, ``model_id``, ``model_hash``, ``consistency`` and anything the caller adds.
@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from galdesk.cluster.cuts import cuts_to_json, normalize_cuts
+from galdesk.cluster.linkage import WardTree
+from galdesk.cluster.model import ClusterModel
 
 __all__ = ["save_clusters", "load_cuts", "next_cut_version", "save_linkage", "load_linkage", "cut_history"]
 
@@ -81,7 +83,7 @@ def cut_history(project, linkage_id: str | None = None) -> list:
 
 
 def save_linkage(project, model) -> None:
-    """Store a :class:`galdesk.cluster.pipeline.ClusterModel` as result ``"linkage"``."""
+    """Store a :class:`galdesk.cluster.model.ClusterModel` as result ``"linkage"``."""
     t = model.tree
     arrays = {"Z": t.Z, "row": model.rows, "leaf_of": t.leaf_of, "leaf_sizes": t.leaf_sizes}
     if model.copy_leaf is not None:
@@ -93,10 +95,7 @@ def save_linkage(project, model) -> None:
 
 
 def load_linkage(project):
-    """The stored :class:`galdesk.cluster.pipeline.ClusterModel`, or None."""
-    from galdesk.cluster.linkage import WardTree  # noqa: PLC0415
-    from galdesk.cluster.pipeline import ClusterModel  # noqa: PLC0415
-
+    """The stored :class:`galdesk.cluster.model.ClusterModel`, or None."""
     res = project.load_result("linkage")
     if res is None:
         return None

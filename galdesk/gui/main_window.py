@@ -11,8 +11,17 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QListWidget, QMainWindow, QMessageBox,
-                               QProgressBar, QPushButton, QTabWidget)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+)
 
 from galdesk import __version__
 from galdesk.config import data_dir, load_settings, log_path
@@ -204,7 +213,7 @@ class MainWindow(QMainWindow):
         project = self.ensure_project()
         if project is None:
             return
-        from galdesk.ingest import ingest
+        from galdesk.services.ingest import ingest
 
         self._start("Loading", ingest, data, str(project.path), catalog=catalog,
                     on_result=self._on_ingest_result)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import traceback
 
 import shiboken6
-
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from galdesk.tasks import Cancelled, TaskContext

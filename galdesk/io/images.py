@@ -40,7 +40,7 @@ Every reader returns :class:`~galdesk.io.model.ImageData` with float32 pixels of
     stored top row first like the JPEGs they come from, so they are flipped vertically too, unless the dataset has
     an attribute ``origin = "lower"``. A stack whose float32 copy would exceed
     :data:`~galdesk.io.registry.MAX_DATA_BYTES` is refused by ``read()``; ``galdesk ingest`` streams stacks above
-    :data:`galdesk.ingest.STREAM_BYTES` slice by slice (:func:`iter_hdf5_stack`), whatever their size. HDF5
+    :data:`galdesk.services.ingest.STREAM_BYTES` slice by slice (:func:`iter_hdf5_stack`), whatever their size. HDF5
     files without such a stack are refused with the list of their datasets.
 """
 
@@ -52,8 +52,8 @@ from pathlib import Path
 
 import numpy as np
 
-from galdesk.io.model import ImageData
 from galdesk.io import registry
+from galdesk.io.model import ImageData
 from galdesk.io.registry import HDUInfo, Probe, register_reader
 from galdesk.warncap import capture
 
@@ -150,7 +150,7 @@ def celestial_wcs(header) -> tuple[object | None, str | None]:
     try:
         if not any(str(header.get(f"CTYPE{i}", "")).strip() for i in (1, 2)):
             return None, None
-        from astropy.wcs import FITSFixedWarning, WCS
+        from astropy.wcs import WCS, FITSFixedWarning
 
         with capture(ignore=(FITSFixedWarning,)) as caught:  # routine 'datfix'/'unitfix' notes dropped
             w = WCS(_wcs_header(header), naxis=2)

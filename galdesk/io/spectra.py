@@ -94,11 +94,10 @@ import numpy as np
 
 from galdesk.io.model import SpectrumData
 from galdesk.io.registry import Probe, register_reader
+from galdesk.units import C_KMS, SDSS_FLUX_UNIT
 from galdesk.warncap import suppress
 
 __all__ = [
-    "C_KMS",
-    "SDSS_FLUX_UNIT",
     "read_sdss_spec",
     "read_sdss_spspec",
     "read_6dfgs",
@@ -110,11 +109,6 @@ __all__ = [
     "wdisp_to_kms",
     "linear_wcs_wavelength",
 ]
-
-#: Speed of light in km/s.
-C_KMS = 299792.458
-#: Flux unit of SDSS/BOSS/DESI spectra.
-SDSS_FLUX_UNIT = "1e-17 erg / (s cm2 Angstrom)"
 
 _SDSS_DLOGLAM = 1e-4
 

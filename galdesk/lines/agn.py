@@ -35,10 +35,18 @@ from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
 from scipy.integrate import trapezoid
 from scipy.optimize import least_squares
 
-from galdesk.lines.model import C_KMS
-from galdesk.lines.stellar import (Templates, _gauss_convolve_variable, _instrument_sigma, _mask_pixels, _nnls,
-                                   _spectrum_arrays, load_templates, template_resource)
+from galdesk.lines.stellar import (
+    Templates,
+    _gauss_convolve_variable,
+    _instrument_sigma,
+    _mask_pixels,
+    _nnls,
+    _spectrum_arrays,
+    load_templates,
+    template_resource,
+)
 from galdesk.tasks import NullContext
+from galdesk.units import C_KMS
 
 __all__ = ["FeIITemplate", "AGNContinuumFit", "fit_agn_continuum", "load_feii", "default_feii_path",
            "BROAD_MASKS", "QSO_WINDOWS", "AGN_WINDOWS", "agn_masks", "AGN_POWERLAW_SLOPES"]

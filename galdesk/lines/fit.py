@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from galdesk.lines import linelist as LL
-from galdesk.lines.model import C_KMS, FWHM_PER_SIGMA, Layout, covariance, evaluate, fwhm_of_sum, propagate
+from galdesk.lines.model import FWHM_PER_SIGMA, Layout, covariance, evaluate, fwhm_of_sum, propagate
 from galdesk.tasks import Cancelled, NullContext
+from galdesk.units import C_KMS
 
 __all__ = [
     "FitConfig",

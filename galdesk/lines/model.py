@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["C_KMS", "SQRT2PI", "FWHM_PER_SIGMA", "Layout", "evaluate", "covariance", "fwhm_of_sum"]
+from galdesk.units import C_KMS
 
-C_KMS = 299792.458
+__all__ = ["SQRT2PI", "FWHM_PER_SIGMA", "Layout", "evaluate", "covariance", "fwhm_of_sum"]
+
 SQRT2PI = float(np.sqrt(2.0 * np.pi))
 FWHM_PER_SIGMA = float(2.0 * np.sqrt(2.0 * np.log(2.0)))
 

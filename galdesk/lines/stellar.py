@@ -39,8 +39,8 @@ from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
 from scipy.optimize import least_squares, nnls
 
 from galdesk.lines import linelist as LL
-from galdesk.lines.model import C_KMS
 from galdesk.tasks import NullContext
+from galdesk.units import C_KMS
 
 __all__ = ["Templates", "StellarFit", "load_templates", "fit_stellar_continuum", "default_template_path",
            "EMISSION_MASK_LINES"]

@@ -23,8 +23,7 @@ import torch.nn.functional as F
 from galdesk.ml.device import choose_device
 from galdesk.ml.infer import Predictions, classify_stack, evaluate, make_predictions
 from galdesk.ml.models import ImageCNN
-from galdesk.ml.preprocess import augment_crop, crop_resize, default_spec, fit_scaling, looks_8bit, resize_stack, \
-    scale
+from galdesk.ml.preprocess import augment_crop, crop_resize, default_spec, fit_scaling, looks_8bit, resize_stack, scale
 from galdesk.ml.weights import LoadedModel, save_model
 from galdesk.tasks import NullContext, TaskContext
 

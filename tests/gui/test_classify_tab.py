@@ -16,9 +16,9 @@ def classify_window(qtbot, shared_data, tmp_path):
     from conftest import gz1_catalog
 
     from galdesk.gui.main_window import MainWindow
-    from galdesk.ingest import ingest
     from galdesk.ml.models import ImageCNN
     from galdesk.ml.weights import save_model
+    from galdesk.services.ingest import ingest
 
     ingest([], tmp_path / "p", catalog=gz1_catalog(shared_data, tmp_path, 40), workers=1)
     model = ImageCNN(2, in_channels=3, input_size=32, width=4, depth=2)

@@ -45,8 +45,8 @@ def gz1_files(shared_data, tmp_path_factory):
 def tab(qtbot, gz1_files, tmp_path):
     from galdesk.gui.state import AppState
     from galdesk.gui.tabs.dendrogram_tab import DendrogramTab
-    from galdesk.ingest import ingest
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
 
     ingest([], tmp_path / "p", catalog=gz1_files / "cat.csv", workers=1)
     make_app()
@@ -80,7 +80,7 @@ def drag(plot, x0, y0, x1, y1, steps=6):
 
 def test_compute_drag_cuts_suggest_and_browse(qtbot, tab):
     from galdesk.cluster import cut_for_n_clusters
-    from galdesk.vetting import load_clusters
+    from galdesk.project.results import load_clusters
 
     project = tab.state.project
     # -- compute on the worker while the GUI thread keeps ticking

@@ -4,15 +4,14 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-pytest.importorskip("galdesk.io.export")
 from astropy.table import Table  # noqa: E402
 
 
 def test_export_dialog_writes_vetted_rows(qtbot, shared_data, tmp_path):
     from galdesk.gui.app import make_app
     from galdesk.gui.dialogs.export_dialog import ExportDialog
-    from galdesk.ingest import ingest
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
     from galdesk.vetting import VetSession
 
     make_app()

@@ -14,7 +14,7 @@ QSO = "spectra/sdss/spec-0332-52367-0639.fits"
 @pytest.fixture
 def lines_window(qtbot, shared_data, tmp_path):
     from galdesk.gui.main_window import MainWindow
-    from galdesk.ingest import ingest
+    from galdesk.services.ingest import ingest
 
     ingest([shared_data / QSO, shared_data / "spectra/sdss/spec-0295-51585-0596.fits"], tmp_path / "p", workers=1)
     make_app()

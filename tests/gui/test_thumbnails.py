@@ -44,8 +44,8 @@ def test_rows_shown_later_keep_their_colour_rule(qtbot, shared_data, tmp_path):
     from galdesk.display import DisplaySettings, render
     from galdesk.gui.app import make_app
     from galdesk.gui.widgets.thumbnails import ThumbnailGrid
-    from galdesk.ingest import ingest
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
 
     make_app()
     ingest(sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:2], tmp_path / "p", workers=1)

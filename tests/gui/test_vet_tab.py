@@ -14,8 +14,8 @@ from galdesk.gui.app import make_app  # noqa: E402
 def vet_window(qtbot, shared_data, tmp_path):
     make_app()
     from galdesk.gui.main_window import MainWindow
-    from galdesk.ingest import ingest
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
 
     jpegs = sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:6]
     ingest(jpegs, tmp_path / "p", workers=1)
@@ -65,8 +65,9 @@ def test_keyboard_vetting_with_undo(qtbot, vet_window):
     assert rec.author == "vera" and rec.payload["context"]["model_hash"] == "abc123"
     assert rec.payload["context"]["stretch"] == tab.image_view.settings.stretch
     # the export sees exactly the effective decisions
-    export = pytest.importorskip("galdesk.io.export")
-    table = export.build_catalog(proj, only="vetted")
+    from galdesk.catalog.assemble import build_catalog
+
+    table = build_catalog(proj, only="vetted")
     assert sorted(str(i) for i in table["id"]) == sorted([first, second, third])
 
 
@@ -95,11 +96,11 @@ def test_filters_restrict_the_queue(qtbot, vet_window):
 
 
 def test_spectrum_card_shows_its_line_fit(qtbot, shared_data, tmp_path):
-    from galdesk.fitlines import fit_project
     from galdesk.gui.main_window import MainWindow
-    from galdesk.ingest import ingest
     from galdesk.lines.fit import FitConfig
+    from galdesk.lines.service import fit_project
     from galdesk.project import Project
+    from galdesk.services.ingest import ingest
 
     ingest([shared_data / "spectra/sdss/spec-0332-52367-0639.fits"], tmp_path / "s", workers=1)
     proj = Project.open(tmp_path / "s.galdesk")

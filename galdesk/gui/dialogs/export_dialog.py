@@ -6,9 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+)
 
 from galdesk.gui.worker import TaskRunner
 
@@ -22,7 +34,7 @@ class ExportDialog(QDialog):
 
     def __init__(self, project, parent=None) -> None:
         super().__init__(parent)
-        from galdesk.io.export import ONLY_CHOICES, build_catalog
+        from galdesk.catalog.assemble import ONLY_CHOICES, build_catalog
 
         self.setWindowTitle("Export catalogue")
         self.project = project
@@ -69,7 +81,7 @@ class ExportDialog(QDialog):
                 if self.columns.item(i).checkState() == Qt.Checked]
 
     def export(self, confirm: bool = True) -> None:
-        from galdesk.io.export import export_catalog
+        from galdesk.catalog.export import export_catalog
 
         path = Path(self.path.text()).expanduser()
         overwrite = False

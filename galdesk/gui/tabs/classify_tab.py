@@ -7,10 +7,28 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
-                               QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from galdesk.gui.widgets.thumbnails import ThumbnailGrid
 from galdesk.gui.worker import TaskRunner
@@ -196,7 +214,7 @@ class ClassifyTab(QWidget):
         if project is None:
             self.grid.thumbs.set_project(None)
             return
-        from galdesk.project import BASE_COLUMNS
+        from galdesk.project.objects import BASE_COLUMNS
 
         for c in project.objects.colnames:
             if c not in BASE_COLUMNS or c in ("spec_class", "subclass"):
@@ -211,14 +229,14 @@ class ClassifyTab(QWidget):
         self.cancel_btn.setEnabled(busy)
 
     def _options(self) -> dict:
-        from galdesk.classify import parse_label_map
+        from galdesk.ml.service import parse_label_map
 
         dev = self.device.currentText()
         return {"device": None if dev == "auto" else dev, "label_column": self.label_column.currentData(),
                 "label_map": parse_label_map(self.label_map.text())}
 
     def classify(self) -> None:
-        from galdesk.classify import classify_project
+        from galdesk.ml.service import classify_project
 
         project = self.state.project
         if project is None or project.n_images == 0:
@@ -235,7 +253,7 @@ class ClassifyTab(QWidget):
                           on_cancelled=self._on_cancelled)
 
     def train(self) -> None:
-        from galdesk.classify import train_project
+        from galdesk.ml.service import train_project
         from galdesk.ml.train import TrainConfig
 
         project = self.state.project
@@ -306,7 +324,7 @@ class ClassifyTab(QWidget):
 
     # -- showing results ----------------------------------------------------------------------------------------------
     def _show_stored(self, out: dict | None = None) -> None:
-        from galdesk.vetting import load_predictions
+        from galdesk.project.results import load_predictions
 
         project = self.state.project
         self.preds = load_predictions(project)
@@ -376,7 +394,7 @@ class ClassifyTab(QWidget):
     def _draw_roc(self, out: dict) -> None:
         from sklearn.metrics import roc_curve
 
-        from galdesk.classify import catalogue_labels
+        from galdesk.ml.service import catalogue_labels
 
         p = self.preds
         if p is None or len(p.class_names) != 2:

@@ -6,13 +6,24 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QSplitter, QStackedWidget, QTableView,
-                               QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from galdesk.gui.widgets.image_view import ImageView
 from galdesk.gui.widgets.spectrum_plot import SpectrumPlot
 from galdesk.gui.widgets.thumbnails import ThumbnailGrid
-from galdesk.project import BASE_COLUMNS, cell_str
+from galdesk.project.objects import BASE_COLUMNS, cell_str
 
 __all__ = ["DataTab"]
 

@@ -13,9 +13,26 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QProgressBar, QPushButton,
-                               QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from galdesk.gui.widgets.dendrogram_plot import DendrogramPlot, cluster_colors
 from galdesk.gui.widgets.thumbnails import ThumbnailGrid
@@ -32,14 +49,15 @@ VQVAE_TRAIN = "vqvae:train"   # model-combo entry: train a VQ-VAE on the project
 
 
 def _compute_job(path, model, rotations, average, threshold, ctx=None):
-    from galdesk.cluster.pipeline import ScaledContext, apply_cuts, cluster_project
+    from galdesk.cluster.pipeline import apply_cuts, cluster_project
     from galdesk.project import Project
+    from galdesk.tasks import ScaledContext
 
     project = Project.open(path)
     try:
         lo = 0.0
         if model == VQVAE_TRAIN:
-            from galdesk.cluster.vqvae import train_project_vqvae
+            from galdesk.ml.vqvae import train_project_vqvae
 
             model = train_project_vqvae(project, ctx=ScaledContext(ctx, 0.0, 0.6))
             lo = 0.6
@@ -673,7 +691,7 @@ if __name__ == "__main__":  # pragma: no cover - preview on a project given on t
     from galdesk.gui.app import make_app
     from galdesk.gui.state import AppState
     from galdesk.project import Project
-    from galdesk.sample import make_demo_project
+    from galdesk.services.demo import make_demo_project
 
     app = make_app()
     state = AppState()

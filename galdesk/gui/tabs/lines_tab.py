@@ -15,16 +15,30 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMessageBox, QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from galdesk.gui.worker import TaskRunner
 from galdesk.tasks import eta_text
+from galdesk.units import C_KMS
 
 __all__ = ["LinesTab", "BPTPlots"]
 
-C_KMS = 299792.458
 COMP_PENS = {"narrow": (30, 150, 60), "broad": (40, 90, 220), "outflow": (230, 130, 20), "absorption": (150, 80, 160),
              "stellar": (150, 80, 160), "feii": (200, 40, 160)}
 #: Continuum choices of the combo box -> (FitConfig.continuum, stellar_powerlaw, agn_windows)
@@ -452,7 +466,7 @@ class LinesTab(QWidget):
         return (s.get("vetter") if s is not None else "") or "galdesk"
 
     def fit_all(self) -> None:
-        from galdesk.fitlines import fit_project
+        from galdesk.lines.service import fit_project
 
         project = self.state.project
         if project is None or project.n_spectra == 0:

@@ -24,14 +24,29 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
-                               QListWidget, QMessageBox, QPushButton, QSplitter, QStackedWidget, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from galdesk.display import STRETCHES
 from galdesk.gui.widgets.image_view import ImageView
 from galdesk.gui.widgets.spectrum_plot import SpectrumPlot
-from galdesk.project import cell_str
+from galdesk.project.objects import cell_str
 
 __all__ = ["VetTab", "HELP_HTML"]
 
@@ -349,7 +364,7 @@ class VetTab(QWidget):
 
     def _overlay_fit(self, oid: str, spec) -> None:
         """Draw the saved line fit over the spectrum (recomputed on a worker; the card is shown at once)."""
-        from galdesk.fitlines import model_curves
+        from galdesk.lines.service import model_curves
 
         rec = self.state.project.journal.latest("line_fit").get(oid)
         if rec is None or spec.redshift is None:

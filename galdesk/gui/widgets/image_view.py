@@ -6,8 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from galdesk.display import CMAPS, LIMITS, STRETCHES, DisplaySettings, limits_for, render
 
@@ -253,7 +262,7 @@ if __name__ == "__main__":  # preview: python -m galdesk.gui.widgets.image_view
     from PySide6.QtWidgets import QApplication
 
     from galdesk.io.model import ImageData
-    from galdesk.sample import synthetic_galaxy
+    from galdesk.services.demo import synthetic_galaxy
 
     app = QApplication(sys.argv)
     w = ImageView()

@@ -159,7 +159,7 @@ if __name__ == "__main__":  # preview: python -m galdesk.gui.widgets.spectrum_pl
     from PySide6.QtWidgets import QApplication
 
     from galdesk.io.model import SpectrumData
-    from galdesk.sample import synthetic_spectrum
+    from galdesk.services.demo import synthetic_spectrum
 
     app = QApplication(sys.argv)
     loglam, flux, ivar, _ = synthetic_spectrum("seyfert1", 0.05, np.random.default_rng(2))

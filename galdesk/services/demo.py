@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from galdesk.units import C_KMS
+
 __all__ = ["make_demo_project", "synthetic_galaxy", "synthetic_spectrum", "write_sdss_spec", "DEMO_LINES"]
 
-C_KMS = 299792.458
 
 # vacuum wavelengths (Angstrom) used by the toy spectra
 DEMO_LINES = {"OII_3727": 3728.48, "Hb": 4862.68, "OIII_4959": 4960.30, "OIII_5007": 5008.24,
@@ -208,8 +209,8 @@ def default_demo_path() -> Path:
 def make_demo_project(path: str | Path | None = None, overwrite: bool = False, n_galaxies: int = 48,
                       seed: int = 20040101) -> Path:
     """Create the sample project and return its path (an existing one is reused unless ``overwrite``)."""
-    from galdesk.ingest import ingest
     from galdesk.project import SUFFIX, is_project
+    from galdesk.services.ingest import ingest
 
     path = Path(path) if path else default_demo_path()
     if path.suffix != SUFFIX:

@@ -1,7 +1,7 @@
 """Batch work over many files, on this machine or on a Dask cluster.
 
 The task functions are the same plain functions the GUI and the CLI use (:func:`galdesk.lines.batch.fit_one`,
-:func:`galdesk.ingest.read_chunk`); this module only decides where they run:
+:func:`galdesk.services.ingest.read_chunk`); this module only decides where they run:
 
 * ``scheduler=None``: worker processes on this machine (one per core);
 * ``scheduler="local"``: a Dask ``LocalCluster`` started here (useful to try a cluster set-up);
@@ -14,13 +14,11 @@ Progress is reported as results arrive; cancel stops waiting and cancels the fut
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 from galdesk.tasks import Cancelled, NullContext, TaskContext
 
-__all__ = ["fit_lines_batch", "run_on_dask", "add_parsers"]
+__all__ = ["fit_lines_batch", "run_on_dask"]
 
 
 def run_on_dask(fn, items: list, scheduler: str, ctx: TaskContext | None = None, n_workers: int | None = None,
@@ -69,61 +67,3 @@ def fit_lines_batch(paths: list[str], config=None, scheduler: str | None = None,
         return [sf.to_dict() for sf in fit_many(paths, config, ctx=ctx, n_jobs=n_workers)]
     fits = run_on_dask(fit_one, [str(p) for p in paths], scheduler, ctx=ctx, n_workers=n_workers, config=config)
     return [sf.to_dict() for sf in fits]
-
-
-def cmd_batch_fit_lines(args) -> int:
-    from galdesk.fitlines import config_from_args, results_table
-    from galdesk.io.registry import expand_paths
-    from galdesk.tasks import ConsoleContext
-
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        print(f"galdesk batch: {exc}", file=sys.stderr)
-        return 2
-    paths = [str(p) for p in expand_paths(args.sources)]
-    if not paths:
-        print("galdesk batch: no files found", file=sys.stderr)
-        return 2
-    try:
-        results = fit_lines_batch(paths, config, scheduler=args.scheduler, ctx=ConsoleContext(quiet=args.json),
-                                  n_workers=args.workers)
-    except Cancelled:
-        return 130
-    except OSError as exc:
-        print(f"galdesk batch: cannot reach the Dask scheduler {args.scheduler!r}: {exc}", file=sys.stderr)
-        return 2
-    if args.output:
-        from galdesk.io.export import write_table
-
-        try:
-            write_table(results_table(results), args.output, overwrite=args.overwrite)
-        except (FileExistsError, ValueError) as exc:
-            print(f"galdesk batch: {exc}", file=sys.stderr)
-            return 2
-    if args.json:
-        print(json.dumps(results, indent=2, default=str))
-    else:
-        bad = [r for r in results if r.get("error")]
-        print(f"fitted {len(results) - len(bad)}/{len(results)} spectra"
-              + (f" on {args.scheduler}" if args.scheduler else " with local processes"))
-        for r in bad:
-            print(f"  {r['source']}: {r['error']}", file=sys.stderr)
-    return 0 if any(not r.get("error") for r in results) else 2
-
-
-def add_parsers(sub) -> None:
-    from galdesk.fitlines import add_fit_options
-
-    b = sub.add_parser("batch", help="batch work over many files, locally or on a Dask cluster")
-    bsub = b.add_subparsers(dest="batch_command", metavar="TASK", required=True)
-    f = bsub.add_parser("fit-lines", help="fit emission lines of many spectrum files")
-    f.add_argument("sources", nargs="+", help="spectrum files or folders")
-    f.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786), scheduler file, or 'local'; "
-                                       "default: processes on this machine")
-    f.add_argument("--workers", type=int, default=None, help="local processes / LocalCluster workers")
-    add_fit_options(f)
-    f.add_argument("-o", "--output", help="result table (.fits, .csv, .ecsv, .xml)")
-    f.add_argument("--overwrite", action="store_true")
-    f.add_argument("--json", action="store_true")
-    f.set_defaults(func=cmd_batch_fit_lines)

@@ -1,51 +1,36 @@
-"""``galdesk cluster``: features, Ward tree and cuts of a project from the terminal.
-
-Register with ``galdesk.cluster.cli.add_parsers(subparsers)``.
-"""
+"""``galdesk cluster``: features, Ward tree and cuts of a project from the terminal."""
 
 from __future__ import annotations
 
-import json
-import sys
+from galdesk.cli.common import DEVICES, EXIT_OK, device_option, fail, print_json
 
 __all__ = ["add_parsers", "cmd_cluster"]
-
-
-def _json_default(obj):
-    import numpy as np  # noqa: PLC0415
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def cmd_cluster(args) -> int:
     from galdesk.cluster.pipeline import apply_cuts, cluster_project  # noqa: PLC0415
     from galdesk.cluster.store import load_linkage  # noqa: PLC0415
     from galdesk.project import Project, ProjectError  # noqa: PLC0415
-    from galdesk.tasks import Cancelled, ConsoleContext  # noqa: PLC0415
+    from galdesk.tasks import ConsoleContext  # noqa: PLC0415
 
     ctx = ConsoleContext(quiet=args.json)
     try:
         project = Project.open(args.project)
     except ProjectError as exc:
-        print(f"galdesk cluster: {exc}", file=sys.stderr)
-        return 2
+        return fail("cluster", str(exc))
     try:
         cm = load_linkage(project) if args.reuse else None
         model = args.model
         if cm is None and args.train_vqvae:
-            from galdesk.cluster.vqvae import train_project_vqvae  # noqa: PLC0415
+            from galdesk.ml.vqvae import train_project_vqvae  # noqa: PLC0415
 
             model = train_project_vqvae(project, epochs=args.epochs, seed=args.seed, ctx=ctx,
-                                        device=None if args.device == "auto" else args.device)
+                                        device=device_option(args.device))
             ctx.restart_clock()
         if cm is None:
             cm = cluster_project(project, model=model, rotations=args.rotations, average=args.average,
                                  n_components=args.components, max_direct=args.max_direct, n_micro=args.micro,
-                                 seed=args.seed, device=None if args.device == "auto" else args.device, ctx=ctx)
+                                 seed=args.seed, device=device_option(args.device), ctx=ctx)
         suggestion = None
         if args.distance is not None:
             cuts = cm.cuts_for(distance=args.distance)
@@ -53,18 +38,14 @@ def cmd_cluster(args) -> int:
             cuts = cm.cuts_for(n_clusters=args.n_clusters)
         else:
             if not cm.has_copies:
-                print("galdesk cluster: --suggest needs rotated copies (--rotations 4 or 8); or give "
-                      "--n-clusters / --distance", file=sys.stderr)
-                return 2
+                return fail("cluster", "--suggest needs rotated copies (--rotations 4 or 8); or give "
+                                       "--n-clusters / --distance")
             suggestion = cm.suggest(threshold=args.threshold, min_size=args.min_size,
                                     max_clusters=args.max_clusters, ctx=ctx)
             cuts = suggestion.cuts
         out = apply_cuts(project, cm, cuts, author=args.author, source="suggest" if suggestion else "cli")
     except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"galdesk cluster: {exc}", file=sys.stderr)
-        return 2
-    except Cancelled:
-        return 130
+        return fail("cluster", str(exc))
     finally:
         project.close()
     summary = {"project": str(project.path), **out, "info": cm.info, "linkage_id": cm.linkage_id,
@@ -75,8 +56,8 @@ def cmd_cluster(args) -> int:
                                  "scores": {str(k): v for k, v in suggestion.scores.items()}}
     if args.json:
         summary["cuts"] = {str(k): v for k, v in out["cuts"].items()}
-        print(json.dumps(summary, indent=2, default=_json_default, allow_nan=True))
-        return 0
+        print_json(summary)
+        return EXIT_OK
     info = cm.info
     how = (f"{info.get('method', cm.tree.method)} Ward" + (f" via {cm.tree.n_leaves} micro-clusters"
                                                              if cm.tree.method == "micro" else ""))
@@ -87,7 +68,7 @@ def cmd_cluster(args) -> int:
     print(f"{'cluster':>7}  {'size':>6}  consistency")
     for k, (size, score) in enumerate(zip(out["sizes"], per)):
         print(f"{k:>7}  {size:>6}  {'' if score is None else f'{score:.3f}'}")
-    return 0
+    return EXIT_OK
 
 
 def add_parsers(sub) -> None:
@@ -121,7 +102,7 @@ def add_parsers(sub) -> None:
     c.add_argument("--reuse", action="store_true", help="only re-cut the stored tree (features, model and tree as "
                                                              "stored; recomputed when there is none)")
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    c.add_argument("--device", default="auto", choices=DEVICES)
     c.add_argument("--author", default="", help="name recorded with the cuts in the journal")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_cluster)

@@ -14,7 +14,7 @@ latents, ``2 * latent_dim`` numbers per galaxy — a summary of which codes appe
 
 Files: ``NAME.safetensors`` + ``NAME.json`` (card: ``architecture`` with ``kind: "VQVAE"``, ``preprocessing``,
 ``history``, ``sha256``), loaded by :func:`load_vqvae` as a :class:`galdesk.ml.weights.LoadedModel`, so
-:func:`galdesk.features.extract_features` and :func:`galdesk.cluster.cluster_project` take its path like a CNN's.
+:func:`galdesk.cluster.features.extract_features` and :func:`galdesk.cluster.cluster_project` take its path like a CNN's.
 
 This module imports torch at the top; nothing imported at start-up imports it.
 """

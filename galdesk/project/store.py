@@ -9,7 +9,7 @@ Layout (a folder whose name ends in ``.galdesk``)::
                         area-averaged to the working size S; spectra  /spectra/{wavelength,flux,ivar,mask,resolution}
                         concatenated with /spectra/offsets (n+1)
       results/NAME.h5   one file per result set (predictions, features, linkage), each written atomically
-      journal.sqlite    append-only journal (vetting decisions, cuts, line fits) — see :mod:`galdesk.journal`
+      journal.sqlite    append-only journal (vetting decisions, cuts, line fits) — see :mod:`galdesk.project.journal`
 
 Every file except the journal is written to a temporary file in the same folder and renamed over the old one
 (``os.replace`` is atomic on POSIX and Windows), so a crash leaves either the old or the new version, never a torn
@@ -22,8 +22,6 @@ HDF5 arrays that are rewritten as a whole, and so that a user can look inside wi
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
@@ -31,18 +29,18 @@ from typing import Iterable
 import numpy as np
 
 from galdesk import __version__
+from galdesk.fsutil import atomic_write
 from galdesk.io.model import ImageData, SpectrumData
-from galdesk.journal import Journal
 from galdesk.jsonutil import json_default
+from galdesk.project.journal import Journal
+from galdesk.project.objects import BASE_COLUMNS, as_float, cell_str, join_catalog, unique_id, with_columns_of
 
-__all__ = ["Project", "ProjectError", "SCHEMA_VERSION", "atomic_write", "is_project", "cell_str", "join_catalog"]
+__all__ = ["Project", "ProjectError", "SCHEMA_VERSION", "SUFFIX", "DEFAULT_SIZE", "is_project", "as_project", "migrate_manifest"]
 
 SCHEMA_VERSION = 1
 SUFFIX = ".galdesk"
 DEFAULT_SIZE = 64
 
-# Columns every object table has, in this order; catalogue columns follow.
-BASE_COLUMNS = ("id", "kind", "source", "hdu", "bands", "group", "row", "ra", "dec", "z", "spec_class", "subclass")
 
 
 class ProjectError(Exception):
@@ -53,31 +51,14 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path`` and rename it over ``path``.
-
-    The temporary file is fsynced before the rename; on any error it is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def is_project(path: str | Path) -> bool:
     """True if ``path`` is a galdesk project folder."""
     return (Path(path) / "manifest.json").is_file()
+
+
+def as_project(project: "Project | str | Path") -> "Project":
+    """``project`` itself, or the project opened at that path."""
+    return project if isinstance(project, Project) else Project.open(project)
 
 
 def _stack_group(n_bands: int) -> str:
@@ -285,20 +266,20 @@ class Project:
             new_planes.setdefault(group, []).append(planes)
             row = counts.get(group, 0)
             counts[group] = row + 1
-            oid = _unique_id(img.id, "image", existing)
+            oid = unique_id(img.id, "image", existing)
             new_rows.append(dict(
                 id=oid, kind="image", source=str(img.source), hdu=-1 if img.hdu is None else int(img.hdu),
-                bands=",".join(img.bands), group=group, row=row, ra=_f(img.meta.get("ra")),
-                dec=_f(img.meta.get("dec")), z=_f(img.meta.get("z")), spec_class="", subclass="",
+                bands=",".join(img.bands), group=group, row=row, ra=as_float(img.meta.get("ra")),
+                dec=as_float(img.meta.get("dec")), z=as_float(img.meta.get("z")), spec_class="", subclass="",
                 label=img.meta.get("label"),
             ))
         spec_start = self._n_spectra_stored()
         for k, spec in enumerate(spectra):
-            oid = _unique_id(spec.id, "spectrum", existing)
+            oid = unique_id(spec.id, "spectrum", existing)
             new_rows.append(dict(
                 id=oid, kind="spectrum", source=str(spec.source), hdu=-1, bands="", group="spectra",
-                row=spec_start + k, ra=_f(spec.meta.get("ra")), dec=_f(spec.meta.get("dec")),
-                z=_f(spec.redshift), spec_class=spec.spec_class or "", subclass=spec.subclass or "",
+                row=spec_start + k, ra=as_float(spec.meta.get("ra")), dec=as_float(spec.meta.get("dec")),
+                z=as_float(spec.redshift), spec_class=spec.spec_class or "", subclass=spec.subclass or "",
             ))
         if new_rows:
             from astropy.table import Table, vstack
@@ -310,7 +291,7 @@ class Project:
                 # labels stored with the pixels (an HDF5 stack's "labels"/"ans" dataset): a catalogue column
                 added["label"] = [("" if v is None else str(v)) for v in labels]
             table = vstack([table, added], join_type="outer", metadata_conflicts="silent") if len(table) else \
-                _with_columns_of(added, table)
+                with_columns_of(added, table)
         self._write_arrays(new_planes, spectra)
         if catalog is not None:
             table = join_catalog(table, catalog)
@@ -433,9 +414,8 @@ class Project:
         obj = self.objects[row]
         src = Path(str(obj["source"]))
         try:
-            from galdesk.io.registry import read
-
             from galdesk.io.images import is_hdf5_path, read_hdf5_image
+            from galdesk.io.registry import read
 
             if is_hdf5_path(src):
                 return read_hdf5_image(src, str(obj["id"]))  # one image, not the whole stack
@@ -511,19 +491,11 @@ class Project:
             "catalog_columns": [c for c in self.objects.colnames if c not in BASE_COLUMNS],
             "results": self.results(),
             "journal_records": j.count(),
-            "decisions": _n_decided(self),
             "line_fits": j.count("line_fit"),
         }
 
     def __repr__(self) -> str:
         return f"<Project {self.path} images={self.n_images} spectra={self.n_spectra}>"
-
-
-def _n_decided(project) -> int:
-    """Objects with a label in effect (undone decisions do not count)."""
-    from galdesk.vetting import decisions
-
-    return len(decisions(project))
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -538,54 +510,6 @@ def migrate_manifest(manifest: dict) -> dict:
         manifest.setdefault("history", [])
         manifest["schema_version"] = 1
     return manifest
-
-
-_POSITION_ALIASES = {"ra": "ra", "dec": "dec", "z": "z", "redshift": "z"}
-
-
-def join_catalog(objects, catalog):
-    """Add ``catalog``'s columns to ``objects`` where ``objects['id'] == catalog['id']``.
-
-    Numeric ``ra``/``dec``/``z``/``redshift`` columns fill the object's own position and redshift where the file
-    gave none (a redshift read from a spectrum file wins). Other columns whose names clash with the object table's
-    own get a ``cat_`` prefix. Objects without a catalogue row get masked values. Units and descriptions of
-    catalogue columns are kept.
-    """
-    from astropy.table import MaskedColumn
-
-    objects = objects.copy(copy_data=True)
-    cat_ids = np.asarray(catalog["id"]).astype(str)
-    index = {cid: i for i, cid in enumerate(cat_ids)}
-    obj_ids = np.asarray(objects["id"]).astype(str)
-    hit = np.array([index.get(i, -1) for i in obj_ids], dtype=int)
-    for name in catalog.colnames:
-        if name == "id":
-            continue
-        col = catalog[name]
-        base = _POSITION_ALIASES.get(name.lower())
-        if base is not None and np.asarray(col).dtype.kind in "fiu":
-            # catalogue RA/Dec/redshift fill the object's own where the file had none
-            values = np.asarray(np.ma.filled(np.ma.asarray(col, dtype=float), np.nan))
-            taken = np.where(hit >= 0, values[np.clip(hit, 0, None)] if len(values) else np.nan, np.nan)
-            own = np.asarray(objects[base], dtype=float)
-            objects[base] = np.where(np.isfinite(own), own, taken)
-            continue
-        out_name = f"cat_{name}" if name in BASE_COLUMNS else name
-        values = np.asarray(col)
-        if values.ndim != 1:
-            continue  # multi-dimensional catalogue columns are not joined
-        taken = values[np.clip(hit, 0, None)] if len(values) else np.zeros(len(hit), dtype=values.dtype)
-        mask = hit < 0
-        if out_name in objects.colnames:
-            old = objects[out_name]
-            old_mask = np.ma.getmaskarray(old)
-            keep = mask  # rows without a new catalogue value keep their old one
-            merged = np.where(keep, np.asarray(old).astype(taken.dtype, copy=False), taken)
-            mask = keep & old_mask
-            taken = merged
-        objects[out_name] = MaskedColumn(taken, mask=mask, unit=getattr(col, "unit", None),
-                                         description=getattr(col, "description", None))
-    return objects
 
 
 def _write_spectra(out, src, spectra: list[SpectrumData]) -> None:
@@ -620,42 +544,5 @@ def _write_spectra(out, src, spectra: list[SpectrumData]) -> None:
     g.create_dataset("attrs", data=np.array(attrs, dtype=object), dtype=__import__("h5py").string_dtype())
 
 
-def cell_str(value) -> str:
-    """A table cell as text: '' for masked, NaN or missing values (ECSV reads empty strings back as masked)."""
-    if value is None or value is np.ma.masked or np.ma.is_masked(value):
-        return ""
-    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
-        return ""
-    return str(value)
-
-
 def _is_plain(v) -> bool:
     return isinstance(v, (str, int, float, bool)) or v is None
-
-
-def _f(v) -> float:
-    try:
-        return float(v) if v is not None else float("nan")
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def _with_columns_of(added, template):
-    """``added`` with the (empty) extra columns of ``template`` as masked columns."""
-    from astropy.table import MaskedColumn
-
-    for name in template.colnames:
-        if name not in added.colnames:
-            added[name] = MaskedColumn(np.zeros(len(added), dtype=template[name].dtype), mask=True,
-                                       unit=template[name].unit)
-    return added
-
-
-def _unique_id(oid: str, kind: str, existing: set) -> str:
-    oid = str(oid)
-    candidate, n = oid, 1
-    while (kind, candidate) in existing:
-        n += 1
-        candidate = f"{oid}#{n}"
-    existing.add((kind, candidate))
-    return candidate

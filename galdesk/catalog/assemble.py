@@ -1,24 +1,8 @@
-"""Export the curated catalogue: one row per object with predictions, clusters, line fits and vetting decisions.
+"""The curated catalogue as an astropy Table: one row per object with predictions, clusters, line fits, catalogue
+columns and vetting decisions, with units, descriptions, UCDs, masked missing values and provenance.
 
-:func:`build_catalog` assembles an astropy Table with units, descriptions and masked missing values;
-:func:`export_catalog` writes it as CSV, FITS, ECSV or VOTable (format from the suffix). Every write goes to a
-temporary file beside the target that is renamed over it (:func:`galdesk.project.atomic_write`), so a crash or a
-``kill -9`` during an export leaves the old file as it was; an existing file is replaced only with
-``overwrite=True`` (``--overwrite``).
-
-Formats
--------
-* **FITS**: an empty primary HDU and one ``BINTABLE`` (``EXTNAME = 'CATALOG'``) with ``TUNITn``, ``TNULLn`` for
-  masked integer columns (masked floats are NaN, masked strings empty), ``TCOMMn`` descriptions and ``TUCDn``
-  where one applies (both read by TOPCAT); provenance keywords in both headers: ``GALDESK``, ``DATE``, ``ORIGIN``,
-  ``MODELID``, ``MODELHSH``, ``CUTSET``, ``SELECT``, ``JRNLSEQ``, ``NVETTERS``, plus ``HISTORY``/``COMMENT``.
-  Text is ASCII (FITS allows nothing else): other characters are written as ``\\uXXXX`` escapes.
-* **ECSV**: units, descriptions and provenance (``meta``) in the YAML header.
-* **VOTable** (``.xml``, ``.vot``): units, descriptions, UCDs; provenance as ``INFO`` elements.
-* **CSV**: plain, one header row, empty cells for missing values. It cannot carry units:
-  :func:`read_catalog` puts them back (from the project, or from the column names).
-
-See ``docs/vetting_and_export.md`` for the columns and the decisions taken.
+Written to files by :mod:`galdesk.catalog.export`; column names, units and descriptions of the line-fit
+quantities come from :mod:`galdesk.catalog.schema`. See ``docs/vetting_and_export.md``.
 """
 
 from __future__ import annotations
@@ -26,42 +10,25 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-import sys
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
 from galdesk import __version__
-from galdesk.warncap import suppress
+from galdesk.project import as_project
+from galdesk.project.objects import BASE_COLUMNS, cell_str
+from galdesk.project.results import load_clusters, load_predictions
+from galdesk.vetting import REJECTED, VET_KINDS, Replay
 
-__all__ = [
-    "ExportResult",
-    "FORMATS",
-    "ONLY_CHOICES",
-    "DEFAULT_FLUX_UNIT",
-    "build_catalog",
-    "export_catalog",
-    "write_table",
-    "read_catalog",
-    "format_for",
-    "provenance",
-    "stale_temp_files",
-    "cmd_export",
-    "add_export_parser",
-]
+__all__ = ["build_catalog", "provenance", "ONLY_CHOICES", "DEFAULT_FLUX_UNIT", "TEXT_COLUMNS"]
 
-#: File suffix -> format name.
-FORMATS = {".csv": "csv", ".fits": "fits", ".fit": "fits", ".fts": "fits", ".ecsv": "ecsv", ".xml": "votable",
-           ".vot": "votable", ".votable": "votable"}
 #: Row selections.
 ONLY_CHOICES = ("all", "vetted", "accepted")
 #: Line-flux unit when the spectra do not say (SDSS flux density unit times Angstrom).
 DEFAULT_FLUX_UNIT = "1e-17 erg / (s cm2)"
 
 # Columns that are text in every format (CSV would otherwise read numeric-looking ids back as integers).
-_TEXT_COLUMNS = ("id", "kind", "source", "spec_class", "subclass", "pred_class", "bpt_class", "vet_label",
+TEXT_COLUMNS = ("id", "kind", "source", "spec_class", "subclass", "pred_class", "bpt_class", "vet_label",
                  "vet_action", "vet_flags", "vetter", "vet_note", "vet_time")
 _UCDS = {"id": "meta.id;meta.main", "ra": "pos.eq.ra;meta.main", "dec": "pos.eq.dec;meta.main",
          "z": "src.redshift", "source": "meta.file", "pred_class": "src.class", "vet_label": "src.class",
@@ -77,56 +44,6 @@ _LINE_QUANTITIES = (  # suffix, payload key, unit key, description
 _GREEK = {"α": "a", "β": "b", "γ": "g", "δ": "d", "ε": "e"}
 
 
-@dataclass
-class ExportResult:
-    """What :func:`export_catalog` wrote.
-
-    Attributes
-    ----------
-    path : str
-    format : str
-        ``"csv"``, ``"fits"``, ``"ecsv"`` or ``"votable"``.
-    n_rows : int
-    columns : list of str
-    only : str
-    overwritten : bool
-        True if an existing file was replaced.
-    size_bytes : int
-    provenance : dict
-    stale_temp_files : list of str
-        Temporary files of earlier, interrupted exports to the same path (left alone; safe to delete).
-    """
-
-    path: str
-    format: str
-    n_rows: int
-    columns: list[str]
-    only: str
-    overwritten: bool
-    size_bytes: int
-    provenance: dict = field(default_factory=dict)
-    stale_temp_files: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-def _as_project(project):
-    from galdesk.project import Project
-
-    return project if isinstance(project, Project) else Project.open(project)
-
-
-def format_for(path: str | Path) -> str:
-    """The format of ``path`` from its suffix; ValueError naming the file if unknown."""
-    suffix = Path(path).suffix.lower()
-    try:
-        return FORMATS[suffix]
-    except KeyError:
-        raise ValueError(f"{path}: unknown export format {suffix or '(no suffix)'!r}; use one of "
-                         f"{', '.join(sorted(FORMATS))}") from None
-
-
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -138,9 +55,6 @@ def _col_name(text: str) -> str:
     return text or "x"
 
 
-# ------------------------------------------------------------------------------------------------------------------
-# building the table
-# ------------------------------------------------------------------------------------------------------------------
 def _line_flux_unit(project, fitted_ids: set[str]):
     """The unit of line fluxes: the fitted spectra's flux-density unit times Angstrom.
 
@@ -236,12 +150,9 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
     import astropy.units as u
     from astropy.table import Column, Table
 
-    from galdesk.project import cell_str
-    from galdesk.vetting import REJECTED, Replay, load_clusters, load_predictions
-
     if only not in ONLY_CHOICES:
         raise ValueError(f"only={only!r}: expected one of {', '.join(ONLY_CHOICES)}")
-    project = _as_project(project)
+    project = as_project(project)
     objs = project.objects
     n = len(objs)
     ids = np.asarray(objs["id"]).astype(str) if n else np.zeros(0, str)
@@ -407,8 +318,6 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
                                        f"low-density / high-density when the {label} ratio sits at a limit")
 
     # catalogue columns joined at ingest (labels, magnitudes, ...), with their units and descriptions
-    from galdesk.project import BASE_COLUMNS
-
     for name in objs.colnames:
         col = objs[name]
         if name in BASE_COLUMNS or name == "file" or getattr(col, "ndim", 1) != 1:
@@ -490,9 +399,7 @@ def provenance(project, only: str = "all", vetter: str | None = None) -> dict:
     ``JRNLSEQ`` (the last journal record included: re-exporting from the journal up to it gives the same table).
     Absent values are left out.
     """
-    from galdesk.vetting import VET_KINDS, load_clusters, load_predictions
-
-    project = _as_project(project)
+    project = as_project(project)
     preds = load_predictions(project)
     clus = load_clusters(project)
     meta = {
@@ -510,313 +417,3 @@ def provenance(project, only: str = "all", vetter: str | None = None) -> dict:
         "JRNLSEQ": project.journal.last_seq(),
     }
     return {k: v for k, v in meta.items() if v is not None}
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# writing
-# ------------------------------------------------------------------------------------------------------------------
-_FITS_COMMENTS = {
-    "GALDESK": "galdesk version that wrote this file",
-    "DATE": "UTC date and time of the export",
-    "ORIGIN": "software that wrote this file",
-    "PROJECT": "galdesk project name",
-    "MODELID": "classifier model id",
-    "MODELHSH": "classifier weights hash",
-    "CUTSET": "cluster cut-set version",
-    "SELECT": "rows: all, vetted or accepted",
-    "VETTER": "decisions of this vetter only",
-    "NVETTERS": "number of vetters in the journal",
-    "JRNLSEQ": "last journal record included",
-}
-
-
-def _ascii(s: str) -> str:
-    return s.encode("ascii", "backslashreplace").decode("ascii")
-
-
-_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
-
-
-def _unescape(s: str) -> str:
-    """Undo :func:`_ascii` (only ``\\xXX``, ``\\uXXXX``, ``\\UXXXXXXXX`` sequences)."""
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1)[1:], 16)), s)
-
-
-def _unescape_column(col):
-    from astropy.table import MaskedColumn
-
-    vals = np.char.decode(np.asarray(col), "ascii") if col.dtype.kind == "S" else np.asarray(col).astype(str)
-    if not any("\\" in v for v in vals):
-        return col
-    new = np.array([_unescape(v) for v in vals], dtype=str)
-    return MaskedColumn(new, mask=np.ma.getmaskarray(col), unit=col.unit, description=col.description,
-                        meta=col.meta)
-
-
-def _write_fits(table, tmp) -> None:
-    from astropy.io import fits
-    from astropy.table import MaskedColumn
-
-    t = table.copy(copy_data=True)
-    meta = dict(t.meta)
-    t.meta.clear()
-    for name in t.colnames:
-        col = t[name]
-        if col.dtype.kind == "U":  # FITS text is ASCII
-            vals = [_ascii(str(v)) for v in np.asarray(col)]
-            mask = np.ma.getmaskarray(col)
-            t[name] = MaskedColumn(np.array(vals, dtype=str) if vals else np.zeros(0, "U1"), mask=mask,
-                                   unit=col.unit, description=col.description)
-    with suppress():  # e.g. unit strings astropy finds unusual
-        hdu = fits.table_to_hdu(t)
-    hdu.name = "CATALOG"
-    primary = fits.PrimaryHDU()
-    for h in (primary.header, hdu.header):
-        for key, value in meta.items():
-            if len(key) <= 8 and isinstance(value, (str, int, float, bool)):
-                h[key] = (_ascii(value) if isinstance(value, str) else value, _FITS_COMMENTS.get(key, ""))
-        h.add_history(f"galdesk {__version__} export of project {_ascii(str(meta.get('PROJECT', '')))}")
-        h.add_comment("Curated galaxy catalogue: classifier predictions, clusters, emission-line fits and "
-                      "vetting decisions.")
-        h.add_comment("Masked values: NaN (floats), TNULL (integers), empty (text).")
-    for i, name in enumerate(t.colnames, start=1):
-        desc = t[name].description
-        if desc:
-            hdu.header[f"TCOMM{i}"] = _ascii(desc)[:68]
-        ucd = table[name].meta.get("ucd") if hasattr(table[name], "meta") else None
-        if ucd:
-            hdu.header[f"TUCD{i}"] = ucd
-    fits.HDUList([primary, hdu]).writeto(tmp, overwrite=True, checksum=True)
-
-
-def _write_csv(table, tmp) -> None:
-    t = table.copy(copy_data=False)
-    t.meta.clear()
-    t.write(tmp, format="ascii.csv", overwrite=True)
-
-
-def _write_ecsv(table, tmp) -> None:
-    with suppress():
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
-
-
-def _write_votable(table, tmp) -> None:
-    from astropy.io.votable import from_table
-    from astropy.io.votable.tree import Info
-
-    t = table.copy(copy_data=False)
-    meta = dict(t.meta)
-    t.meta.clear()
-    with suppress():  # VOUnit deprecation notes about erg
-        vot = from_table(t)
-        vtab = vot.get_first_table()
-        for fld in vtab.fields:
-            ucd = table[fld.name].meta.get("ucd") if fld.name in table.colnames else None
-            if ucd:
-                fld.ucd = ucd
-        for key, value in meta.items():
-            vot.resources[0].infos.append(Info(name=key, value=str(value)))
-        vot.to_xml(str(tmp))
-
-
-_WRITERS = {"csv": _write_csv, "fits": _write_fits, "ecsv": _write_ecsv, "votable": _write_votable}
-
-
-def stale_temp_files(path: str | Path) -> list[str]:
-    """Temporary files left beside ``path`` by interrupted writes (``.NAME.*.tmp``)."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        return []
-    return sorted(str(p) for p in path.parent.glob(f".{_glob_escape(path.name)}.*.tmp"))
-
-
-def _glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
-
-
-def write_table(table, path: str | Path, format: str | None = None, overwrite: bool = False) -> str:
-    """Write ``table`` to ``path`` atomically (temporary file + rename); returns the format used.
-
-    Raises
-    ------
-    FileExistsError
-        ``path`` exists and ``overwrite`` is False (the file is not touched).
-    ValueError
-        Unknown format.
-    """
-    from galdesk.project import atomic_write
-
-    path = Path(path)
-    fmt = format or format_for(path)
-    if fmt not in _WRITERS:
-        raise ValueError(f"{path}: unknown export format {fmt!r}; use one of {', '.join(_WRITERS)}")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path}: is a folder, not a file")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: file exists; use --overwrite (overwrite=True) to replace it")
-    atomic_write(path, lambda tmp: _WRITERS[fmt](table, tmp))
-    return fmt
-
-
-def export_catalog(project, path: str | Path, only: str = "all", columns: list[str] | None = None,
-                   overwrite: bool = False, format: str | None = None, vetter: str | None = None,
-                   ctx=None) -> ExportResult:
-    """Build the catalogue and write it atomically to ``path``.
-
-    Parameters
-    ----------
-    project : Project or path
-    path : str or Path
-        ``.csv``, ``.fits``/``.fit``/``.fts``, ``.ecsv``, ``.xml``/``.vot`` (VOTable).
-    only, columns, vetter
-        See :func:`build_catalog`.
-    overwrite : bool
-        Replace an existing file; without it an existing file raises FileExistsError before any work.
-    format : str, optional
-        Override the format from the suffix.
-    ctx : TaskContext, optional
-        Progress and cancel (a cancel before the write leaves everything as it was).
-
-    Returns
-    -------
-    ExportResult
-    """
-    path = Path(path)
-    fmt = format or format_for(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: file exists; use --overwrite (overwrite=True) to replace it")
-    project = _as_project(project)
-    if ctx is not None:
-        ctx.progress(0.05, "building the catalogue")
-    table = build_catalog(project, only=only, columns=columns, vetter=vetter)
-    if ctx is not None:
-        ctx.check_cancelled()
-        ctx.progress(0.5, f"writing {path.name}")
-    existed = path.exists()
-    write_table(table, path, format=fmt, overwrite=overwrite)
-    if ctx is not None:
-        ctx.progress(1.0, f"wrote {len(table)} rows")
-    return ExportResult(path=str(path), format=fmt, n_rows=len(table), columns=list(table.colnames), only=only,
-                        overwritten=existed, size_bytes=path.stat().st_size, provenance=dict(table.meta),
-                        stale_temp_files=stale_temp_files(path))
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# reading back
-# ------------------------------------------------------------------------------------------------------------------
-def _unit_for_name(name: str, flux_unit):
-    import astropy.units as u
-
-    if name in ("ra", "dec"):
-        return u.deg
-    if name.endswith("_flux") or name.endswith("_flux_err"):
-        return flux_unit
-    if name.endswith("_fwhm") or name.endswith("_fwhm_err"):
-        return u.km / u.s
-    if name.endswith("_ew"):
-        return u.AA
-    return None
-
-
-def read_catalog(path: str | Path, format: str | None = None, project=None):
-    """Read an exported catalogue back into an astropy Table.
-
-    FITS, ECSV and VOTable carry their units; FITS text, which is ASCII, gets its ``\\uXXXX`` escapes decoded
-    back into the original characters. For CSV the text columns are kept as text and units are put back:
-    from ``project`` (the units :func:`build_catalog` gives its columns) when given, else from the column
-    names (deg, km/s, Angstrom, and :data:`DEFAULT_FLUX_UNIT` for ``*_flux``).
-    """
-    import astropy.units as u
-    from astropy.table import Table
-
-    path = Path(path)
-    fmt = format or format_for(path)
-    with suppress():
-        if fmt == "fits":
-            t = Table.read(path, format="fits", hdu="CATALOG")
-            for c in t.colnames:
-                if t[c].dtype.kind in "US":
-                    t[c] = _unescape_column(t[c])
-            return t
-        if fmt == "ecsv":
-            return Table.read(path, format="ascii.ecsv")
-        if fmt == "votable":
-            return Table.read(path, format="votable")
-        with open(path, encoding="utf-8") as fh:
-            header = fh.readline().strip().split(",")
-        text = {c: str for c in header if c in _TEXT_COLUMNS}
-        t = Table.read(path, format="ascii.csv", converters=text)
-    units = {}
-    if project is not None:
-        ref = build_catalog(_as_project(project))
-        units = {c: ref[c].unit for c in ref.colnames}
-        descr = {c: ref[c].description for c in ref.colnames}
-    else:
-        descr = {}
-    for c in t.colnames:
-        unit = units[c] if c in units else _unit_for_name(c, u.Unit(DEFAULT_FLUX_UNIT))
-        if unit is not None:
-            t[c].unit = unit
-        if descr.get(c):
-            t[c].description = descr[c]
-    return t
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# CLI
-# ------------------------------------------------------------------------------------------------------------------
-def _fail(message: str, code: int = 2) -> int:
-    print(f"galdesk: {message}", file=sys.stderr)
-    return code
-
-
-def cmd_export(args) -> int:
-    """``galdesk export PROJECT -o FILE.{csv,fits,ecsv,xml} [--only all|vetted|accepted] [--columns A,B]
-    [--vetter NAME] [--overwrite] [--json]``."""
-    from galdesk.project import Project, ProjectError
-
-    out = Path(args.output)
-    try:
-        fmt = format_for(out)
-    except ValueError as exc:
-        return _fail(str(exc))
-    if out.exists() and not getattr(args, "overwrite", False):
-        return _fail(f"{out}: file exists; use --overwrite to replace it")
-    try:
-        proj = Project.open(args.project)
-    except ProjectError as exc:
-        return _fail(str(exc))
-    cols = getattr(args, "columns", None)
-    if isinstance(cols, str):
-        cols = [c for c in cols.split(",") if c.strip()]
-    try:
-        res = export_catalog(proj, out, only=getattr(args, "only", "all") or "all", columns=cols or None,
-                             overwrite=bool(getattr(args, "overwrite", False)), format=fmt,
-                             vetter=getattr(args, "vetter", None))
-    except (FileExistsError, IsADirectoryError, ValueError) as exc:
-        return _fail(str(exc) if str(out) in str(exc) else f"{out}: {exc}")
-    except OSError as exc:
-        return _fail(f"{out}: cannot write ({exc.strerror or exc})")
-    finally:
-        proj.close()
-    if getattr(args, "json", False):
-        print(json.dumps(res.to_dict(), indent=2, default=str))
-    else:
-        print(f"{res.path}: {res.n_rows} rows x {len(res.columns)} columns ({res.format}, only={res.only})")
-    for tmp in res.stale_temp_files:
-        print(f"galdesk: note: {tmp} is left over from an interrupted export; it can be deleted", file=sys.stderr)
-    return 0
-
-
-def add_export_parser(subparsers) -> None:
-    """Register ``export`` on an argparse sub-parser collection (``func`` set to :func:`cmd_export`)."""
-    p = subparsers.add_parser("export", help="write the curated catalogue (CSV, FITS, ECSV, VOTable)")
-    p.add_argument("project")
-    p.add_argument("-o", "--output", required=True, help="FILE.csv, .fits, .ecsv or .xml/.vot (VOTable)")
-    p.add_argument("--only", choices=ONLY_CHOICES, default="all",
-                   help="all objects, vetted ones (incl. rejected), or accepted ones (default all)")
-    p.add_argument("--columns", default=None, help="comma-separated columns or patterns (e.g. id,ra,dec,prob_*)")
-    p.add_argument("--vetter", default=None, help="one vetter's decisions (default: the latest of anyone)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    p.add_argument("--json", action="store_true", help="print a JSON summary")
-    p.set_defaults(func=cmd_export)

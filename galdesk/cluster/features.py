@@ -4,7 +4,7 @@ The first, honest path: the penultimate layer of the image CNN (:class:`galdesk.
 average-pooled output of the last convolutional block, just before the classifier's linear layer), optionally
 averaged over the 4 rotations or all 8 rotations/flips of the square. A classifier's features are shaped by the
 classes it was trained on; the unsupervised alternative (Cheng et al. 2021: a vector-quantised autoencoder,
-:mod:`galdesk.cluster.vqvae`) learns features from the pixels alone — pass its file as ``model``.
+:mod:`galdesk.ml.vqvae`) learns features from the pixels alone — pass its file as ``model``.
 
 Results stored in the project:
 
@@ -24,30 +24,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from galdesk.project import as_project
 from galdesk.tasks import NullContext, TaskContext
 
 __all__ = ["extract_features", "rotated_features", "view_features", "load_features", "image_rows_for", "PCA",
-           "fit_pca", "VIEWS", "LAYER"]
+           "fit_pca", "VIEWS", "LAYER", "n_views", "load_feature_model", "stack_and_rows"]
 
 LAYER = "penultimate"
 VIEWS = {1: [0], 4: [0, 1, 2, 3], 8: list(range(8))}   # indices for galdesk.ml.preprocess.dihedral
 
 
-def _n_views(rotations) -> int:
+def n_views(rotations) -> int:
+    """Number of views for ``rotations`` (False/None/0/1 -> 1, True -> 8, 4, 8); ValueError otherwise."""
     n = 1 if rotations in (False, None, 0, 1) else (8 if rotations is True else int(rotations))
     if n not in VIEWS:
         raise ValueError(f"rotations must be False, 4 or 8, got {rotations!r}")
     return n
 
 
-def _loaded(model):
+def load_feature_model(model):
     """A LoadedModel from a loaded model, a bundled name or a file (a VQ-VAE file of
-    :mod:`galdesk.cluster.vqvae`, or a classifier for :func:`galdesk.ml.weights.load_model`)."""
+    :mod:`galdesk.ml.vqvae`, or a classifier for :func:`galdesk.ml.weights.load_model`)."""
     from galdesk.ml.weights import LoadedModel, load_model  # noqa: PLC0415
 
     if isinstance(model, LoadedModel):
         return model
-    from galdesk.cluster.vqvae import is_vqvae_file, load_vqvae  # noqa: PLC0415
+    from galdesk.ml.vqvae import is_vqvae_file, load_vqvae  # noqa: PLC0415
 
     return load_vqvae(model) if is_vqvae_file(model) else load_model(model)
 
@@ -118,7 +120,7 @@ def view_features(stack, model, views=(0,), ctx: TaskContext | None = None, batc
     from galdesk.ml.preprocess import dihedral, preprocess  # noqa: PLC0415
 
     ctx = ctx or NullContext()
-    loaded = _loaded(model)
+    loaded = load_feature_model(model)
     spec = loaded.preprocessing
     dev = choose_device(device)
     net = loaded.model.eval().to(dev)
@@ -147,7 +149,9 @@ def view_features(stack, model, views=(0,), ctx: TaskContext | None = None, batc
     return out, info
 
 
-def _stack_and_rows(project, loaded, rows=None):
+def stack_and_rows(project, loaded, rows=None):
+    """Object rows and working-size stack (N, C, S, S) of the image objects ``loaded`` can take (its band count),
+    all of them or ``rows``."""
     in_ch = int((loaded.card.get("architecture") or {}).get("in_channels") or 3)
     group, all_rows = image_rows_for(project, in_ch)
     rows = all_rows if rows is None else np.asarray(rows, np.int64)
@@ -185,14 +189,12 @@ def extract_features(project, model="gz1-binary", rotations=False, ctx: TaskCont
         Object-table rows.
     features : ndarray (N, D) float32
     """
-    from galdesk.project import Project  # noqa: PLC0415
-
     ctx = ctx or NullContext()
-    project = project if isinstance(project, Project) else Project.open(project)
-    nv = _n_views(rotations)
+    project = as_project(project)
+    nv = n_views(rotations)
     ctx.progress(0.0, "Loading model")
-    loaded = _loaded(model)
-    rows, stack = _stack_and_rows(project, loaded)
+    loaded = load_feature_model(model)
+    rows, stack = stack_and_rows(project, loaded)
     feats, info = view_features(stack, loaded, VIEWS[nv], ctx=ctx, batch_size=batch_size, device=device)
     features = feats.mean(axis=1).astype(np.float32)
     if save:
@@ -217,14 +219,12 @@ def rotated_features(project, model="gz1-binary", rotations=8, rows=None, ctx: T
     features : ndarray (N, R, D) float32
         ``features[:, k]`` is the copy ``dihedral(x, k)``; ``k = 0`` is the unrotated cut-out.
     """
-    from galdesk.project import Project  # noqa: PLC0415
-
-    project = project if isinstance(project, Project) else Project.open(project)
-    nv = _n_views(rotations)
+    project = as_project(project)
+    nv = n_views(rotations)
     if nv == 1:
         raise ValueError("rotated_features needs rotations=4 or 8")
-    loaded = _loaded(model)
-    rows, stack = _stack_and_rows(project, loaded, rows)
+    loaded = load_feature_model(model)
+    rows, stack = stack_and_rows(project, loaded, rows)
     feats, _ = view_features(stack, loaded, VIEWS[nv], ctx=ctx, batch_size=batch_size, device=device,
                              label="Rotated copies")
     return rows, feats

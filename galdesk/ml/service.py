@@ -1,4 +1,4 @@
-"""Classification of a project's cut-outs: the glue between the project store and :mod:`galdesk.ml`.
+"""Classification of a project's cut-outs (the ml engine's project service): the glue between the project store and :mod:`galdesk.ml`.
 
 ``classify_project`` and ``train_project`` are the functions behind ``galdesk classify`` / ``galdesk train`` and
 the Classify tab: plain functions with a progress/cancel context, no Qt. Results go to the project as result
@@ -8,18 +8,15 @@ the Classify tab: plain functions with a progress/cancel context, no Qt. Results
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from galdesk.jsonutil import json_default
-from galdesk.project import Project, cell_str
+from galdesk.project import Project
+from galdesk.project.objects import cell_str
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["classify_project", "train_project", "catalogue_labels", "parse_label_map", "add_parsers",
-           "DEFAULT_MODEL"]
+__all__ = ["classify_project", "train_project", "catalogue_labels", "parse_label_map", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "gz1-binary"
 
@@ -137,82 +134,3 @@ def train_project(project, label_column: str, output: str | Path | None = None, 
     return {"model": str(res.path or output), "class_names": list(class_names), "best_epoch": res.best_epoch,
             "stopped_early": res.stopped_early, "metrics": res.metrics, "history": res.history,
             "n_labelled": int(sum(1 for lab in labels if lab in class_names))}
-
-
-# -- command line -----------------------------------------------------------------------------------------------------
-def cmd_classify(args) -> int:
-    from galdesk.project import ProjectError
-    from galdesk.tasks import Cancelled, ConsoleContext
-
-    try:
-        out = classify_project(args.project, model=args.model, device=None if args.device == "auto" else args.device,
-                               label_column=args.label_column, label_map=parse_label_map(args.label_map),
-                               tta=args.tta, ctx=ConsoleContext(quiet=args.json))
-    except (ProjectError, FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"galdesk classify: {exc}", file=sys.stderr)
-        return 2
-    except Cancelled:
-        return 130
-    if args.json:
-        print(json.dumps({k: out[k] for k in ("classified", "device", "model", "metrics", "model_hash",
-                                              "class_names", "skipped", "suspects")}, indent=2,
-                         default=json_default))
-    else:
-        print(f"classified {out['classified']} objects with {out['model']} on {out['device']}")
-        m = out["metrics"]
-        if m:
-            print(f"against {args.label_column}: accuracy {m['accuracy']}, ROC AUC {m['roc_auc']}, "
-                  f"n_labelled {m['n_labelled']}; {len(out['suspects'])} suspect label(s)")
-    return 0
-
-
-def cmd_train(args) -> int:
-    from galdesk.ml.train import TrainConfig
-    from galdesk.project import ProjectError
-    from galdesk.tasks import Cancelled, ConsoleContext
-
-    cfg = TrainConfig(epochs=args.epochs, seed=args.seed,
-                      device=None if args.device == "auto" else args.device)
-    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-    try:
-        out = train_project(args.project, args.label_column, output=args.output, class_names=classes,
-                            label_map=parse_label_map(args.label_map), config=cfg,
-                            ctx=ConsoleContext(quiet=args.json), resume_from=args.resume)
-    except (ProjectError, FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"galdesk train: {exc}", file=sys.stderr)
-        return 2
-    except Cancelled:
-        return 130
-    if args.json:
-        print(json.dumps({k: v for k, v in out.items() if k != "history"}, indent=2, default=json_default))
-    else:
-        test = (out["metrics"] or {}).get("test") or {}
-        print(f"model saved to {out['model']} (best epoch {out['best_epoch']}); test accuracy "
-              f"{test.get('accuracy')}, ROC AUC {test.get('roc_auc')}")
-    return 0
-
-
-def add_parsers(sub) -> None:
-    t = sub.add_parser("train", help="train an image CNN on a project's labelled cut-outs")
-    t.add_argument("project")
-    t.add_argument("--label-column", required=True, help="catalogue column holding the class of each object")
-    t.add_argument("-o", "--output", help="model file (.safetensors; default PROJECT/models/COLUMN.safetensors)")
-    t.add_argument("--classes", help="comma-separated class names (default: the column's distinct values)")
-    t.add_argument("--label-map", help="catalogue value=class pairs, comma-separated "
-                                       "(e.g. spiral_clockwise=spiral,edge_on_disk=spiral)")
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    t.add_argument("--resume", help="checkpoint to resume from")
-    t.add_argument("--json", action="store_true")
-    t.set_defaults(func=cmd_train)
-
-    c = sub.add_parser("classify", help="classify a project's cut-outs with the bundled or your own model")
-    c.add_argument("project")
-    c.add_argument("--model", default=DEFAULT_MODEL, help=f"bundled name or model file (default {DEFAULT_MODEL})")
-    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    c.add_argument("--label-column", help="catalogue column to compute metrics and suspect labels against")
-    c.add_argument("--label-map", help="catalogue value=class pairs, comma-separated")
-    c.add_argument("--tta", action="store_true", help="average the 8 rotations/flips (slower)")
-    c.add_argument("--json", action="store_true")
-    c.set_defaults(func=cmd_classify)

@@ -1,0 +1,98 @@
+"""Emission-line fitting of many spectra: the glue between files / projects and :mod:`galdesk.lines`.
+
+``fit_sources`` is the function behind ``galdesk fit-lines`` and the Lines tab's "Fit all": spectra come from
+files or from projects; results of a project's spectra are appended to its journal (record kind ``line_fit``,
+key = object id, payload = :meth:`galdesk.lines.fit.SpectrumFit.to_dict`), where the Vet tab, the BPT plot and
+the export read them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from galdesk.tasks import NullContext, TaskContext
+
+__all__ = ["fit_sources", "fit_project", "complexes_for", "model_curves"]
+
+
+def complexes_for(names: str | list[str] | None) -> tuple[str, ...] | None:
+    """``"halpha,hbeta"`` (complex or line names) -> the complexes to fit, in the given order; None = default."""
+    from galdesk.lines.linelist import COMPLEXES
+
+    if not names:
+        return None
+    if isinstance(names, str):
+        names = [n.strip().lower() for n in names.split(",") if n.strip()]
+    out: list[str] = []
+    for n in names:
+        key = n.replace("[", "").replace("]", "").replace(" ", "")
+        if key in COMPLEXES:
+            found = key
+        else:
+            found = next((c for c, cx in COMPLEXES.items() if key in cx.lines), None)
+            if found is None:
+                raise ValueError(f"unknown line or complex {n!r}; known complexes: {', '.join(COMPLEXES)}")
+        if found not in out:
+            out.append(found)
+    return tuple(out)
+
+
+def fit_project(project, config=None, ctx: TaskContext | None = None, n_jobs: int | None = None,
+                rows=None) -> list[dict]:
+    """Fit the project's spectra (all, or object-table ``rows``) and append the results to its journal."""
+    from galdesk.lines.batch import fit_many
+    from galdesk.project import Project
+
+    ctx = ctx or NullContext()
+    project = project if isinstance(project, Project) else Project.open(project)
+    rows = project.spectrum_rows() if rows is None else np.asarray(rows, int)
+    spectra = [project.spectrum(int(r)) for r in rows]
+    fits = fit_many(spectra, config, ctx=ctx, n_jobs=n_jobs)
+    out = []
+    records = []
+    for spec, sf in zip(spectra, fits):
+        d = sf.to_dict()
+        d["source"] = spec.source
+        d["id"] = spec.id
+        out.append(d)
+        if sf.error is None:
+            records.append(("line_fit", spec.id, d))
+    project.journal.append_many(records, author="galdesk fit-lines")
+    return out
+
+
+def model_curves(spec, payload: dict | None = None, config=None, ctx: TaskContext | None = None, n: int = 600
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The total model of each fitted complex on its window, for drawing over a spectrum.
+
+    The journal keeps derived quantities, not model curves; the complexes named in a saved record (``payload``,
+    its ``fit`` keys) are fitted again (the fit is deterministic) on the caller's worker thread.
+    """
+    from galdesk.lines.fit import FitConfig, fit_spectrum
+
+    names = tuple((payload or {}).get("fit", {}).keys()) or None
+    cfg = config or (FitConfig(complexes=names) if names else FitConfig())
+    sf = fit_spectrum(spec, cfg, ctx=ctx)
+    out = []
+    for cf in sf.complexes.values():
+        x = np.linspace(cf.window[0], cf.window[1], n)
+        out.append((x, cf.model_curves(x)["total"]))
+    return out
+
+
+def fit_sources(sources, config=None, ctx: TaskContext | None = None, n_jobs: int | None = None) -> list[dict]:
+    """Fit spectrum files and the spectra of projects; one dict per spectrum (failures carry ``error``)."""
+    from galdesk.io.registry import expand_paths
+    from galdesk.lines.batch import fit_many
+    from galdesk.project import is_project
+
+    ctx = ctx or NullContext()
+    projects = [s for s in sources if is_project(s)]
+    files = expand_paths([s for s in sources if not is_project(s)])
+    out: list[dict] = []
+    for p in projects:
+        out.extend(fit_project(p, config, ctx=ctx, n_jobs=n_jobs))
+    if files:
+        for sf in fit_many([str(f) for f in files], config, ctx=ctx, n_jobs=n_jobs):
+            out.append(sf.to_dict())
+    return out

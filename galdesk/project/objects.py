@@ -1,0 +1,101 @@
+"""The object table: one row per image or spectrum, with the catalogue columns joined by id.
+
+Helpers used by the store (:mod:`galdesk.project.store`) and by whoever reads its cells.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["BASE_COLUMNS", "join_catalog", "cell_str", "as_float", "with_columns_of", "unique_id"]
+
+# Columns every object table has, in this order; catalogue columns follow.
+BASE_COLUMNS = ("id", "kind", "source", "hdu", "bands", "group", "row", "ra", "dec", "z", "spec_class", "subclass")
+
+_POSITION_ALIASES = {"ra": "ra", "dec": "dec", "z": "z", "redshift": "z"}
+
+
+def join_catalog(objects, catalog):
+    """Add ``catalog``'s columns to ``objects`` where ``objects['id'] == catalog['id']``.
+
+    Numeric ``ra``/``dec``/``z``/``redshift`` columns fill the object's own position and redshift where the file
+    gave none (a redshift read from a spectrum file wins). Other columns whose names clash with the object table's
+    own get a ``cat_`` prefix. Objects without a catalogue row get masked values. Units and descriptions of
+    catalogue columns are kept.
+    """
+    from astropy.table import MaskedColumn
+
+    objects = objects.copy(copy_data=True)
+    cat_ids = np.asarray(catalog["id"]).astype(str)
+    index = {cid: i for i, cid in enumerate(cat_ids)}
+    obj_ids = np.asarray(objects["id"]).astype(str)
+    hit = np.array([index.get(i, -1) for i in obj_ids], dtype=int)
+    for name in catalog.colnames:
+        if name == "id":
+            continue
+        col = catalog[name]
+        base = _POSITION_ALIASES.get(name.lower())
+        if base is not None and np.asarray(col).dtype.kind in "fiu":
+            # catalogue RA/Dec/redshift fill the object's own where the file had none
+            values = np.asarray(np.ma.filled(np.ma.asarray(col, dtype=float), np.nan))
+            taken = np.where(hit >= 0, values[np.clip(hit, 0, None)] if len(values) else np.nan, np.nan)
+            own = np.asarray(objects[base], dtype=float)
+            objects[base] = np.where(np.isfinite(own), own, taken)
+            continue
+        out_name = f"cat_{name}" if name in BASE_COLUMNS else name
+        values = np.asarray(col)
+        if values.ndim != 1:
+            continue  # multi-dimensional catalogue columns are not joined
+        taken = values[np.clip(hit, 0, None)] if len(values) else np.zeros(len(hit), dtype=values.dtype)
+        mask = hit < 0
+        if out_name in objects.colnames:
+            old = objects[out_name]
+            old_mask = np.ma.getmaskarray(old)
+            keep = mask  # rows without a new catalogue value keep their old one
+            merged = np.where(keep, np.asarray(old).astype(taken.dtype, copy=False), taken)
+            mask = keep & old_mask
+            taken = merged
+        objects[out_name] = MaskedColumn(taken, mask=mask, unit=getattr(col, "unit", None),
+                                         description=getattr(col, "description", None))
+    return objects
+
+
+
+
+def cell_str(value) -> str:
+    """A table cell as text: '' for masked, NaN or missing values (ECSV reads empty strings back as masked)."""
+    if value is None or value is np.ma.masked or np.ma.is_masked(value):
+        return ""
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return ""
+    return str(value)
+
+
+def as_float(v) -> float:
+    """``float(v)``, or NaN for None and for values that are not numbers."""
+    try:
+        return float(v) if v is not None else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def with_columns_of(added, template):
+    """``added`` with the (empty) extra columns of ``template`` as masked columns."""
+    from astropy.table import MaskedColumn
+
+    for name in template.colnames:
+        if name not in added.colnames:
+            added[name] = MaskedColumn(np.zeros(len(added), dtype=template[name].dtype), mask=True,
+                                       unit=template[name].unit)
+    return added
+
+
+def unique_id(oid: str, kind: str, existing: set) -> str:
+    """``oid``, or ``oid#2``, ``oid#3``... if (kind, oid) is taken; the chosen one is added to ``existing``."""
+    oid = str(oid)
+    candidate, n = oid, 1
+    while (kind, candidate) in existing:
+        n += 1
+        candidate = f"{oid}#{n}"
+    existing.add((kind, candidate))
+    return candidate
