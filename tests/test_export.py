@@ -100,9 +100,9 @@ def test_catalog_contents_units_and_masks(proj, shared_data):
     assert t["H_alpha_flux"][s0] == pytest.approx(float(ref["LINEAREA"]), rel=1e-6)
     assert t["H_alpha_flux_err"][s0] == pytest.approx(float(ref["LINEAREA_ERR"]), rel=1e-6)
     assert t["H_alpha_fwhm"][s0] == pytest.approx(2.3548 * float(ref["LINESIGMA_kms"]), rel=1e-6)
-    assert t["bpt_class"][s0] == "Seyfert" and t["broad"][s0] == 0
+    assert t["bpt_class"][s0] == "Seyfert" and t["broad_needed"][s0] == 0
     qso = row[SPECTRA[3]]
-    assert t["broad"][qso] == 1 and t["H_alpha_broad_fwhm"][qso] == 3500.0 and t["delta_bic"][qso] == 250.0
+    assert t["broad_needed"][qso] == 1 and t["H_alpha_broad_fwhm"][qso] == 3500.0 and t["delta_bic"][qso] == 250.0
     assert t["H_alpha_broad_flux"].mask[s0]  # narrow-only object: masked, not zero
     # images: predictions and clusters, no line fits
     ids = image_ids(proj)
@@ -112,7 +112,7 @@ def test_catalog_contents_units_and_masks(proj, shared_data):
     assert t["pred_class"][i1] == CLASSES[preds.pred[k]]
     assert [t[f"prob_{c}"][i1] for c in CLASSES] == pytest.approx(list(preds.prob[k]))
     assert t["cluster"][i1] == 1 and t["cluster"].mask[s0]
-    assert t["H_alpha_flux"].mask[i1] and t["broad"].mask[i1] and t["ra"].mask[i1]
+    assert t["H_alpha_flux"].mask[i1] and t["broad_needed"].mask[i1] and t["ra"].mask[i1]
     assert t["pred_class"].mask[s0] and t["prob_spiral"].mask[s0]
     # vetting: latest decision reported, with vetter, note, time, conflict
     assert t["vet_label"][i1] == "elliptical" and t["vetter"][i1] == "bob" and t["n_vetters"][i1] == 2
@@ -162,7 +162,7 @@ def test_fits_round_trip_and_topcat_conventions(proj, tmp_path):
         assert u.Unit(h[f"TUNIT{col['H_alpha_flux']}"]) == FLUX
         assert u.Unit(h[f"TUNIT{col['H_alpha_fwhm']}"]) == u.km / u.s
         # masked integers carry TNULL, and the null value is what the masked cells hold
-        for name in ("cluster", "broad", "hdu"):
+        for name in ("cluster", "broad_needed", "hdu"):
             i = col[name]
             assert h[f"TFORM{i}"] in ("I", "J", "K") and f"TNULL{i}" in h
             raw = hdul[1].data[name]
@@ -186,7 +186,7 @@ def test_csv_round_trip(proj, tmp_path):
     plain = Table.read(out, format="ascii.csv")  # astropy alone: same rows and values
     assert len(plain) == len(t) and plain.colnames == t.colnames
     assert [str(x) for x in plain["id"]] == list(t["id"])
-    for name in ("ra", "z", "H_alpha_flux", "prob_spiral", "cluster", "broad"):
+    for name in ("ra", "z", "H_alpha_flux", "prob_spiral", "cluster", "broad_needed"):
         assert list(np.ma.getmaskarray(plain[name])) == list(np.ma.getmaskarray(t[name])), name
         ok = ~np.ma.getmaskarray(t[name])
         assert np.array_equal(np.asarray(plain[name])[ok], np.asarray(t[name])[ok]), name

@@ -36,7 +36,7 @@ def test_cli_json_schema_and_table(tmp_path, shared_data):
     broad_ha = [ln for ln in r["lines"] if ln["name"] == "halpha" and ln["component"] == "broad"]
     assert len(broad_ha) == 1 and broad_ha[0]["fwhm_kms"] > 2000
     t = Table.read(tmp_path / "fits.fits")
-    assert str(t["halpha_broad_fwhm_kms"].unit) == "km / s"
+    assert str(t["halpha_broad_fwhm"].unit) == "km / s"
     assert t["halpha_broad_flux"][0] == pytest.approx(broad_ha[0]["flux"], rel=1e-6)
 
 
@@ -76,14 +76,14 @@ def test_project_fits_record_the_continuum_and_export_it(tmp_path, shared_data):
     t = build_catalog(proj)
     row = {str(i): k for k, i in enumerate(t["id"])}
     g, q = row["spec-0266-51602-0013"], row["spec-0332-52367-0639"]
-    assert t["line_continuum"][g] == "stellar" and t["line_continuum"][q] == "agn"
+    assert t["continuum_model"][g] == "stellar" and t["continuum_model"][q] == "agn"
     assert t["stellar_sigma"].unit == u.km / u.s
     assert t["stellar_sigma"][g] == pytest.approx(gal["stellar"]["sigma_kms"])
     assert t["stellar_sigma"].mask[q]
     assert t["feii_fwhm"].unit == u.km / u.s and t["feii_fwhm"].mask[g]
     assert t["feii_flux"][q] == pytest.approx(qso["stellar"]["feii_flux"]) and t["r_feii"].mask[q]
     rt = results_table(list(res.values()))
-    assert rt["continuum"].tolist() == [res[i]["continuum"] for i in rt["id"]]
+    assert rt["continuum_model"].tolist() == [res[i]["continuum"] for i in rt["id"]]
     assert np.isfinite(rt["feii_fwhm"][list(rt["id"]).index("spec-0332-52367-0639")])
     assert 8.5 < t["stellar_log_age"][g] < 10.2  # a passive galaxy: old light
     assert "n_e_sii" not in t.colnames  # only Hβ was fitted: no density columns
@@ -145,7 +145,7 @@ def test_cli_agn_continuum_and_tied_broad_lines(shared_data, capsys, tmp_path):
     from astropy.table import Table
 
     t = Table.read(out)
-    assert t["continuum"][0] == "agn" and t["feii_fwhm"][0] > 0
+    assert t["continuum_model"][0] == "agn" and t["feii_fwhm"][0] > 0
 
 
 def test_cli_text_report(shared_data, capsys):

@@ -406,6 +406,20 @@ class Project:
                 resolution_kms=None if np.all(np.isnan(res)) else res, meta=attrs.get("meta", {}),
             )
 
+    def spectrum_attrs(self, rows) -> list[dict]:
+        """The stored attributes (``flux_unit``, ``vacuum``, ``redshift_err``, ``meta``) of the spectrum objects in
+        object-table ``rows``, read in one pass without their arrays."""
+        import h5py
+
+        objs = self.objects
+        with h5py.File(self.arrays_path, "r") as f:
+            attrs = f["spectra/attrs"]
+            out = []
+            for r in rows:
+                a = attrs[int(objs["row"][int(r)])]
+                out.append(json.loads(a.decode() if isinstance(a, bytes) else a))
+        return out
+
     def load_full_image(self, row: int) -> ImageData:
         """Re-read the full-resolution cut-out of an image object from its source file.
 
