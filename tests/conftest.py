@@ -1,4 +1,8 @@
-"""Shared fixtures: where the real data lies (../shared/data), skipping cleanly when it is absent."""
+"""Shared fixtures: where the real data lies (../shared/data).
+
+Locally, tests that need the real data skip when it is absent. CI sets ``GALDESK_REQUIRE_DATA=1`` (``.ci/run``):
+then missing data fails those tests instead, so that a CI machine without the data cannot pass by skipping.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +15,31 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GALDESK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+#: CI: real data is required (missing data fails the test instead of skipping it).
+REQUIRE_DATA = os.environ.get("GALDESK_REQUIRE_DATA", "") not in ("", "0")
+
+
+def missing_data(message: str):
+    """Skip (local runs) or fail (``GALDESK_REQUIRE_DATA=1``, as in CI) because real data is missing."""
+    hint = (f"{message}. The real data lives in ../shared/data beside the repository (or $GALDESK_SHARED_DATA); "
+            "see the README, 'Tests and their data'")
+    if REQUIRE_DATA:
+        pytest.fail(hint, pytrace=False)
+    pytest.skip(hint)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real-data folder; skips the test when it is absent."""
+    """The real-data folder; skips (fails in CI) when it is absent."""
     if not SHARED.is_dir():
-        pytest.skip(f"real data not found at {SHARED}")
+        missing_data(f"real data not found at {SHARED}")
     return SHARED
 
 
 def need(path: Path) -> Path:
-    """Skip unless ``path`` exists."""
+    """``path``, or skip (fail in CI) when the real data file is absent."""
     if not path.exists():
-        pytest.skip(f"missing real data file {path}")
+        missing_data(f"missing real data file {path}")
     return path
 
 
@@ -44,7 +59,7 @@ def gz1_catalog(shared_data: Path, dest: Path, n: int, seed: int | None = None) 
 
     root = shared_data / "images" / "gz1"
     if not (root / "labels.csv").exists():
-        pytest.skip("GZ1 cut-outs not found")
+        missing_data("GZ1 cut-outs not found")
     labels = Table.read(root / "labels.csv", format="ascii.csv")
     if seed is None:
         labels = labels[:n]
@@ -60,7 +75,8 @@ def gz1_catalog(shared_data: Path, dest: Path, n: int, seed: int | None = None) 
 def one_torch_thread():
     """Two torch threads on a busy 2-core machine spin against each other (measured 20x slower); one is plenty
     for the small models of the tests."""
-    torch = pytest.importorskip("torch")
+    import torch
+
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

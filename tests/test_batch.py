@@ -4,9 +4,8 @@ import json
 import subprocess
 import sys
 
+import dask.distributed  # noqa: E402,F401  (the [dask] extra: CI installs it)
 import pytest
-
-pytest.importorskip("dask.distributed")
 
 FILES = ["spectra/sdss/spec-0332-52367-0639.fits", "spectra/sdss/spec-0295-51585-0596.fits"]
 

@@ -56,10 +56,6 @@ def test_train_small_model_then_classify_and_store(gz_project, tmp_path):
 
 
 def test_bundled_model_on_real_galaxies(gz_project):
-    from galdesk.ml.weights import list_bundled
-
-    if not any(m["name"] == "gz1-binary" for m in list_bundled()):
-        pytest.skip("bundled model not built")
     res = classify_project(gz_project, label_column="gz1_label", label_map=parse_label_map(GZ_MAP))
     m = res["metrics"]
     assert m["n_labelled"] == 120
@@ -84,10 +80,6 @@ def test_cancel_stops_classification(gz_project, tmp_path):
 
 
 def test_cli_classify_json(gz_project, tmp_path):
-    from galdesk.ml.weights import list_bundled
-
-    if not any(m["name"] == "gz1-binary" for m in list_bundled()):
-        pytest.skip("bundled model not built")
     out = subprocess.run([sys.executable, "-m", "galdesk", "classify", str(gz_project.path), "--label-column",
                           "gz1_label", "--label-map", GZ_MAP, "--json"], capture_output=True, text=True,
                          timeout=300)

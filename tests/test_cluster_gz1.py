@@ -9,9 +9,7 @@ import json
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-
+import torch  # noqa: E402
 from scipy.cluster.hierarchy import leaves_list  # noqa: E402
 
 from galdesk.cli.cluster import add_parsers  # noqa: E402

@@ -8,8 +8,7 @@ import json
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 
 from galdesk.cli.cluster import add_parsers  # noqa: E402
 from galdesk.cluster import cluster_project  # noqa: E402

@@ -8,8 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 
 from galdesk.ml import device as gdev  # noqa: E402
 from galdesk.ml.infer import Predictions, classify_stack, evaluate, make_predictions, suspect_labels  # noqa: E402
@@ -302,7 +301,7 @@ def test_suspect_labels():
     assert isinstance(p, Predictions)
 
 
-# -- training on synthetic single-band FITS-like stamps (multi-class, asinh scaling) -------------------------------------
+# -- training on synthetic single-band FITS-like stamps (multi-class, asinh scaling) ------------------------------
 def _blobs(n, rng):
     """Three classes of 1-band stamps in physical units: round blob, elongated blob, two blobs; sky noise."""
     yy, xx = np.mgrid[0:32, 0:32] - 15.5

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
+from conftest import need
 
 from galdesk.io.model import SpectrumData  # noqa: E402
 from galdesk.ml.spectra import (  # noqa
@@ -133,13 +132,9 @@ def test_cross_validation_reports_baselines():
 
 
 def test_real_sdss_spectrum_on_the_grid(shared_data):
-    path = shared_data / "spectra" / "sdss" / "spec-0266-51602-0107.fits"  # SDSS GALAXY STARFORMING
-    if not path.exists():
-        pytest.skip("SDSS spectrum missing")
-    try:
-        from galdesk.io.registry import read
-    except ImportError:
-        pytest.skip("reader registry not available")
+    from galdesk.io import read
+
+    path = need(shared_data / "spectra" / "sdss" / "spec-0266-51602-0107.fits")  # SDSS GALAXY STARFORMING
     spec = read(path)[0]
     grid = default_grid()
     flux, cov = prepare_spectra([spec], grid, return_coverage=True)

@@ -6,4 +6,7 @@ Table), :mod:`~galdesk.catalog.writers` (CSV/FITS/ECSV/VOTable, atomic), :mod:`~
 (build + write, read back). Imports no Qt.
 """
 
-__all__: list[str] = []
+__all__ = ["ONLY_CHOICES"]
+
+#: Row selections of an export: every object, the vetted ones (rejected included) or the accepted ones.
+ONLY_CHOICES = ("all", "vetted", "accepted")

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from galdesk import __version__
+from galdesk.catalog import ONLY_CHOICES
 from galdesk.catalog.schema import DEFAULT_FLUX_UNIT, column_name, fit_columns
 from galdesk.project import as_project
 from galdesk.project.objects import BASE_COLUMNS, cell_str
@@ -22,8 +23,6 @@ from galdesk.vetting import REJECTED, VET_KINDS, Replay
 
 __all__ = ["build_catalog", "provenance", "ONLY_CHOICES", "DEFAULT_FLUX_UNIT", "TEXT_COLUMNS"]
 
-#: Row selections.
-ONLY_CHOICES = ("all", "vetted", "accepted")
 
 # Columns that are text in every format (CSV would otherwise read numeric-looking ids back as integers).
 TEXT_COLUMNS = ("id", "kind", "source", "spec_class", "subclass", "pred_class", "bpt_class", "continuum_model",

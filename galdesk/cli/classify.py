@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from galdesk.cli.common import DEVICES, EXIT_OK, device_option, fail, print_json
+from galdesk.ml import DEFAULT_MODEL
 
 __all__ = ["add_parsers", "cmd_classify", "cmd_train"]
 
-#: the bundled model ``classify`` uses by default (galdesk.ml.service.DEFAULT_MODEL; not imported: start-up speed)
-DEFAULT_MODEL = "gz1-binary"
 
 
 def cmd_classify(args) -> int:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from galdesk.catalog import ONLY_CHOICES
 from galdesk.cli.common import EXIT_OK, fail, print_json
 
 __all__ = ["add_parsers", "cmd_export"]
 
-#: row selections (galdesk.catalog.assemble.ONLY_CHOICES; not imported here: start-up speed)
-ONLY_CHOICES = ("all", "vetted", "accepted")
 
 
 def cmd_export(args) -> int:

@@ -251,30 +251,12 @@ def suggest_cuts(Z, features=None, rotated_features=None, *, copy_leaf=None, obj
     lay = dendrogram_layout(Z)
     h = node_heights(Z)
     a, b = children(Z)
-    # objects per node: prefix sums of leaf sizes along the leaf order (every subtree is a contiguous range)
-    cum = np.concatenate([[0], np.cumsum(leaf_sizes[lay.leaf_order])])
-    count = cum[lay.span_hi] - cum[lay.span_lo]
-    # copies sorted by the position of their own leaf: the copies of a subtree are one slice
-    r = copy_leaf.shape[1]
-    own_pos = np.repeat(lay.leaf_pos[leaf_of[objects]], r)
-    copy_pos = lay.leaf_pos[copy_leaf].ravel()
-    srt = np.argsort(own_pos, kind="stable")
-    own_pos, copy_pos = own_pos[srt], copy_pos[srt]
-
-    def score(v: int) -> float:
-        lo, hi = lay.span_lo[v], lay.span_hi[v]
-        i0, i1 = np.searchsorted(own_pos, [lo, hi])
-        if i1 == i0:
-            return float("nan")
-        q = copy_pos[i0:i1]
-        return float(np.count_nonzero((q >= lo) & (q < hi)) / (i1 - i0))
-
+    scorer = _SubtreeScorer(lay, leaf_sizes, leaf_of, objects, copy_leaf)
     root = 2 * m - 2
     decisions: list[dict] = []
     frontier: list[int] = []
-    scores: dict[int, float] = {}
+    scores: dict[int, float] = {root: 1.0}
     heap = [(-h[root], root)]
-    scores[root] = 1.0
     while heap:
         ctx.check_cancelled()
         _, v = heapq.heappop(heap)
@@ -282,35 +264,70 @@ def suggest_cuts(Z, features=None, rotated_features=None, *, copy_leaf=None, obj
             frontier.append(v)
             continue
         ca, cb = int(a[v - m]), int(b[v - m])
-        sa, sb = score(ca), score(cb)
-        rec = {"node": int(v), "height": float(h[v]), "children": [ca, cb], "sizes": [int(count[ca]),
-               int(count[cb])], "scores": [sa, sb]}
-        small_a, small_b = count[ca] < min_size, count[cb] < min_size
-        if len(frontier) + len(heap) + 2 > max_clusters:
-            rec.update(split=False, reason="max_clusters")
-        elif small_a and small_b:
-            rec.update(split=False, reason="min_size")
-        elif small_a or small_b:
-            big_score = sb if small_a else sa
-            if big_score >= threshold:                          # NaN (no copies) never passes
-                rec.update(split=True, reason="outliers split off")
-            else:
-                rec.update(split=False, reason="inconsistent")
-        elif not (sa >= threshold and sb >= threshold):
-            rec.update(split=False, reason="inconsistent")
-        else:
-            rec.update(split=True, reason="consistent")
+        rec = _split_decision(v, float(h[v]), (ca, cb), scorer, threshold, min_size,
+                              room=len(frontier) + len(heap) + 2 <= max_clusters)
         decisions.append(rec)
-        if rec["split"]:
-            scores[ca], scores[cb] = sa, sb
-            for child, small in ((ca, small_a), (cb, small_b)):
-                if small:
-                    frontier.append(child)                      # too small to judge: not split further
-                else:
-                    heapq.heappush(heap, (-h[child], child))
-        else:
+        if not rec["split"]:
             frontier.append(v)
+            continue
+        scores[ca], scores[cb] = rec["scores"]
+        for child, size in ((ca, rec["sizes"][0]), (cb, rec["sizes"][1])):
+            if size < min_size:
+                frontier.append(child)                      # too small to judge: not split further
+            else:
+                heapq.heappush(heap, (-h[child], child))
     frontier.sort(key=lambda v: lay.span_lo[v])
     cuts = frontier_to_cuts(Z, frontier)
     return Suggestion(cuts, frontier, {v: scores[v] for v in frontier}, decisions, float(threshold), int(min_size),
                       int(max_clusters))
+
+
+class _SubtreeScorer:
+    """Objects per node and rotation consistency of any subtree, from the dendrogram layout: every subtree is a
+    contiguous range of leaf positions, so its objects are a prefix-sum difference and its copies one slice of the
+    copies sorted by the position of their own leaf."""
+
+    def __init__(self, lay, leaf_sizes, leaf_of, objects, copy_leaf) -> None:
+        self.lay = lay
+        cum = np.concatenate([[0], np.cumsum(leaf_sizes[lay.leaf_order])])
+        self.count = cum[lay.span_hi] - cum[lay.span_lo]
+        r = copy_leaf.shape[1]
+        own_pos = np.repeat(lay.leaf_pos[leaf_of[objects]], r)
+        copy_pos = lay.leaf_pos[copy_leaf].ravel()
+        srt = np.argsort(own_pos, kind="stable")
+        self.own_pos, self.copy_pos = own_pos[srt], copy_pos[srt]
+
+    def score(self, v: int) -> float:
+        """Share of the copies of node ``v``'s galaxies that land in ``v`` (NaN without copies)."""
+        lo, hi = self.lay.span_lo[v], self.lay.span_hi[v]
+        i0, i1 = np.searchsorted(self.own_pos, [lo, hi])
+        if i1 == i0:
+            return float("nan")
+        q = self.copy_pos[i0:i1]
+        return float(np.count_nonzero((q >= lo) & (q < hi)) / (i1 - i0))
+
+
+def _split_decision(v: int, height: float, kids: tuple[int, int], scorer: _SubtreeScorer, threshold: float,
+                    min_size: int, room: bool) -> dict:
+    """Whether node ``v`` is split into its children ``kids`` (the rule of the module docstring), as the
+    inspectable record :class:`Suggestion` keeps: node, height, children, sizes, scores, split, reason."""
+    ca, cb = kids
+    sa, sb = scorer.score(ca), scorer.score(cb)
+    rec = {"node": int(v), "height": height, "children": [ca, cb],
+           "sizes": [int(scorer.count[ca]), int(scorer.count[cb])], "scores": [sa, sb]}
+    small_a, small_b = scorer.count[ca] < min_size, scorer.count[cb] < min_size
+    if not room:
+        rec.update(split=False, reason="max_clusters")
+    elif small_a and small_b:
+        rec.update(split=False, reason="min_size")
+    elif small_a or small_b:
+        big_score = sb if small_a else sa
+        if big_score >= threshold:                          # NaN (no copies) never passes
+            rec.update(split=True, reason="outliers split off")
+        else:
+            rec.update(split=False, reason="inconsistent")
+    elif not (sa >= threshold and sb >= threshold):
+        rec.update(split=False, reason="inconsistent")
+    else:
+        rec.update(split=True, reason="consistent")
+    return rec

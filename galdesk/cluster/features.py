@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from galdesk.project import as_project
+from galdesk.project.store import stack_group
 from galdesk.tasks import NullContext, TaskContext
 
 __all__ = ["extract_features", "rotated_features", "view_features", "load_features", "image_rows_for", "PCA",
@@ -56,11 +57,7 @@ def load_feature_model(model):
 
 def image_rows_for(project, in_channels: int) -> tuple[str, np.ndarray]:
     """The stack group (``"c3"``...) and object rows of the image objects with ``in_channels`` bands."""
-    group = f"c{int(in_channels)}"
-    rows = project.image_rows()
-    if rows.size:
-        rows = rows[np.asarray(project.objects["group"])[rows] == group]
-    return group, rows
+    return stack_group(in_channels), project.image_rows(in_channels)
 
 
 def _embedder(module):

@@ -13,8 +13,8 @@ run (on a worker / in the terminal, with progress and cancel):
    itself), for at most ``consistency_sample`` galaxies drawn at random (the look-up costs copies x leaves);
 5. the tree is stored as result ``"linkage"``.
 
-:class:`~galdesk.cluster.model.ClusterModel` holds the outcome and answers cuts, labels, consistency and suggestions quickly enough for
-a live preview.
+:class:`~galdesk.cluster.model.ClusterModel` holds the outcome and answers cuts, labels, consistency and
+suggestions quickly enough for a live preview.
 """
 
 from __future__ import annotations

@@ -16,4 +16,7 @@ spectra     prepare_spectra(), train_spectrum_classifier(), classify_spectra()
 datasets    Galaxy Zoo 1 stack builder (for the bundled model, tests and benchmarks)
 """
 
-__all__: list[str] = []
+__all__ = ["DEFAULT_MODEL"]
+
+#: The bundled image classifier used when none is named (``resources/models/gz1-binary``).
+DEFAULT_MODEL = "gz1-binary"

@@ -1,4 +1,5 @@
-"""Classification of a project's cut-outs (the ml engine's project service): the glue between the project store and :mod:`galdesk.ml`.
+"""Classification of a project's cut-outs (the ml engine's project service): the glue between the project store
+and :mod:`galdesk.ml`.
 
 ``classify_project`` and ``train_project`` are the functions behind ``galdesk classify`` / ``galdesk train`` and
 the Classify tab: plain functions with a progress/cancel context, no Qt. Results go to the project as result
@@ -12,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from galdesk.project import Project
+from galdesk.ml import DEFAULT_MODEL
+from galdesk.project import Project, as_project
 from galdesk.project.objects import cell_str
+from galdesk.project.store import stack_group
 from galdesk.tasks import NullContext, TaskContext
 
 __all__ = ["classify_project", "train_project", "catalogue_labels", "parse_label_map", "DEFAULT_MODEL"]
 
-DEFAULT_MODEL = "gz1-binary"
 
 
 def parse_label_map(text: str | dict | None) -> dict[str, str]:
@@ -48,14 +50,6 @@ def catalogue_labels(project: Project, column: str, rows: np.ndarray, label_map:
     return out
 
 
-def _image_rows_for(project: Project, in_channels: int) -> tuple[str, np.ndarray]:
-    group = f"c{in_channels}"
-    objs = project.objects
-    rows = project.image_rows()
-    rows = rows[np.asarray(objs["group"])[rows] == group] if rows.size else rows
-    return group, rows
-
-
 def classify_project(project, model: str = DEFAULT_MODEL, device: str | None = None,
                      label_column: str | None = None, label_map: dict | None = None, tta: bool = False,
                      batch_size: int = 64, suspect_threshold: float = 0.9, ctx: TaskContext | None = None) -> dict:
@@ -72,11 +66,11 @@ def classify_project(project, model: str = DEFAULT_MODEL, device: str | None = N
     from galdesk.ml.weights import load_model
 
     ctx = ctx or NullContext()
-    project = project if isinstance(project, Project) else Project.open(project)
+    project = as_project(project)
     ctx.progress(0.0, "Loading model")
     loaded = load_model(model)
     in_ch = int((loaded.card.get("architecture") or {}).get("in_channels") or 3)
-    group, rows = _image_rows_for(project, in_ch)
+    group, rows = stack_group(in_ch), project.image_rows(in_ch)
     n_images = project.n_images
     stack = project.stack(group)[np.asarray(project.objects["row"])[rows].astype(int)] if rows.size else \
         np.zeros((0, in_ch, project.working_size, project.working_size), np.float32)
@@ -110,14 +104,14 @@ def train_project(project, label_column: str, output: str | Path | None = None, 
     from galdesk.ml.train import TrainConfig, train_image_classifier
 
     ctx = ctx or NullContext()
-    project = project if isinstance(project, Project) else Project.open(project)
+    project = as_project(project)
     groups = project.stack_groups()
     if not groups:
         raise ValueError(f"{project.path}: no cut-outs to train on")
     # the band count with the most objects
     counts = {g: int(np.count_nonzero(np.asarray(project.objects["group"]) == g)) for g in groups}
     group = max(counts, key=counts.get)
-    _, rows = _image_rows_for(project, int(group[1:]))
+    rows = project.image_rows(int(group[1:]))
     labels = catalogue_labels(project, label_column, rows, label_map)
     if class_names is None:
         class_names = sorted({lab for lab in labels if lab})

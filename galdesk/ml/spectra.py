@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from galdesk.io.model import SpectrumData
 from galdesk.ml.device import choose_device
 from galdesk.ml.infer import Predictions, evaluate, make_predictions, run_batches
+from galdesk.ml.labels import class_weights, encode_labels, stratified_split
 from galdesk.ml.models import SpectrumCNN
-from galdesk.ml.train import class_weights, encode_labels, stratified_split
 from galdesk.ml.weights import LoadedModel, load_model, save_model
 from galdesk.tasks import NullContext, TaskContext
 
@@ -261,35 +261,10 @@ def train_spectrum_classifier(spectra, labels, class_names: list[str] | None = N
     yt = torch.as_tensor(y)
     history: list[dict] = []
     best_loss, best_epoch, bad, best_state = float("inf"), -1, 0, None
-    steps = max(1, math.ceil(len(tr) / cfg.batch_size))
     for epoch in range(cfg.epochs):
         t0 = time.monotonic()
-        model.train()
-        perm = tr[torch.randperm(len(tr), generator=gen).numpy()]
-        tot, correct, seen = 0.0, 0, 0
-        for b in range(steps):
-            ctx.check_cancelled()
-            bi = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            if len(bi) < 2:
-                continue
-            xb = xt[bi]
-            if cfg.augment:
-                xb = _augment(xb, cfg, gen)
-            xb, tb = xb.to(device), yt[bi].to(device)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, tb, weight=weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot += loss.item() * len(bi)
-            correct += int((logits.argmax(1) == tb).sum())
-            seen += len(bi)
-            ctx.progress((epoch + (b + 1) / steps) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
-        model.eval()
-        with torch.inference_mode():
-            lv = model(xt[va].to(device)).float() if len(va) else torch.zeros((0, k))
-            val_loss = float(F.cross_entropy(lv, yt[va].to(device), weight=weight)) if len(va) else tot / max(seen, 1)
-            val_acc = float((lv.argmax(1).cpu() == yt[va]).float().mean()) if len(va) else float("nan")
+        tot, correct, seen = _spectrum_epoch(model, opt, xt, yt, tr, weight, cfg, gen, device, epoch, ctx)
+        val_loss, val_acc = _spectrum_validation(model, xt, yt, va, weight, device, k, tot / max(seen, 1))
         row = {"epoch": epoch + 1, "train_loss": tot / max(seen, 1), "train_accuracy": correct / max(seen, 1),
                "val_loss": val_loss, "val_accuracy": val_acc, "seconds": time.monotonic() - t0}
         history.append(row)
@@ -305,19 +280,7 @@ def train_spectrum_classifier(spectra, labels, class_names: list[str] | None = N
     if best_state is not None:
         model.load_state_dict(best_state)
     model = model.to("cpu").eval()
-    card = {"task": "spectrum", "class_names": class_names,
-            "preprocessing": {"grid": {"lam_min": float(grid[0]), "lam_max": float(grid[-1]), "n_pix": int(grid.size),
-                                       "spacing": "log", "frame": "rest", "medium": "vacuum"},
-                              "normalisation": "median over covered grid pixels; input = (flux-1)*coverage, coverage",
-                              "clip": [-5.0, 50.0]},
-            "training": {"config": asdict(cfg), "n_train": len(tr), "n_val": len(va), "n_test": len(te),
-                         "best_epoch": best_epoch, "history": history, "class_weights": [float(v) for v in w_np]},
-            "split": {key: [int(i) for i in split.get(key, [])] for key in ("train", "val", "test")}}
-    if ids is not None:
-        ids = list(ids)
-        card["split"]["ids"] = {p: [str(ids[i]) for i in card["split"][p]] for p in ("train", "val", "test")}
-    if card_extra:
-        card.update(card_extra)
+    card = _spectrum_card(class_names, grid, cfg, split, best_epoch, history, w_np, ids, card_extra)
     loaded = LoadedModel(model=model, card=card, id=str(card.get("id", "spectrum-model")), hash="", device="cpu")
     metrics = {}
     str_labels = np.asarray([class_names[v] if v >= 0 else "" for v in y], dtype=object)
@@ -331,6 +294,63 @@ def train_spectrum_classifier(spectra, labels, class_names: list[str] | None = N
         loaded = load_model(path)
     return SpectrumTrainResult(model=model, card=card, history=history, split=card["split"], metrics=metrics,
                                best_epoch=best_epoch, path=path, loaded=loaded)
+
+
+def _spectrum_epoch(model, opt, xt, yt, tr, weight, cfg: SpectrumTrainConfig, gen, device, epoch: int,
+                    ctx: TaskContext) -> tuple[float, int, int]:
+    """One pass over the training rows ``tr`` in shuffled batches; (summed loss, correct, seen)."""
+    steps = max(1, math.ceil(len(tr) / cfg.batch_size))
+    model.train()
+    perm = tr[torch.randperm(len(tr), generator=gen).numpy()]
+    tot, correct, seen = 0.0, 0, 0
+    for b in range(steps):
+        ctx.check_cancelled()
+        bi = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        if len(bi) < 2:
+            continue
+        xb = xt[bi]
+        if cfg.augment:
+            xb = _augment(xb, cfg, gen)
+        xb, tb = xb.to(device), yt[bi].to(device)
+        logits = model(xb)
+        loss = F.cross_entropy(logits, tb, weight=weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        tot += loss.item() * len(bi)
+        correct += int((logits.argmax(1) == tb).sum())
+        seen += len(bi)
+        ctx.progress((epoch + (b + 1) / steps) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+    return tot, correct, seen
+
+
+def _spectrum_validation(model, xt, yt, va, weight, device, k: int, train_loss: float) -> tuple[float, float]:
+    """Weighted loss and accuracy on the validation rows ``va`` (without any: the training loss and NaN)."""
+    model.eval()
+    with torch.inference_mode():
+        lv = model(xt[va].to(device)).float() if len(va) else torch.zeros((0, k))
+        val_loss = float(F.cross_entropy(lv, yt[va].to(device), weight=weight)) if len(va) else train_loss
+        val_acc = float((lv.argmax(1).cpu() == yt[va]).float().mean()) if len(va) else float("nan")
+    return val_loss, val_acc
+
+
+def _spectrum_card(class_names, grid, cfg, split, best_epoch, history, w_np, ids, card_extra) -> dict:
+    """The model card of a trained spectrum CNN (grid, normalisation, training settings and history, split)."""
+    card = {"task": "spectrum", "class_names": class_names,
+            "preprocessing": {"grid": {"lam_min": float(grid[0]), "lam_max": float(grid[-1]), "n_pix": int(grid.size),
+                                       "spacing": "log", "frame": "rest", "medium": "vacuum"},
+                              "normalisation": "median over covered grid pixels; input = (flux-1)*coverage, coverage",
+                              "clip": [-5.0, 50.0]},
+            "training": {"config": asdict(cfg), "n_train": len(split["train"]), "n_val": len(split["val"]),
+                         "n_test": len(split.get("test", [])), "best_epoch": best_epoch, "history": history,
+                         "class_weights": [float(v) for v in w_np]},
+            "split": {key: [int(i) for i in split.get(key, [])] for key in ("train", "val", "test")}}
+    if ids is not None:
+        ids = list(ids)
+        card["split"]["ids"] = {p: [str(ids[i]) for i in card["split"][p]] for p in ("train", "val", "test")}
+    if card_extra:
+        card.update(card_extra)
+    return card
 
 
 def _grid_from_card(card: dict) -> np.ndarray:

@@ -20,15 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from galdesk.ml.batches import batch_input, ema_update, evaluate_loss, recalibrate_bn, take_rows
 from galdesk.ml.device import choose_device
 from galdesk.ml.infer import Predictions, classify_stack, evaluate, make_predictions
+from galdesk.ml.labels import choose_threshold, class_weights, encode_labels, stratified_split
 from galdesk.ml.models import ImageCNN
-from galdesk.ml.preprocess import augment_crop, crop_resize, default_spec, fit_scaling, looks_8bit, resize_stack, scale
+from galdesk.ml.preprocess import default_spec, fit_scaling, looks_8bit
 from galdesk.ml.weights import LoadedModel, save_model
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["TrainConfig", "TrainResult", "train_image_classifier", "stratified_split", "choose_threshold",
-           "encode_labels", "class_weights"]
+__all__ = ["TrainConfig", "TrainResult", "train_image_classifier"]
 
 _log = logging.getLogger(__name__)
 
@@ -148,119 +149,6 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
 
 
-def encode_labels(labels, class_names: list[str]) -> np.ndarray:
-    """Labels (strings matching ``class_names``, or integer indices) -> int array, -1 where unknown/unlabelled."""
-    lookup = {str(c): i for i, c in enumerate(class_names)}
-    out = np.full(len(labels), -1, dtype=np.int64)
-    for i, lab in enumerate(labels):
-        if lab is None:
-            continue
-        if isinstance(lab, (int, np.integer)) and not isinstance(lab, bool):
-            if 0 <= int(lab) < len(class_names):
-                out[i] = int(lab)
-            continue
-        key = str(lab).strip()
-        if key in lookup:
-            out[i] = lookup[key]
-    return out
-
-
-def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> dict:
-    """Stratified train/val/test indices (into ``y``, only rows with y >= 0), sorted."""
-    from sklearn.model_selection import train_test_split  # noqa: PLC0415
-
-    idx = np.flatnonzero(y >= 0)
-    yy = y[idx]
-    counts = np.bincount(yy)
-    if (counts[counts > 0] < 3).any() or (counts == 0).any():
-        bad = [int(c) for c in np.flatnonzero(counts < 3)]
-        raise ValueError(f"classes {bad} have fewer than 3 labelled examples; a stratified split needs at least 3")
-    test = np.array([], dtype=np.int64)
-    rest = idx
-    if test_fraction > 0:
-        rest, test = train_test_split(idx, test_size=test_fraction, stratify=yy, random_state=seed)
-    val_rel = val_fraction / max(1e-9, 1.0 - test_fraction)
-    train, val = train_test_split(rest, test_size=val_rel, stratify=y[rest], random_state=seed + 1)
-    return {"train": sorted(int(i) for i in train), "val": sorted(int(i) for i in val),
-            "test": sorted(int(i) for i in test)}
-
-
-def class_weights(y_train: np.ndarray, n_classes: int) -> np.ndarray:
-    """Inverse-frequency ("balanced") weights, mean 1 over the training examples."""
-    counts = np.bincount(y_train, minlength=n_classes).astype(np.float64)
-    w = np.where(counts > 0, len(y_train) / (n_classes * np.maximum(counts, 1)), 0.0)
-    return w
-
-
-def choose_threshold(p_positive: np.ndarray, y: np.ndarray) -> float:
-    """Decision threshold on P(class 1) that maximises accuracy on (validation) data.
-
-    Scans 0.05..0.95 in steps of 0.01; among ties takes the middle of the best run, which is less sensitive to
-    a handful of noisy labels than the first maximum.
-    """
-    grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
-    acc = np.array([((p_positive >= t).astype(int) == y).mean() for t in grid])
-    best = np.flatnonzero(acc >= acc.max() - 1e-12)
-    # longest contiguous run of best thresholds, its middle
-    runs, start = [], best[0]
-    for a, b in zip(best[:-1], best[1:]):
-        if b != a + 1:
-            runs.append((start, a))
-            start = b
-    runs.append((start, best[-1]))
-    lo, hi = max(runs, key=lambda r: r[1] - r[0])
-    return float(grid[(lo + hi) // 2])
-
-
-def _rows(stack, idx: np.ndarray) -> np.ndarray:
-    """``stack[idx]`` as float32, for numpy arrays and h5py datasets (which need sorted, unique indices)."""
-    idx = np.asarray(idx, dtype=np.int64)
-    if isinstance(stack, np.ndarray):
-        return np.asarray(stack[idx], dtype=np.float32)
-    uniq, inv = np.unique(idx, return_inverse=True)
-    return np.asarray(stack[uniq], dtype=np.float32)[inv]
-
-
-def _batch_input(stack, idx: np.ndarray, spec: dict, device: str, augment: bool, gen: torch.Generator | None):
-    x = torch.as_tensor(_rows(stack, idx)).to(device)
-    x = scale(resize_stack(x, spec["stack_size"]), spec)
-    x = augment_crop(x, spec, generator=gen) if augment else crop_resize(x, spec)
-    return x.contiguous(memory_format=torch.channels_last)
-
-
-def _evaluate_loss(model, stack, idx, y, spec, device, batch_size, weight, amp, amp_dtype,
-                   ctx) -> tuple[float, float, float | None]:
-    """Weighted loss, accuracy (arg-max) and ROC AUC (binary: class 1; else macro one-vs-rest) on ``idx``."""
-    model.eval()
-    tot, correct, n = 0.0, 0, 0
-    probs = []
-    with torch.inference_mode():
-        for i in range(0, len(idx), batch_size):
-            ctx.check_cancelled()
-            b = idx[i:i + batch_size]
-            x = _batch_input(stack, b, spec, device, False, None)
-            t = torch.as_tensor(y[b], device=device)
-            with torch.autocast(device_type=device.split(":")[0], dtype=amp_dtype, enabled=amp):
-                logits = model(x).float()
-            tot += float(F.cross_entropy(logits, t, weight=weight, reduction="sum"))
-            correct += int((logits.argmax(1) == t).sum())
-            probs.append(torch.softmax(logits, 1).cpu().numpy())
-            n += len(b)
-    auc = None
-    if n:
-        from sklearn.metrics import roc_auc_score  # noqa: PLC0415
-
-        p, yy = np.concatenate(probs), y[idx]
-        try:
-            if p.shape[1] == 2:
-                auc = float(roc_auc_score(yy, p[:, 1]))
-            elif len(set(yy.tolist())) == p.shape[1]:
-                auc = float(roc_auc_score(yy, p, multi_class="ovr", average="macro"))
-        except ValueError:
-            auc = None
-    return tot / max(n, 1), correct / max(n, 1), auc
-
-
 def _lr_at(epoch_float: float, cfg: TrainConfig) -> float:
     warm = 1.0
     if epoch_float < warm:
@@ -305,185 +193,29 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
     if cfg.num_threads:
         torch.set_num_threads(int(cfg.num_threads))
     class_names = [str(c) for c in class_names]
-    k = len(class_names)
-    n, c, s = int(stack.shape[0]), int(stack.shape[1]), int(stack.shape[-1])
+    n = int(stack.shape[0])
     if len(labels) != n:
         raise ValueError(f"{len(labels)} labels for {n} stamps")
     y = encode_labels(labels, class_names)
-    device = choose_device(cfg.device)
-    amp = bool(cfg.mixed_precision and device.startswith("cuda"))
-    amp_dtype = torch.float16
-    if device == "cpu" and cfg.cpu_bf16:
-        amp, amp_dtype = True, torch.bfloat16
-    use_scaler = amp and amp_dtype == torch.float16
-    ckpt_path = Path(cfg.checkpoint_path) if cfg.checkpoint_path else (
-        Path(out_path).with_suffix(".ckpt.pt") if out_path else None)
-
     ckpt = None
     if resume_from is not None:
         ckpt = torch.load(str(resume_from), map_location="cpu", weights_only=True)
-        split = ckpt["split"]
-        spec = ckpt["spec"]
+        split, spec = ckpt["split"], ckpt["spec"]
         ctx.log(f"resuming from {resume_from} after epoch {ckpt['epoch']}")
     else:
         split = split or stratified_split(y, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-        scaling = cfg.scaling
-        if scaling == "auto":
-            scaling = "standardize" if looks_8bit(np.asarray(stack[:256])) else "asinh"
-        spec = default_spec(cfg.stack_size or s, cfg.input_size, cfg.crop_fraction, scaling)
-        spec = fit_scaling(_rows(stack, np.asarray(split["train"], dtype=np.int64)), spec)
-    train_idx = np.asarray(split["train"], dtype=np.int64)
-    val_idx = np.asarray(split["val"], dtype=np.int64)
-    test_idx = np.asarray(split.get("test", []), dtype=np.int64)
-
-    torch.manual_seed(cfg.seed)
-    model = ImageCNN(k, in_channels=c, input_size=cfg.input_size, width=cfg.width, depth=cfg.depth,
-                     dropout=cfg.dropout)
-    model = model.to(device).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    w_np = class_weights(y[train_idx], k) if cfg.class_weighting else np.ones(k)
-    weight = torch.as_tensor(w_np, dtype=torch.float32, device=device)
-    gen = torch.Generator().manual_seed(cfg.seed)
-
-    history: list[dict] = []
-    best_loss, best_epoch, bad, start_epoch, step = float("inf"), -1, 0, 0, 0
-    best_state = None
-    ema_model = copy.deepcopy(model) if cfg.ema_decay > 0 else None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        if ema_model is not None and ckpt.get("ema") is not None:
-            ema_model.load_state_dict(ckpt["ema"])
-        step = int(ckpt.get("step", 0))
-        opt.load_state_dict(ckpt["optimizer"])
-        history = list(ckpt["history"])
-        best_loss, best_epoch, bad = float(ckpt["best_loss"]), int(ckpt["best_epoch"]), int(ckpt["bad_epochs"])
-        best_state = ckpt["best_state"]
-        gen.set_state(ckpt["generator"])
-        if ckpt.get("torch_rng") is not None:  # dropout and mixup draw from torch's global generator
-            torch.set_rng_state(ckpt["torch_rng"])
-        start_epoch = int(ckpt["epoch"]) + 1
-
-    steps = max(1, math.ceil(len(train_idx) / cfg.batch_size))
-    stopped_early = False
-    ctx.log(f"training {k}-class ImageCNN on {device}: {len(train_idx)} train, {len(val_idx)} val, "
-            f"{len(test_idx)} test")
-    for epoch in range(start_epoch, cfg.epochs):
-        if bad >= cfg.patience:
-            stopped_early = True
-            break
-        t0 = time.monotonic()
-        model.train()
-        perm = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
-        tot, correct, seen = 0.0, 0, 0
-        for b in range(steps):
-            ctx.check_cancelled()
-            bi = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            if len(bi) < 2:  # BatchNorm needs two samples
-                continue
-            for g in opt.param_groups:
-                g["lr"] = _lr_at(epoch + b / steps, cfg)
-            x = _batch_input(stack, bi, spec, device, cfg.augment, gen)
-            t = torch.as_tensor(y[bi], device=device)
-            lam, t2 = 1.0, t
-            if cfg.mixup > 0:  # torch's global generator, like dropout: its state is saved in checkpoints
-                lam = float(torch.distributions.Beta(cfg.mixup, cfg.mixup).sample())
-                perm_b = torch.randperm(len(bi), generator=gen).to(device)
-                x, t2 = lam * x + (1 - lam) * x[perm_b], t[perm_b]
-            with torch.autocast(device_type=device.split(":")[0], dtype=amp_dtype, enabled=amp):
-                logits = model(x)
-                loss = lam * F.cross_entropy(logits.float(), t, weight=weight, label_smoothing=cfg.label_smoothing)
-                if lam < 1.0:
-                    loss = loss + (1 - lam) * F.cross_entropy(logits.float(), t2, weight=weight,
-                                                              label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            step += 1
-            if ema_model is not None:
-                _ema_update(ema_model, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
-            tot += loss.item() * len(bi)
-            correct += int((logits.argmax(1) == t).sum())
-            seen += len(bi)
-            frac = (epoch + (b + 1) / steps) / cfg.epochs
-            ctx.progress(frac, f"epoch {epoch + 1}/{cfg.epochs} batch {b + 1}/{steps} loss {tot / seen:.3f}")
-        evaluated = ema_model if ema_model is not None else model
-        if cfg.bn_recalibration:
-            sub = train_idx if len(train_idx) <= cfg.bn_recalibration else np.sort(
-                train_idx[torch.randperm(len(train_idx), generator=gen).numpy()[:cfg.bn_recalibration]])
-            if evaluated is model:
-                evaluated = copy.deepcopy(model)  # keep the training model's own running statistics
-            _recalibrate_bn(evaluated, stack, sub, spec, device, 256, amp, amp_dtype, ctx)
-        val_loss, val_acc, val_auc = _evaluate_loss(evaluated, stack, val_idx, y, spec, device, 256, weight, amp,
-                                                    amp_dtype, ctx)
-        row = {"epoch": epoch + 1, "train_loss": tot / max(seen, 1), "train_accuracy": correct / max(seen, 1),
-               "val_loss": val_loss, "val_accuracy": val_acc, "val_auc": val_auc, "lr": opt.param_groups[0]["lr"],
-               "seconds": time.monotonic() - t0}
-        history.append(row)
-        if val_loss < best_loss - 1e-4:
-            best_loss, best_epoch, bad = val_loss, epoch + 1, 0
-            best_state = {kk: v.detach().to("cpu").clone() for kk, v in evaluated.state_dict().items()}
-        else:
-            bad += 1
-        ctx.log(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f} | "
-                f"val loss {val_loss:.4f} acc {val_acc:.3f} auc {val_auc or float('nan'):.4f} "
-                f"({row['seconds']:.0f} s)")
-        if on_epoch is not None:
-            on_epoch(dict(row))
-        if ckpt_path is not None and cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0:
-            _save_checkpoint(ckpt_path, model, opt, epoch, history, best_state, best_loss, best_epoch, bad, gen,
-                             split, spec, cfg, class_names, ema_model, step)
-    if bad >= cfg.patience and len(history) < cfg.epochs:
-        stopped_early = True
-
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    model = model.to("cpu").to(memory_format=torch.contiguous_format)
-    del ema_model
-
-    card = {"task": "image", "class_names": class_names, "preprocessing": spec,
-            "training": {"config": asdict(cfg), "n_train": len(train_idx), "n_val": len(val_idx),
-                         "n_test": len(test_idx), "class_weights": [float(v) for v in w_np],
-                         "best_epoch": best_epoch, "epochs_run": len(history), "stopped_early": stopped_early,
-                         "device": device, "history": history},
-            "split": {"train": [int(i) for i in train_idx], "val": [int(i) for i in val_idx],
-                      "test": [int(i) for i in test_idx]}}
-    if k == 2:
-        card["positive_class"] = class_names[1]
-    if ids is not None:
-        ids = list(ids)
-        card["split"]["ids"] = {part: [str(ids[i]) for i in card["split"][part]] for part in ("train", "val", "test")}
-    if card_extra:
-        card.update(card_extra)
+        spec = _fit_spec(stack, np.asarray(split["train"], dtype=np.int64), cfg)
+    ckpt_path = Path(cfg.checkpoint_path) if cfg.checkpoint_path else (
+        Path(out_path).with_suffix(".ckpt.pt") if out_path else None)
+    run = _Run.start(stack, y, split, spec, class_names, cfg, ckpt)
+    ctx.log(f"training {len(class_names)}-class ImageCNN on {run.device}: {len(run.train_idx)} train, "
+            f"{len(run.val_idx)} val, {len(run.test_idx)} test")
+    stopped_early = run.fit(ctx, on_epoch, ckpt_path)
+    model = run.best_model()
+    card = _card(run, class_names, stopped_early, ids, card_extra)
     loaded = LoadedModel(model=model, card=card, id=str(card.get("id", Path(out_path).stem if out_path else "model")),
                          hash="", device="cpu")
-
-    # threshold on the validation split only, then metrics; the test split is touched once, at the very end
-    metrics: dict = {}
-    str_labels = np.asarray([class_names[v] if v >= 0 else "" for v in y], dtype=object)
-    ctx.log("evaluating on the validation split")
-    pv = classify_stack(_Take(stack, val_idx), loaded, ctx=_Quiet(ctx), batch_size=256, device=device, tta=cfg.tta)
-    if k == 2 and cfg.choose_threshold and len(val_idx):
-        card["decision_threshold"] = choose_threshold(pv.probabilities[:, 1], y[val_idx])
-        card["threshold_rule"] = "maximum accuracy on the validation split (never the test split)"
-        pv = make_predictions(pv.probabilities, class_names, card["decision_threshold"])
-    metrics["val"] = evaluate(pv, str_labels[val_idx])
-    test_pred = None
-    if len(test_idx):
-        ctx.log("evaluating on the held-out test split")
-        test_pred = classify_stack(_Take(stack, test_idx), loaded, ctx=_Quiet(ctx), batch_size=256, device=device,
-                                   tta=cfg.tta)
-        metrics["test"] = evaluate(test_pred, str_labels[test_idx])
-        metrics["test"]["tta"] = bool(cfg.tta)
-    metrics["how_measured"] = ("model = epoch with the lowest validation loss; "
-                               + ("decision threshold chosen on the validation split; " if "decision_threshold" in card
-                                  else "") + "test = stratified held-out split never used for training, early "
-                               "stopping or the threshold" + ("; 8-fold rotation/flip test-time averaging"
-                                                              if cfg.tta else ""))
-    card["metrics"] = metrics
-
+    metrics, test_pred = _final_metrics(run, loaded, card, class_names, ctx)
     path = None
     if out_path is not None:
         card = save_model(out_path, model, card)
@@ -492,9 +224,253 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
 
         loaded = LoadedModel(model=model, card=card, id=card["id"], hash=file_sha256(path), path=path, device="cpu")
     ctx.progress(1.0, "training finished")
-    return TrainResult(model=model, card=card, history=history, split=card["split"], metrics=metrics,
-                       best_epoch=best_epoch, stopped_early=stopped_early, path=path, loaded=loaded,
+    return TrainResult(model=model, card=card, history=run.history, split=card["split"], metrics=metrics,
+                       best_epoch=run.best_epoch, stopped_early=stopped_early, path=path, loaded=loaded,
                        test_predictions=test_pred)
+
+
+def _fit_spec(stack, train_idx: np.ndarray, cfg: TrainConfig) -> dict:
+    """The preprocessing of a new run: working size, crop, and the scaling fitted on the training split."""
+    scaling = cfg.scaling
+    if scaling == "auto":
+        scaling = "standardize" if looks_8bit(np.asarray(stack[:256])) else "asinh"
+    spec = default_spec(cfg.stack_size or int(stack.shape[-1]), cfg.input_size, cfg.crop_fraction, scaling)
+    return fit_scaling(take_rows(stack, train_idx), spec)
+
+
+@dataclass
+class _Run:
+    """One training run: data, split, model, optimiser, random generator and early-stopping state (everything a
+    checkpoint holds), with the epoch loop as methods so that each step reads on its own."""
+
+    stack: object
+    y: np.ndarray
+    split: dict
+    spec: dict
+    class_names: list[str]
+    cfg: TrainConfig
+    device: str
+    amp: bool
+    amp_dtype: object
+    model: torch.nn.Module
+    opt: object
+    scaler: object
+    class_w: np.ndarray
+    weight: torch.Tensor
+    gen: torch.Generator
+    ema_model: torch.nn.Module | None
+    history: list = field(default_factory=list)
+    best_loss: float = float("inf")
+    best_epoch: int = -1
+    bad: int = 0
+    best_state: dict | None = None
+    step: int = 0
+    start_epoch: int = 0
+
+    @property
+    def train_idx(self) -> np.ndarray:
+        return np.asarray(self.split["train"], dtype=np.int64)
+
+    @property
+    def val_idx(self) -> np.ndarray:
+        return np.asarray(self.split["val"], dtype=np.int64)
+
+    @property
+    def test_idx(self) -> np.ndarray:
+        return np.asarray(self.split.get("test", []), dtype=np.int64)
+
+    @classmethod
+    def start(cls, stack, y, split, spec, class_names, cfg: TrainConfig, ckpt: dict | None) -> "_Run":
+        """A new run (seeded model, AdamW, class weights of the training split), or the checkpoint's state."""
+        device = choose_device(cfg.device)
+        amp = bool(cfg.mixed_precision and device.startswith("cuda"))
+        amp_dtype = torch.float16
+        if device == "cpu" and cfg.cpu_bf16:
+            amp, amp_dtype = True, torch.bfloat16
+        k, c = len(class_names), int(stack.shape[1])
+        torch.manual_seed(cfg.seed)
+        model = ImageCNN(k, in_channels=c, input_size=cfg.input_size, width=cfg.width, depth=cfg.depth,
+                         dropout=cfg.dropout)
+        model = model.to(device).to(memory_format=torch.channels_last)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+        train_idx = np.asarray(split["train"], dtype=np.int64)
+        w_np = class_weights(y[train_idx], k) if cfg.class_weighting else np.ones(k)
+        weight = torch.as_tensor(w_np, dtype=torch.float32, device=device)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        ema_model = copy.deepcopy(model) if cfg.ema_decay > 0 else None
+        run = cls(stack, y, split, spec, list(class_names), cfg, device, amp, amp_dtype, model, opt, scaler, w_np,
+                  weight, gen, ema_model)
+        if ckpt is not None:
+            run._restore(ckpt)
+        return run
+
+    def _restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        if self.ema_model is not None and ckpt.get("ema") is not None:
+            self.ema_model.load_state_dict(ckpt["ema"])
+        self.step = int(ckpt.get("step", 0))
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.history = list(ckpt["history"])
+        self.best_loss, self.best_epoch = float(ckpt["best_loss"]), int(ckpt["best_epoch"])
+        self.bad = int(ckpt["bad_epochs"])
+        self.best_state = ckpt["best_state"]
+        self.gen.set_state(ckpt["generator"])
+        if ckpt.get("torch_rng") is not None:  # dropout and mixup draw from torch's global generator
+            torch.set_rng_state(ckpt["torch_rng"])
+        self.start_epoch = int(ckpt["epoch"]) + 1
+
+    def fit(self, ctx: TaskContext, on_epoch, ckpt_path: Path | None) -> bool:
+        """Epochs until ``cfg.epochs`` or early stopping; returns whether it stopped early."""
+        cfg = self.cfg
+        for epoch in range(self.start_epoch, cfg.epochs):
+            if self.bad >= cfg.patience:
+                return True
+            t0 = time.monotonic()
+            tot, correct, seen = self._train_epoch(epoch, ctx)
+            val_loss, val_acc, val_auc = self._validate(epoch, ctx)
+            row = {"epoch": epoch + 1, "train_loss": tot / max(seen, 1), "train_accuracy": correct / max(seen, 1),
+                   "val_loss": val_loss, "val_accuracy": val_acc, "val_auc": val_auc,
+                   "lr": self.opt.param_groups[0]["lr"], "seconds": time.monotonic() - t0}
+            self.history.append(row)
+            ctx.log(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.3f} | "
+                    f"val loss {val_loss:.4f} acc {val_acc:.3f} auc {val_auc or float('nan'):.4f} "
+                    f"({row['seconds']:.0f} s)")
+            if on_epoch is not None:
+                on_epoch(dict(row))
+            if ckpt_path is not None and cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0:
+                _save_checkpoint(ckpt_path, self.model, self.opt, epoch, self.history, self.best_state,
+                                 self.best_loss, self.best_epoch, self.bad, self.gen, self.split, self.spec, cfg,
+                                 self.class_names, self.ema_model, self.step)
+        return self.bad >= cfg.patience and len(self.history) < cfg.epochs
+
+    def _train_epoch(self, epoch: int, ctx: TaskContext) -> tuple[float, int, int]:
+        """One pass over the training split in shuffled batches; (summed loss, correct, seen)."""
+        cfg, train_idx = self.cfg, self.train_idx
+        steps = max(1, math.ceil(len(train_idx) / cfg.batch_size))
+        self.model.train()
+        perm = train_idx[torch.randperm(len(train_idx), generator=self.gen).numpy()]
+        tot, correct, seen = 0.0, 0, 0
+        for b in range(steps):
+            ctx.check_cancelled()
+            bi = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            if len(bi) < 2:  # BatchNorm needs two samples
+                continue
+            for g in self.opt.param_groups:
+                g["lr"] = _lr_at(epoch + b / steps, cfg)
+            loss, logits, t = self._step(bi)
+            tot += loss.item() * len(bi)
+            correct += int((logits.argmax(1) == t).sum())
+            seen += len(bi)
+            frac = (epoch + (b + 1) / steps) / cfg.epochs
+            ctx.progress(frac, f"epoch {epoch + 1}/{cfg.epochs} batch {b + 1}/{steps} loss {tot / seen:.3f}")
+        return tot, correct, seen
+
+    def _step(self, bi: np.ndarray):
+        """One optimiser step on the batch ``bi`` (augmentation, mixup, weighted label-smoothed cross-entropy,
+        EMA update); returns (loss, logits, targets)."""
+        cfg, device = self.cfg, self.device
+        x = batch_input(self.stack, bi, self.spec, device, cfg.augment, self.gen)
+        t = torch.as_tensor(self.y[bi], device=device)
+        lam, t2 = 1.0, t
+        if cfg.mixup > 0:  # torch's global generator, like dropout: its state is saved in checkpoints
+            lam = float(torch.distributions.Beta(cfg.mixup, cfg.mixup).sample())
+            perm_b = torch.randperm(len(bi), generator=self.gen).to(device)
+            x, t2 = lam * x + (1 - lam) * x[perm_b], t[perm_b]
+        with torch.autocast(device_type=device.split(":")[0], dtype=self.amp_dtype, enabled=self.amp):
+            logits = self.model(x)
+            loss = lam * F.cross_entropy(logits.float(), t, weight=self.weight, label_smoothing=cfg.label_smoothing)
+            if lam < 1.0:
+                loss = loss + (1 - lam) * F.cross_entropy(logits.float(), t2, weight=self.weight,
+                                                          label_smoothing=cfg.label_smoothing)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.step += 1
+        if self.ema_model is not None:
+            ema_update(self.ema_model, self.model, min(cfg.ema_decay, (1 + self.step) / (10 + self.step)))
+        return loss, logits, t
+
+    def _validate(self, epoch: int, ctx: TaskContext) -> tuple[float, float, float | None]:
+        """Validation loss/accuracy/AUC of the evaluated model (EMA if any, BatchNorm recalibrated if asked);
+        keeps the best state and counts epochs without improvement."""
+        cfg, train_idx = self.cfg, self.train_idx
+        evaluated = self.ema_model if self.ema_model is not None else self.model
+        if cfg.bn_recalibration:
+            sub = train_idx if len(train_idx) <= cfg.bn_recalibration else np.sort(
+                train_idx[torch.randperm(len(train_idx), generator=self.gen).numpy()[:cfg.bn_recalibration]])
+            if evaluated is self.model:
+                evaluated = copy.deepcopy(self.model)  # keep the training model's own running statistics
+            recalibrate_bn(evaluated, self.stack, sub, self.spec, self.device, 256, self.amp, self.amp_dtype, ctx)
+        val_loss, val_acc, val_auc = evaluate_loss(evaluated, self.stack, self.val_idx, self.y, self.spec,
+                                                    self.device, 256, self.weight, self.amp, self.amp_dtype, ctx)
+        if val_loss < self.best_loss - 1e-4:
+            self.best_loss, self.best_epoch, self.bad = val_loss, epoch + 1, 0
+            self.best_state = {kk: v.detach().to("cpu").clone() for kk, v in evaluated.state_dict().items()}
+        else:
+            self.bad += 1
+        return val_loss, val_acc, val_auc
+
+    def best_model(self) -> torch.nn.Module:
+        """The model at the epoch with the lowest validation loss, on the CPU in eval mode."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.eval()
+        self.ema_model = None
+        return self.model.to("cpu").to(memory_format=torch.contiguous_format)
+
+
+def _card(run: _Run, class_names: list[str], stopped_early: bool, ids, card_extra: dict | None) -> dict:
+    """The model card of a finished run (preprocessing, training settings and history, split)."""
+    cfg = run.cfg
+    train_idx, val_idx, test_idx = run.train_idx, run.val_idx, run.test_idx
+    card = {"task": "image", "class_names": class_names, "preprocessing": run.spec,
+            "training": {"config": asdict(cfg), "n_train": len(train_idx), "n_val": len(val_idx),
+                         "n_test": len(test_idx), "class_weights": [float(v) for v in run.class_w],
+                         "best_epoch": run.best_epoch, "epochs_run": len(run.history), "stopped_early": stopped_early,
+                         "device": run.device, "history": run.history},
+            "split": {"train": [int(i) for i in train_idx], "val": [int(i) for i in val_idx],
+                      "test": [int(i) for i in test_idx]}}
+    if len(class_names) == 2:
+        card["positive_class"] = class_names[1]
+    if ids is not None:
+        ids = list(ids)
+        card["split"]["ids"] = {part: [str(ids[i]) for i in card["split"][part]] for part in ("train", "val", "test")}
+    if card_extra:
+        card.update(card_extra)
+    return card
+
+
+def _final_metrics(run: _Run, loaded: LoadedModel, card: dict, class_names: list[str], ctx: TaskContext):
+    """Threshold on the validation split only, then metrics; the test split is touched once, at the very end.
+    Sets the card's threshold and metrics; returns (metrics, test predictions or None)."""
+    cfg, y, stack = run.cfg, run.y, run.stack
+    val_idx, test_idx = run.val_idx, run.test_idx
+    metrics: dict = {}
+    str_labels = np.asarray([class_names[v] if v >= 0 else "" for v in y], dtype=object)
+    ctx.log("evaluating on the validation split")
+    pv = classify_stack(_Take(stack, val_idx), loaded, ctx=_Quiet(ctx), batch_size=256, device=run.device,
+                        tta=cfg.tta)
+    if len(class_names) == 2 and cfg.choose_threshold and len(val_idx):
+        card["decision_threshold"] = choose_threshold(pv.probabilities[:, 1], y[val_idx])
+        card["threshold_rule"] = "maximum accuracy on the validation split (never the test split)"
+        pv = make_predictions(pv.probabilities, class_names, card["decision_threshold"])
+    metrics["val"] = evaluate(pv, str_labels[val_idx])
+    test_pred = None
+    if len(test_idx):
+        ctx.log("evaluating on the held-out test split")
+        test_pred = classify_stack(_Take(stack, test_idx), loaded, ctx=_Quiet(ctx), batch_size=256,
+                                   device=run.device, tta=cfg.tta)
+        metrics["test"] = evaluate(test_pred, str_labels[test_idx])
+        metrics["test"]["tta"] = bool(cfg.tta)
+    metrics["how_measured"] = ("model = epoch with the lowest validation loss; "
+                               + ("decision threshold chosen on the validation split; " if "decision_threshold" in card
+                                  else "") + "test = stratified held-out split never used for training, early "
+                               "stopping or the threshold" + ("; 8-fold rotation/flip test-time averaging"
+                                                              if cfg.tta else ""))
+    card["metrics"] = metrics
+    return metrics, test_pred
 
 
 class _Take:
@@ -508,7 +484,7 @@ class _Take:
         return len(self.idx)
 
     def __getitem__(self, sl):
-        return _rows(self.stack, self.idx[sl])
+        return take_rows(self.stack, self.idx[sl])
 
 
 class _Quiet(TaskContext):
@@ -526,39 +502,6 @@ class _Quiet(TaskContext):
 
     def log(self, message: str) -> None:
         self._outer.log(message)
-
-
-def _recalibrate_bn(model, stack, idx, spec, device, batch_size, amp, amp_dtype, ctx) -> None:
-    """Recompute BatchNorm running mean/var of ``model`` as exact averages over ``idx`` (train-mode forward)."""
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns or len(idx) < 2:
-        return
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    model.train()
-    with torch.no_grad():
-        for i in range(0, len(idx), batch_size):
-            ctx.check_cancelled()
-            b = idx[i:i + batch_size]
-            if len(b) < 2:
-                continue
-            with torch.autocast(device_type=device.split(":")[0], dtype=amp_dtype, enabled=amp):
-                model(_batch_input(stack, b, spec, device, False, None))
-    for m, mom in zip(bns, saved):
-        m.momentum = mom
-    model.eval()
-
-
-def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model, for parameters and float buffers (BatchNorm statistics)."""
-    with torch.no_grad():
-        for e, m in zip(ema.state_dict().values(), model.state_dict().values()):
-            if e.dtype.is_floating_point:
-                e.mul_(decay).add_(m.detach(), alpha=1.0 - decay)
-            else:
-                e.copy_(m)
 
 
 def _save_checkpoint(path: Path, model, opt, epoch, history, best_state, best_loss, best_epoch, bad, gen, split,

@@ -14,7 +14,8 @@ latents, ``2 * latent_dim`` numbers per galaxy — a summary of which codes appe
 
 Files: ``NAME.safetensors`` + ``NAME.json`` (card: ``architecture`` with ``kind: "VQVAE"``, ``preprocessing``,
 ``history``, ``sha256``), loaded by :func:`load_vqvae` as a :class:`galdesk.ml.weights.LoadedModel`, so
-:func:`galdesk.cluster.features.extract_features` and :func:`galdesk.cluster.cluster_project` take its path like a CNN's.
+:func:`galdesk.cluster.features.extract_features` and :func:`galdesk.cluster.cluster_project` take its path like a
+CNN's.
 
 This module imports torch at the top; nothing imported at start-up imports it.
 """
@@ -253,9 +254,9 @@ def train_project_vqvae(project, output: str | Path | None = None, epochs: int =
                         seed: int = 0, device: str | None = None, **arch) -> str:
     """Train a VQ-VAE on a project's cut-outs (the band count with most objects) and save it (default
     ``PROJECT/models/vqvae.safetensors``); returns the file path."""
-    from galdesk.project import Project  # noqa: PLC0415
+    from galdesk.project import as_project  # noqa: PLC0415
 
-    project = project if isinstance(project, Project) else Project.open(project)
+    project = as_project(project)
     groups = project.stack_groups()
     if not groups:
         raise ValueError(f"{project.path}: no cut-outs to train on")

@@ -35,7 +35,8 @@ from galdesk.jsonutil import json_default
 from galdesk.project.journal import Journal
 from galdesk.project.objects import BASE_COLUMNS, as_float, cell_str, join_catalog, unique_id, with_columns_of
 
-__all__ = ["Project", "ProjectError", "SCHEMA_VERSION", "SUFFIX", "DEFAULT_SIZE", "is_project", "as_project", "migrate_manifest"]
+__all__ = ["Project", "ProjectError", "SCHEMA_VERSION", "SUFFIX", "DEFAULT_SIZE", "is_project", "as_project",
+           "migrate_manifest", "stack_group"]
 
 SCHEMA_VERSION = 1
 SUFFIX = ".galdesk"
@@ -61,7 +62,8 @@ def as_project(project: "Project | str | Path") -> "Project":
     return project if isinstance(project, Project) else Project.open(project)
 
 
-def _stack_group(n_bands: int) -> str:
+def stack_group(n_bands: int) -> str:
+    """Name of the stack that holds cut-outs with ``n_bands`` bands (``"c3"``...)."""
     return f"c{n_bands}"
 
 
@@ -212,9 +214,14 @@ class Project:
     def n_spectra(self) -> int:
         return int(np.count_nonzero(np.asarray(self.objects["kind"]) == "spectrum")) if len(self.objects) else 0
 
-    def image_rows(self) -> np.ndarray:
-        """Indices (into :attr:`objects`) of the image objects."""
-        return np.flatnonzero(np.asarray(self.objects["kind"]) == "image") if len(self.objects) else np.zeros(0, int)
+    def image_rows(self, n_bands: int | None = None) -> np.ndarray:
+        """Indices (into :attr:`objects`) of the image objects (with ``n_bands`` bands, if given)."""
+        if not len(self.objects):
+            return np.zeros(0, int)
+        hit = np.asarray(self.objects["kind"]) == "image"
+        if n_bands is not None:
+            hit &= np.asarray(self.objects["group"]) == stack_group(n_bands)
+        return np.flatnonzero(hit)
 
     def spectrum_rows(self) -> np.ndarray:
         """Indices (into :attr:`objects`) of the spectrum objects."""
@@ -259,7 +266,7 @@ class Project:
         new_planes: dict[str, list[np.ndarray]] = {}
         counts = self._group_counts()
         for img in images:
-            group = _stack_group(img.n_bands)
+            group = stack_group(img.n_bands)
             planes = stacks.get(id(img)) if stacks else None
             if planes is None:
                 planes = resample_planes(img.pixels, self.working_size)

@@ -78,7 +78,24 @@ def build_queue(project, order: str = "ambiguous", *, classes: Iterable[str] | N
         ok = (clus[0] >= 0) & (clus[0] < n)
         cluster_of_row[clus[0][ok]] = clus[1][ok]
 
-    # filters (row level)
+    keep = _filter(project, objs, preds, pred_of_row, conf, clus, cluster_of_row, kind=kind, classes=classes,
+                   clusters=clusters, min_confidence=min_confidence, max_confidence=max_confidence)
+    rows = _ordered_rows(project, order, objs, ids, preds, pred_of_row, conf, cluster_of_row, clus, keep, seed,
+                         catalog_column, label_map)
+
+    queue = list(dict.fromkeys(str(ids[r]) for r in rows))  # each id once, first occurrence wins
+    if exclude_decided:
+        state = Replay.from_journal(project.journal).combined(vetter)
+        decided = {k for k, v in state.items() if v["label"] is not None}
+        skipped = {k for k, v in state.items() if v["label"] is None and v["skipped"]}
+        queue = [q for q in queue if q not in decided and q not in skipped] + [q for q in queue if q in skipped]
+    return queue[:limit] if limit is not None else queue
+
+
+def _filter(project, objs, preds, pred_of_row, conf, clus, cluster_of_row, *, kind, classes, clusters,
+            min_confidence, max_confidence) -> np.ndarray:
+    """Rows that pass the filters of :func:`build_queue` (ValueError for a filter the project cannot answer)."""
+    n = len(objs)
     keep = np.ones(n, bool)
     if kind is not None:
         keep &= np.asarray(objs["kind"]) == kind
@@ -100,23 +117,7 @@ def build_queue(project, order: str = "ambiguous", *, classes: Iterable[str] | N
     if max_confidence is not None:
         keep &= conf <= float(max_confidence)
 
-    rows = _ordered_rows(project, order, objs, ids, preds, pred_of_row, conf, cluster_of_row, clus, keep, seed,
-                         catalog_column, label_map)
-
-    # unique ids, first occurrence wins
-    seen: set[str] = set()
-    queue: list[str] = []
-    for r in rows:
-        oid = str(ids[r])
-        if oid not in seen:
-            seen.add(oid)
-            queue.append(oid)
-    if exclude_decided:
-        state = Replay.from_journal(project.journal).combined(vetter)
-        decided = {k for k, v in state.items() if v["label"] is not None}
-        skipped = {k for k, v in state.items() if v["label"] is None and v["skipped"]}
-        queue = [q for q in queue if q not in decided and q not in skipped] + [q for q in queue if q in skipped]
-    return queue[:limit] if limit is not None else queue
+    return keep
 
 
 def _ordered_rows(project, order, objs, ids, preds, pred_of_row, conf, cluster_of_row, clus, keep, seed,

@@ -3,10 +3,6 @@
 import sys
 import threading
 
-import pytest
-
-pytest.importorskip("pytestqt")
-
 
 def test_uncaught_errors_are_logged_and_shown(qtbot, monkeypatch):
     from galdesk.config import log_path

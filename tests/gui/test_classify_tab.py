@@ -2,8 +2,6 @@
 
 import numpy as np
 import pytest
-
-pytest.importorskip("pytestqt")
 from PySide6.QtCore import QTimer  # noqa: E402
 
 from galdesk.gui.app import make_app  # noqa: E402

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.importorskip("pytestqt")
-torch = pytest.importorskip("torch")
-
+import torch  # noqa: E402
 from PySide6.QtCore import QEvent, QPointF, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402

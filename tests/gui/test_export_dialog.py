@@ -1,9 +1,6 @@
 """File > Export from the window: rows and columns chosen, FITS written and read back with astropy."""
 
 import numpy as np
-import pytest
-
-pytest.importorskip("pytestqt")
 from astropy.table import Table  # noqa: E402
 
 

@@ -4,8 +4,6 @@ worker) and the parameter table updates; a whole-spectrum fit is journaled and p
 import numpy as np
 import pytest
 
-pytest.importorskip("pytestqt")
-
 from galdesk.gui.app import make_app  # noqa: E402
 
 QSO = "spectra/sdss/spec-0332-52367-0639.fits"

@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 from astropy.io import fits
-
-pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
 

@@ -3,10 +3,6 @@
 import sys
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("pytestqt")
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 

@@ -4,8 +4,6 @@ import sys
 import threading
 
 import pytest
-
-pytest.importorskip("pytestqt")
 from PySide6.QtCore import QObject, QThread, Signal  # noqa: E402
 
 from galdesk.gui.app import make_app  # noqa: E402
