@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from galdesk import __version__
 from galdesk.config import data_dir, load_settings, log_path
+from galdesk.gui.errors import log_exception
 from galdesk.gui.state import AppState
 from galdesk.gui.tabs.data_tab import DataTab
 from galdesk.gui.tabs.placeholder import NotYetTab
@@ -322,8 +323,6 @@ class MainWindow(QMainWindow):
         self.progress_label.setText(message + (f"  (ETA {eta_s})" if eta_s else ""))
 
     def _on_task_error(self, exc, tb) -> None:
-        from galdesk.gui.app import log_exception
-
         log_exception(exc, tb)
         QMessageBox.critical(self, "Error", f"{exc}\n\nDetails were written to {log_path()}")
 

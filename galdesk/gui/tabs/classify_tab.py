@@ -295,7 +295,7 @@ class ClassifyTab(QWidget):
         self.val_acc.setData(ep, [r["val_accuracy"] for r in self.history])
 
     def _on_error(self, exc, tb) -> None:
-        from galdesk.gui.app import log_exception
+        from galdesk.gui.errors import log_exception
 
         self._busy(False)
         log_exception(exc, tb)

@@ -427,7 +427,7 @@ class DendrogramTab(QWidget):
         self.progress_label.setText(message + (f"   ETA {e}" if e else ""))
 
     def _on_error(self, exc, tb) -> None:
-        from galdesk.gui.app import log_exception
+        from galdesk.gui.errors import log_exception
 
         log_exception(exc, tb)
         self.progress_label.setText(f"failed: {exc}")
