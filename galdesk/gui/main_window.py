@@ -255,7 +255,7 @@ class MainWindow(QMainWindow):
         shutil.copytree(project.path, dest)
         return self.open_project(dest)
 
-    # -- dialogs --------------------------------------------------------------------------------------------------------
+    # -- dialogs -------------------------------------------------------------------------------------------------------
     def new_project_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "New project", str(Path.home() / "untitled.galdesk"))
         if path:
@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
         self._device_runner.start(probe, on_result=lambda text: self.device_label.setText(f"device: {text}"),
                                   on_error=lambda exc, tb: self.device_label.setText("device: cpu"))
 
-    # -- state -> window ------------------------------------------------------------------------------------------------
+    # -- state -> window -----------------------------------------------------------------------------------------------
     def _on_project_changed(self, project) -> None:
         title = f"galdesk {__version__}"
         if project is not None:
