@@ -1,24 +1,15 @@
-"""QApplication set-up and the GUI entry point (error reporting lives in :mod:`galdesk.gui.errors`)."""
+"""The GUI entry point: the main window on a QApplication with error reporting installed.
+
+:func:`make_app` (from :mod:`galdesk.gui.qtapp`) is importable from here too; error reporting lives in
+:mod:`galdesk.gui.errors`.
+"""
 
 from __future__ import annotations
 
-import sys
-
 from galdesk.gui.errors import install_excepthooks, setup_logging
+from galdesk.gui.qtapp import make_app
 
 __all__ = ["run_gui", "make_app"]
-
-
-def make_app(argv=None):
-    import pyqtgraph as pg
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
-    app.setApplicationName("galdesk")
-    app.setOrganizationName("galdesk")
-    # FITS arrays are (y, x): no transposes. Big curves: no antialiasing (see ARCHITECTURE.md).
-    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, background="w", foreground="k")
-    return app
 
 
 def run_gui(paths: list[str] | None = None) -> int:

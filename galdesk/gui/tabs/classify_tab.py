@@ -379,3 +379,9 @@ class ClassifyTab(QWidget):
         vet.order.setCurrentIndex(vet.order.findData("suspect"))
         win.tabs.setCurrentWidget(vet)
         vet.start()
+
+
+if __name__ == "__main__":  # pragma: no cover - preview on a project given on the command line, or the demo
+    from galdesk.gui.preview import preview_tab
+
+    preview_tab(ClassifyTab, "ClassifyTab preview (python -m galdesk.gui.tabs.classify_tab [PROJECT])")

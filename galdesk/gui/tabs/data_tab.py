@@ -163,3 +163,9 @@ class DataTab(QWidget):
 
     def _on_view_display(self, settings) -> None:
         self.state.set_display(settings)
+
+
+if __name__ == "__main__":  # pragma: no cover - preview on a project given on the command line, or the demo
+    from galdesk.gui.preview import preview_tab
+
+    preview_tab(DataTab, "DataTab preview (python -m galdesk.gui.tabs.data_tab [PROJECT])")

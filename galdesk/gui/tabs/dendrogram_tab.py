@@ -467,20 +467,7 @@ def _refresh_manifest(project) -> None:
 if __name__ == "__main__":  # pragma: no cover - preview on a project given on the command line, or the demo
     import sys
 
-    from galdesk.gui.app import make_app
-    from galdesk.gui.state import AppState
-    from galdesk.project import Project
-    from galdesk.services.demo import make_demo_project
+    from galdesk.gui.preview import preview_tab
 
-    app = make_app()
-    state = AppState()
-    tab = DendrogramTab(state)
-    path = sys.argv[1] if len(sys.argv) > 1 else make_demo_project()
-    if len(sys.argv) > 2:
-        tab.add_model(sys.argv[2], sys.argv[2])
-    tab.resize(1300, 800)
-    tab.setWindowTitle("Dendrogram tab preview (python -m galdesk.gui.tabs.dendrogram_tab [PROJECT [MODEL]])")
-    tab.show()
-    state.set_project(Project.open(path))
-    app.exec()
-    tab.shutdown()
+    preview_tab(DendrogramTab, "Dendrogram tab preview (python -m galdesk.gui.tabs.dendrogram_tab [PROJECT [MODEL]])",
+                setup=lambda tab: tab.add_model(sys.argv[2], sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -573,3 +573,7 @@ class VetTab(QWidget):
         self._help = box
 
 
+if __name__ == "__main__":  # pragma: no cover - preview on a project given on the command line, or the demo
+    from galdesk.gui.preview import preview_tab
+
+    preview_tab(VetTab, "VetTab preview (python -m galdesk.gui.tabs.vet_tab [PROJECT])")

@@ -116,7 +116,7 @@ class ClusterTable(QTableView):
 
 
 if __name__ == "__main__":  # pragma: no cover - preview: python -m galdesk.gui.widgets.cluster_table
-    from galdesk.gui.app import make_app
+    from galdesk.gui.qtapp import make_app
 
     app = make_app()
     rng = np.random.default_rng(0)

@@ -73,7 +73,7 @@ class FeatureModelChooser(QWidget):
 
 
 if __name__ == "__main__":  # pragma: no cover - preview: python -m galdesk.gui.widgets.feature_model_chooser
-    from galdesk.gui.app import make_app
+    from galdesk.gui.qtapp import make_app
 
     app = make_app()
     w = FeatureModelChooser("vqvae:train")

@@ -165,7 +165,7 @@ class TaskPanel(QWidget):
 if __name__ == "__main__":  # pragma: no cover - preview: python -m galdesk.gui.widgets.task_panel
     import time
 
-    from galdesk.gui.app import make_app
+    from galdesk.gui.qtapp import make_app
 
     def count(n, ctx=None):
         for i in range(n):
