@@ -13,8 +13,9 @@ run (on a worker / in the terminal, with progress and cancel):
    itself), for at most ``consistency_sample`` galaxies drawn at random (the look-up costs copies x leaves);
 5. the tree is stored as result ``"linkage"``.
 
-:class:`~galdesk.cluster.model.ClusterModel` holds the outcome and answers cuts, labels, consistency and
-suggestions quickly enough for a live preview.
+:class:`~galdesk.cluster.model.ClusterModel` holds the outcome and answers cuts, labels, consistency and suggestions
+quickly enough for a live preview. :func:`cluster_and_cut` adds what a fresh tree needs before anyone looks at it: an
+optional VQ-VAE trained on the project first, and a first committed cut set (:func:`first_cuts`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from galdesk.cluster.cuts import normalize_cuts
 from galdesk.cluster.features import VIEWS, fit_pca, load_feature_model, n_views, stack_and_rows, view_features
 from galdesk.cluster.linkage import MAX_DIRECT, N_MICRO, ward_linkage
 from galdesk.cluster.model import ClusterModel
-from galdesk.cluster.store import save_clusters, save_linkage
+from galdesk.cluster.store import DEFAULT_CLUSTERS, save_clusters, save_linkage
 from galdesk.project import as_project
 from galdesk.tasks import NullContext, ScaledContext, TaskContext
 
-__all__ = ["cluster_project", "apply_cuts"]
+__all__ = ["cluster_project", "apply_cuts", "first_cuts", "cluster_and_cut"]
 
 
 def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bool = False,
@@ -126,3 +127,53 @@ def apply_cuts(project, cm: ClusterModel, cuts, author: str = "", source: str = 
             "strict_consistency": None if cons is None else cons.strict,
             "per_cluster": None if cons is None else [None if v != v else float(v) for v in cons.per_cluster],
             "cuts": {int(k): float(v) for k, v in cuts.items()}, "method": cm.tree.method}
+
+
+def first_cuts(cm: ClusterModel, threshold: float = 0.8, n_clusters: int = DEFAULT_CLUSTERS,
+               ctx: TaskContext | None = None) -> tuple[dict[int, float], bool]:
+    """The first cut set of a fresh tree: the cuts suggested by rotation consistency (``threshold``) when the tree
+    has rotated copies, else a global cut into ``n_clusters`` clusters. Returns ``(cuts, suggested)``."""
+    if cm.has_copies:
+        return cm.suggest(threshold=threshold, ctx=ctx).cuts, True
+    return cm.cuts_for(n_clusters=min(n_clusters, cm.tree.n_leaves)), False
+
+
+def cluster_and_cut(project, model="gz1-binary", rotations: int = 4, average: bool = False, threshold: float = 0.8,
+                    train_vqvae: bool = False, author: str = "", source: str = "gui",
+                    ctx: TaskContext | None = None) -> tuple[ClusterModel, dict[int, float], dict]:
+    """Features, tree and a first committed cut set, in one go (the Dendrogram tab's "Compute features & cluster").
+
+    Parameters
+    ----------
+    project : Project or path
+    model : str
+        Feature model for :func:`cluster_project` (ignored with ``train_vqvae``).
+    rotations, average
+        As :func:`cluster_project`.
+    threshold : float
+        Rotation-consistency threshold of the suggested first cuts (:func:`first_cuts`).
+    train_vqvae : bool
+        Train a VQ-VAE on the project's cut-outs first (:func:`galdesk.ml.vqvae.train_project_vqvae`, saved in
+        ``PROJECT/models/vqvae.safetensors``) and take its features.
+    author, source : str
+        For the journal record of the first cuts; ``source`` is replaced by ``"suggest"`` for suggested cuts.
+
+    Returns
+    -------
+    (ClusterModel, cuts, summary)
+        The tree (layout computed), its first cut set and the :func:`apply_cuts` summary.
+    """
+    ctx = ctx or NullContext()
+    project = as_project(project)
+    lo = 0.0
+    if train_vqvae:
+        from galdesk.ml.vqvae import train_project_vqvae  # noqa: PLC0415 - torch only when asked for
+
+        model = train_project_vqvae(project, ctx=ScaledContext(ctx, 0.0, 0.6))
+        lo = 0.6
+    cm = cluster_project(project, model=model, rotations=rotations, average=average, ctx=ScaledContext(ctx, lo, 0.97))
+    _ = cm.layout                     # computed on the caller's (worker) thread
+    cuts, suggested = first_cuts(cm, threshold=threshold, ctx=ctx)
+    out = apply_cuts(project, cm, cuts, source="suggest" if suggested else source, author=author)
+    ctx.progress(1.0, f"Clustered {cm.n_objects} galaxies: {out['n_clusters']} clusters")
+    return cm, cuts, out

@@ -21,7 +21,10 @@ from galdesk.cluster.cuts import cuts_to_json, normalize_cuts
 from galdesk.cluster.linkage import WardTree
 from galdesk.cluster.model import ClusterModel
 
-__all__ = ["save_clusters", "load_cuts", "next_cut_version", "save_linkage", "load_linkage", "cut_history"]
+__all__ = ["save_clusters", "load_cuts", "next_cut_version", "save_linkage", "load_linkage", "cut_history",
+           "load_clustering", "DEFAULT_CLUSTERS"]
+
+DEFAULT_CLUSTERS = 8   # the first global cut of a tree when nothing better is known
 
 
 def next_cut_version(project) -> int:
@@ -109,6 +112,27 @@ def load_linkage(project):
     return ClusterModel(tree, np.asarray(arrays["row"], np.int64),
                         np.asarray(arrays["copy_leaf"], np.int64) if "copy_leaf" in arrays else None,
                         np.asarray(arrays["copy_objects"], np.int64) if "copy_objects" in arrays else None, info)
+
+
+def load_clustering(project, n_clusters: int = DEFAULT_CLUSTERS):
+    """The stored tree and the cut set to show with it, or None without a stored tree.
+
+    The cuts are the stored ones when they belong to this tree (same ``linkage_id``), else a global cut into
+    ``n_clusters`` clusters (at most one per leaf). The dendrogram layout is computed here, so that a caller on a
+    worker thread leaves none of it to the GUI thread.
+
+    Returns
+    -------
+    (ClusterModel, dict {node: distance}) or None
+    """
+    cm = load_linkage(project)
+    if cm is None:
+        return None
+    _ = cm.layout
+    stored = load_cuts(project)
+    if stored is not None and stored[1].get("linkage_id") == cm.linkage_id:
+        return cm, stored[0]
+    return cm, cm.cuts_for(n_clusters=min(n_clusters, cm.tree.n_leaves))
 
 
 def _plain(v):

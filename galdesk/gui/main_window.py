@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from galdesk import __version__
 from galdesk.config import data_dir, load_settings, log_path
+from galdesk.gui.errors import log_exception
 from galdesk.gui.state import AppState
 from galdesk.gui.tabs.data_tab import DataTab
 from galdesk.gui.tabs.placeholder import NotYetTab
@@ -254,7 +255,7 @@ class MainWindow(QMainWindow):
         shutil.copytree(project.path, dest)
         return self.open_project(dest)
 
-    # -- dialogs --------------------------------------------------------------------------------------------------------
+    # -- dialogs -------------------------------------------------------------------------------------------------------
     def new_project_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "New project", str(Path.home() / "untitled.galdesk"))
         if path:
@@ -322,8 +323,6 @@ class MainWindow(QMainWindow):
         self.progress_label.setText(message + (f"  (ETA {eta_s})" if eta_s else ""))
 
     def _on_task_error(self, exc, tb) -> None:
-        from galdesk.gui.app import log_exception
-
         log_exception(exc, tb)
         QMessageBox.critical(self, "Error", f"{exc}\n\nDetails were written to {log_path()}")
 
@@ -345,7 +344,7 @@ class MainWindow(QMainWindow):
         self._device_runner.start(probe, on_result=lambda text: self.device_label.setText(f"device: {text}"),
                                   on_error=lambda exc, tb: self.device_label.setText("device: cpu"))
 
-    # -- state -> window ------------------------------------------------------------------------------------------------
+    # -- state -> window -----------------------------------------------------------------------------------------------
     def _on_project_changed(self, project) -> None:
         title = f"galdesk {__version__}"
         if project is not None:

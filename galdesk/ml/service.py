@@ -15,11 +15,12 @@ import numpy as np
 
 from galdesk.ml import DEFAULT_MODEL
 from galdesk.project import Project, as_project
-from galdesk.project.objects import cell_str
+from galdesk.project.objects import BASE_COLUMNS, cell_str
 from galdesk.project.store import stack_group
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["classify_project", "train_project", "catalogue_labels", "parse_label_map", "DEFAULT_MODEL"]
+__all__ = ["classify_project", "train_project", "catalogue_labels", "parse_label_map", "label_columns",
+           "prediction_rows", "binary_roc", "PREDICTION_ORDERS", "DEFAULT_MODEL"]
 
 
 
@@ -48,6 +49,54 @@ def catalogue_labels(project: Project, column: str, rows: np.ndarray, label_map:
         v = cell_str(objs[column][int(r)]).strip()
         out.append(label_map.get(v, v) if v else None)
     return out
+
+
+def label_columns(project: Project) -> list[str]:
+    """Object-table columns that may hold class labels: the catalogue's columns, plus the spectroscopic class."""
+    return [c for c in project.objects.colnames if c not in BASE_COLUMNS or c in ("spec_class", "subclass")]
+
+
+#: Orders of :func:`prediction_rows`
+PREDICTION_ORDERS = ("ambiguous", "confident", "catalogue")
+
+
+def prediction_rows(preds, predicted: str | None = None, order: str = "ambiguous") -> np.ndarray:
+    """Object-table rows of stored predictions (:class:`galdesk.project.results.StoredPredictions`) to review.
+
+    Parameters
+    ----------
+    predicted : str, optional
+        Keep only objects predicted as this class.
+    order : {"ambiguous", "confident", "catalogue"}
+        Highest entropy first, highest top-class probability first, or the stored order (ties keep it too).
+    """
+    keep = np.ones(len(preds.rows), bool)
+    if predicted is not None:
+        keep &= np.asarray([preds.label(i) == predicted for i in range(len(preds.rows))], bool)
+    idx = np.flatnonzero(keep)
+    if order == "ambiguous":
+        idx = idx[np.argsort(-preds.entropy[idx], kind="stable")]
+    elif order == "confident":
+        idx = idx[np.argsort(-preds.confidence[idx], kind="stable")]
+    elif order != "catalogue":
+        raise ValueError(f"unknown order {order!r} (choose from {', '.join(PREDICTION_ORDERS)})")
+    return preds.rows[idx]
+
+
+def binary_roc(project: Project, preds, label_column: str, label_map: dict | None = None):
+    """ROC curve of a two-class prediction against catalogue labels: ``(false_positive_rate, true_positive_rate)``
+    arrays, or None when the model has not two classes or the labelled objects do not show both."""
+    from sklearn.metrics import roc_curve
+
+    if preds is None or len(preds.class_names) != 2:
+        return None
+    labels = catalogue_labels(project, label_column, preds.rows, label_map)
+    y = np.array([preds.class_names.index(lab) if lab in preds.class_names else -1 for lab in labels])
+    ok = y >= 0
+    if len(set(y[ok].tolist())) < 2:
+        return None
+    fpr, tpr, _ = roc_curve(y[ok], preds.prob[ok, 1])
+    return fpr, tpr
 
 
 def classify_project(project, model: str = DEFAULT_MODEL, device: str | None = None,

@@ -6,14 +6,15 @@ import threading
 
 def test_uncaught_errors_are_logged_and_shown(qtbot, monkeypatch):
     from galdesk.config import log_path
-    from galdesk.gui import app as gapp
+    from galdesk.gui import errors
+    from galdesk.gui.app import make_app
 
-    gapp.make_app()
+    make_app()
     shown = []
-    monkeypatch.setattr(gapp, "_show_error", shown.append)
+    monkeypatch.setattr(errors, "show_error", shown.append)
     old_hook, old_thread_hook = sys.excepthook, threading.excepthook
     try:
-        gapp.install_excepthooks()
+        errors.install_excepthooks()
         try:
             raise ValueError("NAXIS3 = -1 in cube.fits")
         except ValueError:

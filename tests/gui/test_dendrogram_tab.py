@@ -155,7 +155,7 @@ def test_compute_drag_cuts_suggest_and_browse(qtbot, tab):
     with qtbot.waitSignal(tab.cutsCommitted, timeout=30000) as saved:
         tab.suggest_btn.click()
     assert project.journal.records("cuts")[-1].payload["source"] == "suggest"
-    assert tab.table_model.rowCount() == tab.cut.n_clusters == saved.args[0]["n_clusters"]
+    assert tab.table.clusters.rowCount() == tab.cut.n_clusters == saved.args[0]["n_clusters"]
     assert tab.cons is not None and np.all(np.isfinite(tab.cons.per_cluster))
 
     # -- the cluster list drives the thumbnails; a thumbnail click sets the current galaxy
@@ -163,7 +163,7 @@ def test_compute_drag_cuts_suggest_and_browse(qtbot, tab):
     tab.select_node(-1)
     assert not tab.plot.branch_line.isVisible() and not tab.table.selectionModel().hasSelection()
     k = tab.cut.n_clusters - 1
-    tab.table.selectRow(tab.proxy.mapFromSource(tab.table_model.index(k, 0)).row())
+    tab.table.selectRow(tab.table.proxy.mapFromSource(tab.table.clusters.index(k, 0)).row())
     assert tab.grid.thumbs.rowCount() == int(np.sum(tab.labels == k))
     first_row = tab.grid.thumbs.object_row(tab.grid.thumbs.index(0))
     with qtbot.waitSignal(tab.state.currentChanged, timeout=3000) as cur:

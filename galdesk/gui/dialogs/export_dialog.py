@@ -106,3 +106,14 @@ class ExportDialog(QDialog):
         self.ok.setEnabled(True)
         self.status.setText(f"failed: {exc}")
         QMessageBox.warning(self, "Export", str(exc))
+
+
+if __name__ == "__main__":  # pragma: no cover - preview: python -m galdesk.gui.dialogs.export_dialog [PROJECT]
+    from galdesk.gui.preview import preview_project_path
+    from galdesk.gui.qtapp import make_app
+    from galdesk.project import Project
+
+    app = make_app()
+    dialog = ExportDialog(Project.open(preview_project_path()))
+    dialog.exported.connect(lambda result: print("exported", result))
+    dialog.exec()

@@ -4,7 +4,6 @@ curve and the suspect catalogue labels that feed the Vet tab."""
 
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -19,7 +18,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -30,11 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from galdesk.gui.widgets.task_panel import TaskPanel
 from galdesk.gui.widgets.thumbnails import ThumbnailGrid
-from galdesk.gui.worker import TaskRunner
-from galdesk.tasks import eta_text
 
 __all__ = ["ClassifyTab"]
+
+#: The gallery's sort choices: (text, order of :func:`galdesk.ml.service.prediction_rows`)
+SORT_CHOICES = (("most ambiguous first", "ambiguous"), ("most confident first", "confident"),
+                ("catalogue order", "catalogue"))
 
 
 class _EpochBridge(QObject):
@@ -49,13 +50,33 @@ class ClassifyTab(QWidget):
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
         self.state = state
-        self.runner = TaskRunner(self)
         self.summary: dict | None = None
+        self.preds = None
         self._bridge = _EpochBridge()
         self._bridge.epoch.connect(self._on_epoch)
         self.history: list[dict] = []
 
-        # -- controls
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(self._build_run_box())
+        ll.addWidget(self._build_train_box(), 1)
+        self.result_tabs = QTabWidget()
+        self.result_tabs.addTab(self._build_gallery(), "Galaxies")
+        self.result_tabs.addTab(self._build_metrics(), "Metrics")
+        self.result_tabs.addTab(self._build_suspects(), "Suspect labels")
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.result_tabs)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 3)
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+        self.panel.disable_while_busy(self.train_btn)
+        self._connect(state)
+        self._fill_models()
+
+    # -- building ---------------------------------------------------------------------------------------------------
+    def _build_run_box(self) -> QGroupBox:
         self.model = QComboBox()
         self.model_btn = QPushButton("Your model…")
         self.device = QComboBox()
@@ -64,12 +85,9 @@ class ClassifyTab(QWidget):
         self.label_map = QLineEdit()
         self.label_map.setPlaceholderText("catalogue value=class, … (e.g. spiral_clockwise=spiral)")
         self.tta = QCheckBox("average 8 rotations/flips")
-        self.run_btn = QPushButton("Classify")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress_label = QLabel("")
+        self.panel = TaskPanel("Classify", title="Classify")
+        self.runner = self.panel.runner
+        self.run_btn = self.panel.buttons[0]
         form = QFormLayout()
         mrow = QHBoxLayout()
         mrow.addWidget(self.model, 1)
@@ -79,15 +97,12 @@ class ClassifyTab(QWidget):
         form.addRow("Catalogue labels", self.label_column)
         form.addRow("Label map", self.label_map)
         form.addRow("", self.tta)
-        brow = QHBoxLayout()
-        brow.addWidget(self.run_btn)
-        brow.addWidget(self.cancel_btn)
-        form.addRow(brow)
-        form.addRow(self.progress)
-        form.addRow(self.progress_label)
-        run_box = QGroupBox("Classify")
-        run_box.setLayout(form)
+        form.addRow(self.panel)
+        box = QGroupBox("Classify")
+        box.setLayout(form)
+        return box
 
+    def _build_train_box(self) -> QGroupBox:
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 500)
         self.epochs.setValue(30)
@@ -106,19 +121,16 @@ class ClassifyTab(QWidget):
         self.val_loss = self.curves.plot([], [], pen=pg.mkPen((220, 80, 40), width=1), name="val loss")
         self.val_acc = self.curves.plot([], [], pen=pg.mkPen((40, 160, 60), width=1), name="val accuracy")
         tform.addRow(self.curves)
-        train_box = QGroupBox("Train")
-        train_box.setLayout(tform)
+        box = QGroupBox("Train")
+        box.setLayout(tform)
+        return box
 
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.addWidget(run_box)
-        ll.addWidget(train_box, 1)
-
-        # -- results
+    def _build_gallery(self) -> QWidget:
         self.filter = QComboBox()
         self.filter.addItem("all", None)
         self.sort = QComboBox()
-        self.sort.addItems(["most ambiguous first", "most confident first", "catalogue order"])
+        for text, order in SORT_CHOICES:
+            self.sort.addItem(text, order)
         self.grid = ThumbnailGrid(icon_size=80)
         top = QHBoxLayout()
         top.addWidget(QLabel("Show"))
@@ -126,12 +138,14 @@ class ClassifyTab(QWidget):
         top.addWidget(QLabel("Sort"))
         top.addWidget(self.sort)
         top.addStretch(1)
-        gridw = QWidget()
-        gl = QVBoxLayout(gridw)
+        w = QWidget()
+        gl = QVBoxLayout(w)
         gl.setContentsMargins(0, 0, 0, 0)
         gl.addLayout(top)
         gl.addWidget(self.grid, 1)
+        return w
 
+    def _build_metrics(self) -> QWidget:
         self.metrics_label = QLabel("")
         self.metrics_label.setWordWrap(True)
         self.confusion = QTableWidget(0, 0)
@@ -142,34 +156,26 @@ class ClassifyTab(QWidget):
         self.roc.setYRange(0, 1)
         self.roc.plot([0, 1], [0, 1], pen=pg.mkPen((150, 150, 150), style=Qt.DashLine))
         self.roc_curve = self.roc.plot([], [], pen=pg.mkPen((40, 90, 200), width=1))
-        self.suspects = QListWidget()
-        self.vet_suspects_btn = QPushButton("Vet these (suspect order)")
-        mw = QWidget()
-        ml = QVBoxLayout(mw)
+        w = QWidget()
+        ml = QVBoxLayout(w)
         ml.addWidget(self.metrics_label)
         ml.addWidget(QLabel("Confusion matrix (rows: catalogue, columns: predicted)"))
         ml.addWidget(self.confusion)
         ml.addWidget(self.roc, 1)
-        sw = QWidget()
-        sl = QVBoxLayout(sw)
+        return w
+
+    def _build_suspects(self) -> QWidget:
+        self.suspects = QListWidget()
+        self.vet_suspects_btn = QPushButton("Vet these (suspect order)")
+        w = QWidget()
+        sl = QVBoxLayout(w)
         sl.addWidget(QLabel("Catalogue labels the model confidently contradicts (p ≥ 0.9)"))
         sl.addWidget(self.suspects, 1)
         sl.addWidget(self.vet_suspects_btn)
-        self.result_tabs = QTabWidget()
-        self.result_tabs.addTab(gridw, "Galaxies")
-        self.result_tabs.addTab(mw, "Metrics")
-        self.result_tabs.addTab(sw, "Suspect labels")
+        return w
 
-        split = QSplitter(Qt.Horizontal)
-        split.addWidget(left)
-        split.addWidget(self.result_tabs)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 3)
-        lay = QVBoxLayout(self)
-        lay.addWidget(split)
-
+    def _connect(self, state) -> None:
         self.run_btn.clicked.connect(self.classify)
-        self.cancel_btn.clicked.connect(self.cancel)
         self.train_btn.clicked.connect(self.train)
         self.model_btn.clicked.connect(self._choose_model_file)
         self.filter.currentIndexChanged.connect(self._apply_view)
@@ -180,9 +186,8 @@ class ClassifyTab(QWidget):
         state.projectChanged.connect(self._on_project_changed)
         state.objectsChanged.connect(self._on_objects_changed)
         state.displayChanged.connect(self.grid.thumbs.set_display)
-        self._fill_models()
 
-    # -- set-up ---------------------------------------------------------------------------------------------------------
+    # -- set-up --------------------------------------------------------------------------------------------------------
     def _fill_models(self) -> None:
         from galdesk.ml.weights import list_bundled
 
@@ -208,26 +213,20 @@ class ClassifyTab(QWidget):
             self._show_stored()
 
     def _on_objects_changed(self) -> None:
+        from galdesk.ml.service import label_columns
+
         project = self.state.project
         self.label_column.clear()
         self.label_column.addItem("(none)", None)
         if project is None:
             self.grid.thumbs.set_project(None)
             return
-        from galdesk.project.objects import BASE_COLUMNS
-
-        for c in project.objects.colnames:
-            if c not in BASE_COLUMNS or c in ("spec_class", "subclass"):
-                self.label_column.addItem(c, c)
+        for c in label_columns(project):
+            self.label_column.addItem(c, c)
         self.grid.thumbs.set_project(project)
         self.grid.thumbs.set_display(self.state.display)
 
     # -- running ------------------------------------------------------------------------------------------------------
-    def _busy(self, busy: bool) -> None:
-        self.run_btn.setEnabled(not busy)
-        self.train_btn.setEnabled(not busy)
-        self.cancel_btn.setEnabled(busy)
-
     def _options(self) -> dict:
         from galdesk.ml.service import parse_label_map
 
@@ -246,11 +245,9 @@ class ClassifyTab(QWidget):
         if model is None:
             QMessageBox.information(self, "Classify", "Choose a model file.")
             return
-        self._busy(True)
         opts = self._options()
-        self.runner.start(classify_project, str(project.path), model=model, tta=self.tta.isChecked(), **opts,
-                          on_result=self._on_classified, on_error=self._on_error, on_progress=self._on_progress,
-                          on_cancelled=self._on_cancelled)
+        self.panel.start(classify_project, str(project.path), model=model, tta=self.tta.isChecked(), **opts,
+                         on_result=self._on_classified)
 
     def train(self) -> None:
         from galdesk.ml.service import train_project
@@ -266,26 +263,16 @@ class ClassifyTab(QWidget):
         self.history = []
         for curve in (self.train_loss, self.val_loss, self.val_acc):
             curve.setData([], [])
-        self._busy(True)
         cfg = TrainConfig(epochs=self.epochs.value(), device=opts["device"])
-        self.runner.start(train_project, str(project.path), column, class_names=classes,
-                          label_map=opts["label_map"], config=cfg, on_epoch=self._bridge.epoch.emit,
-                          on_result=self._on_trained, on_error=self._on_error, on_progress=self._on_progress,
-                          on_cancelled=self._on_cancelled)
+        self.panel.start(train_project, str(project.path), column, class_names=classes,
+                         label_map=opts["label_map"], config=cfg, on_epoch=self._bridge.epoch.emit,
+                         on_result=self._on_trained)
 
     def cancel(self) -> None:
-        self.runner.cancel()
-        self._busy(False)
-        self.progress_label.setText("cancelled")
+        self.panel.cancel()
 
     def shutdown(self) -> None:
-        self.runner.cancel()
-        self.runner.wait(10000)
-
-    def _on_progress(self, fraction, message, eta) -> None:
-        self.progress.setValue(int(fraction * 1000))
-        e = eta_text(eta if eta >= 0 else None)
-        self.progress_label.setText(message + (f"   ETA {e}" if e else ""))
+        self.panel.shutdown()
 
     def _on_epoch(self, row: dict) -> None:
         self.history.append(row)
@@ -294,27 +281,13 @@ class ClassifyTab(QWidget):
         self.val_loss.setData(ep, [r["val_loss"] for r in self.history])
         self.val_acc.setData(ep, [r["val_accuracy"] for r in self.history])
 
-    def _on_error(self, exc, tb) -> None:
-        from galdesk.gui.app import log_exception
-
-        self._busy(False)
-        log_exception(exc, tb)
-        self.progress_label.setText(f"failed: {exc}")
-        QMessageBox.warning(self, "Classify", str(exc))
-
-    def _on_cancelled(self) -> None:
-        self._busy(False)
-        self.progress_label.setText("cancelled; earlier results kept")
-
     def _on_trained(self, out: dict) -> None:
-        self._busy(False)
         test = (out.get("metrics") or {}).get("test") or {}
         self.model.addItem(f"{out['model']} (trained)", out["model"])
         self.model.setCurrentIndex(self.model.count() - 1)
-        self.progress_label.setText(f"trained: test accuracy {test.get('accuracy')}, ROC AUC {test.get('roc_auc')}")
+        self.panel.set_status(f"trained: test accuracy {test.get('accuracy')}, ROC AUC {test.get('roc_auc')}")
 
     def _on_classified(self, out: dict) -> None:
-        self._busy(False)
         self.summary = out
         self.state.project.reload()
         self.state.resultsChanged.emit("predictions")
@@ -344,20 +317,11 @@ class ClassifyTab(QWidget):
             self._show_metrics(out)
 
     def _apply_view(self) -> None:
-        p = getattr(self, "preds", None)
-        if p is None:
+        from galdesk.ml.service import prediction_rows
+
+        if self.preds is None:
             return
-        keep = np.ones(len(p.rows), bool)
-        cls = self.filter.currentData()
-        if cls is not None:
-            keep &= np.asarray([self.preds.label(i) == cls for i in range(len(p.rows))])
-        idx = np.flatnonzero(keep)
-        mode = self.sort.currentIndex()
-        if mode == 0:
-            idx = idx[np.argsort(-p.entropy[idx], kind="stable")]
-        elif mode == 1:
-            idx = idx[np.argsort(-p.confidence[idx], kind="stable")]
-        self.grid.thumbs.set_rows(p.rows[idx])
+        self.grid.thumbs.set_rows(prediction_rows(self.preds, self.filter.currentData(), self.sort.currentData()))
 
     def _show_metrics(self, out: dict) -> None:
         m = out.get("metrics") or {}
@@ -392,23 +356,10 @@ class ClassifyTab(QWidget):
         self.result_tabs.setTabText(2, f"Suspect labels ({self.suspects.count()})")
 
     def _draw_roc(self, out: dict) -> None:
-        from sklearn.metrics import roc_curve
+        from galdesk.ml.service import binary_roc
 
-        from galdesk.ml.service import catalogue_labels
-
-        p = self.preds
-        if p is None or len(p.class_names) != 2:
-            self.roc_curve.setData([], [])
-            return
-        labels = catalogue_labels(self.state.project, self.label_column.currentData(), p.rows,
-                                  self._options()["label_map"])
-        y = np.array([p.class_names.index(lab) if lab in p.class_names else -1 for lab in labels])
-        ok = y >= 0
-        if len(set(y[ok].tolist())) < 2:
-            self.roc_curve.setData([], [])
-            return
-        fpr, tpr, _ = roc_curve(y[ok], p.prob[ok, 1])
-        self.roc_curve.setData(fpr, tpr)
+        roc = binary_roc(self.state.project, self.preds, self.label_column.currentData(), self._options()["label_map"])
+        self.roc_curve.setData(*(roc if roc is not None else ([], [])))
 
     def _on_suspect_activated(self, item) -> None:
         oid = item.data(Qt.UserRole)
@@ -428,3 +379,9 @@ class ClassifyTab(QWidget):
         vet.order.setCurrentIndex(vet.order.findData("suspect"))
         win.tabs.setCurrentWidget(vet)
         vet.start()
+
+
+if __name__ == "__main__":  # pragma: no cover - preview on a project given on the command line, or the demo
+    from galdesk.gui.preview import preview_tab
+
+    preview_tab(ClassifyTab, "ClassifyTab preview (python -m galdesk.gui.tabs.classify_tab [PROJECT])")

@@ -84,7 +84,7 @@ class DataTab(QWidget):
         self.spec_table.selectionModel().currentRowChanged.connect(self._on_spec_row)
         self.image_view.displayChanged.connect(self._on_view_display)
 
-    # -- state -> view ---------------------------------------------------------------------------------------------------
+    # -- state -> view -------------------------------------------------------------------------------------------------
     def _on_project_changed(self, project) -> None:
         self._on_objects_changed()
         if project is not None and len(project.objects):
@@ -155,7 +155,7 @@ class DataTab(QWidget):
             self.fields.setItem(i, 0, key)
             self.fields.setItem(i, 1, QTableWidgetItem(text))
 
-    # -- view -> state --------------------------------------------------------------------------------------------------
+    # -- view -> state -------------------------------------------------------------------------------------------------
     def _on_spec_row(self, current, _previous) -> None:
         if current.isValid():
             row = self.spec_model.item(current.row(), 0).data(Qt.UserRole + 1)
@@ -163,3 +163,9 @@ class DataTab(QWidget):
 
     def _on_view_display(self, settings) -> None:
         self.state.set_display(settings)
+
+
+if __name__ == "__main__":  # pragma: no cover - preview on a project given on the command line, or the demo
+    from galdesk.gui.preview import preview_tab
+
+    preview_tab(DataTab, "DataTab preview (python -m galdesk.gui.tabs.data_tab [PROJECT])")

@@ -2,173 +2,45 @@
 branch, cluster sizes and rotation-consistency scores, each cluster's galaxies, and cuts suggested by rotation
 consistency.
 
-Work off the GUI thread: features, linkage, layout, suggestions and every save run on workers
-(:class:`galdesk.gui.worker.TaskRunner`). On the GUI thread only the cheap parts run: cutting the tree and scoring
-a cut are a few vectorised passes over the nodes (a few ms at 20,000 leaves), so a drag previews live. Saves are
-serialised: a commit made while the previous one is still being written waits for it and then writes the latest
+Work off the GUI thread: features, linkage, layout, suggestions and every save run on workers (the jobs of
+:mod:`galdesk.gui.tabs.dendrogram_jobs`, started by a :class:`galdesk.gui.widgets.task_panel.TaskPanel`, saves by
+their own :class:`galdesk.gui.worker.TaskRunner`). On the GUI thread only the cheap parts run: cutting the tree and
+scoring a cut are a few vectorised passes over the nodes (a few ms at 20,000 leaves), so a drag previews live. Saves
+are serialised: a commit made while the previous one is still being written waits for it and then writes the latest
 cut set (never two writers racing on the result file).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from galdesk.gui.tabs.dendrogram_jobs import VQVAE_TRAIN, compute_job, current_author, load_job, save_job, suggest_job
+from galdesk.gui.widgets.cluster_table import ClusterTable
 from galdesk.gui.widgets.dendrogram_plot import DendrogramPlot, cluster_colors
+from galdesk.gui.widgets.feature_model_chooser import FeatureModelChooser
+from galdesk.gui.widgets.task_panel import JOB_CANCELLED_TEXT, TaskPanel
 from galdesk.gui.widgets.thumbnails import ThumbnailGrid
 from galdesk.gui.worker import TaskRunner
-from galdesk.tasks import eta_text
 
-__all__ = ["DendrogramTab", "ClusterTableModel"]
-
-DEFAULT_CLUSTERS = 8   # first cut when there are no rotated copies to suggest one
+__all__ = ["DendrogramTab"]
 
 
-# -- jobs (run on workers; plain functions of a path, no Qt) -----------------------------------------------------------
-VQVAE_TRAIN = "vqvae:train"   # model-combo entry: train a VQ-VAE on the project first
-
-
-def _compute_job(path, model, rotations, average, threshold, ctx=None):
-    from galdesk.cluster.pipeline import apply_cuts, cluster_project
-    from galdesk.project import Project
-    from galdesk.tasks import ScaledContext
-
-    project = Project.open(path)
-    try:
-        lo = 0.0
-        if model == VQVAE_TRAIN:
-            from galdesk.ml.vqvae import train_project_vqvae
-
-            model = train_project_vqvae(project, ctx=ScaledContext(ctx, 0.0, 0.6))
-            lo = 0.6
-        cm = cluster_project(project, model=model, rotations=rotations, average=average,
-                             ctx=ScaledContext(ctx, lo, 0.97))
-        _ = cm.layout                     # computed here, not on the GUI thread
-        if cm.has_copies:
-            cuts, source = cm.suggest(threshold=threshold, ctx=ctx).cuts, "suggest"
-        else:
-            cuts, source = cm.cuts_for(n_clusters=min(DEFAULT_CLUSTERS, cm.tree.n_leaves)), "gui"
-        out = apply_cuts(project, cm, cuts, source=source, author=_author())
-        ctx.progress(1.0, f"Clustered {cm.n_objects} galaxies: {out['n_clusters']} clusters")
-        return cm, cuts, out
-    finally:
-        project.close()
-
-
-def _load_job(path, ctx=None):
-    from galdesk.cluster.store import load_cuts, load_linkage
-    from galdesk.project import Project
-
-    project = Project.open(path)
-    try:
-        cm = load_linkage(project)
-        if cm is None:
-            return None
-        _ = cm.layout
-        stored = load_cuts(project)
-        if stored is not None and stored[1].get("linkage_id") == cm.linkage_id:
-            cuts = stored[0]
-        else:
-            cuts = cm.cuts_for(n_clusters=min(DEFAULT_CLUSTERS, cm.tree.n_leaves))
-        return cm, cuts
-    finally:
-        project.close()
-
-
-def _save_job(path, cm, cuts, source, author, ctx=None):
-    from galdesk.cluster.pipeline import apply_cuts
-    from galdesk.project import Project
-
-    project = Project.open(path)
-    try:
-        return apply_cuts(project, cm, cuts, source=source, author=author)
-    finally:
-        project.close()
-
-
-def _suggest_job(cm, threshold, min_size, ctx=None):
-    return cm.suggest(threshold=threshold, min_size=min_size, ctx=ctx)
-
-
-def _author() -> str:
-    from galdesk.vetting import default_vetter
-
-    return default_vetter()
-
-
-# -- cluster list ------------------------------------------------------------------------------------------------------
-class ClusterTableModel(QAbstractTableModel):
-    """Clusters with their sizes and rotation-consistency scores (lazy: fine with thousands of rows)."""
-
-    HEADERS = ("Cluster", "Galaxies", "Rotation consistency")
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.sizes = np.zeros(0, np.int64)
-        self.scores = np.zeros(0)
-
-    def set_clusters(self, sizes, scores=None) -> None:
-        self.beginResetModel()
-        self.sizes = np.asarray(sizes, np.int64)
-        self.scores = np.full(self.sizes.size, np.nan) if scores is None else np.asarray(scores, float)
-        self.endResetModel()
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
-        return 0 if parent.isValid() else int(self.sizes.size)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
-        return 0 if parent.isValid() else 3
-
-    def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802 - Qt API
-        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
-            return self.HEADERS[section]
-        return None
-
-    def data(self, index, role=Qt.DisplayRole):
-        if not index.isValid():
-            return None
-        r, c = index.row(), index.column()
-        if role == Qt.DisplayRole:
-            if c == 0:
-                return str(r)
-            if c == 1:
-                return str(int(self.sizes[r]))
-            s = self.scores[r]
-            return "" if not np.isfinite(s) else f"{s:.2f}"
-        if role == Qt.UserRole:          # numeric sort key
-            return float(r) if c == 0 else float(self.sizes[r]) if c == 1 else (
-                float(self.scores[r]) if np.isfinite(self.scores[r]) else -1.0)
-        if role == Qt.DecorationRole and c == 0:
-            from PySide6.QtGui import QColor  # noqa: PLC0415
-
-            rgb = cluster_colors([r])[0]
-            return QColor(int(rgb[0]), int(rgb[1]), int(rgb[2]))
-        if role == Qt.TextAlignmentRole and c > 0:
-            return int(Qt.AlignRight | Qt.AlignVCenter)
-        return None
-
-
-# -- the tab -----------------------------------------------------------------------------------------------------------
 class DendrogramTab(QWidget):
     """Ward tree of the project's galaxies with per-branch cuts.
 
@@ -186,7 +58,6 @@ class DendrogramTab(QWidget):
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
         self.state = state
-        self.runner = TaskRunner(self)       # compute / load / suggest: one long job at a time
         self.saver = TaskRunner(self)        # saves, serialised (see module docstring)
         self.cm = None
         self.cuts: dict[int, float] = {}
@@ -198,40 +69,54 @@ class DendrogramTab(QWidget):
         self._pending_save: tuple | None = None
         self._row_order = np.zeros(0, np.int64)   # argsort of cm.rows: object row -> object index lookups
 
-        # -- controls
-        self.model = QComboBox()
-        self.model_btn = QPushButton("Your model…")
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(self._build_features_box())
+        ll.addWidget(self._build_cuts_box())
+        self.table = ClusterTable()
+        ll.addWidget(self.table, 1)
+        self.plot = DendrogramPlot()
+        right = QSplitter(Qt.Vertical)
+        right.addWidget(self.plot)
+        right.addWidget(self._build_gallery())
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 3)
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+        self._connect(state)
+        self._set_enabled()
+
+    # -- building ------------------------------------------------------------------------------------------------------
+    def _build_features_box(self) -> QGroupBox:
+        self.models = FeatureModelChooser(VQVAE_TRAIN)
         self.rotations = QComboBox()
         self.rotations.addItem("4 rotations", 4)
         self.rotations.addItem("8 rotations and flips", 8)
         self.rotations.addItem("none (no consistency)", 0)
         self.average = QCheckBox("cluster the rotation-averaged features")
-        self.compute_btn = QPushButton("Compute features && cluster")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress_label = QLabel("")
-        self.progress_label.setWordWrap(True)
+        # compute / load / suggest: one long job at a time
+        self.panel = TaskPanel("Compute features && cluster", title="Dendrogram", cancel_text=JOB_CANCELLED_TEXT)
+        self.panel.status.setWordWrap(True)
+        self.runner = self.panel.runner
+        self.compute_btn = self.panel.buttons[0]
         self.info_label = QLabel("")
         self.info_label.setWordWrap(True)
         form = QFormLayout()
-        mrow = QHBoxLayout()
-        mrow.addWidget(self.model, 1)
-        mrow.addWidget(self.model_btn)
-        form.addRow("Features from", mrow)
+        form.addRow("Features from", self.models)
         form.addRow("Copies", self.rotations)
         form.addRow("", self.average)
-        brow = QHBoxLayout()
-        brow.addWidget(self.compute_btn)
-        brow.addWidget(self.cancel_btn)
-        form.addRow(brow)
-        form.addRow(self.progress)
-        form.addRow(self.progress_label)
+        form.addRow(self.panel)
         form.addRow(self.info_label)
-        compute_box = QGroupBox("Features and tree")
-        compute_box.setLayout(form)
+        box = QGroupBox("Features and tree")
+        box.setLayout(form)
+        return box
 
+    def _build_cuts_box(self) -> QGroupBox:
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.5, 1.0)
         self.threshold.setSingleStep(0.05)
@@ -244,63 +129,32 @@ class DendrogramTab(QWidget):
         self.reset_btn = QPushButton("Global cut only")
         self.summary = QLabel("No clusters yet.")
         self.summary.setWordWrap(True)
-        cform = QFormLayout()
-        cform.addRow("Consistency threshold", self.threshold)
-        cform.addRow("Smallest cluster", self.min_size)
-        cform.addRow(self.suggest_btn)
-        crow = QHBoxLayout()
-        crow.addWidget(self.remove_btn)
-        crow.addWidget(self.reset_btn)
-        cform.addRow(crow)
-        cform.addRow(self.summary)
-        cuts_box = QGroupBox("Cuts")
-        cuts_box.setLayout(cform)
+        form = QFormLayout()
+        form.addRow("Consistency threshold", self.threshold)
+        form.addRow("Smallest cluster", self.min_size)
+        form.addRow(self.suggest_btn)
+        row = QHBoxLayout()
+        row.addWidget(self.remove_btn)
+        row.addWidget(self.reset_btn)
+        form.addRow(row)
+        form.addRow(self.summary)
+        box = QGroupBox("Cuts")
+        box.setLayout(form)
+        return box
 
-        self.table_model = ClusterTableModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.table_model)
-        self.proxy.setSortRole(Qt.UserRole)
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.table.verticalHeader().hide()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.Stretch)
-
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.addWidget(compute_box)
-        ll.addWidget(cuts_box)
-        ll.addWidget(self.table, 1)
-
-        self.plot = DendrogramPlot()
+    def _build_gallery(self) -> QWidget:
         self.grid_label = QLabel("Select a cluster or click a branch to see its galaxies.")
         self.grid = ThumbnailGrid(icon_size=72)
-        gw = QWidget()
-        gl = QVBoxLayout(gw)
+        w = QWidget()
+        gl = QVBoxLayout(w)
         gl.setContentsMargins(0, 0, 0, 0)
         gl.addWidget(self.grid_label)
         gl.addWidget(self.grid, 1)
-        right = QSplitter(Qt.Vertical)
-        right.addWidget(self.plot)
-        right.addWidget(gw)
-        right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
-        split = QSplitter(Qt.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 3)
-        lay = QVBoxLayout(self)
-        lay.addWidget(split)
+        return w
 
+    def _connect(self, state) -> None:
         self.compute_btn.clicked.connect(self.compute)
-        self.cancel_btn.clicked.connect(self.cancel)
-        self.model_btn.clicked.connect(self._choose_model_file)
+        self.panel.busyChanged.connect(lambda _busy: self._set_enabled())
         self.suggest_btn.clicked.connect(self.suggest)
         self.remove_btn.clicked.connect(self.remove_branch_cut)
         self.reset_btn.clicked.connect(self.global_only)
@@ -308,41 +162,21 @@ class DendrogramTab(QWidget):
         self.plot.cutCommitted.connect(self._on_cut_committed)
         self.plot.nodeClicked.connect(self.select_node)
         self.saver.done.connect(self._on_save_done)
-        self.table.selectionModel().currentRowChanged.connect(self._on_table_row)
+        self.table.clusterSelected.connect(self.select_cluster)
         self.grid.objectActivated.connect(state.set_current)
         state.projectChanged.connect(self._on_project_changed)
         state.objectsChanged.connect(self._on_objects_changed)
         state.currentChanged.connect(self._on_current_changed)
         state.displayChanged.connect(self.grid.thumbs.set_display)
-        self._fill_models()
-        self._set_enabled()
 
     # -- set-up --------------------------------------------------------------------------------------------------------
-    def _fill_models(self) -> None:
-        from galdesk.ml.weights import list_bundled
-
-        self.model.clear()
-        for m in list_bundled():
-            if m.get("task", "image") == "image":
-                self.model.addItem(m["name"], m["name"])
-        self.model.addItem("VQ-VAE: train on this project (unsupervised)", VQVAE_TRAIN)
-        self._project_vqvae_index = -1
-
     def add_model(self, label: str, path: str) -> None:
         """Offer a model file and select it."""
-        self.model.addItem(label, path)
-        self.model.setCurrentIndex(self.model.count() - 1)
-
-    def _choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.safetensors *.pt *.pth)")
-        if path:
-            self.add_model(path, path)
+        self.models.add_model(label, path)
 
     def _set_enabled(self) -> None:
-        busy = self.runner.running
-        has_project = self.state.project is not None
-        self.compute_btn.setEnabled(has_project and not busy)
-        self.cancel_btn.setEnabled(busy)
+        busy = self.panel.busy
+        self.panel.set_runnable(self.state.project is not None)
         has_tree = self.cm is not None
         self.suggest_btn.setEnabled(has_tree and not busy and self.cm.has_copies)
         self.reset_btn.setEnabled(has_tree)
@@ -352,28 +186,17 @@ class DendrogramTab(QWidget):
     def _root(self) -> int:
         return -1 if self.cm is None else self.cm.root
 
-    def _offer_project_vqvae(self, project) -> None:
-        """List the VQ-VAE a project already trained (PROJECT/models/vqvae.safetensors) as a feature model."""
-        if self._project_vqvae_index >= 0:
-            self.model.removeItem(self._project_vqvae_index)
-            self._project_vqvae_index = -1
-        path = None if project is None else project.path / "models" / "vqvae.safetensors"
-        if path is not None and path.is_file():
-            self.model.addItem("VQ-VAE trained on this project", str(path))
-            self._project_vqvae_index = self.model.count() - 1
-
     def _on_project_changed(self, project) -> None:
-        self._offer_project_vqvae(project)
-        self.runner.cancel()
+        self.models.offer_project_vqvae(project)
+        self.panel.stop()
         self._set_model(None, {})
         self.grid.thumbs.set_project(project, rows=[])
         self.grid.thumbs.set_display(self.state.display)
         self.info_label.setText("")
-        self.progress_label.setText("")
+        self.panel.set_status("")
         if project is not None:
-            self.progress_label.setText("Reading the stored tree…")
-            self.runner.start(_load_job, str(project.path), on_result=self._on_loaded, on_error=self._on_error,
-                              on_cancelled=self._on_cancelled)
+            self.panel.set_status("Reading the stored tree…")
+            self.panel.start(load_job, str(project.path), on_result=self._on_loaded, progress=False)
         self._set_enabled()
 
     def _on_objects_changed(self) -> None:
@@ -390,56 +213,33 @@ class DendrogramTab(QWidget):
         if project is None or project.n_images < 2:
             QMessageBox.information(self, "Dendrogram", "Open a project with cut-outs first.")
             return
-        model = self.model.currentData()
+        model = self.models.current()
         if model is None:
             QMessageBox.information(self, "Dendrogram", "Choose a model file: its penultimate layer gives the "
                                                         "features.")
             return
-        self.progress.setValue(0)
-        self.runner.start(_compute_job, str(project.path), model, int(self.rotations.currentData()),
-                          self.average.isChecked(), float(self.threshold.value()),
-                          on_result=self._on_computed, on_error=self._on_error, on_progress=self._on_progress,
-                          on_cancelled=self._on_cancelled)
-        self._set_enabled()
+        self.panel.set_progress(0.0)
+        self.panel.start(compute_job, str(project.path), model, int(self.rotations.currentData()),
+                         self.average.isChecked(), float(self.threshold.value()), current_author(),
+                         on_result=self._on_computed)
 
     def suggest(self) -> None:
         """Cuts suggested by rotation consistency (computed on a worker, then committed)."""
         if self.cm is None or not self.cm.has_copies:
             return
         ms = self.min_size.value() or None
-        self.runner.start(_suggest_job, self.cm, float(self.threshold.value()), ms,
-                          on_result=self._on_suggested, on_error=self._on_error, on_cancelled=self._on_cancelled)
-        self._set_enabled()
+        self.panel.start(suggest_job, self.cm, float(self.threshold.value()), ms, on_result=self._on_suggested,
+                         progress=False)
 
     def cancel(self) -> None:
-        self.runner.cancel()
-        self.progress_label.setText("cancelled; earlier results kept")
-        self._set_enabled()
+        self.panel.cancel()
 
     def shutdown(self) -> None:
-        self.runner.cancel()
-        self.runner.wait(10000)
+        self.panel.shutdown()
         self.saver.wait(10000)
 
-    def _on_progress(self, fraction, message, eta) -> None:
-        self.progress.setValue(int(fraction * 1000))
-        e = eta_text(eta if eta >= 0 else None)
-        self.progress_label.setText(message + (f"   ETA {e}" if e else ""))
-
-    def _on_error(self, exc, tb) -> None:
-        from galdesk.gui.app import log_exception
-
-        log_exception(exc, tb)
-        self.progress_label.setText(f"failed: {exc}")
-        self._set_enabled()
-        QMessageBox.warning(self, "Dendrogram", str(exc))
-
-    def _on_cancelled(self) -> None:
-        self.progress_label.setText("cancelled; earlier results kept")
-        self._set_enabled()
-
     def _on_loaded(self, out) -> None:
-        self.progress_label.setText("")
+        self.panel.set_status("")
         if out is None:
             self.summary.setText("No tree yet: compute features and cluster.")
         else:
@@ -449,14 +249,13 @@ class DendrogramTab(QWidget):
 
     def _on_computed(self, out) -> None:
         cm, cuts, saved = out
-        if self.model.currentData() == VQVAE_TRAIN:
-            self._offer_project_vqvae(self.state.project)
-            if self._project_vqvae_index >= 0:        # next time, reuse what was just trained
-                self.model.setCurrentIndex(self._project_vqvae_index)
-        self.progress.setValue(1000)
+        if self.models.current() == VQVAE_TRAIN:
+            self.models.offer_project_vqvae(self.state.project)
+            self.models.select_project_vqvae()        # next time, reuse what was just trained
+        self.panel.set_progress(1.0)
         self._set_model(cm, cuts)
         self._after_save(saved)
-        self.progress_label.setText(f"{cm.n_objects} galaxies clustered in {cm.info.get('seconds', 0):.1f} s")
+        self.panel.set_status(f"{cm.n_objects} galaxies clustered in {cm.info.get('seconds', 0):.1f} s")
         self.clustered.emit({"loaded": False, **self._summary_dict()})
         self._set_enabled()
 
@@ -464,8 +263,8 @@ class DendrogramTab(QWidget):
         self.cuts = dict(sug.cuts)
         self._recut()
         self._save("suggest")
-        self.progress_label.setText(f"Suggested {len(sug.clusters)} clusters (threshold {sug.threshold:.2f}, "
-                                    f"smallest {sug.min_size})")
+        self.panel.set_status(f"Suggested {len(sug.clusters)} clusters (threshold {sug.threshold:.2f}, "
+                              f"smallest {sug.min_size})")
         self._set_enabled()
 
     # -- the model -----------------------------------------------------------------------------------------------------
@@ -476,7 +275,7 @@ class DendrogramTab(QWidget):
         if cm is None:
             self.cut = self.labels = self.cons = None
             self.plot.set_tree(None)
-            self.table_model.set_clusters([])
+            self.table.set_clusters([])
             self.summary.setText("No clusters yet.")
             self._row_order = np.zeros(0, np.int64)
             return
@@ -506,8 +305,7 @@ class DendrogramTab(QWidget):
         self.cons = cm.consistency(self.cut)
         self.plot.set_global_cut(self.cuts.get(self._root))
         self._color(self.cut)
-        sizes = np.bincount(self.labels, minlength=self.cut.n_clusters)
-        self.table_model.set_clusters(sizes, None if self.cons is None else self.cons.per_cluster)
+        self.table.set_clusters(cm.object_sizes(self.cut), None if self.cons is None else self.cons.per_cluster)
         self._show_summary(self.cut, preview=False)
         # keep the selection on the same branch
         if self.selected_node >= 0:
@@ -565,7 +363,7 @@ class DendrogramTab(QWidget):
         project = self.state.project
         if project is None or self.cm is None:
             return
-        job = (str(project.path), self.cm, dict(self.cuts), source, _author())
+        job = (str(project.path), self.cm, dict(self.cuts), source, current_author())
         if self.saver.running:
             self._pending_save = job          # written when the running save ends (latest wins)
             return
@@ -573,7 +371,7 @@ class DendrogramTab(QWidget):
 
     def _start_save(self, job) -> None:
         self._pending_save = None
-        self.saver.start(_save_job, *job, on_result=self._after_save, on_error=self._on_error)
+        self.saver.start(save_job, *job, on_result=self._after_save, on_error=self.panel.fail)
 
     def _on_save_done(self) -> None:
         if self._pending_save is not None and not self.saver.running:
@@ -593,7 +391,7 @@ class DendrogramTab(QWidget):
         if self.cm is None or node is None or node < 0:
             self.selected_node = self.selected_cluster = -1
             self.plot.clear_branch()
-            self._select_table_row(-1)
+            self.table.show_cluster(-1)
             self._set_enabled()
             return
         node = int(node)
@@ -612,7 +410,7 @@ class DendrogramTab(QWidget):
             self._show_rows(self.cm.rows[inside], f"Branch {node}: {int(inside.sum())} galaxies"
                             + (f" (inside cluster {c})" if c >= 0 else
                                f" in {len(np.unique(self.labels[inside]))} clusters"))
-            self._select_table_row(c)
+            self.table.show_cluster(c)
         self._set_enabled()
 
     def select_cluster(self, c: int) -> None:
@@ -632,30 +430,11 @@ class DendrogramTab(QWidget):
         score = "" if self.cons is None or not np.isfinite(self.cons.per_cluster[c]) else \
             f", rotation consistency {self.cons.per_cluster[c]:.2f}"
         self._show_rows(rows, f"Cluster {c}: {rows.size} galaxies{score}")
-        self._select_table_row(c)
+        self.table.show_cluster(c)
 
     def _show_rows(self, rows, text: str) -> None:
         self.grid.thumbs.set_rows(np.asarray(rows, np.int64))
         self.grid_label.setText(text)
-
-    def _select_table_row(self, c: int) -> None:
-        sm = self.table.selectionModel()
-        sm.blockSignals(True)
-        try:
-            if c < 0:
-                sm.clearSelection()
-            else:
-                idx = self.proxy.mapFromSource(self.table_model.index(c, 0))
-                self.table.selectRow(idx.row())
-                self.table.scrollTo(idx)
-        finally:
-            sm.blockSignals(False)
-
-    def _on_table_row(self, current, _previous) -> None:
-        if not current.isValid():
-            return
-        c = self.proxy.mapToSource(current).row()
-        self.select_cluster(c)
 
     def _object_index(self, row) -> int:
         """Index into cm.rows of an object-table row, or -1."""
@@ -688,20 +467,7 @@ def _refresh_manifest(project) -> None:
 if __name__ == "__main__":  # pragma: no cover - preview on a project given on the command line, or the demo
     import sys
 
-    from galdesk.gui.app import make_app
-    from galdesk.gui.state import AppState
-    from galdesk.project import Project
-    from galdesk.services.demo import make_demo_project
+    from galdesk.gui.preview import preview_tab
 
-    app = make_app()
-    state = AppState()
-    tab = DendrogramTab(state)
-    path = sys.argv[1] if len(sys.argv) > 1 else make_demo_project()
-    if len(sys.argv) > 2:
-        tab.add_model(sys.argv[2], sys.argv[2])
-    tab.resize(1300, 800)
-    tab.setWindowTitle("Dendrogram tab preview (python -m galdesk.gui.tabs.dendrogram_tab [PROJECT [MODEL]])")
-    tab.show()
-    state.set_project(Project.open(path))
-    app.exec()
-    tab.shutdown()
+    preview_tab(DendrogramTab, "Dendrogram tab preview (python -m galdesk.gui.tabs.dendrogram_tab [PROJECT [MODEL]])",
+                setup=lambda tab: tab.add_model(sys.argv[2], sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -17,3 +17,13 @@ class NotYetTab(QWidget):
         label.setTextFormat(Qt.RichText)
         lay = QVBoxLayout(self)
         lay.addWidget(label)
+
+
+if __name__ == "__main__":  # pragma: no cover - preview: python -m galdesk.gui.tabs.placeholder
+    from galdesk.gui.qtapp import make_app
+
+    app = make_app()
+    tab = NotYetTab("Spectra stacking", "Stack spectra of a cluster in the rest frame, weighted by inverse variance.")
+    tab.resize(700, 400)
+    tab.show()
+    app.exec()

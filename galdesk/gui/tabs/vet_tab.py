@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 from galdesk.display import STRETCHES
 from galdesk.gui.widgets.image_view import ImageView
 from galdesk.gui.widgets.spectrum_plot import SpectrumPlot
+from galdesk.gui.worker import TaskRunner
 from galdesk.project.objects import cell_str
 
 __all__ = ["VetTab", "HELP_HTML"]
@@ -75,17 +76,31 @@ class VetTab(QWidget):
         self.queue: list[str] = []
         self.pos = 0
         self._cache: dict[str, object] = {}
-        from galdesk.gui.worker import TaskRunner
+        self._fit_runner = TaskRunner(self)   # the saved line fit drawn over a spectrum card (no progress shown)
 
-        self._fit_runner = TaskRunner(self)
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(self._build_card())
+        split.addWidget(self._build_decision_panel())
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([1000, 330])
+        lay = QVBoxLayout(self)
+        lay.addLayout(self._build_top_bar())
+        lay.addWidget(split, 1)
 
-        # -- top bar
+        self.start_btn.clicked.connect(self.start)
+        state.projectChanged.connect(self._on_project_changed)
+        state.resultsChanged.connect(self._on_results_changed)
+        self._install_keys()
+
+    # -- building -----------------------------------------------------------------------------------------------
+    def _build_top_bar(self) -> QHBoxLayout:
+        from galdesk.vetting import QUEUE_ORDERS
+
         self.vetter = QLineEdit()
         self.vetter.setPlaceholderText("your name")
         self.vetter.setMaximumWidth(180)
         self.order = QComboBox()
-        from galdesk.vetting import QUEUE_ORDERS
-
         for o in QUEUE_ORDERS:
             self.order.addItem(o, o)
         self.class_filter = QComboBox()
@@ -109,8 +124,10 @@ class VetTab(QWidget):
         help_btn = QPushButton("Keys (F1)")
         help_btn.clicked.connect(self.show_help)
         top.addWidget(help_btn)
+        return top
 
-        # -- card
+    def _build_card(self) -> QWidget:
+        """The object on screen (image, spectrum or an empty message), its title and its fields."""
         self.title = QLabel("")
         self.title.setTextFormat(Qt.RichText)
         self.image_view = ImageView(show_header=False)
@@ -126,8 +143,15 @@ class VetTab(QWidget):
         self.fields.verticalHeader().hide()
         self.fields.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.fields.setFocusPolicy(Qt.NoFocus)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.title)
+        ll.addWidget(self.card, 4)
+        ll.addWidget(self.fields, 1)
+        return left
 
-        # -- decision panel
+    def _build_decision_panel(self) -> QWidget:
         self.buttons_box = QVBoxLayout()
         self.decision = QLabel("")
         self.decision.setWordWrap(True)
@@ -143,27 +167,7 @@ class VetTab(QWidget):
         pl.addWidget(QLabel("<b>Your last actions</b>"))
         pl.addWidget(self.history, 1)
         pl.addWidget(self.agreement)
-
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(self.title)
-        ll.addWidget(self.card, 4)
-        ll.addWidget(self.fields, 1)
-        split = QSplitter(Qt.Horizontal)
-        split.addWidget(left)
-        split.addWidget(panel)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
-        split.setSizes([1000, 330])
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addWidget(split, 1)
-
-        self.start_btn.clicked.connect(self.start)
-        state.projectChanged.connect(self._on_project_changed)
-        state.resultsChanged.connect(self._on_results_changed)
-        self._install_keys()
+        return panel
 
     # -- keys -------------------------------------------------------------------------------------------------------
     def _install_keys(self) -> None:
@@ -569,3 +573,7 @@ class VetTab(QWidget):
         self._help = box
 
 
+if __name__ == "__main__":  # pragma: no cover - preview on a project given on the command line, or the demo
+    from galdesk.gui.preview import preview_tab
+
+    preview_tab(VetTab, "VetTab preview (python -m galdesk.gui.tabs.vet_tab [PROJECT])")

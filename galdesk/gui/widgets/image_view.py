@@ -208,7 +208,7 @@ class ImageView(QWidget):
         """The (ny, nx, 3) uint8 array on screen (row 0 at the bottom), for tests."""
         return self.item.image
 
-    # -- internals -------------------------------------------------------------------------------------------------------
+    # -- internals -----------------------------------------------------------------------------------------------------
     def _on_controls_changed(self, s: DisplaySettings) -> None:
         self.settings = s
         self._redraw()

@@ -135,3 +135,18 @@ class ThumbnailGrid(QListView):
             idx = self.thumbs.index(int(hits[0]))
             self.setCurrentIndex(idx)
             self.scrollTo(idx)
+
+
+if __name__ == "__main__":  # pragma: no cover - preview: python -m galdesk.gui.widgets.thumbnails [PROJECT]
+    from galdesk.gui.preview import preview_project_path
+    from galdesk.gui.qtapp import make_app
+    from galdesk.project import Project
+
+    app = make_app()
+    grid = ThumbnailGrid()
+    grid.thumbs.set_project(Project.open(preview_project_path()))
+    grid.objectActivated.connect(lambda row: print("object row", row))
+    grid.resize(900, 600)
+    grid.setWindowTitle("ThumbnailGrid preview")
+    grid.show()
+    app.exec()
