@@ -137,7 +137,7 @@ def test_real_sdss_spectrum_on_the_grid(shared_data):
     if not path.exists():
         pytest.skip("SDSS spectrum missing")
     try:
-        from galdesk.io.registry import read
+        from galdesk.io.reading import read
     except ImportError:
         pytest.skip("reader registry not available")
     spec = read(path)[0]

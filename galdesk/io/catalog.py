@@ -113,7 +113,7 @@ def read_catalog(path: str | os.PathLike):
         raise ReadError(p, f"unknown catalogue format {p.suffix or '(no suffix)'!r}: use CSV, ECSV, FITS or VOTable")
     try:
         if fmt == "fits":
-            from galdesk.io.registry import FitsGuardError, scan_fits
+            from galdesk.io.fitshead import FitsGuardError, scan_fits
 
             with open(p, "rb") as f:
                 if not f.read(9) == b"SIMPLE  =":

@@ -39,7 +39,7 @@ Every reader returns :class:`~galdesk.io.model.ImageData` with float32 pixels of
     ``id`` (else ``"{stem}:{i}"``). uint8 stacks with 3 channels are colour cut-outs (``rgb=True``, bands r g b),
     stored top row first like the JPEGs they come from, so they are flipped vertically too, unless the dataset has
     an attribute ``origin = "lower"``. A stack whose float32 copy would exceed
-    :data:`~galdesk.io.registry.MAX_DATA_BYTES` is refused by ``read()``; ``galdesk ingest`` streams stacks above
+    :data:`~galdesk.io.fitshead.MAX_DATA_BYTES` is refused by ``read()``; ``galdesk ingest`` streams stacks above
     :data:`galdesk.services.ingest.STREAM_BYTES` slice by slice (:func:`iter_hdf5_stack`), whatever their size. HDF5
     files without such a stack are refused with the list of their datasets.
 """
@@ -52,9 +52,12 @@ from pathlib import Path
 
 import numpy as np
 
-from galdesk.io import registry
+from galdesk.io import fitshead
+from galdesk.io.fitshead import HDUInfo
+from galdesk.io.messages import one_line
 from galdesk.io.model import ImageData
-from galdesk.io.registry import HDUInfo, Probe, register_reader
+from galdesk.io.probe import Probe
+from galdesk.io.registry import register_reader
 from galdesk.warncap import capture
 
 __all__ = [
@@ -305,9 +308,9 @@ def read_pil_image(probe: Probe) -> list[ImageData]:
         with Image.open(io.BytesIO(raw)) as im:
             w, h = im.size
             nbands = len(im.getbands())
-            if w * h * nbands * 4 > registry.MAX_DATA_BYTES:  # float32 copy; refuse before decoding
+            if w * h * nbands * 4 > fitshead.MAX_DATA_BYTES:  # float32 copy; refuse before decoding
                 raise ValueError(f"image header claims {w} x {h} x {nbands} pixels, above the "
-                                 f"{registry.MAX_DATA_BYTES / 1024**3:.0f} GiB limit")
+                                 f"{fitshead.MAX_DATA_BYTES / 1024**3:.0f} GiB limit")
             im.load()  # decode now, inside the try: a corrupt stream fails here
             mode = im.mode
             meta = {"pil_mode": mode, "format": None}
@@ -322,7 +325,7 @@ def read_pil_image(probe: Probe) -> list[ImageData]:
                 im2 = im
             arr = np.asarray(im2)
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"cannot decode image ({registry._short(exc)})") from None
+        raise ValueError(f"cannot decode image ({one_line(exc)})") from None
     if arr.ndim == 2:
         planes = arr[None]
     elif arr.ndim == 3:
@@ -477,9 +480,9 @@ def read_hdf5_stack(probe: Probe) -> list[ImageData]:
         opened = _open_stack(f)
         ds = opened[0]
         out_bytes = 4 * int(np.prod(ds.shape, dtype=np.float64))
-        if out_bytes > registry.MAX_DATA_BYTES:
+        if out_bytes > fitshead.MAX_DATA_BYTES:
             raise ValueError(f"image stack '{ds.name}' {tuple(ds.shape)} would need {out_bytes / 1024**3:.1f} GiB "
-                             f"as float32, above the {registry.MAX_DATA_BYTES / 1024**3:.0f} GiB limit of one "
+                             f"as float32, above the {fitshead.MAX_DATA_BYTES / 1024**3:.0f} GiB limit of one "
                              f"read (galdesk ingest streams such stacks slice by slice)")
         return _stack_slice(probe.path, opened, 0, int(ds.shape[0]))
 
@@ -512,7 +515,7 @@ def read_hdf5_image(path, object_id: str) -> ImageData:
 
 def iter_hdf5_stack(path, slice_bytes: int = 256 * 1024**2):
     """Yield the images of an HDF5 stack a slice at a time (at most ``slice_bytes`` of float32 pixels each), so
-    that stacks larger than memory or :data:`~galdesk.io.registry.MAX_DATA_BYTES` can be ingested."""
+    that stacks larger than memory or :data:`~galdesk.io.fitshead.MAX_DATA_BYTES` can be ingested."""
     import h5py
 
     with h5py.File(path, "r") as f:

@@ -82,7 +82,7 @@ for each:
     uniformly. Air unless a comment says vacuum (``meta["vacuum_assumed"]``). Other columns -> ``meta["columns"]``.
 
 All readers: all-NaN flux or zero length -> ReadError (enforced centrally by
-:func:`galdesk.io.registry.check_spectrum`).
+:func:`galdesk.io.reading.check_spectrum`).
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ import re
 import numpy as np
 
 from galdesk.io.model import SpectrumData
-from galdesk.io.registry import Probe, register_reader
+from galdesk.io.probe import Probe
+from galdesk.io.registry import register_reader
 from galdesk.units import C_KMS, SDSS_FLUX_UNIT
 from galdesk.warncap import suppress
 
