@@ -142,7 +142,7 @@ def test_large_hdf5_stack_is_streamed_with_its_labels(tmp_path, monkeypatch):
     with the same pixels as an ordinary ingest, its ids and its labels (a catalogue column for training)."""
     import galdesk.services.ingest as ingest_mod
     from galdesk.io import fitshead, reading
-    from galdesk.io import images as img_io
+    from galdesk.io.formats import hdf5 as img_io
     from galdesk.io.model import ReadError
     from galdesk.project import Project
 

@@ -32,7 +32,8 @@ import numpy as np
 from galdesk.io.model import Problem, ReadError
 from galdesk.warncap import suppress
 
-__all__ = ["CatalogEntry", "FILE_COLUMNS", "ID_COLUMNS", "HDU_COLUMNS", "read_catalog", "resolve_catalog", "find_column"]
+__all__ = ["CatalogEntry", "FILE_COLUMNS", "ID_COLUMNS", "HDU_COLUMNS", "read_catalog", "resolve_catalog",
+           "find_column"]
 
 #: Accepted names (lower case, in order of preference) of the column that names each row's file.
 FILE_COLUMNS: tuple[str, ...] = ("file", "path", "filename", "file_name", "filepath", "file_path", "gal_filename",

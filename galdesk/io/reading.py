@@ -6,7 +6,7 @@ data, a reader's own exception...) into a one-line ``ReadError``. :func:`read_pa
 collecting one :class:`~galdesk.io.model.Problem` per failed file while the rest load.
 
 The reader is chosen by :func:`galdesk.io.registry.identify` among the registered formats; importing this module
-imports the built-in reader modules, which register themselves.
+imports :mod:`galdesk.io.formats`, which registers the built-in ones.
 
 FITS safety
 -----------
@@ -32,8 +32,7 @@ from typing import Iterable
 
 import numpy as np
 
-import galdesk.io.images  # noqa: F401 - registers the built-in image readers
-import galdesk.io.spectra  # noqa: F401 - registers the built-in spectrum readers
+import galdesk.io.formats  # noqa: F401 - registers the built-in readers
 from galdesk.io.messages import one_line
 from galdesk.io.model import ImageData, Problem, ReadError, SpectrumData
 from galdesk.io.probe import Probe
@@ -67,7 +66,6 @@ FITS_SUFFIXES: frozenset[str] = frozenset({".fits", ".fit", ".fts", ".fits.fz"})
 
 # suffixes whose content must start with a known signature: (format name, magic bytes)
 _SUFFIX_MAGIC = {".jpg": ("JPEG", b"\xff\xd8"), ".jpeg": ("JPEG", b"\xff\xd8"), ".png": ("PNG", b"\x89PNG")}
-
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def _light(it, size: int):
 def _read_large_stack(path: str, size: int, ctx: TaskContext | None = None) -> list | None:
     """The images of an HDF5 stack above :data:`STREAM_BYTES`, read and shrunk slice by slice; None otherwise.
     With ``ctx`` (in-process reads) each slice reports progress and checks for cancellation."""
-    from galdesk.io import images as img_io
+    from galdesk.io.formats import hdf5 as img_io
     from galdesk.io.reading import check_image
 
     if not img_io.is_hdf5_path(path):
