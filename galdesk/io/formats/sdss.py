@@ -85,69 +85,78 @@ def _is_sdss_spec(probe: Probe) -> bool:
     return False
 
 
-def read_sdss_spec(probe: Probe) -> list[SpectrumData]:
-    """Read an SDSS/BOSS ``spec-*.fits`` file (see the module docstring for every decision)."""
-    path = probe.path
+def _sdss_hdus(probe: Probe) -> tuple[int, int | None, int | None]:
+    """Indices of the COADD table and of the SPECOBJ/SPALL and SPZLINE tables (None when absent)."""
     tables = probe.table_hdus()
     coadd_index = next(i for i, info in tables if {"loglam", "flux", "ivar"} <= set(table_columns(info)))
     # only the HDUs we need are touched: BOSS files carry one HDU per exposure after these
     specobj_index = next((i for i, info in tables if info.name in ("SPECOBJ", "SPALL")), None)
     spzline_index = next((i for i, info in tables if info.name == "SPZLINE"), None)
-    meta: dict = {}
-    with fits_open(path) as hdul:
-        primary = hdul[0].header.copy()
-        data = hdul[coadd_index].data
-        names = {n.lower(): n for n in data.columns.names}
-        loglam = _col(data, names, "loglam")
-        flux = _col(data, names, "flux")
-        ivar = _col(data, names, "ivar")
-        for key in ("and_mask", "or_mask"):
-            arr = _col(data, names, key, np.int64)
-            if arr is not None:
-                meta[key] = arr
-        for key in ("sky", "model"):
-            arr = _col(data, names, key)
-            if arr is not None:
-                meta[key] = arr
-        wdisp = _col(data, names, "wdisp")
-        specobj = spzline = None
-        if specobj_index is not None:
-            specobj = fast_table(probe, specobj_index)
-            if specobj is None:
-                rec = hdul[specobj_index].data
-                specobj = {n: np.array(rec[n]) for n in rec.columns.names}
-        if spzline_index is not None:
-            fast = fast_table(probe, spzline_index)
-            if fast is not None:
-                from astropy.table import Table
+    return coadd_index, specobj_index, spzline_index
 
-                spzline = Table(fast)
-            else:
-                spzline = _table(hdul[spzline_index])
-    wave = 10.0 ** loglam  # float64 from the float32 loglam column
-    resolution = wdisp_to_kms(wdisp) if wdisp is not None and (wdisp > 0).any() else None
 
-    redshift = redshift_err = None
-    spec_class = subclass = None
-    if specobj is not None and all(len(v) > 0 for v in specobj.values()):
-        cols = {n.upper(): n for n in specobj}
+def _coadd_columns(data, meta: dict):
+    """``(loglam, flux, ivar, wdisp)`` of the COADD table; and/or masks, sky and model go to ``meta``."""
+    names = {n.lower(): n for n in data.columns.names}
+    loglam = _col(data, names, "loglam")
+    flux = _col(data, names, "flux")
+    ivar = _col(data, names, "ivar")
+    for key in ("and_mask", "or_mask"):
+        arr = _col(data, names, key, np.int64)
+        if arr is not None:
+            meta[key] = arr
+    for key in ("sky", "model"):
+        arr = _col(data, names, key)
+        if arr is not None:
+            meta[key] = arr
+    return loglam, flux, ivar, _col(data, names, "wdisp")
 
-        def get(key):
-            return specobj[cols[key]][0] if key in cols else None
 
-        redshift = float_or_none(get("Z"))
-        redshift_err = float_or_none(get("Z_ERR"))
-        spec_class = text_or_none(get("CLASS"))
-        subclass = text_or_none(get("SUBCLASS"))
-        for key in ("ZWARNING", "PLATE", "MJD", "FIBERID", "SPECOBJID", "BESTOBJID", "OBJID", "SN_MEDIAN_ALL",
-                    "VDISP", "VDISP_ERR"):
-            v = get(key)
-            if v is None or np.ndim(v) != 0:  # some surveys store e.g. OBJID as a 5-int array
-                continue
-            meta[key.lower()] = text_or_none(v) if isinstance(v, (str, bytes)) else np.asarray(v).item()
-    if spzline is not None:
-        meta["spzline"] = spzline
+def _specobj_row(probe: Probe, hdul, index: int | None) -> dict | None:
+    """Columns of the SPECOBJ/SPALL table (read straight from the file when possible), or None."""
+    if index is None:
+        return None
+    specobj = fast_table(probe, index)
+    if specobj is None:
+        rec = hdul[index].data
+        specobj = {n: np.array(rec[n]) for n in rec.columns.names}
+    return specobj
 
+
+def _spzline_table(probe: Probe, hdul, index: int | None):
+    """The SPZLINE table as an astropy Table, or None."""
+    if index is None:
+        return None
+    fast = fast_table(probe, index)
+    if fast is not None:
+        from astropy.table import Table
+
+        return Table(fast)
+    return _table(hdul[index])
+
+
+def _specobj_fields(specobj: dict | None, meta: dict):
+    """``(redshift, redshift_err, class, subclass)`` from the SPECOBJ/SPALL row; its ids and flags go to ``meta``."""
+    if specobj is None or not all(len(v) > 0 for v in specobj.values()):
+        return None, None, None, None
+    cols = {n.upper(): n for n in specobj}
+
+    def get(key):
+        return specobj[cols[key]][0] if key in cols else None
+
+    fields = (float_or_none(get("Z")), float_or_none(get("Z_ERR")), text_or_none(get("CLASS")),
+              text_or_none(get("SUBCLASS")))
+    for key in ("ZWARNING", "PLATE", "MJD", "FIBERID", "SPECOBJID", "BESTOBJID", "OBJID", "SN_MEDIAN_ALL",
+                "VDISP", "VDISP_ERR"):
+        v = get(key)
+        if v is None or np.ndim(v) != 0:  # some surveys store e.g. OBJID as a 5-int array
+            continue
+        meta[key.lower()] = text_or_none(v) if isinstance(v, (str, bytes)) else np.asarray(v).item()
+    return fields
+
+
+def _primary_fields(primary, meta: dict) -> None:
+    """Position (PLUG_RA/PLUG_DEC, else RA/DEC) and plate/mjd/fiberid not already known, from the primary header."""
     for key, hkey in (("ra", "PLUG_RA"), ("dec", "PLUG_DEC")):
         v = float_or_none(primary.get(hkey))
         if v is None:
@@ -156,6 +165,24 @@ def read_sdss_spec(probe: Probe) -> list[SpectrumData]:
     for key, hkey in (("plate", "PLATEID"), ("mjd", "MJD"), ("fiberid", "FIBERID")):
         if key not in meta and hkey in primary:
             meta[key] = primary[hkey]
+
+
+def read_sdss_spec(probe: Probe) -> list[SpectrumData]:
+    """Read an SDSS/BOSS ``spec-*.fits`` file (see the module docstring for every decision)."""
+    path = probe.path
+    coadd_index, specobj_index, spzline_index = _sdss_hdus(probe)
+    meta: dict = {}
+    with fits_open(path) as hdul:
+        primary = hdul[0].header.copy()
+        loglam, flux, ivar, wdisp = _coadd_columns(hdul[coadd_index].data, meta)
+        specobj = _specobj_row(probe, hdul, specobj_index)
+        spzline = _spzline_table(probe, hdul, spzline_index)
+    wave = 10.0 ** loglam  # float64 from the float32 loglam column
+    resolution = wdisp_to_kms(wdisp) if wdisp is not None and (wdisp > 0).any() else None
+    redshift, redshift_err, spec_class, subclass = _specobj_fields(specobj, meta)
+    if spzline is not None:
+        meta["spzline"] = spzline
+    _primary_fields(primary, meta)
     spec = SpectrumData(
         wavelength=wave,
         flux=flux,

@@ -103,17 +103,14 @@ def _find(names, candidates) -> int | None:
     return None
 
 
-def read_text_spectrum(probe: Probe) -> list[SpectrumData]:
-    """Read a text spectrum (rules in the module docstring)."""
-    path = probe.path
-    text = path.read_text(encoding="utf-8", errors="replace")
-    layout = _text_layout(text)
-    if layout is None:
-        raise ValueError("not a numeric table of wavelength, flux[, error]")
-    comma, names, header_lines, comments = layout
-    # all comment lines of the whole file (the head only saw the first 2880 bytes)
-    comments = [ln.strip().lstrip("#%;! ").strip() for ln in text.splitlines()
-                if ln.strip().startswith(("#", "%", ";", "!"))]
+def _comment_lines(text: str) -> list[str]:
+    """Every comment line of the file, without its comment mark (the head only saw the first 2880 bytes)."""
+    return [ln.strip().lstrip("#%;! ").strip() for ln in text.splitlines()
+            if ln.strip().startswith(("#", "%", ";", "!"))]
+
+
+def _data_table(text: str, comma: bool, header_lines: int) -> np.ndarray:
+    """The numeric rows after the comment lines and the header row(s), float64 ``(n_rows, n_columns)``."""
     rows = []
     seen_header = 0
     for ln in text.splitlines():
@@ -131,56 +128,88 @@ def read_text_spectrum(probe: Probe) -> list[SpectrumData]:
     bad = next((i for i, r in enumerate(rows) if len(r) != ncol), None)
     if bad is not None:
         raise ValueError(f"row {bad + 1} has {len(rows[bad])} columns, expected {ncol}")
-    table = np.array(rows, dtype=np.float64)
+    return np.array(rows, dtype=np.float64)
+
+
+def _column_roles(names: list[str] | None, ncol: int):
+    """``(names, wave column, flux column, error column or None, error kind)``; kind is sigma, ivar or var."""
     if names is None:
         names = ["wavelength", "flux", "error"][:ncol] + [f"col{i}" for i in range(3, ncol)]
-        iw, jf, ke, kind = 0, 1, (2 if ncol >= 3 else None), "sigma"
-    else:
-        iw = _find(names, _WAVE_NAMES)
-        jf = _find(names, _FLUX_NAMES)
-        if iw is None:
-            iw = 0
-        if jf is None:
-            jf = 1 if iw != 1 else 0
-        ke, kind = _find(names, _ERR_NAMES), "sigma"
-        if ke is None and "ivar" in names:
-            ke, kind = names.index("ivar"), "ivar"
-        elif ke is None and ("var" in names or "variance" in names):
-            ke, kind = _find(names, ("var", "variance")), "var"
-    wave = table[:, iw]
-    meta: dict = {"columns": {}}
-    if names[iw] == "loglam":
-        wave = 10.0 ** wave
-    # units: a comment line with as many tokens as columns, whose wavelength token is a known unit
-    factor = None
+        return names, 0, 1, (2 if ncol >= 3 else None), "sigma"
+    iw = _find(names, _WAVE_NAMES)
+    jf = _find(names, _FLUX_NAMES)
+    if iw is None:
+        iw = 0
+    if jf is None:
+        jf = 1 if iw != 1 else 0
+    ke, kind = _find(names, _ERR_NAMES), "sigma"
+    if ke is None and "ivar" in names:
+        ke, kind = names.index("ivar"), "ivar"
+    elif ke is None and ("var" in names or "variance" in names):
+        ke, kind = _find(names, ("var", "variance")), "var"
+    return names, iw, jf, ke, kind
+
+
+def _units_line(comments: list[str], comma: bool, ncol: int, iw: int) -> tuple[float | None, str | None]:
+    """``(factor to Angstrom, the line)`` from a comment line with as many tokens as columns whose wavelength token
+    is a known unit; ``(None, None)`` when there is none."""
     for c in comments:
         toks = c.split(",") if comma else c.split()
         if len(toks) == ncol:
             f = wave_unit_factor(toks[iw])
             if f is not None and toks[iw].strip().lower() not in ("pixel", "pixels"):
-                factor = f
-                meta["units_line"] = c
-                break
+                return f, c
+    return None, None
+
+
+def _ivar_column(table: np.ndarray, ke: int | None, kind: str) -> np.ndarray:
+    """Inverse variance from the error column (0 everywhere without one)."""
+    if ke is None:
+        return np.zeros(table.shape[0])
+    if kind == "ivar":
+        return np.where(np.isfinite(table[:, ke]) & (table[:, ke] > 0), table[:, ke], 0.0)
+    if kind == "var":
+        return ivar_from_var(table[:, ke])
+    return ivar_from_sigma(table[:, ke])
+
+
+def _vacuum_from_comments(comments: list[str]) -> tuple[bool, bool]:
+    """``(vacuum, vacuum_assumed)``: vacuum when a comment says so and none says air."""
+    lowered = " ".join(comments).lower()
+    vacuum = ("vacuum" in lowered or re.search(r"\bvac\b", lowered) is not None) and "air" not in lowered.split()
+    return vacuum, not vacuum and "air" not in lowered.split()
+
+
+def read_text_spectrum(probe: Probe) -> list[SpectrumData]:
+    """Read a text spectrum (rules in the module docstring)."""
+    path = probe.path
+    text = path.read_text(encoding="utf-8", errors="replace")
+    layout = _text_layout(text)
+    if layout is None:
+        raise ValueError("not a numeric table of wavelength, flux[, error]")
+    comma, names, header_lines, _ = layout
+    comments = _comment_lines(text)
+    table = _data_table(text, comma, header_lines)
+    ncol = table.shape[1]
+    names, iw, jf, ke, kind = _column_roles(names, ncol)
+    wave = table[:, iw]
+    meta: dict = {"columns": {}}
+    if names[iw] == "loglam":
+        wave = 10.0 ** wave
+    factor, units_line = _units_line(comments, comma, ncol, iw)
     if factor is not None:
+        meta["units_line"] = units_line
         wave = wave * factor
     flux = table[:, jf]
-    if ke is None:
-        ivar = np.zeros(flux.size)
-    elif kind == "ivar":
-        ivar = np.where(np.isfinite(table[:, ke]) & (table[:, ke] > 0), table[:, ke], 0.0)
-    elif kind == "var":
-        ivar = ivar_from_var(table[:, ke])
-    else:
-        ivar = ivar_from_sigma(table[:, ke])
+    ivar = _ivar_column(table, ke, kind)
     no_errors = not (ivar > 0).any()
     if no_errors:
         meta["no_errors"] = True
     for k, nme in enumerate(names):
         if k not in (iw, jf, ke):
             meta["columns"][nme] = table[:, k]
-    lowered = " ".join(comments).lower()
-    vacuum = ("vacuum" in lowered or re.search(r"\bvac\b", lowered) is not None) and "air" not in lowered.split()
-    meta["vacuum_assumed"] = not vacuum and "air" not in lowered.split()
+    vacuum, vacuum_assumed = _vacuum_from_comments(comments)
+    meta["vacuum_assumed"] = vacuum_assumed
     meta["column_names"] = names
     mask = ~np.isfinite(flux) if no_errors else ~(ivar > 0)
     return [SpectrumData(wavelength=wave, flux=flux, ivar=ivar, mask=mask, source=str(path), id=path.stem,
