@@ -5,7 +5,7 @@ Decisions
 * Formats come from the suffix, never guessed from content: ``.csv`` -> ``ascii.csv``, ``.tsv`` -> ``ascii.tab``,
   ``.ecsv`` -> ``ascii.ecsv``, ``.fits/.fit/.fts`` -> ``fits`` (first table HDU), ``.vot/.votable/.xml`` ->
   ``votable``, ``.txt/.dat`` -> ``ascii`` (astropy's guesser). FITS catalogues pass the same header guard as the
-  readers (:func:`galdesk.io.registry.scan_fits`) first.
+  readers (:func:`galdesk.io.fitshead.scan_fits`) first.
 * The **file column** is the first column whose lower-cased name is one of :data:`FILE_COLUMNS`; the **id
   column** likewise from :data:`ID_COLUMNS` (so ``objID`` and ``OBJID`` both work). Relative paths are resolved
   against the catalogue's folder (``~`` expanded; Windows back-slashes accepted).

@@ -4,24 +4,24 @@ Importing this package registers every built-in reader with :mod:`galdesk.io.reg
 :mod:`galdesk.io.reading` imports it, so ``galdesk.io.read`` knows them all. Each module's docstring states every
 decision its readers take.
 
-==============  ========  ==============  ===============================================================
-format          priority  module          files
-==============  ========  ==============  ===============================================================
-``sdss-spec``   20        ``sdss``        SDSS/BOSS ``spec-*.fits`` (COADD, SPECOBJ/SPALL, SPZLINE)
-``sdss-spspec`` 20        ``sdss``        old SDSS spSpec (DR1-DR7), primary image ``(4-5, N)``
-``6dfgs``       20        ``sixdf``       6dF Galaxy Survey, primary image ``(4, N)``
-``lamost``      20        ``lamost``      LAMOST DR1-style, primary image ``(5, N)``
-``desi-coadd``  20        ``desi``        DESI ``coadd-*``/``spectra-*``, B/R/Z arms combined
-``eso-sdp``     15        ``eso``         ESO Phase 3 one-row binary-table 1-D spectra
-``fits-1d``     5         ``wcs1d``       1-D FITS with a linear/log-linear/multispec wavelength WCS
-``text``        5         ``text``        text columns ``wavelength flux [error]``
-``fits-image``  0         ``fits_image``  FITS images, cubes, bands in extensions, stamp collections
-``image-pil``   10        ``pil_image``   JPEG/PNG (TIFF/BMP/GIF) through PIL
-``hdf5-stack``  10        ``hdf5``        HDF5 image stacks ``N x H x W [x C]``
-==============  ========  ==============  ===============================================================
+===============  ========  ==============  ==========================================================
+format           priority  module          files
+===============  ========  ==============  ==========================================================
+``sdss-spec``    20        ``sdss``        SDSS/BOSS ``spec-*.fits`` (COADD, SPECOBJ/SPALL, SPZLINE)
+``sdss-spspec``  20        ``sdss``        old SDSS spSpec (DR1-DR7), primary image ``(4-5, N)``
+``6dfgs``        20        ``sixdf``       6dF Galaxy Survey, primary image ``(4, N)``
+``lamost``       20        ``lamost``      LAMOST DR1-style, primary image ``(5, N)``
+``desi-coadd``   20        ``desi``        DESI ``coadd-*``/``spectra-*``, B/R/Z arms combined
+``eso-sdp``      15        ``eso``         ESO Phase 3 one-row binary-table 1-D spectra
+``fits-1d``      5         ``wcs1d``       1-D FITS with a linear/log-linear/multispec wavelength WCS
+``text``         5         ``text``        text columns ``wavelength flux [error]``
+``fits-image``   0         ``fits_image``  FITS images, cubes, bands in extensions, stamp collections
+``image-pil``    10        ``pil_image``   JPEG/PNG (TIFF/BMP/GIF) through PIL
+``hdf5-stack``   10        ``hdf5``        HDF5 image stacks ``N x H x W [x C]``
+===============  ========  ==============  ==========================================================
 
-Helpers shared by several formats (fast one-row FITS tables, header values, inverse variances, wavelength and flux
-units, 1-D spectral WCS, SDSS ``wdisp``) live in :mod:`galdesk.io.formats.common`.
+Helpers shared by several formats (binary tables read straight from the file, header values, inverse variances,
+wavelength and flux units, 1-D spectral WCS, SDSS ``wdisp``) live in :mod:`galdesk.io.formats.common`.
 
 How to add a reader
 -------------------
