@@ -115,7 +115,7 @@ def _read_spectrum(path: Path):
     from galdesk.io.model import SpectrumData
 
     try:
-        from galdesk.io.registry import read
+        from galdesk.io.reading import read
 
         items = read(path)
         items = getattr(items, "items", items)

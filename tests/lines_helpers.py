@@ -22,7 +22,7 @@ SDSS_NAMES = {
 def read_sdss(path) -> SpectrumData:
     """SpectrumData from an SDSS/BOSS spec-*.fits (HDU1 COADD, HDU2 SPECOBJ), wdisp -> resolution_kms."""
     try:  # the project reader, when it exists
-        from galdesk.io.registry import read  # noqa: F401
+        from galdesk.io.reading import read  # noqa: F401
 
         spec = read(path)[0]
         if spec.resolution_kms is not None and spec.redshift is not None:

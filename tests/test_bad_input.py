@@ -13,7 +13,7 @@ from astropy.io import fits
 from conftest import need
 
 from galdesk.io import ReadError, read, read_paths
-from galdesk.io.registry import MAX_DATA_BYTES
+from galdesk.io.fitshead import MAX_DATA_BYTES
 
 GOOD_IMAGE = "images/fits/galsim_hst/100610.img.fits"
 GOOD_SPECTRUM = "spectra/sdss/spec-0266-51602-0013.fits"

@@ -141,8 +141,8 @@ def test_large_hdf5_stack_is_streamed_with_its_labels(tmp_path, monkeypatch):
     """A stack above the one-read limit (here lowered to 1 MB) is refused by read() but ingested slice by slice,
     with the same pixels as an ordinary ingest, its ids and its labels (a catalogue column for training)."""
     import galdesk.services.ingest as ingest_mod
-    from galdesk.io import images as img_io
-    from galdesk.io import registry
+    from galdesk.io import fitshead, reading
+    from galdesk.io.formats import hdf5 as img_io
     from galdesk.io.model import ReadError
     from galdesk.project import Project
 
@@ -150,14 +150,14 @@ def test_large_hdf5_stack_is_streamed_with_its_labels(tmp_path, monkeypatch):
     ingest([tmp_path / "galaxy10_like.h5"], tmp_path / "plain", workers=1)
     ref = Project.open(tmp_path / "plain.galdesk")
 
-    monkeypatch.setattr(registry, "MAX_DATA_BYTES", 1024**2)
+    monkeypatch.setattr(fitshead, "MAX_DATA_BYTES", 1024**2)
     monkeypatch.setattr(ingest_mod, "STREAM_BYTES", 512 * 1024)
     slices = []
     real = img_io.iter_hdf5_stack
     monkeypatch.setattr(img_io, "iter_hdf5_stack",
                         lambda path, slice_bytes: (slices.append(len(part)) or part for part in real(path, 200_000)))
     with pytest.raises(ReadError, match="streams such stacks"):
-        registry.read(tmp_path / "galaxy10_like.h5")
+        reading.read(tmp_path / "galaxy10_like.h5")
     res = ingest([tmp_path / "galaxy10_like.h5"], tmp_path / "streamed", workers=1)
     assert res.images == 300 and not res.problems
     assert len(slices) > 5 and sum(slices) == 300

@@ -11,7 +11,8 @@ from conftest import SHARED, need
 from PIL import Image
 
 from galdesk.io import ImageData, ReadError, expand_paths, read, read_paths, registry
-from galdesk.io.registry import Probe, identify, register_reader, unregister_reader
+from galdesk.io.probe import Probe
+from galdesk.io.registry import identify, register_reader, unregister_reader
 from galdesk.tasks import Cancelled, RecordingContext
 
 FITS_DIR = SHARED / "images" / "fits"
@@ -280,7 +281,7 @@ def test_astropy_warnings_of_a_file_reach_its_notes_on_every_read(tmp_path):
     import numpy as np
     from astropy.io import fits
 
-    from galdesk.io.registry import read
+    from galdesk.io.reading import read
 
     h = fits.PrimaryHDU(np.ones((32, 32), np.float32))
     h.header["BLANK"] = -32768

@@ -398,8 +398,8 @@ FAST_CHECK = ([p for p in ALL_SPECTRA if p.suffix == ".fits" and ("sdss" in p.pa
 
 @pytest.mark.parametrize("path", FAST_CHECK, ids=lambda p: p.name)
 def test_fast_header_and_table_parsers_match_astropy(path, shared_data):
-    from galdesk.io.registry import Probe
-    from galdesk.io.spectra import _fast_table
+    from galdesk.io.formats.common import fast_table as _fast_table
+    from galdesk.io.probe import Probe
 
     probe = Probe(path)
     with fits.open(path) as hdul:

@@ -33,7 +33,7 @@ MODEL_HASH = "sha256:" + "ab12" * 16
 # building a small real project
 # ------------------------------------------------------------------------------------------------------------------
 def _read(path: Path):
-    from galdesk.io.registry import read
+    from galdesk.io.reading import read
 
     return read(path)[0]
 

@@ -13,7 +13,7 @@ __all__ = ["add_parsers", "cmd_batch_fit_lines"]
 def cmd_batch_fit_lines(args) -> int:
     from galdesk.catalog.lines_table import results_table
     from galdesk.catalog.writers import write_table
-    from galdesk.io.registry import expand_paths
+    from galdesk.io.reading import expand_paths
     from galdesk.services.batch import fit_lines_batch
     from galdesk.tasks import ConsoleContext
 

@@ -5,7 +5,7 @@ Decisions
 * Formats come from the suffix, never guessed from content: ``.csv`` -> ``ascii.csv``, ``.tsv`` -> ``ascii.tab``,
   ``.ecsv`` -> ``ascii.ecsv``, ``.fits/.fit/.fts`` -> ``fits`` (first table HDU), ``.vot/.votable/.xml`` ->
   ``votable``, ``.txt/.dat`` -> ``ascii`` (astropy's guesser). FITS catalogues pass the same header guard as the
-  readers (:func:`galdesk.io.registry.scan_fits`) first.
+  readers (:func:`galdesk.io.fitshead.scan_fits`) first.
 * The **file column** is the first column whose lower-cased name is one of :data:`FILE_COLUMNS`; the **id
   column** likewise from :data:`ID_COLUMNS` (so ``objID`` and ``OBJID`` both work). Relative paths are resolved
   against the catalogue's folder (``~`` expanded; Windows back-slashes accepted).
@@ -32,7 +32,8 @@ import numpy as np
 from galdesk.io.model import Problem, ReadError
 from galdesk.warncap import suppress
 
-__all__ = ["CatalogEntry", "FILE_COLUMNS", "ID_COLUMNS", "HDU_COLUMNS", "read_catalog", "resolve_catalog", "find_column"]
+__all__ = ["CatalogEntry", "FILE_COLUMNS", "ID_COLUMNS", "HDU_COLUMNS", "read_catalog", "resolve_catalog",
+           "find_column"]
 
 #: Accepted names (lower case, in order of preference) of the column that names each row's file.
 FILE_COLUMNS: tuple[str, ...] = ("file", "path", "filename", "file_name", "filepath", "file_path", "gal_filename",
@@ -113,7 +114,7 @@ def read_catalog(path: str | os.PathLike):
         raise ReadError(p, f"unknown catalogue format {p.suffix or '(no suffix)'!r}: use CSV, ECSV, FITS or VOTable")
     try:
         if fmt == "fits":
-            from galdesk.io.registry import FitsGuardError, scan_fits
+            from galdesk.io.fitshead import FitsGuardError, scan_fits
 
             with open(p, "rb") as f:
                 if not f.read(9) == b"SIMPLE  =":

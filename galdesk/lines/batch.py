@@ -18,7 +18,7 @@ __all__ = ["fit_many", "fit_one"]
 
 def _load(item):
     if isinstance(item, (str, os.PathLike)):
-        from galdesk.io.registry import read
+        from galdesk.io.reading import read
 
         return read(item)[0]
     return item
@@ -43,7 +43,7 @@ def fit_many(spectra_or_paths, config: FitConfig | None = None, ctx=None, n_jobs
     Parameters
     ----------
     spectra_or_paths : sequence of SpectrumData or path
-        Paths are read in the worker with :func:`galdesk.io.registry.read` (first spectrum of the file).
+        Paths are read in the worker with :func:`galdesk.io.reading.read` (first spectrum of the file).
     config : FitConfig
     ctx : TaskContext or None
         ``progress(done / total)`` after each spectrum; ``check_cancelled()`` between results — pending work is

@@ -82,7 +82,7 @@ def model_curves(spec, payload: dict | None = None, config=None, ctx: TaskContex
 
 def fit_sources(sources, config=None, ctx: TaskContext | None = None, n_jobs: int | None = None) -> list[dict]:
     """Fit spectrum files and the spectra of projects; one dict per spectrum (failures carry ``error``)."""
-    from galdesk.io.registry import expand_paths
+    from galdesk.io.reading import expand_paths
     from galdesk.lines.batch import fit_many
     from galdesk.project import is_project
 

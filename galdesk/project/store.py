@@ -435,8 +435,8 @@ class Project:
         obj = self.objects[row]
         src = Path(str(obj["source"]))
         try:
-            from galdesk.io.images import is_hdf5_path, read_hdf5_image
-            from galdesk.io.registry import read
+            from galdesk.io.formats.hdf5 import is_hdf5_path, read_hdf5_image
+            from galdesk.io.reading import read
 
             if is_hdf5_path(src):
                 return read_hdf5_image(src, str(obj["id"]))  # one image, not the whole stack

@@ -57,7 +57,7 @@ def read_chunk(paths: list[str], size: int,
     Returns one ``(path, items, error)`` per file; ``items`` are light ImageData (working-size pixels, no header)
     and SpectrumData.
     """
-    from galdesk.io.registry import read
+    from galdesk.io.reading import read
 
     out = []
     for p in paths:
@@ -93,8 +93,8 @@ def _light(it, size: int):
 def _read_large_stack(path: str, size: int, ctx: TaskContext | None = None) -> list | None:
     """The images of an HDF5 stack above :data:`STREAM_BYTES`, read and shrunk slice by slice; None otherwise.
     With ``ctx`` (in-process reads) each slice reports progress and checks for cancellation."""
-    from galdesk.io import images as img_io
-    from galdesk.io.registry import check_image
+    from galdesk.io.formats import hdf5 as img_io
+    from galdesk.io.reading import check_image
 
     if not img_io.is_hdf5_path(path):
         return None
@@ -138,7 +138,7 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     Cancelled
         When ``ctx`` is cancelled; nothing is written to the project then.
     """
-    from galdesk.io.registry import expand_paths
+    from galdesk.io.reading import expand_paths
     from galdesk.project import DEFAULT_SIZE, Project, is_project
 
     ctx = ctx or NullContext()

@@ -120,7 +120,7 @@ def test_reopen_project_restores_objects_and_display(qtbot, window, shared_data)
 
 def test_every_real_spectrum_and_fits_cutout_loads_in_the_window(qtbot, window, shared_data):
     """The whole spectra folder and the HST stamp folder, opened as folders from the window, as the CLI does."""
-    from galdesk.io.registry import read_paths
+    from galdesk.io.reading import read_paths
 
     folders = [shared_data / "spectra", shared_data / "images/fits"]
     expected = read_paths(folders)

@@ -1,0 +1,92 @@
+"""JPEG/PNG (and TIFF/BMP/GIF) cut-outs through PIL.
+
+Every reader returns :class:`~galdesk.io.model.ImageData` with float32 pixels of shape ``(n_bands, ny, nx)``.
+
+``image-pil`` (priority 10) -- JPEG/PNG (and TIFF/BMP/GIF through PIL), recognised by magic bytes
+    RGB -> 3 planes ``["r", "g", "b"]`` (0..255, ``rgb=True``), RGBA/LA -> alpha dropped, palette/CMYK -> RGB,
+    greyscale -> 1 plane ``["grey"]`` (``rgb=False``), 16-bit/float modes -> 1 plane of their values. Always
+    flipped vertically so row 0 is the bottom (the FITS convention). A JPEG without its end-of-image marker (or a
+    PNG without IEND) is refused as truncated even if PIL was told to load truncated images elsewhere.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from galdesk.io import fitshead
+from galdesk.io.messages import one_line
+from galdesk.io.model import ImageData
+from galdesk.io.probe import Probe
+from galdesk.io.registry import register_reader
+
+__all__ = ["read_pil_image"]
+
+_PIL_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+_PIL_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def _is_pil_image(probe: Probe) -> bool:
+    head = probe.head
+    if head.startswith(b"BM"):  # two bytes only: insist on the suffix too
+        return probe.suffix == ".bmp"
+    return any(head.startswith(m) for m in _PIL_MAGIC)
+
+
+def _check_complete(raw: bytes) -> None:
+    """Refuse a JPEG without its end-of-image marker or a PNG without IEND (cut-off downloads)."""
+    tail = raw[-4096:].rstrip(b"\x00 \r\n\t")
+    if raw.startswith(b"\xff\xd8") and b"\xff\xd9" not in tail[-4096:]:
+        raise ValueError(f"truncated JPEG: no end-of-image marker ({len(raw)} bytes)")
+    if raw.startswith(b"\x89PNG") and b"IEND" not in tail[-64:]:
+        raise ValueError(f"truncated PNG: no IEND chunk ({len(raw)} bytes)")
+
+
+def read_pil_image(probe: Probe) -> list[ImageData]:
+    """Read a JPEG/PNG cut-out (rules in the module docstring)."""
+    from PIL import Image
+
+    path = probe.path
+    raw = path.read_bytes()
+    _check_complete(raw)
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            w, h = im.size
+            nbands = len(im.getbands())
+            if w * h * nbands * 4 > fitshead.MAX_DATA_BYTES:  # float32 copy; refuse before decoding
+                raise ValueError(f"image header claims {w} x {h} x {nbands} pixels, above the "
+                                 f"{fitshead.MAX_DATA_BYTES / 1024**3:.0f} GiB limit")
+            im.load()  # decode now, inside the try: a corrupt stream fails here
+            mode = im.mode
+            meta = {"pil_mode": mode, "format": None}
+            fmt = im.format
+            if mode in ("RGBA", "LA", "PA"):
+                im2 = im.convert("RGB" if mode != "LA" else "L")
+            elif mode in ("P", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
+                im2 = im.convert("RGB")
+            elif mode == "1":
+                im2 = im.convert("L")
+            else:
+                im2 = im
+            arr = np.asarray(im2)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"cannot decode image ({one_line(exc)})") from None
+    if arr.ndim == 2:
+        planes = arr[None]
+    elif arr.ndim == 3:
+        planes = np.moveaxis(arr, -1, 0)
+    else:
+        raise ValueError(f"unexpected decoded image shape {arr.shape}")
+    planes = np.ascontiguousarray(planes[:, ::-1, :], dtype=np.float32)  # row 0 = bottom, like FITS
+    rgb = planes.shape[0] == 3 and arr.dtype == np.uint8
+    if planes.shape[0] == 3:
+        bands = ["r", "g", "b"]
+    else:
+        bands = ["grey"] * planes.shape[0]
+    meta.pop("format")
+    meta["image_format"] = fmt
+    return [ImageData(pixels=planes, bands=bands, source=str(path), id=path.stem, rgb=rgb, meta=meta)]
+
+
+register_reader("image-pil", "image", _is_pil_image, read_pil_image, priority=10)
