@@ -260,7 +260,7 @@ def test_joint_fit_with_the_emission_lines():
 def test_numerical_failure_becomes_a_fallback(monkeypatch):
     """A solver failure (scipy's NNLS iteration limit) is a ValueError naming the spectrum, so "auto" falls back
     to the local continuum instead of losing the spectrum."""
-    import galdesk.lines.stellar as S
+    import galdesk.lines.spectral as S
 
     def boom(*a, **k):
         raise RuntimeError("Maximum number of iterations reached.")
