@@ -12,7 +12,8 @@ from scipy.ndimage import gaussian_filter1d
 
 from galdesk.io.model import SpectrumData
 from galdesk.lines import linelist as LL
-from galdesk.lines.fit import FitConfig, fit_spectrum
+from galdesk.lines.config import FitConfig
+from galdesk.lines.engine import fit_spectrum
 from galdesk.lines.stellar import fit_stellar_continuum, load_templates
 
 C = 299792.458

@@ -2,7 +2,7 @@
 
 ``fit_sources`` is the function behind ``galdesk fit-lines`` and the Lines tab's "Fit all": spectra come from
 files or from projects; results of a project's spectra are appended to its journal (record kind ``line_fit``,
-key = object id, payload = :meth:`galdesk.lines.fit.SpectrumFit.to_dict`), where the Vet tab, the BPT plot and
+key = object id, payload = :meth:`galdesk.lines.results.SpectrumFit.to_dict`), where the Vet tab, the BPT plot and
 the export read them.
 """
 
@@ -68,7 +68,8 @@ def model_curves(spec, payload: dict | None = None, config=None, ctx: TaskContex
     The journal keeps derived quantities, not model curves; the complexes named in a saved record (``payload``,
     its ``fit`` keys) are fitted again (the fit is deterministic) on the caller's worker thread.
     """
-    from galdesk.lines.fit import FitConfig, fit_spectrum
+    from galdesk.lines.config import FitConfig
+    from galdesk.lines.engine import fit_spectrum
 
     names = tuple((payload or {}).get("fit", {}).keys()) or None
     cfg = config or (FitConfig(complexes=names) if names else FitConfig())

@@ -259,7 +259,7 @@ class LinesTab(QWidget):
 
     # -- config ------------------------------------------------------------------------------------------------------
     def config(self):
-        from galdesk.lines.fit import FitConfig
+        from galdesk.lines.config import FitConfig
 
         cont, powerlaw, windows = CONTINUUM_CHOICES[self.continuum.currentText()]
         return FitConfig(broad=self.broad.currentText(), continuum=cont, stellar_powerlaw=powerlaw,
@@ -328,13 +328,13 @@ class LinesTab(QWidget):
             self.refit(fresh=True)
 
     def _set_default_window(self) -> None:
-        from galdesk.lines.fit import _window
         from galdesk.lines.linelist import COMPLEXES, vac_to_air
+        from galdesk.lines.window import fit_window
 
         if self.spec is None or self.spec.redshift is None:
             return
         cfg = self.config()
-        lo, hi = _window(COMPLEXES[self.complex_name], self.spec.redshift, cfg, cfg.broad != "no")
+        lo, hi = fit_window(COMPLEXES[self.complex_name], self.spec.redshift, cfg, cfg.broad != "no")
         if not self.spec.vacuum:
             lo, hi = float(vac_to_air(lo)), float(vac_to_air(hi))
         w = self.spec.wavelength
@@ -370,7 +370,7 @@ class LinesTab(QWidget):
             self._refit_now()
 
     def _refit_now(self) -> None:
-        from galdesk.lines.fit import fit_complex
+        from galdesk.lines.engine import fit_complex
 
         fresh = self._pending.get("fresh", True)
         override = None if fresh or self.fit is None else self._override_from_table()
@@ -389,7 +389,7 @@ class LinesTab(QWidget):
         self._fill_params()
         self._fill_lines()
         if self.spectrum_fit is not None:
-            from galdesk.lines.fit import summarize
+            from galdesk.lines.summary import summarize
 
             self.spectrum_fit.complexes[cf.complex_name] = cf
             summarize(self.spectrum_fit, self.config())
@@ -423,7 +423,7 @@ class LinesTab(QWidget):
 
     def fit_spectrum(self) -> None:
         """Fit every complex of the current spectrum (model selection included) and journal the result."""
-        from galdesk.lines.fit import fit_spectrum
+        from galdesk.lines.engine import fit_spectrum
 
         if self.spec is None:
             return
