@@ -15,6 +15,7 @@ import numpy as np
 
 from galdesk.lines import linelist as LL
 from galdesk.lines.model import Layout, component_curves, evaluate, template_at
+from galdesk.lines.saved import model_record
 
 __all__ = ["LineMeasurement", "BroadTest", "ComplexFit", "SpectrumFit"]
 
@@ -320,7 +321,8 @@ class SpectrumFit:
         (when a broad line is needed: broad-line and 5100 Å luminosities and single-epoch virial masses with their
         measurement errors, see :func:`galdesk.lines.bhmass.black_hole_masses`), ``oiii_kinematics`` (v05-v95
         and W80 of the whole [OIII] 5007 profile, core + wing, see :func:`galdesk.lines.profile.line_kinematics`),
-        ``skipped`` and ``error``.
+        ``skipped``, ``error`` and ``model`` (per complex, the best-fit parameters with what is needed to evaluate
+        them again, see :func:`galdesk.lines.saved.model_record`: views draw a saved fit without refitting it).
         """
         keys = ("name", "wave_vac", "component", "flux", "flux_err", "fwhm_kms", "fwhm_err", "ew", "snr")
 
@@ -357,4 +359,5 @@ class SpectrumFit:
             "oiii_kinematics": {k: clean(v) for k, v in self.oiii_kinematics.items()},
             "skipped": dict(self.skipped),
             "error": self.error,
+            "model": {k: model_record(cf) for k, cf in self.complexes.items()},
         }

@@ -65,17 +65,38 @@ def model_curves(spec, payload: dict | None = None, config=None, ctx: TaskContex
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The total model of each fitted complex on its window, for drawing over a spectrum.
 
-    The journal keeps derived quantities, not model curves; the complexes named in a saved record (``payload``,
-    its ``fit`` keys) are fitted again (the fit is deterministic) on the caller's worker thread.
-    """
-    from galdesk.lines.config import FitConfig
-    from galdesk.lines.engine import fit_spectrum
+    Parameters
+    ----------
+    spec : galdesk.io.model.SpectrumData
+        The fitted spectrum.
+    payload : dict or None
+        A saved ``line_fit`` record. Records that store the fitted parameters (key ``"model"``, see
+        :mod:`galdesk.lines.saved`) are evaluated as they are, without fitting; for older records the complexes
+        they name (their ``"fit"`` keys) are fitted again (the fit is deterministic) on the caller's worker thread.
+    config : FitConfig or None
+        Refit with this configuration instead of using the stored parameters.
+    ctx : TaskContext or None
+        Progress and cancellation of a refit.
+    n : int
+        Points per curve, evenly spaced over the window.
 
-    names = tuple((payload or {}).get("fit", {}).keys()) or None
-    cfg = config or (FitConfig(complexes=names) if names else FitConfig())
-    sf = fit_spectrum(spec, cfg, ctx=ctx)
+    Returns
+    -------
+    list of (x, y)
+        Per complex: wavelengths over its fit window (Angstrom) and the total model (spectrum flux unit).
+    """
+    from galdesk.lines.saved import saved_models
+
+    models = saved_models(payload) if config is None else None
+    if models is None:
+        from galdesk.lines.config import FitConfig
+        from galdesk.lines.engine import fit_spectrum
+
+        names = tuple((payload or {}).get("fit", {}).keys()) or None
+        cfg = config or (FitConfig(complexes=names) if names else FitConfig())
+        models = fit_spectrum(spec, cfg, ctx=ctx).complexes
     out = []
-    for cf in sf.complexes.values():
+    for cf in models.values():
         x = np.linspace(cf.window[0], cf.window[1], n)
         out.append((x, cf.model_curves(x)["total"]))
     return out
