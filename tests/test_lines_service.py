@@ -1,4 +1,7 @@
-"""Line-fit journal records: saved fits drawn from their stored parameters without refitting."""
+"""Line-fit journal records: one writer for every ``line_fit`` record, and saved fits drawn from their stored
+parameters without refitting."""
+
+import math
 
 import numpy as np
 import pytest
@@ -43,3 +46,38 @@ def test_saved_fit_is_drawn_from_stored_parameters_without_refitting(qso_project
         np.testing.assert_allclose(ys, yr, rtol=1e-12, atol=0)
     with pytest.raises(AssertionError, match="refitted"):   # the patch bites: old records still refit
         model_curves(proj.spectrum(row), old)
+
+
+def test_save_fits_journals_successful_fits_with_their_author(qso_project):
+    from galdesk.lines.results import SpectrumFit
+    from galdesk.lines.service import save_fits
+
+    proj = qso_project
+    spec = proj.spectrum(int(proj.spectrum_rows()[0]))
+    ok = SpectrumFit(source="elsewhere", id="other", z=spec.redshift)
+    bad = SpectrumFit(source="elsewhere", id="other", z=None, error="ValueError: no redshift")
+    out = save_fits(proj, [(spec, bad), (spec, ok)], author="vera")
+    assert [d["id"] for d in out] == [spec.id, spec.id] and out[0]["error"] and out[1]["error"] is None
+    assert out[1]["source"] == spec.source and out[1]["model"] == {}
+    recs = proj.journal.records("line_fit")
+    assert len(recs) == 1 and recs[0].key == spec.id and recs[0].author == "vera"
+    assert recs[0].payload == out[1]
+
+
+def test_feii_ratio_and_complex_densities():
+    from types import SimpleNamespace
+
+    from galdesk.lines.linelist import electron_density
+    from galdesk.lines.summary import complex_densities, feii_ratio
+
+    hb = SimpleNamespace(flux=200.0, flux_err=20.0)
+    r, e = feii_ratio(100.0, 10.0, hb)
+    assert r == 0.5 and e == pytest.approx(0.5 * math.hypot(0.1, 0.1))
+    assert feii_ratio(100.0, None, hb) == (0.5, None)
+    assert feii_ratio(100.0, 10.0, None) == (None, None)
+    assert feii_ratio(None, 10.0, hb) == (None, None)
+    assert feii_ratio(100.0, 10.0, SimpleNamespace(flux=float("nan"), flux_err=1.0)) == (None, None)
+    p = SimpleNamespace(value=1.1, stderr=0.05)
+    cf = SimpleNamespace(params={"sii6717_ratio": p})
+    assert complex_densities(cf) == {"sii6717": electron_density("sii6717", 1.1, 0.05)}
+    assert complex_densities(SimpleNamespace(params=None)) == {}

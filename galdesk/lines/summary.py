@@ -14,9 +14,9 @@ import numpy as np
 
 from galdesk.lines import linelist as LL
 from galdesk.lines.config import FitConfig
-from galdesk.lines.results import LineMeasurement, SpectrumFit
+from galdesk.lines.results import ComplexFit, LineMeasurement, SpectrumFit
 
-__all__ = ["summarize", "feii_ratio"]
+__all__ = ["summarize", "complex_densities", "feii_ratio"]
 
 
 def _densities(sf: SpectrumFit, min_snr: float) -> dict:
@@ -100,6 +100,27 @@ def _bpt_ratios(sf: SpectrumFit, min_snr: float) -> dict:
     ratio("log_o3hb", ["oiii5007"], hb, components=("narrow", "outflow"))
     ratio("log_s2ha", ["sii6717", "sii6731"], ha)
     ratio("log_o1ha", ["oi6300"], ha)
+    return out
+
+
+def complex_densities(cf: ComplexFit) -> dict[str, dict]:
+    """Electron densities from the bounded doublet ratios fitted in one complex (``FitConfig.density_bounds``).
+
+    Parameters
+    ----------
+    cf : ComplexFit
+
+    Returns
+    -------
+    dict
+        Line (``"sii6717"``, ``"oii3729"``) -> :func:`galdesk.lines.linelist.electron_density` of its ratio
+        parameter (value and standard error), for each ratio the fit has; {} for a complex without one.
+    """
+    out = {}
+    for line in ("sii6717", "oii3729"):
+        p = cf.params.get(f"{line}_ratio") if cf.params is not None else None
+        if p is not None:
+            out[line] = LL.electron_density(line, float(p.value), float(p.stderr) if p.stderr else None)
     return out
 
 
