@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from galdesk.lines import agn as A  # noqa: E402
+from galdesk.lines import spectral as SP  # noqa: E402
 from galdesk.lines import stellar as S  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -61,8 +62,8 @@ def ppxf_fit(spec, tpl, fe, fitpix, fe_fwhm_start):
     lam_gal = wave / (1 + z)
     lam_t = tpl.lam
     # the inputs galdesk prepares: templates broadened to the instrument (this is not what is compared)
-    sig_tpl, res, _ = S._instrument_sigma(spec, wave, lam_t, z, tpl.fwhm_a, None)
-    host = S._gauss_convolve_variable(tpl.flux, np.sqrt(np.clip(res ** 2 - sig_tpl ** 2, 0, None)) / (C * tpl.dln))
+    sig_tpl, res, _ = SP.instrument_sigma(spec, wave, lam_t, z, tpl.fwhm_a, None)
+    host = SP.gauss_convolve_variable(tpl.flux, np.sqrt(np.clip(res ** 2 - sig_tpl ** 2, 0, None)) / (C * tpl.dln))
     power = np.array([(lam_t / 5100.0) ** a for a in A.AGN_POWERLAW_SLOPES])
     # Fe II groups: Gaussians of the (median) instrumental width on the template grid, peaks ~ REL_INT
     s_inst = float(np.median(res)) / C

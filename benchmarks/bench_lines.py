@@ -29,8 +29,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from galdesk.lines import linelist as LL  # noqa: E402
-from galdesk.lines.fit import FitConfig, _lmfit_run, build_layout, fit_complex, prepare_data  # noqa: E402
+from galdesk.lines.config import FitConfig  # noqa: E402
+from galdesk.lines.engine import fit_complex, run_lmfit  # noqa: E402
+from galdesk.lines.layout import build_layout  # noqa: E402
 from galdesk.lines.vectorized import fit_complex_batch  # noqa: E402
+from galdesk.lines.window import prepare_data  # noqa: E402
 from galdesk.tasks import NullContext  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -146,7 +149,7 @@ def main(argv=None):
     t_base = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    mine = [_lmfit_run(lay, data, inst, cfg, NullContext()) for s, data, lay, inst in prepared]
+    mine = [run_lmfit(lay, data, inst, cfg, NullContext()) for s, data, lay, inst in prepared]
     t_mine = time.perf_counter() - t0
 
     t0 = time.perf_counter()

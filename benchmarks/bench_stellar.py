@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from galdesk.lines import spectral as SP  # noqa: E402
 from galdesk.lines import stellar as S  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -66,7 +67,7 @@ def ppxf_fit(spec, tpl, mask_kms=450.0):
     ok = np.isfinite(r) & (r > 0)
     res = np.interp(lam_t * (1 + z), wave[ok], r[ok])
     sig_tpl = tpl.fwhm_a / 2.3548 / lam_t * C
-    T = S._gauss_convolve_variable(tpl.flux[:, keep], np.sqrt(np.clip(res ** 2 - sig_tpl ** 2, 0, None)) /
+    T = SP.gauss_convolve_variable(tpl.flux[:, keep], np.sqrt(np.clip(res ** 2 - sig_tpl ** 2, 0, None)) /
                                    (C * tpl.dln))
     temps = []
     for row in T:
@@ -77,7 +78,7 @@ def ppxf_fit(spec, tpl, mask_kms=450.0):
     # the galaxy must lie inside the templates (pPXF requires it)
     inside = (lam_gal > lam_temp[0] * 1.012) & (lam_gal < lam_temp[-1] * 0.988)
     idx = np.flatnonzero(inside)
-    good = ((ivar > 0) & np.isfinite(flux) & ~S._mask_pixels(wave, z, mask_kms))[idx]
+    good = ((ivar > 0) & np.isfinite(flux) & ~SP.mask_pixels(wave, z, mask_kms))[idx]
     noise = np.where(ivar > 0, 1 / np.sqrt(np.where(ivar > 0, ivar, 1)), 1e6)[idx]
     g = np.where(np.isfinite(flux), flux, 0.0)[idx]
     t0 = time.perf_counter()

@@ -11,7 +11,7 @@ FILES = ["spectra/sdss/spec-0332-52367-0639.fits", "spectra/sdss/spec-0295-51585
 
 
 def test_dask_local_cluster_matches_local_processes(shared_data, tmp_path):
-    from galdesk.lines.fit import FitConfig
+    from galdesk.lines.config import FitConfig
     from galdesk.services.batch import fit_lines_batch
     from galdesk.tasks import RecordingContext
 

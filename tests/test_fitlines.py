@@ -41,7 +41,7 @@ def test_cli_json_schema_and_table(tmp_path, shared_data):
 
 
 def test_fit_project_appends_journal_records(tmp_path, shared_data):
-    from galdesk.lines.fit import FitConfig
+    from galdesk.lines.config import FitConfig
     from galdesk.project import Project
     from galdesk.services.ingest import ingest
 
@@ -62,7 +62,7 @@ def test_project_fits_record_the_continuum_and_export_it(tmp_path, shared_data):
     import astropy.units as u
 
     from galdesk.catalog.assemble import build_catalog
-    from galdesk.lines.fit import FitConfig
+    from galdesk.lines.config import FitConfig
     from galdesk.project import Project
     from galdesk.services.ingest import ingest
 
@@ -93,7 +93,7 @@ def test_export_carries_electron_densities(tmp_path, shared_data):
     import astropy.units as u
 
     from galdesk.catalog.assemble import build_catalog
-    from galdesk.lines.fit import FitConfig
+    from galdesk.lines.config import FitConfig
     from galdesk.project import Project
     from galdesk.services.ingest import ingest
 

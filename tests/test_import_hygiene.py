@@ -9,7 +9,8 @@ CORE = ["galdesk", "galdesk.cli", "galdesk.tasks", "galdesk.config", "galdesk.io
         "galdesk.project", "galdesk.project.journal", "galdesk.display", "galdesk.services.ingest",
         "galdesk.services.demo", "galdesk.ml", "galdesk.ml.device", "galdesk.lines", "galdesk.cluster",
         "galdesk.ml.service", "galdesk.lines.service", "galdesk.services.batch", "galdesk.vetting",
-        "galdesk.catalog.export", "galdesk.io.catalog", "galdesk.jsonutil", "galdesk.lines.fit", "galdesk.lines.batch"]
+        "galdesk.catalog.export", "galdesk.io.catalog", "galdesk.jsonutil", "galdesk.lines.engine",
+        "galdesk.lines.batch"]
 
 
 @pytest.mark.parametrize("module", CORE)

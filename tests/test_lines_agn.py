@@ -13,7 +13,8 @@ from scipy.ndimage import gaussian_filter1d
 from galdesk.io.model import SpectrumData
 from galdesk.lines import linelist as LL
 from galdesk.lines.agn import FEII_BAND, fit_agn_continuum, load_feii
-from galdesk.lines.fit import FitConfig, fit_spectrum
+from galdesk.lines.config import FitConfig
+from galdesk.lines.engine import fit_spectrum
 from galdesk.lines.stellar import load_templates
 
 C = 299792.458
@@ -154,7 +155,7 @@ def test_one_quasar_at_three_epochs(shared_data):
 
 
 def test_auto_chooses_by_class_and_subclass():
-    from galdesk.lines.fit import continuum_kind
+    from galdesk.lines.continuum import continuum_kind
 
     spec, _ = synthetic_quasar(seed=1)
     auto = FitConfig()

@@ -10,7 +10,8 @@ import pytest
 from lines_helpers import read_sdss
 
 from galdesk.lines.bhmass import SYSTEMATIC_DEX, black_hole_masses, flux_unit_cgs
-from galdesk.lines.fit import FitConfig, fit_spectrum
+from galdesk.lines.config import FitConfig
+from galdesk.lines.engine import fit_spectrum
 
 SDSS_UNIT = "1e-17 erg / (s cm2 Angstrom)"
 

@@ -12,8 +12,11 @@ import pytest
 
 from galdesk.io.model import SpectrumData
 from galdesk.lines import linelist as LL
-from galdesk.lines.fit import FitConfig, build_layout, fit_complex, fit_spectrum, prepare_data
+from galdesk.lines.config import FitConfig
+from galdesk.lines.engine import fit_complex, fit_spectrum
+from galdesk.lines.layout import build_layout
 from galdesk.lines.model import evaluate, fwhm_of_sum
+from galdesk.lines.window import prepare_data
 from galdesk.tasks import Cancelled, RecordingContext
 from galdesk.units import C_KMS
 
@@ -196,7 +199,7 @@ def test_fit_spectrum_json_record():
 
 
 def test_import_is_light():
-    code = ("import sys, galdesk.lines, galdesk.lines.fit, galdesk.lines.bpt, galdesk.lines.batch, "
+    code = ("import sys, galdesk.lines, galdesk.lines.engine, galdesk.lines.bpt, galdesk.lines.batch, "
             "galdesk.lines.vectorized, galdesk.lines.linelist; "
             "print(any(m in sys.modules for m in ('torch', 'PySide6')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,7 +8,8 @@ from lines_helpers import read_sdss
 from scipy.optimize import brentq
 from scipy.stats import norm
 
-from galdesk.lines.fit import FitConfig, fit_spectrum
+from galdesk.lines.config import FitConfig
+from galdesk.lines.engine import fit_spectrum
 from galdesk.lines.profile import profile_percentiles
 
 

@@ -12,7 +12,8 @@ from scipy.ndimage import gaussian_filter1d
 
 from galdesk.io.model import SpectrumData
 from galdesk.lines import linelist as LL
-from galdesk.lines.fit import FitConfig, fit_spectrum
+from galdesk.lines.config import FitConfig
+from galdesk.lines.engine import fit_spectrum
 from galdesk.lines.stellar import fit_stellar_continuum, load_templates
 
 C = 299792.458
@@ -260,7 +261,7 @@ def test_joint_fit_with_the_emission_lines():
 def test_numerical_failure_becomes_a_fallback(monkeypatch):
     """A solver failure (scipy's NNLS iteration limit) is a ValueError naming the spectrum, so "auto" falls back
     to the local continuum instead of losing the spectrum."""
-    import galdesk.lines.stellar as S
+    import galdesk.lines.spectral as S
 
     def boom(*a, **k):
         raise RuntimeError("Maximum number of iterations reached.")

@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 from lines_helpers import SDSS_NAMES, narrow_line_galaxies, read_sdss, spzline_rows
 
-from galdesk.lines.fit import FitConfig, _lmfit_run, build_layout, fit_spectrum, prepare_data
+from galdesk.lines.config import FitConfig
+from galdesk.lines.engine import fit_spectrum
+from galdesk.lines.engine import run_lmfit as _lmfit_run
+from galdesk.lines.layout import build_layout
+from galdesk.lines.window import prepare_data
 from galdesk.tasks import Cancelled, NullContext, RecordingContext
 
 FORBIDDEN = {"[O_III] 4959", "[O_III] 5007", "[N_II] 6583", "[S_II] 6716", "[S_II] 6730", "[O_I] 6300"}

@@ -32,7 +32,7 @@ def add_fit_options(f) -> None:
 
 def config_from_args(args):
     """FitConfig from the options of :func:`add_fit_options` (ValueError on a bad value)."""
-    from galdesk.lines.fit import FitConfig
+    from galdesk.lines.config import FitConfig
     from galdesk.lines.service import complexes_for
 
     kw = {"broad": args.broad, "continuum": args.continuum, "stellar_powerlaw": bool(args.powerlaw),

@@ -16,7 +16,7 @@ group from atomic data, ``resources/templates/feii_kovacevic2010.fits``), broade
 and shift. All weights are linear and non-negative (NNLS, i.e. variable projection); v*, σ*, v_Fe and σ_Fe are
 found by ``scipy.optimize.least_squares`` from a small grid of Fe II widths. Fitted pixels: everything the
 templates cover except the broad Balmer regions and other emission lines (:data:`BROAD_MASKS`,
-:data:`galdesk.lines.stellar.EMISSION_MASK_LINES`), so the Fe II under Hβ is predicted from the 4434-4684 Å and
+:data:`galdesk.lines.spectral.EMISSION_MASK_LINES`), so the Fe II under Hβ is predicted from the 4434-4684 Å and
 5100-5600 Å bumps as in PyQSOFit's continuum windows, not fitted against the broad line.
 
 Where the host is weak (luminous quasars) its weights go to zero; where the nucleus is weak (a Seyfert 1.9) the
@@ -31,22 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
 from scipy.integrate import trapezoid
 from scipy.optimize import least_squares
 
-from galdesk.lines.stellar import (
-    Templates,
-    _gauss_convolve_variable,
-    _instrument_sigma,
-    _mask_pixels,
-    _nnls,
-    _spectrum_arrays,
-    load_templates,
-    template_resource,
-)
+from galdesk.lines.agn_basis import FWHM_PER_SIGMA, AGNBasis, AGNOptions
+from galdesk.lines.stellar import Templates, load_templates, template_resource
 from galdesk.tasks import NullContext
-from galdesk.units import C_KMS
 
 __all__ = ["FeIITemplate", "AGNContinuumFit", "fit_agn_continuum", "load_feii", "default_feii_path",
            "BROAD_MASKS", "QSO_WINDOWS", "AGN_WINDOWS", "agn_masks", "AGN_POWERLAW_SLOPES"]
@@ -84,7 +74,6 @@ def agn_masks(windows: str = "masks") -> tuple:
 AGN_POWERLAW_SLOPES = (-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0)
 #: Rest band whose Fe II flux is reported (R_FeII = this / broad Hβ flux, Boroson & Green 1992).
 FEII_BAND = (4434.0, 4684.0)
-FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 #: Fe II counts as detected when removing it raises χ² by at least this: the 99.7 % point of χ² for ~18 degrees
 #: of freedom (up to 17 group strengths, width, shift). Synthetic quasars without Fe II give 11-25; a misfit
 #: elsewhere can still be absorbed by Fe II at its widest (a message says when the width is at a bound).
@@ -230,14 +219,6 @@ class AGNContinuumFit:
         return out
 
 
-def _broad_mask(wave_vac: np.ndarray, z: float, masks) -> np.ndarray:
-    bad = np.zeros(wave_vac.size, bool)
-    rest = wave_vac / (1 + z)
-    for lo, hi in masks:
-        bad |= (rest >= lo) & (rest <= hi)
-    return bad
-
-
 def fit_agn_continuum(spec, templates: Templates | str | Path | None = None, feii: FeIITemplate | str | Path | None
                       = None, *, host: bool = True, powerlaw_slopes=AGN_POWERLAW_SLOPES, degree: int = -1,
                       masks=BROAD_MASKS, mask_kms: float = 450.0, clip: float = 3.0,
@@ -277,183 +258,108 @@ def fit_agn_continuum(spec, templates: Templates | str | Path | None = None, fei
     ValueError
         No redshift, too few pixels in the templates' range, or the solvers failed (message names the spectrum).
     """
+    opts = AGNOptions(host=host, slopes=tuple(powerlaw_slopes), degree=degree, masks=masks, mask_kms=mask_kms,
+                    clip=clip, fwhm_grid=feii_fwhm_grid, fwhm_bounds=feii_fwhm_bounds, feii_v_max=feii_v_max,
+                    sigma_start=sigma_start, sigma_max=sigma_max, v_max=v_max, inst_sigma_kms=inst_sigma_kms,
+                    min_pixels=min_pixels)
     try:
-        return _fit(spec, templates, feii, host, tuple(powerlaw_slopes), degree, masks, mask_kms, clip,
-                    feii_fwhm_grid, feii_fwhm_bounds, feii_v_max, sigma_start, sigma_max, v_max, inst_sigma_kms,
-                    min_pixels, ctx)
+        return _fit(spec, templates, feii, opts, ctx)
     except (RuntimeError, np.linalg.LinAlgError, FloatingPointError) as exc:
         raise ValueError(f"{getattr(spec, 'id', 'spectrum')}: AGN continuum fit failed "
                          f"({type(exc).__name__}: {exc})") from exc
 
 
-def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwhm_grid, fwhm_bounds, feii_v_max,
-         sigma_start, sigma_max, v_max, inst_sigma_kms, min_pixels, ctx) -> AGNContinuumFit:
+@dataclass
+class _Bounds:
+    """Bounds, scales and starts of the nonlinear parameters; ``grid``: the Fe II FWHMs (km/s) scanned."""
+
+    lb: list
+    ub: list
+    xs: list
+    s_lo: float
+    s_hi: float
+    host: bool
+    sigma_start: float
+    grid: np.ndarray
+
+    @classmethod
+    def of(cls, opts: AGNOptions) -> "_Bounds":
+        s_lo, s_hi = opts.fwhm_bounds[0] / FWHM_PER_SIGMA, opts.fwhm_bounds[1] / FWHM_PER_SIGMA
+        if opts.host:
+            lb = [-opts.v_max, 1.0, -opts.feii_v_max, s_lo]
+            ub = [opts.v_max, opts.sigma_max, opts.feii_v_max, s_hi]
+            xs = [50.0, 50.0, 200.0, 300.0]
+        else:
+            lb, ub, xs = [-opts.feii_v_max, s_lo], [opts.feii_v_max, s_hi], [200.0, 300.0]
+        grid = np.geomspace(opts.fwhm_bounds[0] * 1.02, opts.fwhm_bounds[1] * 0.98, 24) if opts.fwhm_grid is None \
+            else np.asarray(opts.fwhm_grid, float)
+        return cls(lb, ub, xs, s_lo, s_hi, opts.host, opts.sigma_start, grid)
+
+    def start(self, fwhm: float) -> np.ndarray:
+        """Starting parameters with the Fe II at FWHM ``fwhm`` (kept 1 % inside its bounds)."""
+        s_lo, s_hi = self.s_lo, self.s_hi
+        s = float(np.clip(fwhm / FWHM_PER_SIGMA, s_lo + 0.01 * (s_hi - s_lo), s_hi - 0.01 * (s_hi - s_lo)))
+        return np.array([0.0, self.sigma_start, 0.0, s] if self.host else [0.0, s])
+
+
+def _fit(spec, templates, feii, opts: AGNOptions, ctx) -> AGNContinuumFit:
     ctx = ctx or NullContext()
     tpl = templates if isinstance(templates, Templates) else load_templates(templates)
     fe = feii if isinstance(feii, FeIITemplate) else load_feii(feii)
-    sid, z, wave, flux, ivar, good = _spectrum_arrays(spec, "AGN continuum")
+    prob = AGNBasis(spec, tpl, fe, opts, ctx)
+    bounds = _Bounds.of(opts)
+    p, pixels, n_clipped = _fit_nonlinear(prob, bounds, ctx)
+    p, fwhm_err_profile = _refine_by_profile(prob, bounds, p, pixels)
+    x, r = prob.solve(p, pixels)
+    dof = max(r.size - np.count_nonzero(x) - len(p), 1)
+    chi2nu = float(r @ r) / dof
+    # how much the Fe II improves the fit (host and power law refitted without it, kinematics kept)
+    r0 = prob.solve(p, pixels, with_fe=False)[1]
+    feii_dchi2 = float(r0 @ r0 - r @ r)
+    err = _errors(prob, bounds, p, pixels, r.size)
+    v_h, s_h, v_f, s_f = prob.unpack(p)
+    e_vh, e_sh, e_vf, e_sf = (err if opts.host else [np.nan, np.nan, err[0], err[1]])
+    e_fwhm = max(float(e_sf) * FWHM_PER_SIGMA, fwhm_err_profile) if np.isfinite(fwhm_err_profile) else \
+        float(e_sf) * FWHM_PER_SIGMA
+    parts, w_pl, w_fe = _components(prob, x, p)
+    sm = _summaries(prob, x, p, pixels, w_pl, w_fe)
+    fwhm = s_f * FWHM_PER_SIGMA
+    messages = prob.messages + _messages(prob, x, w_fe, sm, fwhm, feii_dchi2)
+    wave = prob.wave
+    return AGNContinuumFit(
+        model=parts["model"], host=parts["host"], powerlaw=parts["powerlaw"], feii=parts["feii"], used=pixels,
+        feii_fwhm_kms=float(fwhm), feii_fwhm_err=e_fwhm, feii_velocity_kms=float(v_f),
+        feii_velocity_err=float(e_vf), host_sigma_kms=float(s_h) if opts.host else float("nan"),
+        host_sigma_err=float(e_sh), host_velocity_kms=float(v_h) if opts.host else float("nan"),
+        host_fraction=float(sm["host_frac"]), powerlaw_fraction=float(sm["pl_frac"]), powerlaw_slope=sm["slope"],
+        feii_flux=sm["feii_flux"], feii_flux_err=sm["feii_flux_err"],
+        feii_groups={nm: float(g) for nm, g in zip(prob.fe_names, w_fe)}, chi2nu=chi2nu, feii_dchi2=feii_dchi2,
+        ndata=int(r.size), n_clipped=n_clipped, nfev=prob.nfev,
+        fit_range=(float(wave[pixels].min()), float(wave[pixels].max())), messages=messages,
+        powerlaw_5100=float(sm["pl_5100"]), powerlaw_5100_err=float(sm["pl_5100_err"]))
 
-    lam_t = tpl.lam
-    sig_fe_max = fwhm_bounds[1] / FWHM_PER_SIGMA
-    margin = math.log1p((max(v_max, feii_v_max) + 3 * sig_fe_max) / C_KMS)
-    # fit only where the host templates, shifted and broadened, are defined (their edges would be padding); the
-    # Fe II lives on a padded grid and has no edge
-    edge = 1.0 + (v_max + 4 * sigma_max) / C_KMS
-    lo = lam_t[0] * (1 + z) * edge
-    hi = lam_t[-1] * (1 + z) / edge
-    inside = (wave >= lo) & (wave <= hi)
-    fitpix = good & inside & ~_mask_pixels(wave, z, mask_kms) & ~_broad_mask(wave, z, masks)
-    if np.count_nonzero(fitpix) < min_pixels:
-        raise ValueError(f"{sid}: only {np.count_nonzero(fitpix)} good continuum pixels outside the broad lines "
-                         f"in the templates' rest range {lam_t[0]:.0f}-{lam_t[-1]:.0f} A at z={z:.4f} "
-                         f"(need {min_pixels})")
 
-    # rest grid: the templates' own, padded so that broad Fe II and shifts do not wrap around
-    pix_kms = C_KMS * tpl.dln
-    pad = int(math.ceil(margin / tpl.dln)) + 2
-    n_t = tpl.flux.shape[1]
-    nfft = next_fast_len(n_t + 2 * pad)
-    ln_g0 = tpl.ln0 - pad * tpl.dln
-    lam_g = np.exp(ln_g0 + tpl.dln * np.arange(nfft))
-    freq2 = (2 * np.pi * rfftfreq(nfft)) ** 2
-
-    sig_tpl, sig_inst, known = _instrument_sigma(spec, wave, lam_t, z, tpl.fwhm_a, inst_sigma_kms)
-    messages: list[str] = []
-    if not known:
-        messages.append("instrumental resolution unknown: widths include the instrument")
-    sig_inst_med = float(np.median(sig_inst))
-
-    # host: templates broadened to the instrument, then to sigma* in Fourier space
-    if host:
-        H = _gauss_convolve_variable(tpl.flux, np.sqrt(np.clip(sig_inst ** 2 - sig_tpl ** 2, 0, None)) / pix_kms)
-        FH = rfft(np.pad(H, ((0, 0), (pad, nfft - n_t - pad)), mode="edge"), axis=1)
-    else:
-        FH = np.zeros((0, nfft // 2 + 1))
-    n_host = FH.shape[0]
-    PLg = np.array([(lam_g / 5100.0) ** a for a in slopes]).reshape(len(slopes), nfft)
-    Fg, fe_names = fe.on_grid(ln_g0, tpl.dln, nfft)
-    # only groups that mostly lie where there are data: a group whose lines fall beyond the fitted range or in a gap
-    # of bad pixels would be scaled up by the tails of its broadened lines alone (and blow up where it is not
-    # seen). Lines under the broad-line masks count as seen: they are predicted from the rest of their group.
-    seen = np.zeros(nfft, bool)
-    j_ok = np.round((np.log(wave[good & inside] / (1 + z)) - ln_g0) / tpl.dln).astype(int)
-    step = max(1, int(np.ceil(np.median(np.abs(np.diff(np.log(wave)))) / tpl.dln)))
-    for o in range(-step, step + 1):
-        seen[np.clip(j_ok + o, 0, nfft - 1)] = True
-    seen_share = Fg[:, seen].sum(axis=1) / Fg.sum(axis=1)
-    Fg = Fg[seen_share >= 0.5]
-    fe_names = [nm for nm, share in zip(fe_names, seen_share) if share >= 0.5]
-    FF = rfft(Fg, axis=1)
-    n_pl, n_fe = PLg.shape[0], Fg.shape[0]
-
-    from numpy.polynomial import legendre
-
-    x_all = 2 * (wave - lo) / (hi - lo) - 1
-    P_all = legendre.legvander(np.clip(x_all, -1, 1), degree) if degree >= 0 else np.zeros((wave.size, 0))
-    lnz = math.log1p(z)
-    lnw = np.log(wave)
-
-    def sample(grid, v, pixels):
-        idx = (lnw[pixels] - lnz - math.log1p(v / C_KMS) - ln_g0) / tpl.dln
-        j = np.clip(np.floor(idx).astype(int), 0, nfft - 2)
-        f = idx - j
-        return (grid[:, j] * (1 - f) + grid[:, j + 1] * f).T
-
-    # least-recently-used caches: a finite-difference step changes one parameter, so the other components'
-    # convolved templates (and their values on the pixels) are reused rather than recomputed
-    from collections import OrderedDict
-
-    conv_cache: OrderedDict = OrderedDict()
-    sample_cache: OrderedDict = OrderedDict()
-
-    def _lru(cache, key, make, size=6):
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-        cache[key] = val = make()
-        if len(cache) > size:
-            cache.popitem(last=False)
-        return val
-
-    def conv(kind, s):
-        if kind == "host":
-            g = (max(s, 1e-3) / pix_kms) ** 2
-            return _lru(conv_cache, (kind, float(s)), lambda: irfft(FH * np.exp(-0.5 * freq2 * g), n=nfft, axis=1))
-        g = (math.hypot(s, sig_inst_med) / pix_kms) ** 2
-        return _lru(conv_cache, (kind, float(s)), lambda: irfft(FF * np.exp(-0.5 * freq2 * g), n=nfft, axis=1))
-
-    def sampled(kind, s, v, pixels):
-        key = (kind, float(s), float(v), pixels_key[0])
-        return _lru(sample_cache, key, lambda: sample(PLg if kind == "pl" else conv(kind, s), v, pixels), size=12)
-
-    pixels_key = [0]  # bumped whenever the fitted pixels change (clipping)
-
-    def unpack(p):
-        if host:
-            return p[0], p[1], p[2], p[3]
-        return 0.0, float("nan"), p[0], p[1]
-
-    def design(p, pixels):
-        v_h, s_h, v_f, s_f = unpack(p)
-        cols = []
-        if host:
-            cols.append(sampled("host", s_h, v_h, pixels))
-        cols.append(sampled("pl", 0.0, 0.0, pixels))
-        cols.append(sampled("fe", s_f, v_f, pixels))
-        return np.hstack(cols)
-
-    def solve(p, pixels, with_fe=True):
-        A0 = design(p, pixels)
-        if not with_fe:
-            A0 = A0[:, :A0.shape[1] - n_fe]
-        P = P_all[pixels]
-        wt = np.sqrt(ivar[pixels])
-        A = np.hstack([A0, P, -P]) * wt[:, None]
-        b = flux[pixels] * wt
-        x = _nnls(A, b)
-        return x, b - A @ x
-
-    state = {"nfev": 0}
-
-    def resid(p, pixels):
-        state["nfev"] += 1
-        ctx.check_cancelled()
-        return solve(p, pixels)[1]
-
-    s_lo, s_hi = fwhm_bounds[0] / FWHM_PER_SIGMA, sig_fe_max
-    if host:
-        lb = [-v_max, 1.0, -feii_v_max, s_lo]
-        ub = [v_max, sigma_max, feii_v_max, s_hi]
-        xs = [50.0, 50.0, 200.0, 300.0]
-    else:
-        lb, ub, xs = [-feii_v_max, s_lo], [feii_v_max, s_hi], [200.0, 300.0]
-
-    def s_to_fwhm(s):
-        return float(s) * FWHM_PER_SIGMA
-
-    def start(fwhm):
-        s = float(np.clip(fwhm / FWHM_PER_SIGMA, s_lo + 0.01 * (s_hi - s_lo), s_hi - 0.01 * (s_hi - s_lo)))
-        return np.array([0.0, sigma_start, 0.0, s] if host else [0.0, s])
-
-    pixels = fitpix.copy()
+def _fit_nonlinear(prob: AGNBasis, bounds: _Bounds, ctx):
+    """The kinematics by ``least_squares`` from the best start of the Fe II width grid, with up to two passes of
+    clipping > ``clip`` sigma outliers (each grown by one pixel). Returns (p, pixels, n_clipped)."""
+    clip, wave = prob.opts.clip, prob.wave
+    pixels = prob.fitpix.copy()
     # the Fe II width has a flat, bumpy χ² valley (it trades with the power laws and the host): start from the best
     # of a grid, and after the fit scan the same grid again (profile) for a better minimum and for the error
-    grid = np.geomspace(fwhm_bounds[0] * 1.02, fwhm_bounds[1] * 0.98, 24) if fwhm_grid is None else \
-        np.asarray(fwhm_grid, float)
-    starts = [start(f) for f in grid]
-    chi = [float(np.sum(resid(p0, pixels) ** 2)) for p0 in starts]
+    starts = [bounds.start(f) for f in bounds.grid]
+    chi = [float(np.sum(prob.resid(p0, pixels) ** 2)) for p0 in starts]
     p = starts[int(np.argmin(chi))]
     n_clipped = 0
     for it in range(3):
         ctx.check_cancelled()
         # after clipping the solution moves little: fewer evaluations, and χ² to 1e-6 is plenty for a valley
         # whose width is judged by Δχ² = 1 on ~2000 pixels
-        sol = least_squares(resid, p, args=(pixels,), bounds=(lb, ub), x_scale=xs, diff_step=1e-3, method="trf",
-                            ftol=1e-6, max_nfev=80 if it == 0 else 30)
+        sol = least_squares(prob.resid, p, args=(pixels,), bounds=(bounds.lb, bounds.ub), x_scale=bounds.xs,
+                            diff_step=1e-3, method="trf", ftol=1e-6, max_nfev=80 if it == 0 else 30)
         p = sol.x
         if clip <= 0 or it == 2:
             break
-        x, r = solve(p, pixels)
+        x, r = prob.solve(p, pixels)
         rchi = math.sqrt(max(float(r @ r) / max(r.size - np.count_nonzero(x) - len(p), 1), 1e-12))
         full = np.zeros(wave.size)
         full[pixels] = r / rchi
@@ -463,149 +369,150 @@ def _fit(spec, templates, feii, host, slopes, degree, masks, mask_kms, clip, fwh
             break
         n_clipped += int(np.count_nonzero(out))
         pixels = pixels & ~out
-        pixels_key[0] += 1
+        prob.pixels_key += 1
+    return p, pixels, n_clipped
 
+
+def _refine_by_profile(prob: AGNBasis, bounds: _Bounds, p, pixels):
+    """χ² profile over the Fe II width grid (other nonlinear parameters held): refit from a better valley than
+    the optimiser's if there is one, and take the width's error from Δχ² = 1 (the Jacobian misjudges a valley this
+    flat and bumpy). Returns (p, FWHM error in km/s or NaN)."""
     i_sf = len(p) - 1
 
     def profile(p):
         prof = []
-        for f in grid:
+        for f in bounds.grid:
             q = p.copy()
-            q[i_sf] = start(f)[i_sf]
-            prof.append(float(np.sum(resid(q, pixels) ** 2)))
+            q[i_sf] = bounds.start(f)[i_sf]
+            prof.append(float(np.sum(prob.resid(q, pixels) ** 2)))
         return np.array(prof)
 
-    chi_best = float(np.sum(resid(p, pixels) ** 2))
+    chi_best = float(np.sum(prob.resid(p, pixels) ** 2))
     prof = profile(p)
     if prof.min() < chi_best - 0.5:  # a better valley than the one the optimiser stopped in
         q = p.copy()
-        q[i_sf] = start(grid[int(np.argmin(prof))])[i_sf]
-        sol2 = least_squares(resid, q, args=(pixels,), bounds=(lb, ub), x_scale=xs, diff_step=1e-3,
-                             method="trf", max_nfev=80)
+        q[i_sf] = bounds.start(bounds.grid[int(np.argmin(prof))])[i_sf]
+        sol2 = least_squares(prob.resid, q, args=(pixels,), bounds=(bounds.lb, bounds.ub), x_scale=bounds.xs,
+                             diff_step=1e-3, method="trf", max_nfev=80)
         if 2 * sol2.cost < chi_best:
             p, chi_best = sol2.x, 2 * sol2.cost
-    # Fe II width error from the profile (Δχ² = 1 around the minimum, other nonlinear parameters held): the
-    # Jacobian misjudges a valley this flat and bumpy
     ok = np.append(prof, chi_best) <= chi_best + 1.0
-    span = np.append(grid, s_to_fwhm(p[i_sf]))[ok]
-    fwhm_err_profile = 0.5 * float(span.max() - span.min()) if span.size > 1 else float("nan")
-    x, r = solve(p, pixels)
-    dof = max(r.size - np.count_nonzero(x) - len(p), 1)
-    chi2nu = float(r @ r) / dof
-    # how much the Fe II improves the fit (host and power law refitted without it, kinematics kept)
-    r0 = solve(p, pixels, with_fe=False)[1]
-    feii_dchi2 = float(r0 @ r0 - r @ r)
-    # errors: the NNLS active set makes the projected residuals piecewise smooth, so the optimiser's tiny-step
-    # Jacobian can be dominated by a jump; central differences on the scale of the parameters' errors instead
-    steps = np.array([20.0, 10.0, 100.0, 150.0] if host else [100.0, 150.0])
-    J = np.empty((r.size, len(p)))
+    span = np.append(bounds.grid, float(p[i_sf]) * FWHM_PER_SIGMA)[ok]
+    return p, (0.5 * float(span.max() - span.min()) if span.size > 1 else float("nan"))
+
+
+def _errors(prob: AGNBasis, bounds: _Bounds, p, pixels, n_res: int) -> np.ndarray:
+    """Errors of the nonlinear parameters from a Jacobian by central differences on the scale of the parameters'
+    errors: the NNLS active set makes the projected residuals piecewise smooth, so the optimiser's tiny-step
+    Jacobian can be dominated by a jump."""
+    steps = np.array([20.0, 10.0, 100.0, 150.0] if prob.opts.host else [100.0, 150.0])
+    J = np.empty((n_res, len(p)))
     for i in range(len(p)):
         h = steps[i]
         up, dn = p.copy(), p.copy()
-        up[i] = min(p[i] + h, ub[i])
-        dn[i] = max(p[i] - h, lb[i])
-        J[:, i] = (solve(up, pixels)[1] - solve(dn, pixels)[1]) / max(up[i] - dn[i], 1e-9)
+        up[i] = min(p[i] + h, bounds.ub[i])
+        dn[i] = max(p[i] - h, bounds.lb[i])
+        J[:, i] = (prob.solve(up, pixels)[1] - prob.solve(dn, pixels)[1]) / max(up[i] - dn[i], 1e-9)
     try:
         cov = np.linalg.inv(J.T @ J)
-        err = np.sqrt(np.clip(np.diag(cov), 0, None))
+        return np.sqrt(np.clip(np.diag(cov), 0, None))
     except np.linalg.LinAlgError:
-        err = np.full(len(p), np.nan)
-    v_h, s_h, v_f, s_f = unpack(p)
-    e_vh, e_sh, e_vf, e_sf = (err if host else [np.nan, np.nan, err[0], err[1]])
-    e_fwhm = max(float(e_sf) * FWHM_PER_SIGMA, fwhm_err_profile) if np.isfinite(fwhm_err_profile) else \
-        float(e_sf) * FWHM_PER_SIGMA
+        return np.full(len(p), np.nan)
 
-    # components on every pixel the templates cover (closer to their edges than the fit, for plots and windows)
-    cover = (wave >= lo / math.sqrt(edge)) & (wave <= hi * math.sqrt(edge))
+
+def _components(prob: AGNBasis, x, p):
+    """Host, power law, Fe II and their sum (+ polynomial) on every pixel the templates cover (closer to their
+    edges than the fit, for plots and windows; NaN elsewhere). Returns (parts, power-law weights, Fe II
+    weights)."""
+    wave = prob.wave
+    v_h, s_h, v_f, s_f = prob.unpack(p)
+    cover = (wave >= prob.lo / math.sqrt(prob.edge)) & (wave <= prob.hi * math.sqrt(prob.edge))
     idx = np.flatnonzero(cover)
-    parts = {}
-    k = 0
     comp_host = np.full(wave.size, np.nan)
     comp_pl = np.full(wave.size, np.nan)
     comp_fe = np.full(wave.size, np.nan)
-    if host:
-        comp_host[idx] = sample(conv("host", s_h), v_h, cover) @ x[:n_host]
+    if prob.opts.host:
+        comp_host[idx] = prob.sample(prob.conv("host", s_h), v_h, cover) @ x[:prob.n_host]
     else:
         comp_host[idx] = 0.0
-    k = n_host
-    w_pl = x[k:k + n_pl]
-    comp_pl[idx] = sample(PLg, 0.0, cover) @ w_pl
-    k += n_pl
-    w_fe = x[k:k + n_fe]
-    comp_fe[idx] = sample(conv("fe", s_f), v_f, cover) @ w_fe
-    k += n_fe
-    npoly = P_all.shape[1]
+    k = prob.n_host
+    w_pl = x[k:k + prob.n_pl]
+    comp_pl[idx] = prob.sample(prob.PLg, 0.0, cover) @ w_pl
+    k += prob.n_pl
+    w_fe = x[k:k + prob.n_fe]
+    comp_fe[idx] = prob.sample(prob.conv("fe", s_f), v_f, cover) @ w_fe
+    k += prob.n_fe
+    npoly = prob.P_all.shape[1]
     poly = x[k:k + npoly] - x[k + npoly:k + 2 * npoly]
     model = comp_host + comp_pl + comp_fe
-    model[idx] += P_all[idx] @ poly
-    parts.update(host=comp_host, powerlaw=comp_pl, feii=comp_fe)
+    model[idx] += prob.P_all[idx] @ poly
+    return {"model": model, "host": comp_host, "powerlaw": comp_pl, "feii": comp_fe}, w_pl, w_fe
 
-    # summaries at rest 5100 A and the Fe II band
-    ln5100 = math.log(5100.0)
-    j = int(round((ln5100 - ln_g0) / tpl.dln))
-    host5100 = float(conv("host", s_h)[:, j] @ x[:n_host]) if host else 0.0
-    pl5100 = float(PLg[:, j] @ w_pl)
+
+def _summaries(prob: AGNBasis, x, p, pixels, w_pl, w_fe) -> dict:
+    """Host and power-law shares and slope at rest 5100 Å, the power law there (``pl_5100``, only inside the
+    fitted range) and the Fe II flux in :data:`FEII_BAND`, with errors of these linear functionals of the weights
+    from the covariance of the non-zero weights, nonlinear parameters held (as for the lines)."""
+    tpl, z, opts = prob.tpl, prob.z, prob.opts
+    v_h, s_h, v_f, s_f = prob.unpack(p)
+    n_host, n_pl, n_fe = prob.n_host, prob.n_pl, prob.n_fe
+    j = int(round((math.log(5100.0) - prob.ln_g0) / tpl.dln))
+    host5100 = float(prob.conv("host", s_h)[:, j] @ x[:n_host]) if opts.host else 0.0
+    pl5100 = float(prob.PLg[:, j] @ w_pl)
     tot = host5100 + pl5100
-    host_frac = host5100 / tot if tot > 0 else float("nan")
-    pl_frac = pl5100 / tot if tot > 0 else float("nan")
-    if pl5100 > 0:
-        slope = float(np.sum(w_pl * np.array(slopes) * PLg[:, j]) / pl5100)
-    else:
-        slope = float("nan")
-    fe_rest = conv("fe", s_f).T @ w_fe  # rest-frame grid, flux density as observed
-    band = (lam_g >= FEII_BAND[0]) & (lam_g <= FEII_BAND[1])
-    yb, xb = fe_rest[band], lam_g[band] * (1 + z)
-    feii_flux = float(trapezoid(yb, xb)) if band.sum() > 1 else float("nan")
-    # errors of linear functionals of the weights (Fe II flux, power law at 5100 A) from the covariance of the
-    # non-zero weights, nonlinear parameters held (as for the lines)
+    out = {"host_frac": host5100 / tot if tot > 0 else float("nan"),
+           "pl_frac": pl5100 / tot if tot > 0 else float("nan"),
+           "slope": float(np.sum(w_pl * np.array(opts.slopes) * prob.PLg[:, j]) / pl5100) if pl5100 > 0
+           else float("nan")}
+    fe_rest = prob.conv("fe", s_f).T @ w_fe  # rest-frame grid, flux density as observed
+    band = (prob.lam_g >= FEII_BAND[0]) & (prob.lam_g <= FEII_BAND[1])
+    yb, xb = fe_rest[band], prob.lam_g[band] * (1 + z)
+    out["feii_flux"] = float(trapezoid(yb, xb)) if band.sum() > 1 else float("nan")
+    out["band_seen"] = float(prob.seen[band].mean()) if band.any() else 1.0
     active = x > 0
     cov_w = None
 
     def weights_err(c):
         nonlocal cov_w
         if cov_w is None:
-            wt = np.sqrt(ivar[pixels])
-            A = np.hstack([design(p, pixels), P_all[pixels], -P_all[pixels]]) * wt[:, None]
+            wt = np.sqrt(prob.ivar[pixels])
+            A = np.hstack([prob.design(p, pixels), prob.P_all[pixels], -prob.P_all[pixels]]) * wt[:, None]
             cov_w = np.linalg.pinv(A[:, active].T @ A[:, active])
         return float(math.sqrt(max(float(c[active] @ cov_w @ c[active]), 0.0)))
 
-    feii_flux_err = float("nan")
+    out["feii_flux_err"] = float("nan")
     if band.sum() > 1 and np.any(w_fe > 0):
         c = np.zeros(x.size)
-        c[n_host + n_pl:n_host + n_pl + n_fe] = trapezoid(conv("fe", s_f)[:, band], xb, axis=1)
-        feii_flux_err = weights_err(c)
-    pl_5100, pl_5100_err = float("nan"), float("nan")
-    w_fit = wave[pixels]
+        c[n_host + n_pl:n_host + n_pl + n_fe] = trapezoid(prob.conv("fe", s_f)[:, band], xb, axis=1)
+        out["feii_flux_err"] = weights_err(c)
+    out["pl_5100"], out["pl_5100_err"] = float("nan"), float("nan")
+    w_fit = prob.wave[pixels]
     if w_fit.min() <= 5100.0 * (1 + z) <= w_fit.max():
-        pl_5100 = pl5100
+        out["pl_5100"] = pl5100
         if pl5100 > 0:
             c = np.zeros(x.size)
-            c[n_host:n_host + n_pl] = PLg[:, j]
-            pl_5100_err = weights_err(c)
+            c[n_host:n_host + n_pl] = prob.PLg[:, j]
+            out["pl_5100_err"] = weights_err(c)
+    return out
 
-    if band.any() and seen[band].mean() < 0.5:
+
+def _messages(prob: AGNBasis, x, w_fe, sm: dict, fwhm: float, feii_dchi2: float) -> list[str]:
+    """Warnings about a fit: little data in the Fe II band, Fe II width at a bound, Fe II not detected or not
+    significant, no component or no host."""
+    messages = []
+    fwhm_bounds, n_host, n_pl, n_fe = prob.opts.fwhm_bounds, prob.n_host, prob.n_pl, prob.n_fe
+    if sm["band_seen"] < 0.5:
         messages.append(f"little data in rest {FEII_BAND[0]:.0f}-{FEII_BAND[1]:.0f} A: the Fe II flux there is the "
                         "model's, not measured")
-    fwhm = s_f * FWHM_PER_SIGMA
     if fwhm <= fwhm_bounds[0] * 1.01 or fwhm >= fwhm_bounds[1] * 0.99:
         messages.append(f"Fe II width at its bound (FWHM {fwhm:.0f} km/s)")
-    if feii_flux <= 0 or not np.any(w_fe > 0):
+    if sm["feii_flux"] <= 0 or not np.any(w_fe > 0):
         messages.append("no Fe II emission detected")
     elif feii_dchi2 < FEII_MIN_DCHI2:
         messages.append(f"Fe II not significant (Δχ² = {feii_dchi2:.1f} without it): its width and flux are not "
                         f"measured")
     if not np.any(x[:n_host + n_pl + n_fe] > 0):
         messages.append("no component fits the spectrum (all weights zero): is the flux negative or mis-scaled?")
-    elif host and not np.any(x[:n_host] > 0):
+    elif prob.opts.host and not np.any(x[:n_host] > 0):
         messages.append("no host-galaxy light detected")
-    return AGNContinuumFit(
-        model=model, host=parts["host"], powerlaw=parts["powerlaw"], feii=parts["feii"], used=pixels,
-        feii_fwhm_kms=float(fwhm), feii_fwhm_err=e_fwhm, feii_velocity_kms=float(v_f),
-        feii_velocity_err=float(e_vf), host_sigma_kms=float(s_h) if host else float("nan"),
-        host_sigma_err=float(e_sh), host_velocity_kms=float(v_h) if host else float("nan"),
-        host_fraction=float(host_frac), powerlaw_fraction=float(pl_frac), powerlaw_slope=slope,
-        feii_flux=feii_flux, feii_flux_err=feii_flux_err,
-        feii_groups={nm: float(g) for nm, g in zip(fe_names, w_fe)}, chi2nu=chi2nu, feii_dchi2=feii_dchi2,
-        ndata=int(r.size), n_clipped=n_clipped, nfev=state["nfev"],
-        fit_range=(float(wave[pixels].min()), float(wave[pixels].max())), messages=messages,
-        powerlaw_5100=float(pl_5100), powerlaw_5100_err=float(pl_5100_err))
+    return messages

@@ -1,6 +1,6 @@
 """Fit many spectra: one process per core, progress and cancel, a failing spectrum never stops the batch.
 
-:func:`fit_many` runs :func:`galdesk.lines.fit.fit_spectrum` (lmfit, full model selection) in a process pool; for
+:func:`fit_many` runs :func:`galdesk.lines.engine.fit_spectrum` (lmfit, full model selection) in a process pool; for
 very large batches of one fixed model see :func:`galdesk.lines.vectorized.fit_complex_batch`.
 """
 
@@ -10,7 +10,9 @@ import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from galdesk.lines.fit import FitConfig, SpectrumFit, fit_spectrum
+from galdesk.lines.config import FitConfig
+from galdesk.lines.engine import fit_spectrum
+from galdesk.lines.results import SpectrumFit
 from galdesk.tasks import Cancelled, NullContext
 
 __all__ = ["fit_many", "fit_one"]
@@ -38,7 +40,7 @@ def fit_one(item, config: FitConfig | None = None) -> SpectrumFit:
 
 def fit_many(spectra_or_paths, config: FitConfig | None = None, ctx=None, n_jobs: int | None = None
              ) -> list[SpectrumFit]:
-    """Fit every spectrum with :func:`~galdesk.lines.fit.fit_spectrum`, in parallel processes.
+    """Fit every spectrum with :func:`~galdesk.lines.engine.fit_spectrum`, in parallel processes.
 
     Parameters
     ----------

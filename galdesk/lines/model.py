@@ -22,12 +22,14 @@ flux. Absorption troughs are Gaussians with m = -1 and F >= 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from galdesk.units import C_KMS
 
-__all__ = ["SQRT2PI", "FWHM_PER_SIGMA", "Layout", "evaluate", "covariance", "fwhm_of_sum"]
+__all__ = ["SQRT2PI", "FWHM_PER_SIGMA", "Layout", "evaluate", "covariance", "propagate", "fwhm_of_sum", "template_at",
+           "component_curves"]
 
 SQRT2PI = float(np.sqrt(2.0 * np.pi))
 FWHM_PER_SIGMA = float(2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -152,6 +154,82 @@ class Layout:
         return cached
 
 
+class _Gaussians(NamedTuple):
+    """The Gaussians of :func:`evaluate` and the intermediate arrays their Jacobian reuses."""
+
+    g: np.ndarray       # (B, G, N) curves
+    e: np.ndarray       # (B, G, N) unit-height profiles exp(-u^2 / 2)
+    u: np.ndarray       # (B, G, N) (lam - centre) / sigma
+    s: np.ndarray       # (B, G) intrinsic dispersion, km/s
+    sobs: np.ndarray    # (B, G) observed dispersion, km/s
+    sl: np.ndarray      # (B, G) observed dispersion, Angstrom
+    c0: np.ndarray      # (B, G) systemic observed centre, Angstrom
+    cen: np.ndarray     # (B, G) centre, Angstrom
+    norm: np.ndarray    # (B, G) 1 / (sqrt(2 pi) sl)
+    rmul: Any           # (B, G) ratio factor of each flux, or 1.0 without ratio parameters
+    has_ratio: bool
+
+
+def _gaussians(layout: Layout, theta: np.ndarray, wave: np.ndarray, z: np.ndarray, inst) -> _Gaussians:
+    """Every Gaussian of the layout on the pixels (see the module docstring for the formula)."""
+    v = theta[:, layout.vidx]
+    s = layout.sigmas(theta)
+    has_ratio = bool((layout.ridx >= 0).any())
+    rmul = np.where(layout.ridx >= 0, theta[:, np.where(layout.ridx >= 0, layout.ridx, 0)], 1.0) if has_ratio \
+        else 1.0
+    flux = theta[:, layout.fidx] * layout.fmult * rmul  # = layout.fluxes(theta), ratio factor kept for the Jacobian
+    c0 = layout.rest[None, :] * (1.0 + z)[:, None]  # (B, G) systemic observed centre
+    cen = c0 * (1.0 + v / C_KMS)
+    sobs = np.sqrt(s * s + inst * inst)
+    sl = cen * sobs / C_KMS  # Angstrom
+    d = wave[:, None, :] - cen[:, :, None]  # (B, G, N)
+    u = d / sl[:, :, None]
+    e = np.exp(-0.5 * u * u)
+    norm = 1.0 / (SQRT2PI * sl)
+    g = (flux * norm)[:, :, None] * e
+    return _Gaussians(g, e, u, s, sobs, sl, c0, cen, norm, rmul, has_ratio)
+
+
+def _continuum(layout: Layout, theta: np.ndarray, wave: np.ndarray, z: np.ndarray, tmpl):
+    """Polynomial (+ scaled stellar template) continuum: ``(cont, powers of x, tmpl broadcast to wave)``."""
+    lam_ref = layout.rest_ref * (1.0 + z)
+    x = 100.0 * (wave / lam_ref[:, None] - 1.0)
+    K = len(layout.cidx)
+    xp = np.ones((K,) + x.shape)
+    for k in range(1, K):
+        xp[k] = xp[k - 1] * x
+    coef = theta[:, layout.cidx]  # (B, K)
+    cont = np.einsum("bk,kbn->bn", coef, xp) if K else np.zeros_like(wave)
+    if layout.tidx >= 0:
+        if tmpl is None:
+            raise ValueError("this model has a stellar-continuum term: pass its values at the pixels (tmpl)")
+        tmpl = np.broadcast_to(np.asarray(tmpl, dtype=float), wave.shape)
+        cont = cont + theta[:, layout.tidx][:, None] * tmpl
+    return cont, xp, tmpl
+
+
+def _jacobian(layout: Layout, theta: np.ndarray, gs: _Gaussians, xp: np.ndarray, tmpl) -> np.ndarray:
+    """d model / d theta, (B, N, P), from the intermediate arrays of :func:`_gaussians` and :func:`_continuum`."""
+    Mf, Mv, Ms, Mr = layout.onehot()
+    dg_dF = (layout.fmult * gs.norm * gs.rmul)[:, :, None] * gs.e
+    dg_dsl = gs.g * (gs.u * gs.u - 1.0) / gs.sl[:, :, None]
+    dg_dcen = gs.g * gs.u / gs.sl[:, :, None] + dg_dsl * (gs.sobs / C_KMS)[:, :, None]
+    dg_dv = dg_dcen * (gs.c0 / C_KMS)[:, :, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dsl_ds = np.where(gs.sobs > 0, gs.cen * (gs.s / np.where(gs.sobs > 0, gs.sobs, 1.0)) / C_KMS, 0.0)
+    dg_ds = dg_dsl * dsl_ds[:, :, None]
+    J = (np.einsum("bgn,gp->bnp", dg_dF, Mf) + np.einsum("bgn,gp->bnp", dg_dv, Mv)
+         + np.einsum("bgn,gp->bnp", dg_ds, Ms))
+    if gs.has_ratio:  # d g / d R = g / R: the flux parameter times multiplier times the unit profile
+        dg_dR = (theta[:, layout.fidx] * layout.fmult * gs.norm)[:, :, None] * gs.e
+        J += np.einsum("bgn,gp->bnp", dg_dR, Mr)
+    for k, p in enumerate(layout.cidx):
+        J[:, :, p] += xp[k]
+    if layout.tidx >= 0:
+        J[:, :, layout.tidx] += tmpl
+    return J
+
+
 def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components: bool = False, tmpl=None):
     """Model (and optionally its Jacobian) for a batch of spectra.
 
@@ -182,58 +260,70 @@ def evaluate(layout: Layout, theta, wave, z, inst, jac: bool = False, components
     theta = np.atleast_2d(theta)
     wave = np.atleast_2d(wave)
     z = np.atleast_1d(np.asarray(z, dtype=float))
-    v = theta[:, layout.vidx]
-    s = layout.sigmas(theta)
-    has_ratio = bool((layout.ridx >= 0).any())
-    rmul = np.where(layout.ridx >= 0, theta[:, np.where(layout.ridx >= 0, layout.ridx, 0)], 1.0) if has_ratio \
-        else 1.0
-    flux = theta[:, layout.fidx] * layout.fmult * rmul  # = layout.fluxes(theta), ratio factor kept for the Jacobian
-    c0 = layout.rest[None, :] * (1.0 + z)[:, None]  # (B, G) systemic observed centre
-    cen = c0 * (1.0 + v / C_KMS)
-    sobs = np.sqrt(s * s + inst * inst)
-    sl = cen * sobs / C_KMS  # Angstrom
-    d = wave[:, None, :] - cen[:, :, None]  # (B, G, N)
-    u = d / sl[:, :, None]
-    e = np.exp(-0.5 * u * u)
-    norm = 1.0 / (SQRT2PI * sl)
-    g = (flux * norm)[:, :, None] * e
-    lam_ref = layout.rest_ref * (1.0 + z)
-    x = 100.0 * (wave / lam_ref[:, None] - 1.0)
-    K = len(layout.cidx)
-    xp = np.ones((K,) + x.shape)
-    for k in range(1, K):
-        xp[k] = xp[k - 1] * x
-    coef = theta[:, layout.cidx]  # (B, K)
-    cont = np.einsum("bk,kbn->bn", coef, xp) if K else np.zeros_like(wave)
-    if layout.tidx >= 0:
-        if tmpl is None:
-            raise ValueError("this model has a stellar-continuum term: pass its values at the pixels (tmpl)")
-        tmpl = np.broadcast_to(np.asarray(tmpl, dtype=float), wave.shape)
-        cont = cont + theta[:, layout.tidx][:, None] * tmpl
-    model = g.sum(axis=1) + cont
+    gs = _gaussians(layout, theta, wave, z, inst)
+    cont, xp, tmpl = _continuum(layout, theta, wave, z, tmpl)
+    model = gs.g.sum(axis=1) + cont
     out = [model]
     if jac:
-        Mf, Mv, Ms, Mr = layout.onehot()
-        dg_dF = (layout.fmult * norm * rmul)[:, :, None] * e
-        dg_dsl = g * (u * u - 1.0) / sl[:, :, None]
-        dg_dcen = g * u / sl[:, :, None] + dg_dsl * (sobs / C_KMS)[:, :, None]
-        dg_dv = dg_dcen * (c0 / C_KMS)[:, :, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dsl_ds = np.where(sobs > 0, cen * (s / np.where(sobs > 0, sobs, 1.0)) / C_KMS, 0.0)
-        dg_ds = dg_dsl * dsl_ds[:, :, None]
-        J = (np.einsum("bgn,gp->bnp", dg_dF, Mf) + np.einsum("bgn,gp->bnp", dg_dv, Mv)
-             + np.einsum("bgn,gp->bnp", dg_ds, Ms))
-        if has_ratio:  # d g / d R = g / R: the flux parameter times multiplier times the unit profile
-            dg_dR = (theta[:, layout.fidx] * layout.fmult * norm)[:, :, None] * e
-            J += np.einsum("bgn,gp->bnp", dg_dR, Mr)
-        for k, p in enumerate(layout.cidx):
-            J[:, :, p] += xp[k]
-        if layout.tidx >= 0:
-            J[:, :, layout.tidx] += tmpl
-        out.append(J)
+        out.append(_jacobian(layout, theta, gs, xp, tmpl))
     if components:
-        out.append((g, cont))
+        out.append((gs.g, cont))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def template_at(layout: Layout, stellar: tuple | None, wave_vac) -> np.ndarray | None:
+    """The stellar-continuum template (unscaled) at vacuum wavelengths, or None for a model without one.
+
+    Parameters
+    ----------
+    layout : Layout
+    stellar : (ndarray, ndarray) or None
+        Vacuum wavelength (Angstrom) and continuum model (flux unit) around the fit window, linearly interpolated.
+    wave_vac : array_like
+        Observed vacuum wavelength, Angstrom.
+    """
+    if stellar is None or layout.tidx < 0:
+        return None
+    return np.interp(np.asarray(wave_vac, dtype=float), stellar[0], stellar[1])
+
+
+def component_curves(layout: Layout, theta: np.ndarray, wave_vac: np.ndarray, z: float, inst: np.ndarray,
+                     tmpl: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The model of one spectrum and its parts on a wavelength grid, for plotting.
+
+    Parameters
+    ----------
+    layout : Layout
+    theta : ndarray (P,)
+        Parameters, physical units.
+    wave_vac : ndarray (N,)
+        Observed vacuum wavelength, Angstrom.
+    z : float
+    inst : ndarray (G,)
+        Instrumental dispersion at each Gaussian, km/s.
+    tmpl : ndarray (N,) or None
+        Stellar-continuum template at ``wave_vac`` (models with ``layout.tidx >= 0``, see :func:`template_at`).
+
+    Returns
+    -------
+    dict
+        ``"total"``, ``"continuum"`` (polynomial + stellar template + absorption troughs), ``"stellar"`` (the
+        scaled stellar template, when there is one) and one curve per line component, keyed
+        ``"<line>_<component>"``; several Gaussians of one line and component are summed. Spectrum flux unit.
+    """
+    model, (g, cont) = evaluate(layout, theta[None, :], wave_vac[None, :], np.array([z]), inst[None, :],
+                                components=True, tmpl=None if tmpl is None else tmpl[None, :])
+    out: dict[str, np.ndarray] = {"total": model[0]}
+    if tmpl is not None:
+        out["stellar"] = theta[layout.tidx] * tmpl
+    continuum = cont[0].copy()
+    for i, (line, comp) in enumerate(zip(layout.g_line, layout.g_comp)):
+        key = f"{line}_{comp}"
+        out[key] = out.get(key, 0.0) + g[0, i]
+        if comp == "absorption":
+            continuum += g[0, i]
+    out["continuum"] = continuum
+    return out
 
 
 def covariance(jw: np.ndarray, free: np.ndarray) -> np.ndarray:

@@ -57,7 +57,7 @@ def line_kinematics(cf, line: str = "oiii5007") -> dict:
 
     Parameters
     ----------
-    cf : galdesk.lines.fit.ComplexFit
+    cf : galdesk.lines.results.ComplexFit
         The complex holding the line (Hβ+[OIII] for [OIII] 5007).
     line : str
         Line key.

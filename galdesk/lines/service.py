@@ -2,8 +2,8 @@
 
 ``fit_sources`` is the function behind ``galdesk fit-lines`` and the Lines tab's "Fit all": spectra come from
 files or from projects; results of a project's spectra are appended to its journal (record kind ``line_fit``,
-key = object id, payload = :meth:`galdesk.lines.fit.SpectrumFit.to_dict`), where the Vet tab, the BPT plot and
-the export read them.
+key = object id, payload = :meth:`galdesk.lines.results.SpectrumFit.to_dict`), where the Vet tab, the BPT plot and
+the export read them. Every writer of ``line_fit`` records goes through :func:`save_fits`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["fit_sources", "fit_project", "complexes_for", "model_curves"]
+__all__ = ["fit_sources", "fit_project", "complexes_for", "model_curves", "save_fits", "line_fit_payload"]
 
 
 def complexes_for(names: str | list[str] | None) -> tuple[str, ...] | None:
@@ -37,6 +37,41 @@ def complexes_for(names: str | list[str] | None) -> tuple[str, ...] | None:
     return tuple(out)
 
 
+def line_fit_payload(spec, sf) -> dict:
+    """The ``line_fit`` journal payload of a spectrum's fit: :meth:`SpectrumFit.to_dict
+    <galdesk.lines.results.SpectrumFit.to_dict>` with the spectrum's ``source`` and ``id``."""
+    d = sf.to_dict()
+    d["source"] = spec.source
+    d["id"] = spec.id
+    return d
+
+
+def save_fits(project, items, author: str) -> list[dict]:
+    """Append ``line_fit`` records (key = object id) to a project's journal, in one transaction.
+
+    Parameters
+    ----------
+    project : galdesk.project.Project
+    items : iterable of (SpectrumData, SpectrumFit)
+        Spectra of the project and their fits; fits that failed (``error`` set) are not journaled.
+    author : str
+        Who appends them (``"galdesk fit-lines"`` for batch fits, the vetter's name in the Lines tab).
+
+    Returns
+    -------
+    list of dict
+        The payload of every item (:func:`line_fit_payload`), in order, journaled or not.
+    """
+    out, records = [], []
+    for spec, sf in items:
+        d = line_fit_payload(spec, sf)
+        out.append(d)
+        if sf.error is None:
+            records.append(("line_fit", spec.id, d))
+    project.journal.append_many(records, author=author)
+    return out
+
+
 def fit_project(project, config=None, ctx: TaskContext | None = None, n_jobs: int | None = None,
                 rows=None) -> list[dict]:
     """Fit the project's spectra (all, or object-table ``rows``) and append the results to its journal."""
@@ -48,33 +83,45 @@ def fit_project(project, config=None, ctx: TaskContext | None = None, n_jobs: in
     rows = project.spectrum_rows() if rows is None else np.asarray(rows, int)
     spectra = [project.spectrum(int(r)) for r in rows]
     fits = fit_many(spectra, config, ctx=ctx, n_jobs=n_jobs)
-    out = []
-    records = []
-    for spec, sf in zip(spectra, fits):
-        d = sf.to_dict()
-        d["source"] = spec.source
-        d["id"] = spec.id
-        out.append(d)
-        if sf.error is None:
-            records.append(("line_fit", spec.id, d))
-    project.journal.append_many(records, author="galdesk fit-lines")
-    return out
+    return save_fits(project, zip(spectra, fits), author="galdesk fit-lines")
 
 
 def model_curves(spec, payload: dict | None = None, config=None, ctx: TaskContext | None = None, n: int = 600
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The total model of each fitted complex on its window, for drawing over a spectrum.
 
-    The journal keeps derived quantities, not model curves; the complexes named in a saved record (``payload``,
-    its ``fit`` keys) are fitted again (the fit is deterministic) on the caller's worker thread.
-    """
-    from galdesk.lines.fit import FitConfig, fit_spectrum
+    Parameters
+    ----------
+    spec : galdesk.io.model.SpectrumData
+        The fitted spectrum.
+    payload : dict or None
+        A saved ``line_fit`` record. Records that store the fitted parameters (key ``"model"``, see
+        :mod:`galdesk.lines.saved`) are evaluated as they are, without fitting; for older records the complexes
+        they name (their ``"fit"`` keys) are fitted again (the fit is deterministic) on the caller's worker thread.
+    config : FitConfig or None
+        Refit with this configuration instead of using the stored parameters.
+    ctx : TaskContext or None
+        Progress and cancellation of a refit.
+    n : int
+        Points per curve, evenly spaced over the window.
 
-    names = tuple((payload or {}).get("fit", {}).keys()) or None
-    cfg = config or (FitConfig(complexes=names) if names else FitConfig())
-    sf = fit_spectrum(spec, cfg, ctx=ctx)
+    Returns
+    -------
+    list of (x, y)
+        Per complex: wavelengths over its fit window (Angstrom) and the total model (spectrum flux unit).
+    """
+    from galdesk.lines.saved import saved_models
+
+    models = saved_models(payload) if config is None else None
+    if models is None:
+        from galdesk.lines.config import FitConfig
+        from galdesk.lines.engine import fit_spectrum
+
+        names = tuple((payload or {}).get("fit", {}).keys()) or None
+        cfg = config or (FitConfig(complexes=names) if names else FitConfig())
+        models = fit_spectrum(spec, cfg, ctx=ctx).complexes
     out = []
-    for cf in sf.complexes.values():
+    for cf in models.values():
         x = np.linspace(cf.window[0], cf.window[1], n)
         out.append((x, cf.model_curves(x)["total"]))
     return out

@@ -35,30 +35,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.polynomial import legendre
 from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
-from scipy.optimize import least_squares, nnls
+from scipy.optimize import least_squares
 
 from galdesk.lines import linelist as LL
+from galdesk.lines.spectral import gauss_convolve_variable, instrument_sigma, mask_pixels, nnls_scaled, spectrum_arrays
 from galdesk.tasks import NullContext
 from galdesk.units import C_KMS
 
 __all__ = ["Templates", "StellarFit", "load_templates", "fit_stellar_continuum", "default_template_path",
-           "EMISSION_MASK_LINES"]
+           "template_resource", "POWERLAW_SLOPES"]
 
-#: Vacuum rest wavelengths (Angstrom) masked in the continuum fit: emission lines of galaxies and AGN, plus the
-#: interstellar Na D doublet (absorption that stellar templates do not describe).
-EMISSION_MASK_LINES = {
-    "oii3726": 3727.09, "oii3729": 3729.88, "neiii3869": 3869.86, "h8_hei3889": 3890.15, "neiii3968_heps": 3969.5,
-    "heps": 3971.20, "sii4070": 4069.75, "hdelta": 4102.89, "hgamma": 4341.68, "oiii4363": 4364.44,
-    "heii4686": 4687.02, "hbeta": 4862.68, "oiii4959": 4960.30, "oiii5007": 5008.24, "ni5200": 5201.7,
-    "hei5876": 5877.25, "nad5890": 5891.58, "nad5896": 5897.56, "oi6300": 6302.05, "siii6312": 6313.8,
-    "oi6364": 6365.54, "nii6548": 6549.86, "halpha": 6564.61, "nii6584": 6585.27, "hei6678": 6679.99,
-    "sii6717": 6718.29, "sii6731": 6732.67, "hei7065": 7067.14, "ariii7135": 7137.77,
-}
 #: Slopes alpha of the featureless power-law components f_lambda ~ lambda^alpha (``powerlaw=True``).
 POWERLAW_SLOPES = (-2.0, -1.5, -1.0, -0.5)
-#: Strong night-sky lines, observed vacuum Angstrom, masked +- 6 A.
-SKY_LINES = (5578.89, 5891.6, 6302.05, 6365.5)
 
 
 def template_resource(name: str) -> Path:
@@ -128,8 +118,10 @@ def _load(path: str) -> Templates:
         mid = math.exp(ln0 + dln * flux.shape[1] / 2)
         ln0 += math.log(float(LL.air_to_vac(mid)) / mid)
     n = flux.shape[0]
-    col = (lambda name: np.asarray(tab[name], float) if tab is not None and name in tab.colnames
-           else np.full(n, np.nan))
+
+    def col(name):
+        return np.asarray(tab[name], float) if tab is not None and name in tab.colnames else np.full(n, np.nan)
+
     return Templates(flux=flux, ln0=ln0, dln=dln, fwhm_a=float(hd["FWHM_A"]), ages_gyr=col("AGE_GYR"),
                      z_zsun=col("Z_ZSUN"), norm=col("NORM"), source=str(path))
 
@@ -212,76 +204,6 @@ class StellarFit:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
 
 
-def _gauss_convolve_variable(flux: np.ndarray, sigma_pix: np.ndarray) -> np.ndarray:
-    """Convolve each row with a Gaussian whose sigma (pixels) varies along the row (banded, normalised)."""
-    smax = float(np.max(sigma_pix))
-    if smax < 0.05:
-        return flux.copy()
-    k = max(1, int(math.ceil(4 * smax)))
-    offs = np.arange(-k, k + 1)
-    s = np.clip(sigma_pix, 1e-3, None)
-    w = np.exp(-0.5 * (offs[None, :] / s[:, None]) ** 2)  # (n_pix, 2k+1), kernel centred on the output pixel
-    w /= w.sum(axis=1, keepdims=True)
-    padded = np.pad(flux, ((0, 0), (k, k)), mode="edge")
-    n = flux.shape[1]
-    out = np.zeros_like(flux)
-    for j, o in enumerate(offs):
-        out += padded[:, k + o:k + o + n] * w[:, j]
-    return out
-
-
-def _mask_pixels(wave_vac: np.ndarray, z: float, mask_kms: float) -> np.ndarray:
-    """True where an emission line (or a strong sky line) may sit."""
-    bad = np.zeros(wave_vac.size, bool)
-    for rest in EMISSION_MASK_LINES.values():
-        c = rest * (1 + z)
-        bad |= np.abs(wave_vac - c) < c * mask_kms / C_KMS
-    for c in SKY_LINES:
-        bad |= np.abs(wave_vac - c) < 6.0
-    return bad
-
-
-def _spectrum_arrays(spec, what: str):
-    """(id, z, vacuum wavelength, flux, ivar, good) of a spectrum for a continuum fit.
-
-    Raises ValueError naming the spectrum when it has no redshift."""
-    sid = getattr(spec, "id", "spectrum")
-    z = spec.redshift
-    if z is None or not np.isfinite(z):
-        raise ValueError(f"{sid}: a redshift is needed to fit the {what}")
-    wave = np.asarray(spec.wavelength, float)
-    if not getattr(spec, "vacuum", True):
-        wave = LL.air_to_vac(wave)
-    flux = np.asarray(spec.flux, float)
-    ivar = np.asarray(spec.ivar, float)
-    good = np.asarray(spec.good, bool) & np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
-    return sid, float(z), wave, flux, ivar, good
-
-
-def _instrument_sigma(spec, wave, lam_rest, z, fwhm_a, inst_sigma_kms):
-    """Instrumental sigma (km/s) at rest wavelengths ``lam_rest``: from the spectrum's ``resolution_kms``, else
-    ``inst_sigma_kms``, else the templates' own (``fwhm_a``; then ``known`` is False). Returns (templates' sigma,
-    instrument's sigma, known)."""
-    sig_tpl = fwhm_a / (2 * math.sqrt(2 * math.log(2))) / lam_rest * C_KMS
-    res = getattr(spec, "resolution_kms", None)
-    if res is not None:
-        res = np.asarray(res, float)
-        ok = np.isfinite(res) & (res > 0)
-        if np.count_nonzero(ok) > 10:
-            return sig_tpl, np.interp(lam_rest * (1 + z), wave[ok], res[ok]), True
-    if inst_sigma_kms is not None:
-        return sig_tpl, np.full(lam_rest.size, float(inst_sigma_kms)), True
-    return sig_tpl, sig_tpl.copy(), False
-
-
-def _nnls(A, b):
-    """Non-negative least squares with the columns scaled to unit norm (zero columns get weight 0)."""
-    scale = np.linalg.norm(A, axis=0)
-    scale[scale == 0] = 1.0
-    x, _ = nnls(A / scale, b, maxiter=50 * A.shape[1])
-    return x / scale
-
-
 def _solve_multiplicative(A_t, b, wt, L, n_iter: int = 30, E=None):
     """Weights w >= 0 and polynomial P = 1 + sum_j>=1 c_j L_j minimising |wt (b - (A_t w) P)|^2.
 
@@ -297,7 +219,7 @@ def _solve_multiplicative(A_t, b, wt, L, n_iter: int = 30, E=None):
     Aw = np.hstack([A_t * wt[:, None], Ew])
     Lw = L[:, 1:]
     bw = b * wt
-    we = _nnls(Aw, bw)
+    we = nnls_scaled(Aw, bw)
     w, e = we[:K], we[K:]
     Aw, Ew = Aw[:, :K], Aw[:, K:]
     c = np.zeros(m)
@@ -367,7 +289,7 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
         is otherwise taken for young stars with deep Balmer absorption. Their share of the light at 5500 Å is
         ``StellarFit.powerlaw_fraction``.
     mask_kms : float
-        Half-width of the masks on emission lines (:data:`EMISSION_MASK_LINES`), km/s.
+        Half-width of the masks on emission lines (:data:`galdesk.lines.spectral.EMISSION_MASK_LINES`), km/s.
     clip : float
         Reject pixels whose residual exceeds this many sigma (two passes; 0 disables).
     sigma_start, v_max, sigma_max : float
@@ -387,140 +309,143 @@ def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None,
         No redshift, the templates do not cover the spectrum, too few good pixels, or the solvers failed
         numerically (message names the spectrum).
     """
+    opts = _Options(degree=degree, mdegree=mdegree, powerlaw=powerlaw, mask_kms=mask_kms, clip=clip,
+                    sigma_start=sigma_start, v_max=v_max, sigma_max=sigma_max, inst_sigma_kms=inst_sigma_kms,
+                    min_pixels=min_pixels)
     try:
-        return _fit_stellar(spec, templates, degree, mdegree, powerlaw, emission, mask_kms, clip, sigma_start, v_max,
-                            sigma_max, inst_sigma_kms, min_pixels, ctx)
+        return _fit_stellar(spec, templates, emission, opts, ctx)
     except (RuntimeError, np.linalg.LinAlgError, FloatingPointError) as exc:  # e.g. NNLS iteration limit
         raise ValueError(f"{getattr(spec, 'id', 'spectrum')}: stellar fit failed ({type(exc).__name__}: {exc})") \
             from exc
 
 
-def _fit_stellar(spec, templates, degree, mdegree, powerlaw, emission, mask_kms, clip, sigma_start, v_max, sigma_max,
-                 inst_sigma_kms, min_pixels, ctx) -> StellarFit:
-    ctx = ctx or NullContext()
-    tpl = templates if isinstance(templates, Templates) else load_templates(templates)
-    sid, z, wave, flux, ivar, good = _spectrum_arrays(spec, "stellar continuum")
+@dataclass(frozen=True)
+class _Options:
+    """The fitting options of :func:`fit_stellar_continuum` (see there)."""
 
-    lam_t = tpl.lam
-    margin = math.log1p((v_max + 5 * sigma_max) / C_KMS)
-    lo = lam_t[0] * (1 + z) * math.exp(margin)
-    hi = lam_t[-1] * (1 + z) * math.exp(-margin)
-    inside = (wave >= lo) & (wave <= hi)
-    if emission is not None:  # emission modelled jointly: only sky lines are masked
-        emission = np.atleast_2d(np.asarray(emission, float))
-        fitpix = good & inside & ~_mask_pixels(wave, z, 0.0)
-    else:
-        fitpix = good & inside & ~_mask_pixels(wave, z, mask_kms)
-    if np.count_nonzero(fitpix) < min_pixels:
-        raise ValueError(f"{sid}: only {np.count_nonzero(fitpix)} good continuum pixels inside the templates' "
-                         f"rest range {lam_t[0]:.0f}-{lam_t[-1]:.0f} A at z={z:.4f} (need {min_pixels})")
+    degree: int
+    mdegree: int
+    powerlaw: bool
+    mask_kms: float
+    clip: float
+    sigma_start: float
+    v_max: float
+    sigma_max: float
+    inst_sigma_kms: float | None
+    min_pixels: int
 
-    # templates: the rest range the fitted pixels need, broadened to the instrument
-    ln_rest = np.log(wave / (1 + z))
-    i0 = max(0, int((ln_rest[inside].min() - margin - tpl.ln0) / tpl.dln) - 2)
-    i1 = min(tpl.flux.shape[1], int((ln_rest[inside].max() + margin - tpl.ln0) / tpl.dln) + 3)
-    T = tpl.flux[:, i0:i1]
-    lam_r = lam_t[i0:i1]
-    n_ssp = T.shape[0]
-    if powerlaw:
-        # featureless AGN continuum, f_lambda ~ lambda^alpha (normalised at 5500 A): without it a Seyfert's blue
-        # continuum is taken for young stars and their deep Balmer absorption (Cid Fernandes et al. 2004)
-        T = np.vstack([T] + [(lam_r / 5500.0) ** a for a in POWERLAW_SLOPES])
-    sig_tpl, sig_inst, known = _instrument_sigma(spec, wave, lam_r, z, tpl.fwhm_a, inst_sigma_kms)
-    messages = []
-    if not known:
-        messages.append("instrumental resolution unknown: sigma* includes the instrument's broadening beyond the "
-                        f"templates' {tpl.fwhm_a:g} A FWHM")
-    short = np.clip(sig_tpl ** 2 - sig_inst ** 2, 0, None)
-    if np.mean(short > 30.0 ** 2) > 0.5:
-        # the templates cannot be sharpened: where they are broader than the instrument, the fitted sigma* is
-        # smaller than the true one (in quadrature)
-        messages.append(f"templates broader than the instrument over most of the range: sigma* may be low "
-                        f"(in quadrature, by up to {math.sqrt(float(np.median(short))):.0f} km/s)")
-    pix_kms = C_KMS * tpl.dln
-    T = _gauss_convolve_variable(T, np.sqrt(np.clip(sig_inst ** 2 - sig_tpl ** 2, 0, None)) / pix_kms)
-    n_t = T.shape[1]
-    pad = int(math.ceil(5 * sigma_max / pix_kms)) + 2
-    nfft = next_fast_len(n_t + 2 * pad)
-    padded = np.pad(T, ((0, 0), (pad, nfft - n_t - pad)), mode="edge")
-    FT = rfft(padded, axis=1)
-    freq2 = (2 * np.pi * rfftfreq(nfft)) ** 2
-    ln_tpl0 = tpl.ln0 + tpl.dln * (i0 - pad)
 
-    # Legendre polynomial on the fitted range
-    x_all = 2 * (wave - lo) / (hi - lo) - 1
-    from numpy.polynomial import legendre
+class _Problem:
+    """One spectrum and the templates prepared for it: the fitted range and pixels, the templates broadened to the
+    instrument and Fourier-transformed on a padded ln λ grid (for the LOSVD convolution), the additive Legendre
+    polynomial, and the linear solve at given kinematics (variable projection)."""
 
-    P_all = legendre.legvander(np.clip(x_all, -1, 1), degree) if degree >= 0 else np.zeros((wave.size, 0))
-    lnz = math.log1p(z)
+    def __init__(self, spec, tpl: Templates, emission, opts: _Options) -> None:
+        self.tpl, self.opts = tpl, opts
+        self.sid, self.z, self.wave, self.flux, self.ivar, good = spectrum_arrays(spec, "stellar continuum")
+        z, wave = self.z, self.wave
+        lam_t = tpl.lam
+        self.margin = math.log1p((opts.v_max + 5 * opts.sigma_max) / C_KMS)
+        self.lo = lam_t[0] * (1 + z) * math.exp(self.margin)
+        self.hi = lam_t[-1] * (1 + z) * math.exp(-self.margin)
+        inside = (wave >= self.lo) & (wave <= self.hi)
+        if emission is not None:  # emission modelled jointly: only sky lines are masked
+            emission = np.atleast_2d(np.asarray(emission, float))
+            self.fitpix = good & inside & ~mask_pixels(wave, z, 0.0)
+        else:
+            self.fitpix = good & inside & ~mask_pixels(wave, z, opts.mask_kms)
+        self.emission = emission
+        if np.count_nonzero(self.fitpix) < opts.min_pixels:
+            raise ValueError(f"{self.sid}: only {np.count_nonzero(self.fitpix)} good continuum pixels inside the "
+                             f"templates' rest range {lam_t[0]:.0f}-{lam_t[-1]:.0f} A at z={z:.4f} "
+                             f"(need {opts.min_pixels})")
+        self.messages: list[str] = []
+        self._broaden(spec, inside)
+        # Legendre polynomial on the fitted range
+        self.x_all = 2 * (wave - self.lo) / (self.hi - self.lo) - 1
+        self.P_all = legendre.legvander(np.clip(self.x_all, -1, 1), opts.degree) if opts.degree >= 0 else \
+            np.zeros((wave.size, 0))
+        self.lnz = math.log1p(z)
+        self.cache: dict = {}
+        self.nfev = 0
 
-    cache: dict = {}
+    def _broaden(self, spec, inside) -> None:
+        """Templates over the rest range the fitted pixels need (plus power laws), broadened to the instrument, and
+        their Fourier transforms on a padded grid."""
+        tpl, z, wave, opts = self.tpl, self.z, self.wave, self.opts
+        lam_t = tpl.lam
+        ln_rest = np.log(wave / (1 + z))
+        self.i0 = i0 = max(0, int((ln_rest[inside].min() - self.margin - tpl.ln0) / tpl.dln) - 2)
+        self.i1 = i1 = min(tpl.flux.shape[1], int((ln_rest[inside].max() + self.margin - tpl.ln0) / tpl.dln) + 3)
+        T = tpl.flux[:, i0:i1]
+        lam_r = lam_t[i0:i1]
+        self.n_ssp = T.shape[0]
+        if opts.powerlaw:
+            # featureless AGN continuum, f_lambda ~ lambda^alpha (normalised at 5500 A): without it a Seyfert's blue
+            # continuum is taken for young stars and their deep Balmer absorption (Cid Fernandes et al. 2004)
+            T = np.vstack([T] + [(lam_r / 5500.0) ** a for a in POWERLAW_SLOPES])
+        sig_tpl, sig_inst, known = instrument_sigma(spec, wave, lam_r, z, tpl.fwhm_a, opts.inst_sigma_kms)
+        if not known:
+            self.messages.append("instrumental resolution unknown: sigma* includes the instrument's broadening "
+                                 f"beyond the templates' {tpl.fwhm_a:g} A FWHM")
+        short = np.clip(sig_tpl ** 2 - sig_inst ** 2, 0, None)
+        if np.mean(short > 30.0 ** 2) > 0.5:
+            # the templates cannot be sharpened: where they are broader than the instrument, the fitted sigma* is
+            # smaller than the true one (in quadrature)
+            self.messages.append(f"templates broader than the instrument over most of the range: sigma* may be low "
+                                 f"(in quadrature, by up to {math.sqrt(float(np.median(short))):.0f} km/s)")
+        self.pix_kms = pix_kms = C_KMS * tpl.dln
+        T = gauss_convolve_variable(T, np.sqrt(np.clip(sig_inst ** 2 - sig_tpl ** 2, 0, None)) / pix_kms)
+        n_t = T.shape[1]
+        pad = int(math.ceil(5 * opts.sigma_max / pix_kms)) + 2
+        self.nfft = nfft = next_fast_len(n_t + 2 * pad)
+        padded = np.pad(T, ((0, 0), (pad, nfft - n_t - pad)), mode="edge")
+        self.FT = rfft(padded, axis=1)
+        self.freq2 = (2 * np.pi * rfftfreq(nfft)) ** 2
+        self.ln_tpl0 = tpl.ln0 + tpl.dln * (i0 - pad)
 
-    def templates_at(v, s, pixels):
+    def templates_at(self, v, s, pixels) -> np.ndarray:
+        """The templates convolved with a Gaussian LOSVD (velocity ``v``, dispersion ``s``, km/s) at the pixels,
+        (n_pix, n_templates); the last convolution is cached."""
         key = (round(float(v), 9), round(float(s), 9))
-        if key not in cache:
-            cache.clear()
-            g = np.exp(-0.5 * freq2 * (max(s, 1e-3) / pix_kms) ** 2)
-            cache[key] = irfft(FT * g, n=nfft, axis=1)
-        conv = cache[key]
-        idx = (np.log(wave[pixels]) - lnz - math.log1p(v / C_KMS) - ln_tpl0) / tpl.dln
-        j = np.clip(np.floor(idx).astype(int), 0, nfft - 2)
+        if key not in self.cache:
+            self.cache.clear()
+            g = np.exp(-0.5 * self.freq2 * (max(s, 1e-3) / self.pix_kms) ** 2)
+            self.cache[key] = irfft(self.FT * g, n=self.nfft, axis=1)
+        conv = self.cache[key]
+        idx = (np.log(self.wave[pixels]) - self.lnz - math.log1p(v / C_KMS) - self.ln_tpl0) / self.tpl.dln
+        j = np.clip(np.floor(idx).astype(int), 0, self.nfft - 2)
         f = idx - j
         return (conv[:, j] * (1 - f) + conv[:, j + 1] * f).T  # (n_pix, n_templates)
 
-    def solve(v, s, pixels):
-        A_t = templates_at(v, s, pixels)
-        P = P_all[pixels]
-        wt = np.sqrt(ivar[pixels])
-        Em = emission[:, pixels].T if emission is not None else np.zeros((A_t.shape[0], 0))
+    def solve(self, v, s, pixels):
+        """Non-negative template weights and ± polynomial (and emission) coefficients at fixed kinematics:
+        ``(x, weighted residuals, templates at the pixels, polynomial at the pixels)``."""
+        A_t = self.templates_at(v, s, pixels)
+        P = self.P_all[pixels]
+        wt = np.sqrt(self.ivar[pixels])
+        Em = self.emission[:, pixels].T if self.emission is not None else np.zeros((A_t.shape[0], 0))
         A = np.hstack([A_t, P, -P, Em]) * wt[:, None]
-        b = flux[pixels] * wt
-        x = _nnls(A, b)
+        b = self.flux[pixels] * wt
+        x = nnls_scaled(A, b)
         return x, b - A @ x, A_t, P
 
-    state = {"nfev": 0}
+    def resid(self, p, pixels) -> np.ndarray:
+        """Projected residuals at kinematics ``p`` = (v, sigma), for ``least_squares``."""
+        self.nfev += 1
+        return self.solve(p[0], p[1], pixels)[1]
 
-    def resid(p, pixels):
-        state["nfev"] += 1
-        return solve(p[0], p[1], pixels)[1]
+    def mult_basis(self, pixels) -> np.ndarray:
+        """The multiplicative Legendre basis (degree ``mdegree``) at the pixels."""
+        return legendre.legvander(np.clip(self.x_all[pixels], -1, 1), self.opts.mdegree)
 
-    pixels = fitpix.copy()
-    p = np.array([0.0, float(sigma_start)])
-    n_clipped = 0
-    sol = None
-    for it in range(3):
-        ctx.check_cancelled()
-        sol = least_squares(resid, p, args=(pixels,), bounds=([-v_max, 1.0], [v_max, sigma_max]),
-                            diff_step=[1e-2 / max(abs(p[0]), 1.0) if p[0] else 1e-2, 1e-2], x_scale=[50.0, 50.0],
-                            method="trf", max_nfev=60)
-        p = sol.x
-        if clip <= 0 or it == 2:
-            break
-        x, r, _, _ = solve(p[0], p[1], pixels)
-        rchi = math.sqrt(max(float(r @ r) / max(r.size - x.size, 1), 1e-12))
-        full_r = np.zeros(wave.size)
-        full_r[pixels] = r / rchi
-        out = pixels & (np.abs(full_r) > clip)
-        # grow each outlier by one pixel: an unmasked line is wider than one pixel
-        out = out | (np.roll(out, 1) & pixels) | (np.roll(out, -1) & pixels)
-        if not out.any():
-            break
-        n_clipped += int(np.count_nonzero(out))
-        pixels = pixels & ~out
 
-    x, r, A_t, P = solve(p[0], p[1], pixels)
-    n_tpl = A_t.shape[1]
-    w_t = x[:n_tpl]
-    poly = x[n_tpl:n_tpl + P.shape[1]] - x[n_tpl + P.shape[1]:n_tpl + 2 * P.shape[1]]
-    mult = None
-    if mdegree >= 0:
-        # final weights with a multiplicative polynomial instead of the additive one: an additive term dilutes
-        # the absorption lines and lets the fit pick templates with deeper Balmer lines than the galaxy has
-        out = _solve_multiplicative(A_t, flux[pixels], np.sqrt(ivar[pixels]),
-                                    legendre.legvander(np.clip(x_all[pixels], -1, 1), mdegree),
-                                    E=None if emission is None else emission[:, pixels].T)
-        w_t, mult, r = out[:3]
-        poly = np.zeros_like(poly)
+def _fit_stellar(spec, templates, emission, opts: _Options, ctx) -> StellarFit:
+    ctx = ctx or NullContext()
+    tpl = templates if isinstance(templates, Templates) else load_templates(templates)
+    prob = _Problem(spec, tpl, emission, opts)
+    p, sol, pixels, n_clipped = _fit_kinematics(prob, ctx)
+    w_t, poly, mult, r = _final_weights(prob, p, pixels)
     dof = max(r.size - np.count_nonzero(w_t) - (0 if mult is None else mult.size) - 2, 1)
     chi2nu = float(r @ r) / dof
     try:
@@ -529,15 +454,93 @@ def _fit_stellar(spec, templates, degree, mdegree, powerlaw, emission, mask_kms,
         verr, serr = (float(math.sqrt(max(cov[0, 0], 0))), float(math.sqrt(max(cov[1, 1], 0))))
     except (np.linalg.LinAlgError, AttributeError):
         verr = serr = float("nan")
+    model = _model(prob, p, w_t, poly, mult)
+    frac, pl_frac, log_age, z_lw = _populations(tpl, w_t, prob.n_ssp)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        polyv = prob.P_all[pixels] @ poly
+        poly_fraction = float(np.median(np.abs(polyv)) / np.median(np.abs(model[pixels])))
+        if mult is not None:  # how far the multiplicative correction strays from a constant
+            mv = prob.mult_basis(pixels) @ mult
+            poly_fraction = float(np.max(np.abs(mv / np.median(mv) - 1)))
+    messages = prob.messages + _messages(p[1], opts.sigma_max, w_t, mult, poly_fraction)
+    wave = prob.wave
+    return StellarFit(model=model, used=pixels, velocity_kms=float(p[0]), velocity_err=verr,
+                      sigma_kms=float(p[1]), sigma_err=serr, chi2nu=chi2nu, ndata=int(r.size), n_clipped=n_clipped,
+                      light_fractions=frac, log_age_lw=log_age, z_lw=z_lw, poly_fraction=poly_fraction,
+                      powerlaw_fraction=pl_frac,
+                      fit_range=(float(wave[pixels].min()), float(wave[pixels].max())), templates=tpl.source,
+                      nfev=prob.nfev, messages=messages)
 
-    # the model on every pixel the templates cover
-    cover = (wave >= lam_t[i0] * (1 + z) * math.exp(margin / 2)) & (wave <= lam_t[i1 - 1] * (1 + z) *
-                                                                      math.exp(-margin / 2))
+
+def _fit_kinematics(prob: _Problem, ctx):
+    """Stage 1: v and sigma* by ``least_squares`` on the projected residuals (additive polynomial), with up to two
+    passes of clipping > ``clip`` sigma outliers (each grown by one pixel). Returns (p, solution, pixels,
+    n_clipped)."""
+    opts, wave = prob.opts, prob.wave
+    pixels = prob.fitpix.copy()
+    p = np.array([0.0, float(opts.sigma_start)])
+    n_clipped = 0
+    sol = None
+    for it in range(3):
+        ctx.check_cancelled()
+        sol = least_squares(prob.resid, p, args=(pixels,), bounds=([-opts.v_max, 1.0], [opts.v_max, opts.sigma_max]),
+                            diff_step=[1e-2 / max(abs(p[0]), 1.0) if p[0] else 1e-2, 1e-2], x_scale=[50.0, 50.0],
+                            method="trf", max_nfev=60)
+        p = sol.x
+        if opts.clip <= 0 or it == 2:
+            break
+        x, r, _, _ = prob.solve(p[0], p[1], pixels)
+        rchi = math.sqrt(max(float(r @ r) / max(r.size - x.size, 1), 1e-12))
+        full_r = np.zeros(wave.size)
+        full_r[pixels] = r / rchi
+        out = pixels & (np.abs(full_r) > opts.clip)
+        # grow each outlier by one pixel: an unmasked line is wider than one pixel
+        out = out | (np.roll(out, 1) & pixels) | (np.roll(out, -1) & pixels)
+        if not out.any():
+            break
+        n_clipped += int(np.count_nonzero(out))
+        pixels = pixels & ~out
+    return p, sol, pixels, n_clipped
+
+
+def _final_weights(prob: _Problem, p, pixels):
+    """Stage 2 at the kinematics ``p``: template weights with the multiplicative polynomial (``mdegree >= 0``) or
+    the additive one. Returns (template weights, additive polynomial coefficients, multiplicative coefficients or
+    None, weighted residuals)."""
+    x, r, A_t, P = prob.solve(p[0], p[1], pixels)
+    n_tpl = A_t.shape[1]
+    w_t = x[:n_tpl]
+    poly = x[n_tpl:n_tpl + P.shape[1]] - x[n_tpl + P.shape[1]:n_tpl + 2 * P.shape[1]]
+    mult = None
+    if prob.opts.mdegree >= 0:
+        # final weights with a multiplicative polynomial instead of the additive one: an additive term dilutes
+        # the absorption lines and lets the fit pick templates with deeper Balmer lines than the galaxy has
+        out = _solve_multiplicative(A_t, prob.flux[pixels], np.sqrt(prob.ivar[pixels]), prob.mult_basis(pixels),
+                                    E=None if prob.emission is None else prob.emission[:, pixels].T)
+        w_t, mult, r = out[:3]
+        poly = np.zeros_like(poly)
+    return w_t, poly, mult, r
+
+
+def _model(prob: _Problem, p, w_t, poly, mult) -> np.ndarray:
+    """The continuum model on every pixel the templates cover (NaN elsewhere)."""
+    tpl, wave, z = prob.tpl, prob.wave, prob.z
+    lam_t = tpl.lam
+    cover = (wave >= lam_t[prob.i0] * (1 + z) * math.exp(prob.margin / 2)) & \
+        (wave <= lam_t[prob.i1 - 1] * (1 + z) * math.exp(-prob.margin / 2))
     model = np.full(wave.size, np.nan)
     idx = np.flatnonzero(cover)
-    model[idx] = templates_at(p[0], p[1], cover) @ w_t + P_all[idx] @ poly
+    model[idx] = prob.templates_at(p[0], p[1], cover) @ w_t + prob.P_all[idx] @ poly
     if mult is not None:
-        model[idx] *= legendre.legvander(np.clip(x_all[idx], -1, 1), mdegree) @ mult
+        model[idx] *= prob.mult_basis(idx) @ mult
+    return model
+
+
+def _populations(tpl: Templates, w_t, n_ssp: int):
+    """Light fractions at rest 5400-5600 Å of the stellar templates and of the power laws, and the light-weighted
+    log age (yr) and Z/Zsun: (fractions, power-law fraction, log age, Z)."""
+    lam_t = tpl.lam
+    n_tpl = w_t.size
     band = (lam_t > 5400 * 1.00028) & (lam_t < 5600 * 1.00028)
     at5500 = np.median(tpl.flux[:, band], axis=1) if band.any() else np.ones(n_ssp)
     light = w_t * np.concatenate([at5500, np.ones(n_tpl - n_ssp)])  # power laws are 1 at 5500 A
@@ -549,13 +552,14 @@ def _fit_stellar(spec, templates, degree, mdegree, powerlaw, emission, mask_kms,
         log_age = float(np.nansum(fs * np.log10(tpl.ages_gyr * 1e9))) if np.isfinite(tpl.ages_gyr).all() \
             else float("nan")
         z_lw = float(np.nansum(fs * tpl.z_zsun)) if np.isfinite(tpl.z_zsun).all() else float("nan")
-        polyv = P_all[pixels] @ poly
-        poly_fraction = float(np.median(np.abs(polyv)) / np.median(np.abs(model[pixels])))
-        if mult is not None:  # how far the multiplicative correction strays from a constant
-            mv = legendre.legvander(np.clip(x_all[pixels], -1, 1), mdegree) @ mult
-            poly_fraction = float(np.max(np.abs(mv / np.median(mv) - 1)))
-    if p[1] >= sigma_max * (1 - 1e-3) or p[1] <= 1.0 + 1e-3:
-        messages.append(f"sigma* at its bound ({p[1]:.0f} km/s): no stellar absorption lines constrain it "
+    return frac, pl_frac, log_age, z_lw
+
+
+def _messages(sigma, sigma_max, w_t, mult, poly_fraction) -> list[str]:
+    """Warnings about a fit: sigma* at a bound, no template, a polynomial that does the templates' work."""
+    messages = []
+    if sigma >= sigma_max * (1 - 1e-3) or sigma <= 1.0 + 1e-3:
+        messages.append(f"sigma* at its bound ({sigma:.0f} km/s): no stellar absorption lines constrain it "
                         f"(the continuum shape is still usable)")
     if not np.any(w_t > 0):
         messages.append("no template fits the spectrum (all weights zero): is the flux negative or mis-scaled?")
@@ -564,9 +568,4 @@ def _fit_stellar(spec, templates, degree, mdegree, powerlaw, emission, mask_kms,
     elif mult is not None and poly_fraction > 0.8:
         messages.append(f"multiplicative polynomial departs {poly_fraction:.0%} from flat: strong reddening or a "
                         f"flux-calibration problem")
-    return StellarFit(model=model, used=pixels, velocity_kms=float(p[0]), velocity_err=verr,
-                      sigma_kms=float(p[1]), sigma_err=serr, chi2nu=chi2nu, ndata=int(r.size), n_clipped=n_clipped,
-                      light_fractions=frac, log_age_lw=log_age, z_lw=z_lw, poly_fraction=poly_fraction,
-                      powerlaw_fraction=pl_frac,
-                      fit_range=(float(wave[pixels].min()), float(wave[pixels].max())), templates=tpl.source,
-                      nfev=state["nfev"], messages=messages)
+    return messages

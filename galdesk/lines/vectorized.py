@@ -1,11 +1,11 @@
 """Batched Levenberg–Marquardt: many spectra of ONE complex model fitted at once, in NumPy (float64).
 
 The model and its analytic Jacobian are the ones lmfit uses (:func:`galdesk.lines.model.evaluate`), the starting
-values come from the same :func:`~galdesk.lines.fit.build_layout`, and the statistics and covariance from the same
-code (:func:`~galdesk.lines.fit._finish`), so results agree with :func:`~galdesk.lines.fit.fit_complex` to well
-under 0.1 sigma when both converge (checked by the tests and ``benchmarks/bench_lines.py``). lmfit stays the reference
-and the interactive engine; this is for large batches and for Monte Carlo errors (the noise realisations of one
-spectrum are fitted together).
+values come from the same :func:`~galdesk.lines.layout.build_layout`, and the statistics and covariance from the
+same code (:func:`~galdesk.lines.measure.finish_fit`), so results agree with
+:func:`~galdesk.lines.engine.fit_complex` to well under 0.1 sigma when both converge (checked by the tests and
+``benchmarks/bench_lines.py``). lmfit stays the reference and the interactive engine; this is for large batches and
+for Monte Carlo errors (the noise realisations of one spectrum are fitted together).
 
 Differences from MINPACK's LM, none of which move the minimum: bounds are enforced by projection (clipping) rather
 than lmfit's change of variables, and the damping is Marquardt's diagonal scaling with a per-spectrum factor.
@@ -18,7 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from galdesk.lines.config import FitConfig
+from galdesk.lines.layout import build_layout
+from galdesk.lines.measure import finish_fit, line_groups, line_quantities
 from galdesk.lines.model import Layout, evaluate
+from galdesk.lines.window import prepare_data
 from galdesk.tasks import NullContext
 
 __all__ = ["BatchResult", "lm_batch", "fit_complex_batch", "mc_errors"]
@@ -95,30 +99,13 @@ def lm_batch(layout: Layout, wave, flux, weight, z, inst, theta0, max_iter: int 
     n_iter = np.zeros(B, int)
     done = np.zeros(B, bool)
     chi2, A, g = _chi2_and_normal(layout, theta, wave, flux, weight, z, inst, vary, tmpl=tmpl)
-    eye = np.eye(P)
     for _ in range(max_iter):
         ctx.check_cancelled()
         act = np.flatnonzero(~done)
         if act.size == 0:
             break
-        Aa, ga, ta = A[act], g[act], theta[act]
-        # active set: a parameter sitting on a bound whose gradient pushes it outwards sits this step out
-        # (clipping such a step would stall the iteration)
-        tol = 1e-10 * (np.abs(ta) + 1.0)
-        pinned = ((ta - lo <= tol) & (ga < 0)) | ((hi - ta <= tol) & (ga > 0))
-        free = vary[None, :] & ~pinned
-        d = np.einsum("bii->bi", Aa).copy()
-        d = np.where(d > 0, d, 1.0)
-        M = Aa + (lam[act][:, None] * d)[:, :, None] * eye
-        fm = free[:, :, None] & free[:, None, :]
-        M = np.where(fm, M, 0.0) + (~free)[:, :, None] * eye
-        rhs = np.where(free, ga, 0.0)
-        try:
-            step = np.linalg.solve(M, rhs[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            step = np.einsum("bij,bj->bi", np.linalg.pinv(M), rhs)
-        step = np.where(free, step, 0.0)
-        tn = np.clip(ta + step, lo, hi)
+        ta = theta[act]
+        tn = np.clip(ta + _damped_step(A[act], g[act], ta, lam[act], lo, hi, vary), lo, hi)
         chi2n = _chi2_and_normal(layout, tn, wave[act], flux[act], weight[act], z[act], inst[act], vary,
                                  jac=False, tmpl=None if tmpl is None else tmpl[act])
         ok = np.isfinite(chi2n) & (chi2n <= chi2[act])
@@ -140,6 +127,28 @@ def lm_batch(layout: Layout, wave, flux, weight, z, inst, theta0, max_iter: int 
             lam[rej] *= 10.0
             done[rej] |= lam[rej] > 1e12  # no downhill step left: at the minimum to machine precision
     return BatchResult(theta=theta, chisqr=chi2, n_iter=n_iter, converged=done)
+
+
+def _damped_step(Aa, ga, ta, lam_a, lo, hi, vary) -> np.ndarray:
+    """Marquardt steps (A + lam diag(A)) step = g of the active spectra, (b, P): zero for fixed parameters and for
+    those on a bound that the gradient pushes outwards (an active set: clipping such a step would stall the
+    iteration)."""
+    P = ta.shape[1]
+    eye = np.eye(P)
+    tol = 1e-10 * (np.abs(ta) + 1.0)
+    pinned = ((ta - lo <= tol) & (ga < 0)) | ((hi - ta <= tol) & (ga > 0))
+    free = vary[None, :] & ~pinned
+    d = np.einsum("bii->bi", Aa).copy()
+    d = np.where(d > 0, d, 1.0)
+    M = Aa + (lam_a[:, None] * d)[:, :, None] * eye
+    fm = free[:, :, None] & free[:, None, :]
+    M = np.where(fm, M, 0.0) + (~free)[:, :, None] * eye
+    rhs = np.where(free, ga, 0.0)
+    try:
+        step = np.linalg.solve(M, rhs[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        step = np.einsum("bij,bj->bi", np.linalg.pinv(M), rhs)
+    return np.where(free, step, 0.0)
 
 
 def _pad(datas, layouts_inst):
@@ -179,7 +188,7 @@ def fit_complex_batch(spectra, complex_name: str, config=None, n_broad: int = 0,
     absorption : bool or None
         Balmer trough (default ``config.absorption``, resolved per spectrum).
     measure : bool
-        Return full :class:`~galdesk.lines.fit.ComplexFit` objects (covariance, line measurements); else only
+        Return full :class:`~galdesk.lines.results.ComplexFit` objects (covariance, line measurements); else only
         the :class:`BatchResult` per chunk, concatenated (fastest).
     chunk : int
         Spectra per batch (memory ~ chunk x Gaussians x pixels x 8 bytes x a few).
@@ -191,8 +200,6 @@ def fit_complex_batch(spectra, complex_name: str, config=None, n_broad: int = 0,
     list of ComplexFit or ValueError (spectra that cannot be fitted, e.g. line outside the range), in input order;
     or, with ``measure=False``, ``(layout, BatchResult, index)`` where ``index`` maps rows to input positions.
     """
-    from galdesk.lines.fit import FitConfig, _finish, build_layout, prepare_data
-
     config = config or FitConfig()
     ctx = ctx or NullContext()
     prepared = []
@@ -220,9 +227,9 @@ def fit_complex_batch(spectra, complex_name: str, config=None, n_broad: int = 0,
             res = lm_batch(layout, wave, flux, weight, z, inst, theta0, ctx=ctx, tmpl=tmpl)
             if measure:
                 for k, (i, data, lay, ins) in enumerate(part):
-                    fit = _finish(lay, data, ins, res.theta[k], lay.vary.copy(), config,
-                                  success=bool(res.converged[k]), message="batched LM",
-                                  nfev=int(res.n_iter[k]))
+                    fit = finish_fit(lay, data, ins, res.theta[k], lay.vary.copy(), config,
+                                     success=bool(res.converged[k]), message="batched LM",
+                                     nfev=int(res.n_iter[k]))
                     out[i] = fit
             else:
                 thetas.append(res)
@@ -242,14 +249,12 @@ def fit_complex_batch(spectra, complex_name: str, config=None, n_broad: int = 0,
 
 
 def mc_errors(cf, n_samples: int, seed: int = 12345) -> None:
-    """Monte Carlo errors for a :class:`~galdesk.lines.fit.ComplexFit`, in place.
+    """Monte Carlo errors for a :class:`~galdesk.lines.results.ComplexFit`, in place.
 
     Adds Gaussian noise (sigma = 1/weight) to the fitted pixels ``n_samples`` times, refits all realisations at once
     with :func:`lm_batch` from the best fit, and replaces ``flux_err``, ``fwhm_err``, ``v_err``, ``ew_err`` and
     ``snr`` of every measurement by the standard deviation over the realisations. ``cf.mc_samples`` records n.
     """
-    from galdesk.lines.fit import _groups, _quantities
-
     rng = np.random.default_rng(seed)
     n = int(n_samples)
     wave = np.broadcast_to(cf.wave, (n, cf.wave.size)).copy()
@@ -262,8 +267,9 @@ def mc_errors(cf, n_samples: int, seed: int = 12345) -> None:
     res = lm_batch(layout, wave, flux, weight, np.full(n, cf.z), np.broadcast_to(cf.inst, (n, cf.inst.size)),
                    np.broadcast_to(cf.theta, (n, cf.theta.size)).copy(),
                    tmpl=None if tm is None else np.broadcast_to(tm, flux.shape))
-    groups = _groups(layout)
-    qs = np.array([_quantities(layout, t, cf.z, cf.inst, groups, cf.stellar) for t in res.theta])  # (n, groups, 5)
+    groups = line_groups(layout)
+    qs = np.array([line_quantities(layout, t, cf.z, cf.inst, groups, cf.stellar)
+                   for t in res.theta])  # (n, groups, 5)
     sd = np.nanstd(qs, axis=0, ddof=1)
     for j, m in enumerate(cf.measurements):
         m.flux_err, m.fwhm_err, m.v_err, m.ew_err = (float(sd[j, 0]), float(sd[j, 1]), float(sd[j, 2]),

@@ -95,7 +95,7 @@ def test_filters_restrict_the_queue(qtbot, vet_window):
 
 def test_spectrum_card_shows_its_line_fit(qtbot, shared_data, tmp_path):
     from galdesk.gui.main_window import MainWindow
-    from galdesk.lines.fit import FitConfig
+    from galdesk.lines.config import FitConfig
     from galdesk.lines.service import fit_project
     from galdesk.project import Project
     from galdesk.services.ingest import ingest

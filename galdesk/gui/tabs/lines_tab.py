@@ -259,7 +259,7 @@ class LinesTab(QWidget):
 
     # -- config ------------------------------------------------------------------------------------------------------
     def config(self):
-        from galdesk.lines.fit import FitConfig
+        from galdesk.lines.config import FitConfig
 
         cont, powerlaw, windows = CONTINUUM_CHOICES[self.continuum.currentText()]
         return FitConfig(broad=self.broad.currentText(), continuum=cont, stellar_powerlaw=powerlaw,
@@ -328,13 +328,13 @@ class LinesTab(QWidget):
             self.refit(fresh=True)
 
     def _set_default_window(self) -> None:
-        from galdesk.lines.fit import _window
         from galdesk.lines.linelist import COMPLEXES, vac_to_air
+        from galdesk.lines.window import fit_window
 
         if self.spec is None or self.spec.redshift is None:
             return
         cfg = self.config()
-        lo, hi = _window(COMPLEXES[self.complex_name], self.spec.redshift, cfg, cfg.broad != "no")
+        lo, hi = fit_window(COMPLEXES[self.complex_name], self.spec.redshift, cfg, cfg.broad != "no")
         if not self.spec.vacuum:
             lo, hi = float(vac_to_air(lo)), float(vac_to_air(hi))
         w = self.spec.wavelength
@@ -370,7 +370,7 @@ class LinesTab(QWidget):
             self._refit_now()
 
     def _refit_now(self) -> None:
-        from galdesk.lines.fit import fit_complex
+        from galdesk.lines.engine import fit_complex
 
         fresh = self._pending.get("fresh", True)
         override = None if fresh or self.fit is None else self._override_from_table()
@@ -389,7 +389,7 @@ class LinesTab(QWidget):
         self._fill_params()
         self._fill_lines()
         if self.spectrum_fit is not None:
-            from galdesk.lines.fit import summarize
+            from galdesk.lines.summary import summarize
 
             self.spectrum_fit.complexes[cf.complex_name] = cf
             summarize(self.spectrum_fit, self.config())
@@ -423,7 +423,7 @@ class LinesTab(QWidget):
 
     def fit_spectrum(self) -> None:
         """Fit every complex of the current spectrum (model selection included) and journal the result."""
-        from galdesk.lines.fit import fit_spectrum
+        from galdesk.lines.engine import fit_spectrum
 
         if self.spec is None:
             return
@@ -451,10 +451,9 @@ class LinesTab(QWidget):
         self.bpt.set_current(sf.bpt)
 
     def _save_spectrum_fit(self) -> None:
-        d = self.spectrum_fit.to_dict()
-        d["source"] = self.spec.source
-        d["id"] = self.spec.id
-        self.state.project.journal.append("line_fit", self.spec.id, d, author=self._author())
+        from galdesk.lines.service import save_fits
+
+        d = save_fits(self.state.project, [(self.spec, self.spectrum_fit)], author=self._author())[0]
         self._show_saved_summary(d)
         self._refresh_bpt_all()
         self._label_item(self.spec.id, d.get("bpt_class"))
@@ -667,12 +666,12 @@ class LinesTab(QWidget):
                  f"{cf.ndata} pixels, {cf.nvarys} free parameters; fluxes in {self.spec.flux_unit or 'flux'} × Å"]
         if not cf.success:
             parts.append(f"<span style='color:#b00'>fit did not converge: {cf.message}</span>")
-        from galdesk.lines.linelist import electron_density
+        from galdesk.lines.summary import complex_densities, feii_ratio
 
+        densities = complex_densities(cf)
         for line, label in (("sii6717", "[SII] 6717/6731"), ("oii3729", "[OII] 3729/3726")):
-            p = cf.params.get(f"{line}_ratio") if cf.params is not None else None
-            if p is not None:
-                d = electron_density(line, float(p.value), float(p.stderr) if p.stderr else None)
+            d = densities.get(line)
+            if d is not None:
                 ne = (f"n_e at the {d['limit']} limit" if d["limit"] else
                       f"n_e = {d['n_e']:.0f} cm⁻³ ({d['n_e_lo']:.0f}–"
                       + (f"{d['n_e_hi']:.0f})" if d["n_e_hi"] is not None else "∞)"))
@@ -682,11 +681,11 @@ class LinesTab(QWidget):
         st = meta.get("stellar_fit")
         if cf.layout.tidx >= 0 and st is not None and meta.get("continuum_kind") == "agn":
             hb = cf.measurement("hbeta", "broad") if cf.complex_name == "hbeta" else None
+            r, r_err = feii_ratio(st.feii_flux, st.feii_flux_err, hb)
             r_fe = ""
-            if hb is not None and hb.flux > 0 and st.feii_flux > 0:
-                r = st.feii_flux / hb.flux
-                r_err = r * np.hypot(st.feii_flux_err / st.feii_flux, hb.flux_err / hb.flux)
-                r_fe = f", R_Fe = F(Fe II)/F(Hβ broad) = {r:.2f} ± {r_err:.2f}"
+            if r is not None and r > 0:  # no Fe II flux, no R_Fe
+                err = "nan" if r_err is None else f"{r_err:.2f}"
+                r_fe = f", R_Fe = F(Fe II)/F(Hβ broad) = {r:.2f} ± {err}"
             parts.append(f"AGN continuum: Fe II FWHM = {st.feii_fwhm_kms:.0f} ± {st.feii_fwhm_err:.0f} km/s, "
                          f"F(Fe II 4434–4684 Å) = {st.feii_flux:.4g} ± {st.feii_flux_err:.2g}{r_fe}; at 5100 Å "
                          f"host {st.host_fraction:.0%}, "
