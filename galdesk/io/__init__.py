@@ -1,4 +1,4 @@
-"""Readers (through a registry), catalogues and exports. Imports no Qt.
+"""Readers (through a registry), catalogue import and resampling. Imports no Qt.
 
 Modules: :mod:`~galdesk.io.model` (ImageData, SpectrumData, ReadError, Problem), :mod:`~galdesk.io.reading` (read,
 read_paths, expand_paths), :mod:`~galdesk.io.registry` (register_reader, identify), :mod:`~galdesk.io.probe`

@@ -10,8 +10,6 @@ is appended to the project journal (kind ``line_fit``).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -23,21 +21,21 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from galdesk.gui.tabs.lines_summary import summary_html
+from galdesk.gui.widgets.bpt_plots import BPTPlots
+from galdesk.gui.widgets.fit_tables import LinesTable, ParamTable
+from galdesk.gui.widgets.task_panel import TaskPanel
 from galdesk.gui.worker import TaskRunner
-from galdesk.tasks import eta_text
 from galdesk.units import C_KMS
 
-__all__ = ["LinesTab", "BPTPlots"]
+__all__ = ["LinesTab"]
 
 COMP_PENS = {"narrow": (30, 150, 60), "broad": (40, 90, 220), "outflow": (230, 130, 20), "absorption": (150, 80, 160),
              "stellar": (150, 80, 160), "feii": (200, 40, 160)}
@@ -48,71 +46,11 @@ CONTINUUM_CHOICES = {"auto": ("auto", False, "masks"), "stellar": ("stellar", Fa
                      "AGN, quasar-catalogue windows": ("agn", False, "qso"),
                      "local": ("local", False, "masks")}
 
-#: Parameter names shown differently in the parameter table (the fit and the journal keep the real names)
-PARAM_LABELS = {"stellar_scale": "continuum_scale"}
-
-
-class BPTPlots(QWidget):
-    """The three diagnostic diagrams with the demarcation curves, all fitted objects and the current one."""
-
-    DIAGRAMS = (("log_n2ha", "log [NII]6584/Hα"), ("log_s2ha", "log [SII]/Hα"), ("log_o1ha", "log [OI]6300/Hα"))
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        from galdesk.lines import bpt
-
-        self.glw = pg.GraphicsLayoutWidget()
-        self.glw.setBackground("w")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.glw)
-        self.plots, self.all_pts, self.current, self.errbars = [], [], [], []
-        curves = {
-            "log_n2ha": [(bpt.kauffmann03, (-2.0, 0.04), "Ka03", Qt.DashLine), (bpt.kewley01_nii, (-2.0, 0.46),
-                                                                                 "Ke01", Qt.SolidLine),
-                         (bpt.schawinski07, (-0.18, 1.0), "S07", Qt.DotLine)],
-            "log_s2ha": [(bpt.kewley01_sii, (-2.0, 0.31), "Ke01", Qt.SolidLine),
-                         (bpt.kewley06_sii, (-0.31, 1.0), "Ke06", Qt.DotLine)],
-            "log_o1ha": [(bpt.kewley01_oi, (-3.0, -0.6), "Ke01", Qt.SolidLine),
-                         (bpt.kewley06_oi, (-1.13, 0.5), "Ke06", Qt.DotLine)],
-        }
-        for i, (key, label) in enumerate(self.DIAGRAMS):
-            p = self.glw.addPlot(row=0, col=i)
-            p.setLabel("bottom", label)
-            if i == 0:
-                p.setLabel("left", "log [OIII]5007/Hβ")
-            p.setXRange(-2.0 if key != "log_o1ha" else -2.5, 0.8)
-            p.setYRange(-1.2, 1.5)
-            for fn, (x0, x1), _name, style in curves[key]:
-                x = np.linspace(x0, x1, 200)
-                p.plot(x, fn(x), pen=pg.mkPen((60, 60, 60), width=1, style=style))
-            pts = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(120, 120, 120, 120))
-            cur = pg.ScatterPlotItem(size=10, pen=pg.mkPen("k"), brush=pg.mkBrush(220, 40, 40))
-            err = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), pen=pg.mkPen((220, 40, 40)))
-            p.addItem(pts)
-            p.addItem(err)
-            p.addItem(cur)
-            self.plots.append(p)
-            self.all_pts.append(pts)
-            self.current.append(cur)
-            self.errbars.append(err)
-
-    def set_all(self, bpts: list[dict]) -> None:
-        for (key, _), pts in zip(self.DIAGRAMS, self.all_pts):
-            xy = [(b[key], b["log_o3hb"]) for b in bpts if b.get(key) is not None and b.get("log_o3hb") is not None]
-            pts.setData([p[0] for p in xy], [p[1] for p in xy])
-
-    def set_current(self, b: dict | None) -> None:
-        for (key, _), cur, err in zip(self.DIAGRAMS, self.current, self.errbars):
-            if b and b.get(key) is not None and b.get("log_o3hb") is not None:
-                x, y = np.array([b[key]]), np.array([b["log_o3hb"]])
-                cur.setData(x, y)
-                err.setData(x=x, y=y, width=2 * np.array([b.get(key + "_err") or 0.0]),
-                            height=2 * np.array([b.get("log_o3hb_err") or 0.0]))
-            else:
-                cur.setData([], [])
-                err.setData(x=np.zeros(0), y=np.zeros(0))
-
+CONTINUUM_TIP = ("Continuum under the lines: 'stellar' fits stellar-population templates to the whole spectrum "
+                 "(emission masked), so Balmer emission sits in the right absorption trough; '+ power law' adds a "
+                 "featureless AGN continuum (Seyfert hosts); 'AGN' fits host + power law + broad Fe II with the broad "
+                 "lines masked (quasars; the dashed curve is the continuum without Fe II); 'local' is a straight line "
+                 "(plus a Gaussian Balmer trough); 'auto' = stellar, AGN for quasars")
 
 class LinesTab(QWidget):
     fitDone = Signal(object)        # ComplexFit of an interactive (re)fit
@@ -122,25 +60,30 @@ class LinesTab(QWidget):
 
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
-        from galdesk.lines.linelist import COMPLEXES
-
         self.state = state
         self.spec = None
         self.row = -1
         self.fit = None            # current ComplexFit
         self.spectrum_fit = None   # current SpectrumFit (whole spectrum), if any
-        self.runner = TaskRunner(self)
-        self.batch_runner = TaskRunner(self)
+        self.runner = TaskRunner(self)   # interactive refits (debounced; a newer one replaces an older one)
         self._pending: dict = {}
         self._gen = 0
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(self.DEBOUNCE_MS)
         self._debounce.timeout.connect(self._refit_now)
-
-        # -- left: spectra
         self.spectra = QListWidget()
-        # -- controls
+        bar = self._build_controls()
+        self._build_plot()
+        self._build_tables()
+        self._build_layout(bar)
+        self._connect()
+
+    def _build_controls(self) -> QHBoxLayout:
+        """The toolbar: complex, broad component, continuum, Balmer trough, Fit complex, and the task panel with
+        "Fit spectrum & save" / "Fit all spectra", Cancel, progress and status."""
+        from galdesk.lines.linelist import COMPLEXES
+
         self.complex = QComboBox()
         for key, cx in COMPLEXES.items():
             self.complex.addItem(cx.label or key, key)
@@ -148,32 +91,22 @@ class LinesTab(QWidget):
         self.broad.addItems(["auto", "yes", "no"])
         self.continuum = QComboBox()
         self.continuum.addItems(list(CONTINUUM_CHOICES))
-        self.continuum.setToolTip("Continuum under the lines: 'stellar' fits stellar-population templates to the whole "
-                                  "spectrum (emission masked), so Balmer emission sits in the right absorption "
-                                  "trough; '+ power law' adds a featureless AGN continuum (Seyfert hosts); 'AGN' fits "
-                                  "host + power law + broad Fe II with the broad lines masked (quasars; the dashed "
-                                  "curve is the continuum without Fe II); 'local' is a straight line (plus a Gaussian "
-                                  "Balmer trough); 'auto' = stellar, AGN for quasars")
+        self.continuum.setToolTip(CONTINUUM_TIP)
         self.absorption = QCheckBox("Balmer trough")
         self.absorption.setToolTip("With a local continuum: a Gaussian stellar absorption trough under Hα/Hβ/Hγ")
         self.absorption.setChecked(True)
         self.fit_btn = QPushButton("Fit complex")
-        self.fit_all_btn = QPushButton("Fit spectrum && save")
-        self.batch_btn = QPushButton("Fit all spectra")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(200)
-        self.status = QLabel("")
+        self.tasks = TaskPanel("Fit spectrum && save", "Fit all spectra", title="Lines", row=True)
+        self.fit_all_btn, self.batch_btn = self.tasks.buttons
         bar = QHBoxLayout()
         for w in (QLabel("Complex"), self.complex, QLabel("Broad"), self.broad, QLabel("Continuum"), self.continuum,
-                  self.absorption, self.fit_btn,
-                  self.fit_all_btn, self.batch_btn, self.cancel_btn, self.progress):
+                  self.absorption, self.fit_btn):
             bar.addWidget(w)
-        bar.addWidget(self.status, 1)
+        bar.addWidget(self.tasks, 1)
+        return bar
 
-        # -- plot
+    def _build_plot(self) -> None:
+        """The spectrum with model, continuum and components over the normalised residuals; the draggable window."""
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground("w")
         self.plot = self.glw.addPlot(row=0, col=0)
@@ -199,34 +132,29 @@ class LinesTab(QWidget):
         self.region = pg.LinearRegionItem(brush=pg.mkBrush(255, 230, 150, 50))
         self.region.setZValue(-10)
         self.plot.addItem(self.region)
-        self.region.sigRegionChangeFinished.connect(self._on_region_changed)
         self.targets: list[tuple[pg.TargetItem, int]] = []
 
-        # -- tables
-        self.params = QTableWidget(0, 6)
-        self.params.setHorizontalHeaderLabels(["parameter", "value", "± error", "free", "min", "max"])
-        self.params.verticalHeader().hide()
-        self.params.itemChanged.connect(self._on_param_edited)
-        self.lines = QTableWidget(0, 7)
-        self.lines.setHorizontalHeaderLabels(["line", "component", "flux", "± error", "FWHM km/s", "EW Å", "S/N"])
-        self.lines.verticalHeader().hide()
+    def _build_tables(self) -> None:
+        """Parameters (editable: value, free, bounds), the lines table (read-only), the summary text and the BPT."""
+        self.params = ParamTable()
+        self.lines = LinesTable()
         self.stats = QLabel("")
         self.stats.setWordWrap(True)
         self.stats.setTextFormat(Qt.RichText)
         self.bpt = BPTPlots()
-        tabs = QTabWidget()
-        tabs.addTab(self.params, "Parameters")
-        tabs.addTab(self.lines, "Lines")
-        tabs.addTab(self.bpt, "BPT")
-        self.side_tabs = tabs
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(self.params, "Parameters")
+        self.side_tabs.addTab(self.lines, "Lines")
+        self.side_tabs.addTab(self.bpt, "BPT")
 
+    def _build_layout(self, bar: QHBoxLayout) -> None:
         right = QSplitter(Qt.Vertical)
         right.addWidget(self.glw)
         lower = QWidget()
         lw = QVBoxLayout(lower)
         lw.setContentsMargins(0, 0, 0, 0)
         lw.addWidget(self.stats)
-        lw.addWidget(tabs, 1)
+        lw.addWidget(self.side_tabs, 1)
         right.addWidget(lower)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 2)
@@ -241,15 +169,17 @@ class LinesTab(QWidget):
         lay.addLayout(bar)
         lay.addWidget(split, 1)
 
+    def _connect(self) -> None:
+        self.region.sigRegionChangeFinished.connect(self._on_region_changed)
+        self.params.itemChanged.connect(self._on_param_edited)
         self.fit_btn.clicked.connect(lambda: self.refit(fresh=True))
         self.fit_all_btn.clicked.connect(self.fit_spectrum)
         self.batch_btn.clicked.connect(self.fit_all)
-        self.cancel_btn.clicked.connect(self.cancel)
         self.complex.currentIndexChanged.connect(self._on_complex_changed)
         self.spectra.currentItemChanged.connect(self._on_spectrum_item)
-        state.projectChanged.connect(self._on_project_changed)
-        state.objectsChanged.connect(self._fill_spectra)
-        state.currentChanged.connect(self._on_current_changed)
+        self.state.projectChanged.connect(self._on_project_changed)
+        self.state.objectsChanged.connect(self._fill_spectra)
+        self.state.currentChanged.connect(self._on_current_changed)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         """Start on the first spectrum when the tab is first shown (no fitting while the tab is hidden)."""
@@ -318,7 +248,7 @@ class LinesTab(QWidget):
         if self.spec.redshift is not None:
             self.refit(fresh=True)
         else:
-            self.status.setText("no redshift: lines cannot be placed (add z in the catalogue)")
+            self.tasks.set_status("no redshift: lines cannot be placed (add z in the catalogue)")
 
     def _on_complex_changed(self) -> None:
         if self.spec is not None:
@@ -373,9 +303,9 @@ class LinesTab(QWidget):
         from galdesk.lines.engine import fit_complex
 
         fresh = self._pending.get("fresh", True)
-        override = None if fresh or self.fit is None else self._override_from_table()
+        override = None if fresh or self.fit is None else self.params.edited(self.fit.params)
         window = tuple(float(v) for v in self.region.getRegion())
-        self.status.setText("fitting…")
+        self.tasks.set_status("fitting…")
         self._gen += 1
         gen = self._gen
         # a result that arrives after a newer request (another spectrum, complex or drag) is dropped
@@ -386,8 +316,8 @@ class LinesTab(QWidget):
     def _on_fit(self, cf) -> None:
         self.fit = cf
         self._draw_fit()
-        self._fill_params()
-        self._fill_lines()
+        self.params.show_params(self.fit.params)
+        self.lines.show_measurements(self.fit.measurements)
         if self.spectrum_fit is not None:
             from galdesk.lines.summary import summarize
 
@@ -399,27 +329,7 @@ class LinesTab(QWidget):
         self.fitDone.emit(cf)
 
     def _on_fit_error(self, exc, tb) -> None:
-        self.status.setText(f"fit failed: {exc}")
-
-    def _override_from_table(self):
-        """The current parameters with the table's free/fixed flags and edited values (lmfit Parameters)."""
-        params = self.fit.params.copy()
-        for r in range(self.params.rowCount()):
-            name = self.params.item(r, 0).data(Qt.UserRole)
-            if name not in params:
-                continue
-            p = params[name]
-            try:
-                p.value = float(self.params.item(r, 1).text())
-            except ValueError:
-                pass
-            p.vary = self.params.item(r, 3).checkState() == Qt.Checked
-            for col, attr in ((4, "min"), (5, "max")):
-                try:
-                    setattr(p, attr, float(self.params.item(r, col).text()))
-                except ValueError:
-                    pass
-        return params
+        self.tasks.set_status(f"fit failed: {exc}")
 
     def fit_spectrum(self) -> None:
         """Fit every complex of the current spectrum (model selection included) and journal the result."""
@@ -428,13 +338,9 @@ class LinesTab(QWidget):
         if self.spec is None:
             return
         self._gen += 1
-        self._busy(True)
-        self.runner.start(fit_spectrum, self.spec, self.config(), on_result=self._on_spectrum_fit,
-                          on_error=self._on_batch_error, on_progress=self._on_progress,
-                          on_cancelled=lambda: self._busy(False))
+        self.tasks.start(fit_spectrum, self.spec, self.config(), on_result=self._on_spectrum_fit)
 
     def _on_spectrum_fit(self, sf) -> None:
-        self._busy(False)
         self.spectrum_fit = sf
         self._save_spectrum_fit()
         cf = sf.complexes.get(self.complex_name)
@@ -445,8 +351,8 @@ class LinesTab(QWidget):
             self.region.blockSignals(False)
             self._draw_data()
             self._draw_fit()
-            self._fill_params()
-            self._fill_lines()
+            self.params.show_params(self.fit.params)
+            self.lines.show_measurements(self.fit.measurements)
             self._show_stats()
         self.bpt.set_current(sf.bpt)
 
@@ -471,42 +377,23 @@ class LinesTab(QWidget):
         if project is None or project.n_spectra == 0:
             QMessageBox.information(self, "Lines", "The project has no spectra.")
             return
-        self._busy(True)
-        self.batch_runner.start(fit_project, str(project.path), self.config(), on_result=self._on_batch,
-                                on_error=self._on_batch_error, on_progress=self._on_progress,
-                                on_cancelled=lambda: (self._busy(False), self.status.setText("cancelled")))
+        self.tasks.start(fit_project, str(project.path), self.config(), on_result=self._on_batch)
 
     def _on_batch(self, results) -> None:
-        self._busy(False)
         ok = sum(1 for r in results if not r.get("error"))
-        self.status.setText(f"fitted {ok}/{len(results)} spectra; results saved in the project")
+        self.tasks.set_status(f"fitted {ok}/{len(results)} spectra; results saved in the project")
         self._fill_spectra()
         self._refresh_bpt_all()
         self.state.resultsChanged.emit("line_fit")
 
-    def _on_batch_error(self, exc, tb) -> None:
-        self._busy(False)
-        self.status.setText(f"failed: {exc}")
-
     def cancel(self) -> None:
-        self.batch_runner.cancel()
         self.runner.cancel()
-        self._busy(False)
+        self.tasks.cancel()
 
     def shutdown(self) -> None:
-        self.cancel()
+        self.runner.cancel()
+        self.tasks.shutdown()
         self.runner.wait(10000)
-        self.batch_runner.wait(10000)
-
-    def _busy(self, busy: bool) -> None:
-        for b in (self.fit_all_btn, self.batch_btn):
-            b.setEnabled(not busy)
-        self.cancel_btn.setEnabled(busy)
-
-    def _on_progress(self, fraction, message, eta) -> None:
-        self.progress.setValue(int(fraction * 1000))
-        e = eta_text(eta if eta >= 0 else None)
-        self.status.setText(message + (f"  ETA {e}" if e else ""))
 
     # -- drawing ------------------------------------------------------------------------------------------------------
     def _draw_fit(self) -> None:
@@ -590,7 +477,7 @@ class LinesTab(QWidget):
         """Dragging a peak sets the starting velocity (from the centre) and flux (from the height) and refits."""
         lay = self.fit.layout
         pos = item.pos()
-        params = self._override_from_table()
+        params = self.params.edited(self.fit.params)
         vname, fname = lay.names[lay.vidx[g]], lay.names[lay.fidx[g]]
         if params[vname].vary:
             params[vname].value = float(np.clip(params[vname].value + C_KMS * (pos.x() / x0 - 1.0),
@@ -598,7 +485,7 @@ class LinesTab(QWidget):
         if params[fname].vary and y0 != 0:
             ratio = max((pos.y() - c0) / y0, 0.01)
             params[fname].value = float(min(params[fname].value * ratio, params[fname].max))
-        self._set_table_values(params)
+        self.params.set_values(params)
         self.refit(delay=True)
 
     def _on_region_changed(self) -> None:
@@ -607,111 +494,13 @@ class LinesTab(QWidget):
             self.refit(delay=True)   # debounced: several quick drags make one fit
 
     # -- tables -------------------------------------------------------------------------------------------------------
-    def _fill_params(self) -> None:
-        self.params.blockSignals(True)
-        params = self.fit.params
-        self.params.setRowCount(len(params))
-        for r, (name, p) in enumerate(params.items()):
-            err = p.stderr
-            cells = [PARAM_LABELS.get(name, name), f"{p.value:.6g}",
-                     "" if err is None or not math.isfinite(err) else f"{err:.3g}", "",
-                     f"{p.min:.6g}", f"{p.max:.6g}"]
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c in (0, 2):
-                    item.setFlags(item.flags() & ~Qt.ItemIsEditable)
-                if c == 0:
-                    item.setData(Qt.UserRole, name)
-                    if name in PARAM_LABELS:
-                        item.setToolTip(f"{name}: the whole-spectrum continuum model (stellar populations, or AGN "
-                                        "host + power law + Fe II) times this; held at 1 unless freed")
-                if c == 3:
-                    item.setFlags((item.flags() | Qt.ItemIsUserCheckable) & ~Qt.ItemIsEditable)
-                    item.setCheckState(Qt.Checked if p.vary or p.expr else Qt.Unchecked)
-                    if p.expr:
-                        item.setToolTip(f"tied: {p.expr}")
-                self.params.setItem(r, c, item)
-        self.params.resizeColumnsToContents()
-        self.params.blockSignals(False)
-
-    def _set_table_values(self, params) -> None:
-        self.params.blockSignals(True)
-        for r in range(self.params.rowCount()):
-            name = self.params.item(r, 0).data(Qt.UserRole)
-            if name in params:
-                self.params.item(r, 1).setText(f"{params[name].value:.6g}")
-        self.params.blockSignals(False)
-
     def _on_param_edited(self, item) -> None:
         if item.column() in (1, 3, 4, 5) and self.fit is not None:
             self.refit(delay=True)
 
-    def _fill_lines(self) -> None:
-        ms = [m for m in self.fit.measurements if m.component != "absorption"]
-        self.lines.setRowCount(len(ms))
-
-        def f(v, fmt):
-            return "" if v is None or not np.isfinite(v) else format(v, fmt)
-
-        for r, m in enumerate(ms):
-            vals = [m.name, m.component, f(m.flux, ".4g"), f(m.flux_err, ".2g"), f(m.fwhm_kms, ".0f"),
-                    f(m.ew, ".3g"), f(m.snr, ".1f")]
-            for c, v in enumerate(vals):
-                self.lines.setItem(r, c, QTableWidgetItem(v))
-        self.lines.resizeColumnsToContents()
-
     def _show_stats(self) -> None:
-        cf = self.fit
-        parts = [f"<b>{cf.complex_name}</b>: χ²ν = {cf.redchi:.3g}, BIC = {cf.bic:.1f}, "
-                 f"{cf.ndata} pixels, {cf.nvarys} free parameters; fluxes in {self.spec.flux_unit or 'flux'} × Å"]
-        if not cf.success:
-            parts.append(f"<span style='color:#b00'>fit did not converge: {cf.message}</span>")
-        from galdesk.lines.summary import complex_densities, feii_ratio
-
-        densities = complex_densities(cf)
-        for line, label in (("sii6717", "[SII] 6717/6731"), ("oii3729", "[OII] 3729/3726")):
-            d = densities.get(line)
-            if d is not None:
-                ne = (f"n_e at the {d['limit']} limit" if d["limit"] else
-                      f"n_e = {d['n_e']:.0f} cm⁻³ ({d['n_e_lo']:.0f}–"
-                      + (f"{d['n_e_hi']:.0f})" if d["n_e_hi"] is not None else "∞)"))
-                parts.append(f"{label} = {d['ratio']:.3f} ± "
-                             f"{d['ratio_err']:.3f} → {ne} (Sanders et al. 2016, 10⁴ K)")
-        meta = self.spec.meta if isinstance(self.spec.meta, dict) else {}
-        st = meta.get("stellar_fit")
-        if cf.layout.tidx >= 0 and st is not None and meta.get("continuum_kind") == "agn":
-            hb = cf.measurement("hbeta", "broad") if cf.complex_name == "hbeta" else None
-            r, r_err = feii_ratio(st.feii_flux, st.feii_flux_err, hb)
-            r_fe = ""
-            if r is not None and r > 0:  # no Fe II flux, no R_Fe
-                err = "nan" if r_err is None else f"{r_err:.2f}"
-                r_fe = f", R_Fe = F(Fe II)/F(Hβ broad) = {r:.2f} ± {err}"
-            parts.append(f"AGN continuum: Fe II FWHM = {st.feii_fwhm_kms:.0f} ± {st.feii_fwhm_err:.0f} km/s, "
-                         f"F(Fe II 4434–4684 Å) = {st.feii_flux:.4g} ± {st.feii_flux_err:.2g}{r_fe}; at 5100 Å "
-                         f"host {st.host_fraction:.0%}, "
-                         f"power law {st.powerlaw_fraction:.0%} (slope {st.powerlaw_slope:+.2f}); "
-                         f"χ²ν = {st.chi2nu:.2f}" + (f" ({'; '.join(st.messages)})" if st.messages else "")
-                         + "; dashed: continuum without Fe II")
-        elif cf.layout.tidx >= 0 and st is not None:
-            parts.append(f"stellar continuum: σ* = {st.sigma_kms:.0f} ± {st.sigma_err:.0f} km/s, "
-                         f"v* = {st.velocity_kms:+.0f} km/s, light-weighted age {10 ** (st.log_age_lw - 9):.2g} Gyr, "
-                         + (f"power law {st.powerlaw_fraction:.0%} of the light at 5500 Å, "
-                            if st.powerlaw_fraction > 0 else "")
-                         + f"χ²ν = {st.chi2nu:.2f}" + (f" ({'; '.join(st.messages)})" if st.messages else ""))
-        elif cf.layout.tidx < 0 and meta.get("stellar_error"):
-            parts.append(f"local continuum ({meta['stellar_error']})")
-        for t in cf.tests:
-            parts.append(f"{t.component} test: ΔBIC = {t.delta_bic:.1f}, F = {t.f_stat:.3g}, "
-                         f"p = {t.p_value:.2g} → <b>{t.verdict}</b>")
-        from galdesk.lines.bhmass import describe_masses
-        from galdesk.lines.profile import describe_kinematics, line_kinematics
-
-        kin = describe_kinematics(line_kinematics(cf, "oiii5007")) if "oiii5007" in cf.layout.g_line else ""
-        masses = describe_masses(self.spectrum_fit.bh_mass) if self.spectrum_fit is not None else ""
-        parts += [kin] if kin else []
-        parts += [f"{masses}, from the whole-spectrum fit"] if masses else []
-        self.stats.setText("<br>".join(parts))
-        self.status.setText("fitted")
+        self.stats.setText(summary_html(self.fit, self.spec, self.spectrum_fit))
+        self.tasks.set_status("fitted")
 
     def _show_saved_summary(self, d: dict | None) -> None:
         if not d:

@@ -37,6 +37,8 @@ class TaskPanel(QWidget):
         Title of the warning box that shows a failure.
     cancel_text : str
         Status text after the user pressed Cancel.
+    row : bool
+        Lay everything out on one line (for a tab's toolbar) instead of buttons over bar over status.
 
     Signals
     -------
@@ -46,7 +48,8 @@ class TaskPanel(QWidget):
 
     busyChanged = Signal(bool)
 
-    def __init__(self, *run_texts: str, title: str = "", cancel_text: str = "cancelled", parent=None) -> None:
+    def __init__(self, *run_texts: str, title: str = "", cancel_text: str = "cancelled", row: bool = False,
+                 parent=None) -> None:
         super().__init__(parent)
         self.title = title
         self.cancel_text = cancel_text
@@ -61,13 +64,21 @@ class TaskPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.status = QLabel("")
-        row = QHBoxLayout()
+        buttons = QHBoxLayout()
         for b in self.buttons:
-            row.addWidget(b)
-        row.addWidget(self.cancel_btn)
+            buttons.addWidget(b)
+        buttons.addWidget(self.cancel_btn)
+        if row:  # one line: buttons, Cancel, a short bar and the status text (a tab's toolbar)
+            self.progress.setMaximumWidth(200)
+            lay = QHBoxLayout(self)
+            lay.setContentsMargins(0, 0, 0, 0)
+            lay.addLayout(buttons)
+            lay.addWidget(self.progress)
+            lay.addWidget(self.status, 1)
+            return
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(row)
+        lay.addLayout(buttons)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
 
