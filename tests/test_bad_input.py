@@ -3,6 +3,8 @@ it still loads, and nothing raises. Randomly corrupted copies of real files eith
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import tracemalloc
 
@@ -23,6 +25,13 @@ GOOD_JPEG = "images/gz1/jpeg/588848901532418163.jpeg"
 # ------------------------------------------------------------------------------------------------------------------
 # the corpus
 # ------------------------------------------------------------------------------------------------------------------
+def _named_pipe(tmp, shared):
+    """A FIFO named like a FITS file: opening it would wait for a writer forever."""
+    p = tmp / "pipe.fits"
+    os.mkfifo(p)
+    return p, "not a regular file"
+
+
 def _truncated_spectrum(tmp, shared):
     raw = need(shared / GOOD_SPECTRUM).read_bytes()
     p = tmp / "truncated_spec.fits"
@@ -174,7 +183,7 @@ def _decreasing_garbage_wave(tmp, shared):
 CASES = [_truncated_spectrum, _truncated_image, _truncated_header, _four_d, _one_d, _nan_image, _nan_spectrum,
          _nan_text_spectrum, _zero_size_fits, _zero_size_jpeg, _zero_size_array, _enormous, _text_named_fits,
          _random_fits, _truncated_jpeg, _random_jpeg, _not_hdf5, _hdf5_without_images, _missing, _catalogue_fits,
-         _decreasing_garbage_wave]
+         _decreasing_garbage_wave] + ([_named_pipe] if sys.platform != "win32" else [])
 
 
 @pytest.mark.parametrize("make", CASES, ids=lambda f: f.__name__.strip("_"))
@@ -256,3 +265,17 @@ def test_corrupted_copies_load_or_give_a_problem(source, tmp_path, shared_data):
             assert bad.name in p.error and "\n" not in p.error
         outcomes["problem" if bad_problems else "loaded"] += 1
     assert sum(outcomes.values()) == 10
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="named pipes are POSIX")
+def test_ingest_of_a_folder_with_a_named_pipe_finishes(tmp_path, shared_data):
+    import subprocess
+
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mkfifo(src / "pipe.fits")
+    (src / "good.fits").write_bytes(need(shared_data / GOOD_IMAGE).read_bytes())
+    r = subprocess.run([sys.executable, "-m", "galdesk", "ingest", str(src), "-o", str(tmp_path / "p"), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert '"objects": 1' in r.stdout and "not a regular file" in r.stdout

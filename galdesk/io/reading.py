@@ -168,6 +168,8 @@ def read(path: str | os.PathLike, kind: str | None = None) -> list[ImageData | S
             raise ReadError(p, "file not found")
         if p.is_dir():
             raise ReadError(p, "is a folder, not a file (use read_paths to read folders)")
+        if not p.is_file():  # opening a named pipe would wait for a writer forever
+            raise ReadError(p, "not a regular file (a named pipe, socket or device); only regular files are read")
         probe = Probe(p)
         if probe.size == 0:
             raise ReadError(p, "empty file (0 bytes)")

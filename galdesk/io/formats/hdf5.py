@@ -45,6 +45,8 @@ def is_hdf5_path(path) -> bool:
     p = Path(path)
     if p.suffix.lower() in HDF5_SUFFIXES:
         return True
+    if not p.is_file():  # never open a named pipe (it would wait for a writer) or a device
+        return False
     try:
         with open(p, "rb") as fh:
             return fh.read(len(_HDF5_MAGIC)) == _HDF5_MAGIC
