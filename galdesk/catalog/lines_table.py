@@ -17,7 +17,7 @@ def results_table(results: list[dict], flux_unit=DEFAULT_FLUX_UNIT):
     Parameters
     ----------
     results : list of dict
-        :meth:`galdesk.lines.fit.SpectrumFit.to_dict` records (failed fits carry ``error``).
+        :meth:`galdesk.lines.results.SpectrumFit.to_dict` records (failed fits carry ``error``).
     """
     from astropy.table import MaskedColumn, Table
 

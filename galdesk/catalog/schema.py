@@ -51,7 +51,7 @@ class ColumnSpec:
     kind : str
         ``"float"``, ``"int"`` (1/0 flags; masked when unknown) or ``"text"``.
     get : callable
-        ``payload -> value`` from a line-fit record (:meth:`galdesk.lines.fit.SpectrumFit.to_dict`).
+        ``payload -> value`` from a line-fit record (:meth:`galdesk.lines.results.SpectrumFit.to_dict`).
     """
 
     name: str
@@ -289,7 +289,7 @@ def fit_columns(payloads: list[dict | None], flux_unit=DEFAULT_FLUX_UNIT, flux_n
     Parameters
     ----------
     payloads : list of dict or None
-        :meth:`galdesk.lines.fit.SpectrumFit.to_dict` records, one per row.
+        :meth:`galdesk.lines.results.SpectrumFit.to_dict` records, one per row.
     flux_unit : str or astropy unit or None
         Unit of line fluxes (None: rows in different units; ``flux_note`` says so).
     flux_note : str
