@@ -76,7 +76,11 @@ def test_cancel_writes_nothing(tmp_path, shared_data):
     ctx = RecordingContext(cancel_after=2)
     with pytest.raises(Cancelled):
         ingest(_gz_files(shared_data, 80), tmp_path / "p", ctx=ctx, workers=1)
-    assert Project.open(tmp_path / "p.galdesk").n_images == 0
+    assert not (tmp_path / "p.galdesk").exists()  # a new project is made only once something is to be written
+    old = ingest(_gz_files(shared_data, 1), tmp_path / "p", workers=1)
+    with pytest.raises(Cancelled):
+        ingest(_gz_files(shared_data, 80), tmp_path / "p", ctx=RecordingContext(cancel_after=2), workers=1)
+    assert old.created and Project.open(tmp_path / "p.galdesk").n_images == 1  # an existing one is left as it was
 
 
 def test_cli_ingest_json_and_exit_codes(tmp_path, shared_data):
@@ -179,7 +183,6 @@ def test_large_hdf5_stack_is_streamed_with_its_labels(tmp_path, monkeypatch):
 
 def test_streamed_stack_reports_progress_and_cancels(tmp_path, monkeypatch):
     import galdesk.services.ingest as ingest_mod
-    from galdesk.project import Project
     from galdesk.tasks import Cancelled, RecordingContext
 
     _h5_stack(tmp_path / "big.h5", n=120)
@@ -197,4 +200,37 @@ def test_streamed_stack_reports_progress_and_cancels(tmp_path, monkeypatch):
 
     with pytest.raises(Cancelled):
         ingest([tmp_path / "big.h5"], tmp_path / "q", workers=1, ctx=CancelMidway())
-    assert Project.open(tmp_path / "q.galdesk").n_images == 0
+    assert not (tmp_path / "q.galdesk").exists()  # nothing written: not even an empty project
+
+
+def test_name_with_and_without_suffix_is_one_project(tmp_path, shared_data):
+    files = _gz_files(shared_data, 4)
+    first = ingest(files[:2], tmp_path / "p", workers=1)
+    assert first.created and first.project == str(tmp_path / "p.galdesk")
+    again = ingest(files[2:], tmp_path / "p", workers=1)              # -o NAME extends what -o NAME created
+    also = ingest(files[:1], tmp_path / "p.galdesk", workers=1)       # and so does -o NAME.galdesk
+    assert not again.created and not also.created
+    assert Project.open(tmp_path / "p").n_images == 5
+    assert [p.name for p in tmp_path.iterdir()] == ["p.galdesk"]
+
+
+def test_an_ingest_that_reads_nothing_or_fails_leaves_no_project(tmp_path, shared_data, monkeypatch):
+    junk = tmp_path / "junk.fits"
+    junk.write_bytes(b"\x00" * 100)
+    res = ingest([junk], tmp_path / "q", workers=1)
+    assert (res.images, res.spectra, len(res.problems), res.created) == (0, 0, 1, False)
+    assert not (tmp_path / "q.galdesk").exists()
+    # the retry with a good file is not blocked by an empty project
+    assert ingest(_gz_files(shared_data, 1), tmp_path / "q", workers=1).images == 1
+
+    def disk_full(self, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Project, "add", disk_full)
+    with pytest.raises(OSError):
+        ingest(_gz_files(shared_data, 2), tmp_path / "r", workers=1)
+    assert not (tmp_path / "r.galdesk").exists()
+    assert Project.open(tmp_path / "q").n_images == 1                 # an existing project is never removed
+    with pytest.raises(OSError):
+        ingest(_gz_files(shared_data, 2), tmp_path / "q", workers=1)
+    assert Project.open(tmp_path / "q").n_images == 1

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from galdesk.cli.common import EXIT_FAILED, EXIT_OK, fail, print_json
+from galdesk.cli.common import EXIT_OK, fail, print_json
 
 __all__ = ["add_parsers", "cmd_ingest", "cmd_info", "cmd_demo"]
 
@@ -28,7 +29,10 @@ def cmd_ingest(args) -> int:
             print(f"{len(res.problems)} problem(s):", file=sys.stderr)
             for p in res.problems:
                 print(f"  {p.path}: {p.error}", file=sys.stderr)
-    return EXIT_OK if (res.images or res.spectra) else EXIT_FAILED
+    if res.images or res.spectra:
+        return EXIT_OK
+    made = "the project is unchanged" if Path(res.project).exists() else "no project was made"
+    return fail("ingest", f"nothing could be read from the sources ({len(res.problems)} problem(s)); {made}")
 
 
 def cmd_info(args) -> int:

@@ -36,7 +36,7 @@ from galdesk.project.journal import Journal
 from galdesk.project.objects import BASE_COLUMNS, as_float, cell_str, join_catalog, unique_id, with_columns_of
 
 __all__ = ["Project", "ProjectError", "SCHEMA_VERSION", "SUFFIX", "DEFAULT_SIZE", "is_project", "as_project",
-           "migrate_manifest", "stack_group"]
+           "migrate_manifest", "stack_group", "project_path", "check_new_project"]
 
 SCHEMA_VERSION = 1
 SUFFIX = ".galdesk"
@@ -55,6 +55,28 @@ def _now() -> str:
 def is_project(path: str | Path) -> bool:
     """True if ``path`` is a galdesk project folder."""
     return (Path(path) / "manifest.json").is_file()
+
+
+def project_path(path: str | Path) -> Path:
+    """The folder a project name refers to: ``NAME`` and ``NAME.galdesk`` name the same project. An existing project
+    folder is taken as it is (even without the suffix); otherwise ``.galdesk`` is appended."""
+    p = Path(path)
+    if p.suffix == SUFFIX or is_project(p):
+        return p
+    return p.with_name(p.name + SUFFIX)
+
+
+def check_new_project(path: str | Path, working_size: int = DEFAULT_SIZE) -> Path:
+    """The folder :meth:`Project.create` would make for ``path``; ProjectError naming it if it cannot (a project or
+    other files are there already, or the working size is outside 8..512 px)."""
+    path = project_path(path)
+    if is_project(path):
+        raise ProjectError(f"{path}: a project already exists here")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ProjectError(f"{path}: folder exists and is not an empty galdesk project")
+    if not 8 <= int(working_size) <= 512:
+        raise ProjectError(f"{path}: working size {working_size} px is outside 8..512")
+    return path
 
 
 def as_project(project: "Project | str | Path") -> "Project":
@@ -84,17 +106,10 @@ class Project:
     @classmethod
     def create(cls, path: str | Path, working_size: int = DEFAULT_SIZE, exist_ok: bool = False) -> "Project":
         """Create an empty project at ``path`` (``.galdesk`` is appended if missing)."""
-        path = Path(path)
-        if path.suffix != SUFFIX:
-            path = path.with_name(path.name + SUFFIX)
-        if is_project(path):
-            if exist_ok:
-                return cls.open(path)
-            raise ProjectError(f"{path}: a project already exists here")
-        if path.exists() and any(path.iterdir()):
-            raise ProjectError(f"{path}: folder exists and is not an empty galdesk project")
-        if not 8 <= int(working_size) <= 512:
-            raise ProjectError(f"{path}: working size {working_size} px is outside 8..512")
+        path = project_path(path)
+        if exist_ok and is_project(path):
+            return cls.open(path)
+        check_new_project(path, working_size)
         path.mkdir(parents=True, exist_ok=True)
         manifest = {
             "schema_version": SCHEMA_VERSION,
@@ -116,12 +131,11 @@ class Project:
     @classmethod
     def open(cls, path: str | Path) -> "Project":
         """Open an existing project, migrating an older manifest if needed."""
-        path = Path(path)
-        if not path.exists() and path.suffix != SUFFIX and Path(str(path) + SUFFIX).exists():
-            path = Path(str(path) + SUFFIX)
+        given = Path(path)
+        path = project_path(given)
         mf = path / "manifest.json"
         if not mf.is_file():
-            raise ProjectError(f"{path}: not a galdesk project (no manifest.json)")
+            raise ProjectError(f"{given}: not a galdesk project (no manifest.json)")
         try:
             manifest = json.loads(mf.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

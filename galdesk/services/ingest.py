@@ -10,6 +10,7 @@ A file that cannot be read becomes one :class:`~galdesk.io.model.Problem`; the r
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,10 +38,12 @@ class IngestResult:
     spectra: int = 0
     problems: list[Problem] = field(default_factory=list)
     catalog_matched: int = 0
+    created: bool = False
 
     def to_dict(self) -> dict:
         return {"project": self.project, "objects": self.images, "spectra": self.spectra,
-                "catalog_matched": self.catalog_matched, "problems": [p.to_dict() for p in self.problems]}
+                "catalog_matched": self.catalog_matched, "created": self.created,
+                "problems": [p.to_dict() for p in self.problems]}
 
 
 def default_workers() -> int:
@@ -126,7 +129,9 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     ----------
     sources : paths of files or folders (folders are walked recursively)
     project : galdesk.project.Project or path
-        Created when the path does not exist yet (with working size ``size``).
+        ``NAME`` and ``NAME.galdesk`` name the same project. A new project (working size ``size``) is created only
+        once something was read; if nothing could be read, or the ingest is cancelled or fails, no project is left
+        behind.
     catalog : path of a CSV/FITS/ECSV/VOTable catalogue, optional
         Rows that name files add those files; its other columns are joined to the objects by id.
     size : working size in pixels for a new project (default 64)
@@ -140,34 +145,21 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     """
     from galdesk.io.reading import expand_paths
     from galdesk.project import DEFAULT_SIZE, Project, is_project
+    from galdesk.project.store import check_new_project, project_path
 
     ctx = ctx or NullContext()
-    if not isinstance(project, Project):
-        project = Project.open(project) if is_project(project) else Project.create(project,
-                                                                                     size or DEFAULT_SIZE)
-    result = IngestResult(project=str(project.path))
+    if isinstance(project, Project):
+        path = project.path
+    else:
+        path = project_path(project)
+        project = Project.open(path) if is_project(path) else None
+        if project is None:
+            check_new_project(path, size or DEFAULT_SIZE)
+    working_size = project.working_size if project is not None else int(size or DEFAULT_SIZE)
+    result = IngestResult(project=str(path))
     ctx.progress(0.0, "Looking for files")
 
-    cat_table = None
-    # path -> {hdu or None: catalogue id}; several rows may name stamps of one multi-extension file
-    id_for_path: dict[str, dict] = {}
-    files: list[Path] = []
-    if catalog is not None:
-        from galdesk.io.catalog import read_catalog, resolve_catalog
-        from galdesk.io.model import ReadError
-
-        try:
-            cat_table = read_catalog(catalog)
-            entries, problems = resolve_catalog(cat_table, Path(catalog).parent)
-            result.problems.extend(problems)
-            for e in entries:
-                if e.path is not None:
-                    files.append(Path(e.path))
-                    id_for_path.setdefault(str(Path(e.path)), {})[getattr(e, "hdu", None)] = str(e.id)
-            cat_table = _catalog_with_ids(cat_table, entries)
-        except ReadError as exc:
-            result.problems.append(Problem(str(catalog), exc.reason))
-            cat_table = None
+    cat_table, id_for_path, files = _catalog_files(catalog, result)
     files.extend(expand_paths(list(sources)))
     seen: set[str] = set()
     files = [f for f in files if not (str(f) in seen or seen.add(str(f)))]
@@ -175,16 +167,55 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     images: list[ImageData] = []
     spectra: list[SpectrumData] = []
     n = len(files)
-    size = project.working_size
-    for done, (path, items, error) in enumerate(_read_all([str(f) for f in files], size, ctx, workers), 1):
+    for done, (fpath, items, error) in enumerate(_read_all([str(f) for f in files], working_size, ctx, workers), 1):
         if error is not None:
-            result.problems.append(Problem(path, error))
+            result.problems.append(Problem(fpath, error))
         else:
-            for it in _name_by_catalog(items, id_for_path.get(path)):
+            for it in _name_by_catalog(items, id_for_path.get(fpath)):
                 (images if isinstance(it, ImageData) else spectra).append(it)
         if done % 16 == 0 or done == n:
             ctx.progress(0.9 * done / max(n, 1), f"Read {done}/{n} files")
     ctx.check_cancelled()
+    if project is None:
+        if not images and not spectra:
+            return result  # nothing could be read: no empty project is left to block the next try
+        project = Project.create(path, working_size)
+        result.created = True
+    try:
+        _write(project, result, images, spectra, sources, cat_table, catalog, ctx)
+    except BaseException:
+        if result.created:  # a new project that could not be written completely is removed, not left half-made
+            project.close()
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    return result
+
+
+def _catalog_files(catalog, result: IngestResult):
+    """The catalogue's table (with an ``id`` per row), ``path -> {hdu or None: id}`` for the files its rows name,
+    and those files; a catalogue that cannot be read is one problem (and no table)."""
+    from galdesk.io.catalog import read_catalog, resolve_catalog
+    from galdesk.io.model import ReadError
+
+    id_for_path: dict[str, dict] = {}  # several rows may name stamps of one multi-extension file
+    files: list[Path] = []
+    if catalog is None:
+        return None, id_for_path, files
+    try:
+        cat_table = read_catalog(catalog)
+        entries, problems = resolve_catalog(cat_table, Path(catalog).parent)
+        result.problems.extend(problems)
+        for e in entries:
+            if e.path is not None:
+                files.append(Path(e.path))
+                id_for_path.setdefault(str(Path(e.path)), {})[getattr(e, "hdu", None)] = str(e.id)
+        return _catalog_with_ids(cat_table, entries), id_for_path, files
+    except ReadError as exc:
+        result.problems.append(Problem(str(catalog), exc.reason))
+        return None, id_for_path, files
+
+
+def _write(project, result: IngestResult, images, spectra, sources, cat_table, catalog, ctx: TaskContext) -> None:
     ctx.progress(0.92, "Writing project")
     stacks = {id(im): im.pixels for im in images}
     result.images, result.spectra = project.add(images, spectra, stacks=stacks, sources=[str(s) for s in sources])
@@ -193,7 +224,6 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         project.manifest.setdefault("catalogs", []).append(str(catalog))
         project.save_manifest()
     ctx.progress(1.0, f"Loaded {result.images} images, {result.spectra} spectra")
-    return result
 
 
 def _read_all(paths: list[str], size: int, ctx: TaskContext, workers: int | None):
