@@ -32,7 +32,9 @@ from galdesk import __version__
 from galdesk.fsutil import atomic_write
 from galdesk.io.model import ImageData, SpectrumData
 from galdesk.jsonutil import json_default
+from galdesk.project.arrays import group_counts, n_spectra_stored, read_spectrum, spectrum_attrs, write_arrays
 from galdesk.project.journal import Journal
+from galdesk.project.lock import LOCK_NAME, ProjectLock
 from galdesk.project.objects import BASE_COLUMNS, as_float, cell_str, join_catalog, unique_id, with_columns_of
 
 __all__ = ["Project", "ProjectError", "SCHEMA_VERSION", "SUFFIX", "DEFAULT_SIZE", "is_project", "as_project",
@@ -72,7 +74,7 @@ def check_new_project(path: str | Path, working_size: int = DEFAULT_SIZE) -> Pat
     path = project_path(path)
     if is_project(path):
         raise ProjectError(f"{path}: a project already exists here")
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    if path.exists() and (not path.is_dir() or any(not p.name.startswith(LOCK_NAME) for p in path.iterdir())):
         raise ProjectError(f"{path}: folder exists and is not an empty galdesk project")
     if not 8 <= int(working_size) <= 512:
         raise ProjectError(f"{path}: working size {working_size} px is outside 8..512")
@@ -101,6 +103,7 @@ class Project:
         self._objects = None
         self._journal: Journal | None = None
         self._stack_cache: dict[str, np.ndarray] = {}
+        self._lock: ProjectLock | None = None
 
     # -- creation / opening -----------------------------------------------------------------------------------------
     @classmethod
@@ -111,7 +114,20 @@ class Project:
             return cls.open(path)
         check_new_project(path, working_size)
         path.mkdir(parents=True, exist_ok=True)
-        manifest = {
+        proj = cls(path, {})
+        with proj.writing("create"):
+            if is_project(path):  # another process made it while this one waited for the lock
+                if exist_ok:
+                    return cls.open(path)
+                raise ProjectError(f"{path}: a project already exists here")
+            proj.manifest = cls._new_manifest(path, working_size)
+            proj._write_objects(proj._empty_objects())
+            proj.save_manifest()  # last: the manifest is what makes the folder a project
+        return proj
+
+    @staticmethod
+    def _new_manifest(path: Path, working_size: int) -> dict:
+        return {
             "schema_version": SCHEMA_VERSION,
             "name": path.stem,
             "created": _now(),
@@ -123,10 +139,6 @@ class Project:
             "catalogs": [],
             "history": [],
         }
-        proj = cls(path, manifest)
-        proj.save_manifest()
-        proj._write_objects(proj._empty_objects())
-        return proj
 
     @classmethod
     def open(cls, path: str | Path) -> "Project":
@@ -162,7 +174,8 @@ class Project:
     def save_manifest(self) -> None:
         self.manifest["modified"] = _now()
         text = json.dumps(self.manifest, indent=2, sort_keys=False)
-        atomic_write(self.path / "manifest.json", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        with self.writing("manifest"):
+            atomic_write(self.path / "manifest.json", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
     @property
     def name(self) -> str:
@@ -183,6 +196,14 @@ class Project:
 
     def add_history(self, action: str, **details) -> None:
         self.manifest.setdefault("history", []).append({"time": _now(), "action": action, **details})
+
+    # -- writing ----------------------------------------------------------------------------------------------------
+    def writing(self, what: str = "write"):
+        """Context manager: hold the project's write lock (:mod:`galdesk.project.lock`) while the block runs; another
+        process's writer waits, then fails with ProjectBusy naming this one. Re-entrant within a thread."""
+        if self._lock is None:
+            self._lock = ProjectLock(self.path)
+        return self._lock.hold(what)
 
     # -- journal ----------------------------------------------------------------------------------------------------
     @property
@@ -268,12 +289,18 @@ class Project:
         catalog : astropy Table or None
             Extra per-object columns joined by ``id`` (already matched by the caller).
         """
-        from galdesk.io.resample import resample_planes
 
         images = list(images)
         spectra = list(spectra)
         if not images and not spectra:
             return 0, 0
+        with self.writing("add"):
+            self.reload()  # under the lock: what another writer added is the base of this write, never lost
+            return self._add(images, spectra, stacks, catalog, sources)
+
+    def _add(self, images, spectra, stacks, catalog, sources) -> tuple[int, int]:
+        from galdesk.io.resample import resample_planes
+
         table = self.objects.copy(copy_data=True)
         existing = {(k, i) for k, i in zip(np.asarray(table["kind"]), np.asarray(table["id"]).astype(str))}
         new_rows = []
@@ -324,8 +351,10 @@ class Project:
 
     def join_catalog(self, catalog) -> int:
         """Join catalogue columns onto the objects by id; returns how many objects matched."""
-        table = join_catalog(self.objects, catalog)
-        self._write_objects(table)
+        with self.writing("catalogue join"):
+            self._objects = None  # the table on disk, as another writer may have left it
+            table = join_catalog(self.objects, catalog)
+            self._write_objects(table)
         ids = set(np.asarray(catalog["id"]).astype(str))
         return int(sum(1 for i in np.asarray(table["id"]).astype(str) if i in ids))
 
@@ -335,46 +364,13 @@ class Project:
         return self.path / "arrays.h5"
 
     def _group_counts(self) -> dict[str, int]:
-        import h5py
-
-        if not self.arrays_path.exists():
-            return {}
-        with h5py.File(self.arrays_path, "r") as f:
-            return {name: int(ds.shape[0]) for name, ds in f.get("stacks", {}).items()}
+        return group_counts(self.arrays_path)
 
     def _n_spectra_stored(self) -> int:
-        import h5py
-
-        if not self.arrays_path.exists():
-            return 0
-        with h5py.File(self.arrays_path, "r") as f:
-            return int(f["spectra/offsets"].shape[0] - 1) if "spectra/offsets" in f else 0
+        return n_spectra_stored(self.arrays_path)
 
     def _write_arrays(self, new_planes: dict[str, list[np.ndarray]], spectra: list[SpectrumData]) -> None:
-        import h5py
-
-        old = self.arrays_path if self.arrays_path.exists() else None
-
-        def write(tmp):
-            with h5py.File(tmp, "w") as out:
-                out.attrs["schema_version"] = SCHEMA_VERSION
-                out.attrs["working_size"] = self.working_size
-                src = h5py.File(old, "r") if old else None
-                try:
-                    groups = set(new_planes) | (set(src["stacks"]) if src and "stacks" in src else set())
-                    for g in sorted(groups):
-                        parts = []
-                        if src is not None and f"stacks/{g}" in src:
-                            parts.append(src[f"stacks/{g}"][...])
-                        if g in new_planes:
-                            parts.append(np.stack(new_planes[g]).astype(np.float32))
-                        out.create_dataset(f"stacks/{g}", data=np.concatenate(parts))
-                    _write_spectra(out, src, spectra)
-                finally:
-                    if src is not None:
-                        src.close()
-
-        atomic_write(self.arrays_path, write)
+        write_arrays(self.arrays_path, self.working_size, new_planes, spectra, SCHEMA_VERSION)
         self._stack_cache.clear()
 
     def stack(self, group: str) -> np.ndarray:
@@ -406,40 +402,18 @@ class Project:
 
     def spectrum(self, row: int) -> SpectrumData:
         """The stored spectrum of the object in row ``row`` of :attr:`objects`."""
-        import h5py
-
         obj = self.objects[row]
         if obj["kind"] != "spectrum":
             raise ValueError(f"object {obj['id']} is not a spectrum")
-        k = int(obj["row"])
-        with h5py.File(self.arrays_path, "r") as f:
-            g = f["spectra"]
-            a, b = int(g["offsets"][k]), int(g["offsets"][k + 1])
-            res = g["resolution"][a:b]
-            attrs = json.loads(g["attrs"][k].decode() if isinstance(g["attrs"][k], bytes) else g["attrs"][k])
-            return SpectrumData(
-                wavelength=g["wavelength"][a:b], flux=g["flux"][a:b], ivar=g["ivar"][a:b],
-                mask=g["mask"][a:b].astype(bool), source=str(obj["source"]), id=str(obj["id"]),
-                vacuum=bool(attrs.get("vacuum", True)), flux_unit=attrs.get("flux_unit", ""),
-                redshift=None if not np.isfinite(obj["z"]) else float(obj["z"]),
-                redshift_err=attrs.get("redshift_err"), spec_class=cell_str(obj["spec_class"]) or None,
-                subclass=cell_str(obj["subclass"]) or None,
-                resolution_kms=None if np.all(np.isnan(res)) else res, meta=attrs.get("meta", {}),
-            )
+        return read_spectrum(self.arrays_path, int(obj["row"]), source=str(obj["source"]), oid=str(obj["id"]),
+                             z=float(obj["z"]), spec_class=cell_str(obj["spec_class"]) or None,
+                             subclass=cell_str(obj["subclass"]) or None)
 
     def spectrum_attrs(self, rows) -> list[dict]:
         """The stored attributes (``flux_unit``, ``vacuum``, ``redshift_err``, ``meta``) of the spectrum objects in
         object-table ``rows``, read in one pass without their arrays."""
-        import h5py
-
         objs = self.objects
-        with h5py.File(self.arrays_path, "r") as f:
-            attrs = f["spectra/attrs"]
-            out = []
-            for r in rows:
-                a = attrs[int(objs["row"][int(r)])]
-                out.append(json.loads(a.decode() if isinstance(a, bytes) else a))
-        return out
+        return spectrum_attrs(self.arrays_path, [int(objs["row"][int(r)]) for r in rows])
 
     def load_full_image(self, row: int) -> ImageData:
         """Re-read the full-resolution cut-out of an image object from its source file.
@@ -485,9 +459,11 @@ class Project:
                         value = value.astype("S")
                     f.create_dataset(key, data=value)
 
-        atomic_write(path, write)
-        self.add_history("result", name=name)
-        self.save_manifest()
+        with self.writing(f"result {name}"):
+            atomic_write(path, write)
+            self.reload_manifest()
+            self.add_history("result", name=name)
+            self.save_manifest()
         return path
 
     def load_result(self, name: str) -> tuple[dict[str, np.ndarray], dict] | None:
@@ -545,39 +521,3 @@ def migrate_manifest(manifest: dict) -> dict:
         manifest.setdefault("history", [])
         manifest["schema_version"] = 1
     return manifest
-
-
-def _write_spectra(out, src, spectra: list[SpectrumData]) -> None:
-    keys = ("wavelength", "flux", "ivar", "mask", "resolution")
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    offsets = [0]
-    attrs: list[str] = []
-    if src is not None and "spectra/offsets" in src:
-        g = src["spectra"]
-        for k in keys:
-            parts[k].append(g[k][...])
-        offsets = list(g["offsets"][...])
-        attrs = [a.decode() if isinstance(a, bytes) else str(a) for a in g["attrs"][...]]
-    for s in spectra:
-        n = len(s)
-        parts["wavelength"].append(np.asarray(s.wavelength, np.float64))
-        parts["flux"].append(np.asarray(s.flux, np.float64))
-        parts["ivar"].append(np.asarray(s.ivar, np.float64))
-        parts["mask"].append(np.asarray(s.mask, np.uint8))
-        res = s.resolution_kms if s.resolution_kms is not None else np.full(n, np.nan)
-        parts["resolution"].append(np.asarray(res, np.float64))
-        offsets.append(offsets[-1] + n)
-        meta = {k: v for k, v in s.meta.items() if _is_plain(v)}
-        attrs.append(json.dumps({"vacuum": bool(s.vacuum), "flux_unit": s.flux_unit,
-                                 "redshift_err": s.redshift_err, "meta": meta}, default=json_default))
-    if len(offsets) == 1:
-        return
-    g = out.create_group("spectra")
-    for k in keys:
-        g.create_dataset(k, data=np.concatenate(parts[k]))
-    g.create_dataset("offsets", data=np.asarray(offsets, np.int64))
-    g.create_dataset("attrs", data=np.array(attrs, dtype=object), dtype=__import__("h5py").string_dtype())
-
-
-def _is_plain(v) -> bool:
-    return isinstance(v, (str, int, float, bool)) or v is None

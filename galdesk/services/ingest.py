@@ -145,6 +145,7 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     """
     from galdesk.io.reading import expand_paths
     from galdesk.project import DEFAULT_SIZE, Project, is_project
+    from galdesk.project.lock import LOCK_NAME, ProjectLock
     from galdesk.project.store import check_new_project, project_path
 
     ctx = ctx or NullContext()
@@ -152,6 +153,9 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         path = project.path
     else:
         path = project_path(project)
+        if not is_project(path) and (path / LOCK_NAME).exists():
+            with ProjectLock(path).hold("ingest"):
+                pass  # another process is making this project right now: wait until it has
         project = Project.open(path) if is_project(path) else None
         if project is None:
             check_new_project(path, size or DEFAULT_SIZE)
@@ -179,8 +183,7 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     if project is None:
         if not images and not spectra:
             return result  # nothing could be read: no empty project is left to block the next try
-        project = Project.create(path, working_size)
-        result.created = True
+        project, result.created = _new_project(path, working_size)
     try:
         _write(project, result, images, spectra, sources, cat_table, catalog, ctx)
     except BaseException:
@@ -215,14 +218,34 @@ def _catalog_files(catalog, result: IngestResult):
         return None, id_for_path, files
 
 
+def _new_project(path, working_size: int):
+    """(project, created): a new project at ``path``, or the one another ingest made there meanwhile."""
+    from galdesk.project import Project, ProjectError, is_project
+
+    try:
+        return Project.create(path, working_size), True
+    except ProjectError:
+        if not is_project(path):
+            raise
+    project = Project.open(path)
+    if project.working_size != working_size:
+        raise ProjectError(f"{path}: made meanwhile by another ingest with working size {project.working_size} px, "
+                           f"not {working_size} px; ingest again into it")
+    return project, False
+
+
 def _write(project, result: IngestResult, images, spectra, sources, cat_table, catalog, ctx: TaskContext) -> None:
+    """Add what was read, join the catalogue and note it, all under the project's write lock (a second ingest into
+    the same project waits, then adds to what this one wrote)."""
     ctx.progress(0.92, "Writing project")
     stacks = {id(im): im.pixels for im in images}
-    result.images, result.spectra = project.add(images, spectra, stacks=stacks, sources=[str(s) for s in sources])
-    if cat_table is not None and len(project.objects):
-        result.catalog_matched = project.join_catalog(cat_table)
-        project.manifest.setdefault("catalogs", []).append(str(catalog))
-        project.save_manifest()
+    with project.writing("ingest"):
+        result.images, result.spectra = project.add(images, spectra, stacks=stacks,
+                                                    sources=[str(s) for s in sources])
+        if cat_table is not None and len(project.objects):
+            result.catalog_matched = project.join_catalog(cat_table)
+            project.manifest.setdefault("catalogs", []).append(str(catalog))
+            project.save_manifest()
     ctx.progress(1.0, f"Loaded {result.images} images, {result.spectra} spectra")
 
 
