@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from galdesk.ml.batches import batch_input, ema_update, evaluate_loss, recalibrate_bn, take_rows
+from galdesk.ml.cards import ModelCardError, check_weights
 from galdesk.ml.device import choose_device
 from galdesk.ml.infer import Predictions, classify_stack, evaluate, make_predictions
 from galdesk.ml.labels import choose_threshold, class_weights, encode_labels, stratified_split
@@ -199,7 +200,7 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
     y = encode_labels(labels, class_names)
     ckpt = None
     if resume_from is not None:
-        ckpt = torch.load(str(resume_from), map_location="cpu", weights_only=True)
+        ckpt = _load_checkpoint(resume_from, class_names)
         split, spec = ckpt["split"], ckpt["spec"]
         ctx.log(f"resuming from {resume_from} after epoch {ckpt['epoch']}")
     else:
@@ -227,6 +228,24 @@ def train_image_classifier(stack, labels, class_names: list[str], config: TrainC
     return TrainResult(model=model, card=card, history=run.history, split=card["split"], metrics=metrics,
                        best_epoch=run.best_epoch, stopped_early=stopped_early, path=path, loaded=loaded,
                        test_predictions=test_pred)
+
+
+def _load_checkpoint(path, class_names: list[str]) -> dict:
+    """A checkpoint to resume from, checked: loadable without running code, for these classes, finite weights."""
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated files and pickled code alike
+        raise ModelCardError(f"{path}: not a galdesk training checkpoint ({type(exc).__name__}: "
+                             f"{str(exc)[:160]})") from None
+    keys = ("model", "split", "spec", "epoch", "optimizer")
+    missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise ModelCardError(f"{path}: not a galdesk training checkpoint (missing {', '.join(missing)})")
+    if list(ckpt.get("class_names") or class_names) != list(class_names):
+        raise ModelCardError(f"{path}: the checkpoint was trained for classes {ckpt.get('class_names')}, "
+                             f"not {list(class_names)}")
+    check_weights(path, ckpt["model"])
+    return ckpt
 
 
 def _fit_spec(stack, train_idx: np.ndarray, cfg: TrainConfig) -> dict:

@@ -22,10 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from galdesk.ml.cards import ModelCardError, check_architecture, check_card, check_weights
+
 if TYPE_CHECKING:  # torch is imported inside the functions that need it: list_bundled() stays cheap
     from torch import nn
 
-__all__ = ["LoadedModel", "save_model", "load_model", "list_bundled", "bundled_dir", "file_sha256", "CARD_SCHEMA"]
+__all__ = ["LoadedModel", "save_model", "load_model", "list_bundled", "bundled_dir", "file_sha256", "CARD_SCHEMA",
+           "ModelCardError"]
 
 CARD_SCHEMA = 1
 _log = logging.getLogger(__name__)
@@ -182,11 +185,35 @@ def _resolve(name_or_path: str | Path) -> Path:
 def _read_card(weights: Path, embedded: dict | None) -> dict:
     cp = weights.with_suffix(".json")
     if cp.exists():
-        return json.loads(cp.read_text())
+        try:
+            card = json.loads(cp.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ModelCardError(f"{cp}: unreadable model card ({type(exc).__name__}: {str(exc)[:120]})") from None
+        if not isinstance(card, dict):
+            raise ModelCardError(f"{cp}: a model card must be a JSON object, not {type(card).__name__}")
+        return card
     if embedded:
         return dict(embedded)
     raise ValueError(f"{weights}: no model card ({cp.name}) beside the weights and none inside the file; "
                      "the architecture, classes and preprocessing cannot be known")
+
+
+def _build_checked(path: Path, card: dict, state: dict):
+    """The network of ``card`` with ``state`` loaded, after :mod:`galdesk.ml.cards` checked both."""
+    from galdesk.ml.models import build_model  # noqa: PLC0415
+
+    arch = check_architecture(path, card["architecture"])
+    try:
+        model = build_model(arch)
+    except (TypeError, ValueError) as exc:
+        raise ModelCardError(f"{path}: the card's architecture cannot be built: {exc}") from None
+    check_card(path, card, n_outputs=int(model.config.get("n_classes", 0)) or None)
+    check_weights(path, state)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelCardError(f"{path}: weights do not fit the architecture in the card: {exc}") from None
+    return model
 
 
 def load_model(name_or_path: str | Path, device: str = "cpu") -> LoadedModel:
@@ -213,19 +240,21 @@ def load_model(name_or_path: str | Path, device: str = "cpu") -> LoadedModel:
     """
     import torch  # noqa: PLC0415
 
-    from galdesk.ml.models import build_model  # noqa: PLC0415
-
     path = _resolve(name_or_path)
     digest = file_sha256(path)
     if path.suffix == ".safetensors":
         from safetensors import safe_open  # noqa: PLC0415
         from safetensors.torch import load_file  # noqa: PLC0415
 
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        embedded = json.loads(meta["galdesk_card"]) if "galdesk_card" in meta else None
-        state = load_file(str(path), device="cpu")
-        card = _read_card(path, embedded)
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            embedded = json.loads(meta["galdesk_card"]) if "galdesk_card" in meta else None
+            state = load_file(str(path), device="cpu")
+        except Exception as exc:  # noqa: BLE001 - empty, truncated, huge-header or garbage files all end here
+            raise ModelCardError(f"{path}: not a readable safetensors file ({type(exc).__name__}: "
+                                 f"{str(exc)[:160]})") from None
+        card = _read_card(path, embedded if isinstance(embedded, dict) else None)
     elif path.suffix in (".pt", ".pth", ".ckpt"):
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -244,16 +273,12 @@ def load_model(name_or_path: str | Path, device: str = "cpu") -> LoadedModel:
         raise ValueError(f"{path}: unknown model file type {path.suffix!r} (use .safetensors, .pt or .pth)")
 
     if "architecture" not in card or "class_names" not in card:
-        raise ValueError(f"{path}: the model card lacks 'architecture' or 'class_names'")
+        raise ModelCardError(f"{path}: the model card lacks 'architecture' or 'class_names'")
     expected = card.get("sha256")
     if expected and path.suffix == ".safetensors" and expected != digest:
         _log.warning("%s: sha256 %s differs from the card's %s (weights changed since the card was written)",
                      path, digest[:12], expected[:12])
-    model = build_model(card["architecture"])
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"{path}: weights do not fit the architecture in the card: {exc}") from None
+    model = _build_checked(path, card, state)
     model.eval()
     model.to(device)
     return LoadedModel(model=model, card=card, id=str(card.get("id", path.stem)), hash=digest, path=str(path),
