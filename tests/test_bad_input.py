@@ -25,6 +25,21 @@ GOOD_JPEG = "images/gz1/jpeg/588848901532418163.jpeg"
 # ------------------------------------------------------------------------------------------------------------------
 # the corpus
 # ------------------------------------------------------------------------------------------------------------------
+def _thin_fits(tmp, shared):
+    """1 x 2,000,000 pixels: 8 MB on disk, but padding it to a square would need 14.6 TiB."""
+    p = tmp / "thin.fits"
+    fits.PrimaryHDU(np.zeros((1, 2_000_000), np.float32)).writeto(p)
+    return p, "not a galaxy cut-out"
+
+
+def _thin_png(tmp, shared):
+    from PIL import Image
+
+    p = tmp / "thin.png"
+    Image.fromarray(np.zeros((40_000, 1), np.uint8)).save(p)
+    return p, "not a galaxy cut-out"
+
+
 def _named_pipe(tmp, shared):
     """A FIFO named like a FITS file: opening it would wait for a writer forever."""
     p = tmp / "pipe.fits"
@@ -176,14 +191,48 @@ def _catalogue_fits(tmp, shared):
 
 def _decreasing_garbage_wave(tmp, shared):
     p = tmp / "zigzag.txt"
-    p.write_text("4000 1 1\n4002 1 1\n4001 1 1\n4003 1 1\n")
+    waves = [4000 + 2 * i + (3 if i == 10 else 0) for i in range(20)]  # one pixel out of order
+    p.write_text("".join(f"{w} 1 1\n" for w in waves))
     return p, "monotonic"
+
+
+def _too_few_pixels(tmp, shared):
+    p = tmp / "short.txt"
+    p.write_text("".join(f"{4000 + i} 1 1\n" for i in range(11)))
+    return p, "too few for a spectrum"
+
+
+def _impossible_redshift(tmp, shared):
+    """A real SDSS spectrum whose SPECOBJ says z = 50."""
+    p = tmp / "z50.fits"
+    with fits.open(need(shared / GOOD_SPECTRUM)) as h:
+        h[2].data["Z"][0] = 50.0
+        h.writeto(p)
+    return p, "impossible"
+
+
+def _no_positive_ivar(tmp, shared):
+    p = tmp / "dead.fits"
+    with fits.open(need(shared / GOOD_SPECTRUM)) as h:
+        h[1].data["ivar"][:] = 0.0
+        h.writeto(p)
+    return p, "no pixel has a positive inverse variance"
+
+
+def _zero_bscale(tmp, shared):
+    p = tmp / "bscale0.fits"
+    hdu = fits.PrimaryHDU(np.arange(64 * 64, dtype=np.int16).reshape(64, 64))
+    hdu.writeto(p)
+    with fits.open(p, mode="update") as h:
+        h[0].header["BSCALE"] = 0.0
+    return p, "BSCALE = 0"
 
 
 CASES = [_truncated_spectrum, _truncated_image, _truncated_header, _four_d, _one_d, _nan_image, _nan_spectrum,
          _nan_text_spectrum, _zero_size_fits, _zero_size_jpeg, _zero_size_array, _enormous, _text_named_fits,
          _random_fits, _truncated_jpeg, _random_jpeg, _not_hdf5, _hdf5_without_images, _missing, _catalogue_fits,
-         _decreasing_garbage_wave] + ([_named_pipe] if sys.platform != "win32" else [])
+         _decreasing_garbage_wave, _thin_fits, _thin_png, _too_few_pixels, _impossible_redshift, _no_positive_ivar,
+         _zero_bscale] + ([_named_pipe] if sys.platform != "win32" else [])
 
 
 @pytest.mark.parametrize("make", CASES, ids=lambda f: f.__name__.strip("_"))
@@ -279,3 +328,23 @@ def test_ingest_of_a_folder_with_a_named_pipe_finishes(tmp_path, shared_data):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert '"objects": 1' in r.stdout and "not a regular file" in r.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_AS is POSIX")
+def test_thin_images_cannot_sink_an_ingest_under_a_memory_limit(tmp_path, shared_data):
+    import resource
+    import subprocess
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _thin_fits(src, shared_data)
+    _thin_png(src, shared_data)
+    (src / "good.fits").write_bytes(need(shared_data / GOOD_IMAGE).read_bytes())
+
+    def two_gb():
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+    r = subprocess.run([sys.executable, "-m", "galdesk", "ingest", str(src), "-o", str(tmp_path / "p"), "--json",
+                        "--workers", "1"], capture_output=True, text=True, timeout=300, preexec_fn=two_gb)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '"objects": 1' in r.stdout and r.stdout.count("not a galaxy cut-out") == 2

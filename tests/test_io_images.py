@@ -246,7 +246,7 @@ def test_expand_paths_and_read_paths_progress(tmp_path, shared_data):
     (d / ".DS_Store").write_bytes(b"junk")
     (d / "README.md").write_text("# notes")
     (d / "meta.json").write_text("{}")
-    (d / "spec.txt").write_text("4000 1\n4001 2\n4002 3\n")
+    (d / "spec.txt").write_text("".join(f"{4000 + i} {1 + i}\n" for i in range(20)))
     (d / "cat.csv").write_text("id,file\n1,b.fits\n")
     files = expand_paths([d])
     assert [f.relative_to(d).as_posix() for f in files] == ["b.fits", "cat.csv", "spec.txt", "sub/a.fits"]

@@ -29,6 +29,7 @@ from galdesk.warncap import suppress
 
 __all__ = [
     "MAX_DATA_BYTES",
+    "human_bytes",
     "BLOCK_SIZE",
     "FitsGuardError",
     "Keywords",
@@ -236,7 +237,8 @@ class FitsLayout:
     warnings: list[str] = field(default_factory=list)
 
 
-def _human_bytes(n: float) -> str:
+def human_bytes(n: float) -> str:
+    """``n`` bytes as a short text ("14.6 TiB")."""
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
         if abs(n) < 1024 or unit == "EiB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -320,7 +322,7 @@ def scan_fits(path: str | os.PathLike, max_bytes: int | None = None) -> FitsLayo
                 raise FitsGuardError(_enormous_message(header, index, nbytes, limit))
             if data_start + nbytes > size:
                 raise FitsGuardError(
-                    f"truncated FITS file: HDU {index} header claims {_human_bytes(nbytes)} of data "
+                    f"truncated FITS file: HDU {index} header claims {human_bytes(nbytes)} of data "
                     f"(bytes {data_start}..{data_start + nbytes}) but the file has only {size} bytes")
             layout.hdus.append(HDUInfo(header, kind, text))
             layout.header_offsets.append(pos)
@@ -371,7 +373,7 @@ def _claimed_size(header, index: int) -> tuple[int, str]:
         if znbytes > MAX_DATA_BYTES:
             raise FitsGuardError(
                 f"HDU {index} compressed-image header claims a {' x '.join(map(str, zaxes))} image = "
-                f"{_human_bytes(znbytes)} once decompressed, above the {_human_bytes(MAX_DATA_BYTES)} limit")
+                f"{human_bytes(znbytes)} once decompressed, above the {human_bytes(MAX_DATA_BYTES)} limit")
         return nbytes, ("image" if znbytes > 0 else "empty")
     if xtension in ("BINTABLE", "TABLE", "A3DTABLE"):
         kind = "table"
@@ -392,5 +394,5 @@ def _enormous_message(header, index: int, nbytes: int, limit: int) -> str:
         claim = f"a {dims} array of {what}"
     except Exception:  # noqa: BLE001
         claim = "an array"
-    return (f"HDU {index} header claims {claim} = {_human_bytes(nbytes)}, above the {_human_bytes(limit)} limit; "
+    return (f"HDU {index} header claims {claim} = {human_bytes(nbytes)}, above the {human_bytes(limit)} limit; "
             f"refusing to read it")

@@ -49,7 +49,19 @@ __all__ = [
     "expand_paths",
     "check_image",
     "check_spectrum",
+    "check_cutout_shape",
+    "max_aspect_ratio",
+    "DEFAULT_MAX_ASPECT_RATIO",
+    "MIN_SPECTRUM_PIXELS",
+    "REDSHIFT_RANGE",
 ]
+
+#: Fewest pixels a spectrum may have.
+MIN_SPECTRUM_PIXELS = 16
+#: Plausible redshifts (a star at -0.1 would move at -30,000 km/s; nothing spectroscopic lies beyond z = 15).
+REDSHIFT_RANGE = (-0.1, 15.0)
+#: Longest/shortest side of a cut-out unless ``GALDESK_MAX_ASPECT_RATIO`` says otherwise.
+DEFAULT_MAX_ASPECT_RATIO = 20.0
 
 #: Suffixes (lower case) of files that a folder walk skips: never images or spectra.
 SKIP_SUFFIXES: frozenset[str] = frozenset(
@@ -71,8 +83,36 @@ _SUFFIX_MAGIC = {".jpg": ("JPEG", b"\xff\xd8"), ".jpeg": ("JPEG", b"\xff\xd8"), 
 # ------------------------------------------------------------------------------------------------------------------
 # Validation shared by every reader
 # ------------------------------------------------------------------------------------------------------------------
+def max_aspect_ratio() -> float:
+    """Longest/shortest side a cut-out may have (``GALDESK_MAX_ASPECT_RATIO``, default 20)."""
+    try:
+        return max(1.0, float(os.environ.get("GALDESK_MAX_ASPECT_RATIO", "") or DEFAULT_MAX_ASPECT_RATIO))
+    except ValueError:
+        return DEFAULT_MAX_ASPECT_RATIO
+
+
+def check_cutout_shape(shape, limit_bytes: int | None = None) -> None:
+    """ValueError unless a ``(bands, ny, nx)`` cut-out is one galaxy's stamp: not thinner than
+    :func:`max_aspect_ratio` (a 1 x 2,000,000 "image" is a spectrum or a table, and padding it to a square would need
+    terabytes), and its square padding (bands x n x n float32, n the longer side) within the data limit."""
+    from galdesk.io import fitshead
+
+    c, ny, nx = (int(v) for v in shape)
+    lo, hi = min(ny, nx), max(ny, nx)
+    limit = max_aspect_ratio()
+    if hi > limit * lo:
+        raise ValueError(f"a {ny} x {nx} image is not a galaxy cut-out: sides in ratio {hi / lo:,.0f}:1, more than "
+                         f"{limit:g}:1 (set GALDESK_MAX_ASPECT_RATIO to allow thinner stamps)")
+    need = c * hi * hi * 4
+    limit_bytes = fitshead.MAX_DATA_BYTES if limit_bytes is None else limit_bytes
+    if need > limit_bytes:
+        raise ValueError(f"a {c} x {ny} x {nx} cut-out needs {fitshead.human_bytes(need)} as a padded float32 "
+                         f"square, over the {fitshead.human_bytes(limit_bytes)} limit")
+
+
 def check_image(img: ImageData) -> ImageData:
-    """Enforce the ImageData conventions (float32 ``(n_bands, ny, nx)``, some finite pixel); ValueError if broken."""
+    """Enforce the ImageData conventions (float32 ``(n_bands, ny, nx)``, some finite pixel, the shape of a cut-out:
+    :func:`check_cutout_shape`); ValueError if broken."""
     px = np.asarray(img.pixels)
     if px.ndim == 2:
         px = px[None]
@@ -80,6 +120,7 @@ def check_image(img: ImageData) -> ImageData:
         raise ValueError(f"wrong dimensionality: image array has shape {px.shape}, expected (bands, ny, nx)")
     if px.size == 0 or 0 in px.shape:
         raise ValueError(f"zero-size image (shape {px.shape})")
+    check_cutout_shape(px.shape)
     if px.dtype != np.float32:
         px = px.astype(np.float32)
     if not np.isfinite(px).any():
@@ -90,18 +131,34 @@ def check_image(img: ImageData) -> ImageData:
     return img
 
 
+def _check_scaling(p: Path, probe: Probe) -> None:
+    """A FITS data HDU with ``BSCALE = 0`` would read as all zeros: refuse it instead of ingesting a blank."""
+    for i, info in enumerate(probe.fits_layout.hdus if probe.is_fits else []):
+        bscale = info.kw.get("BSCALE")
+        if info.kind == "image" and isinstance(bscale, (int, float)) and float(bscale) == 0.0:
+            raise ReadError(p, f"HDU {i} has BSCALE = 0: every value would read as zero (a broken header)")
+
+
 def check_spectrum(spec: SpectrumData) -> SpectrumData:
     """Enforce the SpectrumData conventions; ValueError when the spectrum is unusable.
 
     Wavelength becomes float64 and increasing (a strictly decreasing one is reversed with all per-pixel arrays);
     ivar is set to 0 where it is negative or non-finite; ``mask`` gains non-finite flux and, unless
     ``meta["no_errors"]`` is set (a file without errors: the fitter must weight uniformly), ``ivar == 0``.
+    Refused: fewer than :data:`MIN_SPECTRUM_PIXELS` pixels, a redshift outside :data:`REDSHIFT_RANGE`, and (for a
+    spectrum that has errors) no pixel with a positive inverse variance, e.g. a dead or sky fibre.
     """
     wave = np.asarray(spec.wavelength, dtype=np.float64).ravel()
     flux = np.asarray(spec.flux, dtype=np.float64).ravel()
     n = wave.size
     if n == 0 or flux.size == 0:
         raise ValueError("zero-length spectrum")
+    if n < MIN_SPECTRUM_PIXELS:
+        raise ValueError(f"only {n} pixel(s): too few for a spectrum (at least {MIN_SPECTRUM_PIXELS})")
+    z = spec.redshift
+    if z is not None and not (np.isfinite(z) and REDSHIFT_RANGE[0] <= z <= REDSHIFT_RANGE[1]):
+        raise ValueError(f"redshift z = {z:g} is impossible (outside {REDSHIFT_RANGE[0]:g} .. {REDSHIFT_RANGE[1]:g}): "
+                         "fix the file, or give the redshift in a catalogue")
     ivar = np.asarray(spec.ivar, dtype=np.float64).ravel() if spec.ivar is not None else np.zeros(n)
     mask = np.asarray(spec.mask, dtype=bool).ravel() if spec.mask is not None else np.zeros(n, bool)
     if not (flux.size == n and ivar.size == n and mask.size == n):
@@ -129,6 +186,9 @@ def check_spectrum(spec: SpectrumData) -> SpectrumData:
     if not (wave > 0).all():
         raise ValueError(f"non-positive wavelengths (first {wave[0]:g} Angstrom)")
     ivar = np.where(np.isfinite(ivar) & (ivar > 0), ivar, 0.0)
+    if not spec.meta.get("no_errors") and not (ivar > 0).any():
+        raise ValueError(f"no pixel has a positive inverse variance ({n} pixels): a dead, sky or fully masked "
+                         "fibre, or errors the reader cannot use")
     mask = mask | ~finite_flux
     if not spec.meta.get("no_errors"):
         mask |= ivar <= 0
@@ -183,6 +243,7 @@ def read(path: str | os.PathLike, kind: str | None = None) -> list[ImageData | S
                                f"(starts with {_describe_head(probe)})")
         if probe.is_fits and probe.fits_layout is None:
             raise ReadError(p, probe.fits_error or "unreadable FITS file")
+        _check_scaling(p, probe)
         entry = identify(probe, kind)
         try:
             with capture() as caught:

@@ -69,13 +69,13 @@ def read_chunk(paths: list[str], size: int,
             if streamed is not None:
                 out.append((p, streamed, None))
                 continue
-            items = read(p)
+            items = [_light(it, size) for it in read(p)]  # resampling inside the per-file guard too
         except Cancelled:
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure is reported per file
+        except Exception as exc:  # noqa: BLE001 - every failure is reported per file (MemoryError included)
             out.append((p, None, _message(p, exc)))
             continue
-        out.append((p, [_light(it, size) for it in items], None))
+        out.append((p, items, None))
     return out
 
 
