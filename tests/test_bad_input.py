@@ -40,6 +40,26 @@ def _thin_png(tmp, shared):
     return p, "not a galaxy cut-out"
 
 
+def _hdf5_external_storage(tmp, shared):
+    """A stack whose raw data lives in another file (here a text file): it must not become pixels."""
+    secret = tmp / "secret.txt"
+    secret.write_bytes(b"root:x:0:0:root:/root:/bin/bash\n" * 2000)
+    p = tmp / "external.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("images", shape=(4, 32, 32), dtype="u1", external=[(str(secret), 0, 4 * 32 * 32)])
+    return p, "external files"
+
+
+def _hdf5_external_link(tmp, shared):
+    other = tmp / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("images", data=np.zeros((3, 16, 16), np.float32))
+    p = tmp / "link.h5"
+    with h5py.File(p, "w") as f:
+        f["images"] = h5py.ExternalLink(str(other), "/images")
+    return p, "external link"
+
+
 def _named_pipe(tmp, shared):
     """A FIFO named like a FITS file: opening it would wait for a writer forever."""
     p = tmp / "pipe.fits"
@@ -232,7 +252,7 @@ CASES = [_truncated_spectrum, _truncated_image, _truncated_header, _four_d, _one
          _nan_text_spectrum, _zero_size_fits, _zero_size_jpeg, _zero_size_array, _enormous, _text_named_fits,
          _random_fits, _truncated_jpeg, _random_jpeg, _not_hdf5, _hdf5_without_images, _missing, _catalogue_fits,
          _decreasing_garbage_wave, _thin_fits, _thin_png, _too_few_pixels, _impossible_redshift, _no_positive_ivar,
-         _zero_bscale] + ([_named_pipe] if sys.platform != "win32" else [])
+         _zero_bscale, _hdf5_external_storage, _hdf5_external_link] + ([_named_pipe] if sys.platform != "win32" else [])
 
 
 @pytest.mark.parametrize("make", CASES, ids=lambda f: f.__name__.strip("_"))

@@ -26,7 +26,7 @@ from galdesk.io.probe import Probe
 from galdesk.io.registry import register_reader
 
 __all__ = ["HDF5_SUFFIXES", "is_hdf5_path", "hdf5_stack_size", "read_hdf5_stack", "read_hdf5_image",
-           "iter_hdf5_stack"]
+           "refuse_outside_data", "iter_hdf5_stack"]
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _LABEL_NAMES = ("labels", "label", "ans", "y", "targets", "classes")
@@ -74,10 +74,42 @@ def _layout(shape: tuple[int, ...]) -> str:
                      f"with C <= 4)")
 
 
+def refuse_outside_data(f) -> None:
+    """ValueError if the open HDF5 file reaches outside itself: an external link to another file, a dataset whose
+    raw data is stored in external files (it could be ``/etc/passwd``) or a virtual dataset mapping other files.
+    Only self-contained files are read."""
+    import h5py
+
+    stack = [(f, "")]
+    seen: set = set()
+    while stack:
+        group, prefix = stack.pop()
+        for name in group.keys():
+            link = group.get(name, getlink=True)
+            path = f"{prefix}/{name}"
+            if isinstance(link, h5py.ExternalLink):
+                raise ValueError(f"'{path}' is an external link to another file ({link.filename}); only "
+                                 "self-contained HDF5 files are read")
+            if isinstance(link, h5py.SoftLink):
+                continue  # within the file: its target is visited where it lies
+            obj = group[name]
+            if isinstance(obj, h5py.Dataset):
+                if obj.external:
+                    raise ValueError(f"dataset '{path}' keeps its data in external files; only self-contained HDF5 "
+                                     "files are read")
+                if obj.is_virtual:
+                    raise ValueError(f"dataset '{path}' is a virtual dataset mapping other files; only "
+                                     "self-contained HDF5 files are read")
+            elif isinstance(obj, h5py.Group) and obj.id not in seen:  # hard-link loops are visited once
+                seen.add(obj.id)
+                stack.append((obj, path))
+
+
 def _open_stack(f):
     """The image dataset of an open HDF5 file, its layout and its per-image labels/ids datasets (or None)."""
     import h5py
 
+    refuse_outside_data(f)
     ds = _find_ci(f, ("images", "image", "imgs"))
     if ds is not None and not isinstance(ds, h5py.Dataset):
         ds = None
