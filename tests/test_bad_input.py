@@ -368,3 +368,19 @@ def test_thin_images_cannot_sink_an_ingest_under_a_memory_limit(tmp_path, shared
                         "--workers", "1"], capture_output=True, text=True, timeout=300, preexec_fn=two_gb)
     assert r.returncode == 0, r.stderr[-2000:]
     assert '"objects": 1' in r.stdout and r.stdout.count("not a galaxy cut-out") == 2
+
+
+def test_problem_lines_never_quote_a_files_contents(tmp_path, shared_data):
+    secret = "root:x:0:0:hunter2:/root:/bin/bash"
+    files = {"passwd": secret, "notes.csv": f"{secret},1,2\n", "fake.fits": secret, "fake.jpg": secret,
+             "blob.bin": "\x00\x01" + secret}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    cat = tmp_path / "cat.csv"
+    cat.write_text("id,file\n" + "".join(f"o{i},{name}\n" for i, name in enumerate(files)))
+    from galdesk.services.ingest import ingest
+
+    res = ingest([], tmp_path / "p", catalog=cat, workers=1)
+    assert len(res.problems) == len(files)
+    for p in res.problems:
+        assert "hunter2" not in p.error and "root:x" not in p.error, p.error

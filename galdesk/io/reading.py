@@ -300,10 +300,9 @@ def _describe_head(probe: Probe) -> str:
         return "JPEG magic bytes"
     if head.startswith(b"\x89HDF"):
         return "HDF5 magic bytes"
-    text = probe.text_head()
-    if text is not None:
-        return f"text {text[:30]!r}"
-    return repr(head[:12])
+    if probe.text_head() is not None:
+        return "text"  # never quote a file's contents in a message
+    return "binary data of no known kind"
 
 
 @dataclass

@@ -137,11 +137,30 @@ def _no_reader_message(probe: Probe, kind: str | None) -> str:
             return (f"wrong dimensionality ({dims}): images must be 2-D (ny, nx) or 3-D (bands, ny, nx), "
                     f"1-D arrays need a wavelength axis (CRVAL1/CDELT1) to be read as spectra")
         return f"no {what} reader recognises this FITS file ({dims})"
+    # messages describe a file's shape, never quote its contents (a catalogue row may name any file, even a secret)
     text = probe.text_head()
     if text is not None:
-        first = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+        shape = describe_text(text)
         if probe.suffix in (".csv", ".ecsv", ".tsv"):
-            return (f"text table is not a spectrum (first line {first[:60]!r}); if it is a catalogue, import it "
-                    f"as a catalogue")
-        return f"text file not recognised as a {what} (first line {first[:60]!r})"
-    return f"unrecognised file format (suffix {probe.suffix or 'none'!r}, starts with {probe.head[:8]!r})"
+            return f"text table is not a spectrum ({shape}); if it is a catalogue, import it as a catalogue"
+        return f"text file not recognised as a {what} ({shape})"
+    return f"unrecognised file format (suffix {probe.suffix or 'none'!r}, binary data of no known kind)"
+
+
+def describe_text(text: str) -> str:
+    """The shape of a text file's head without quoting it: lines and columns of numbers or words."""
+    rows = [ln.replace(",", " ").split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not rows:
+        return "no data lines"
+    numeric = sum(all(_is_number(c) for c in r) for r in rows)
+    widths = sorted({len(r) for r in rows})
+    cols = f"{widths[0]}" if len(widths) == 1 else f"{widths[0]}-{widths[-1]}"
+    return f"{len(rows)} line(s) of {cols} column(s), {numeric} of them all numbers"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
