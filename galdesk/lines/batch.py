@@ -7,12 +7,13 @@ very large batches of one fixed model see :func:`galdesk.lines.vectorized.fit_co
 from __future__ import annotations
 
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
 from galdesk.lines.config import FitConfig
 from galdesk.lines.engine import fit_spectrum
 from galdesk.lines.results import SpectrumFit
+from galdesk.procutil import worker_pool
 from galdesk.tasks import Cancelled, NullContext
 
 __all__ = ["fit_many", "fit_one"]
@@ -71,7 +72,7 @@ def fit_many(spectra_or_paths, config: FitConfig | None = None, ctx=None, n_jobs
             ctx.progress((i + 1) / n, f"{i + 1}/{n} spectra")
         return results  # type: ignore[return-value]
     done = 0
-    with ProcessPoolExecutor(max_workers=min(n_jobs, n)) as pool:
+    with worker_pool(min(n_jobs, n)) as pool:  # workers end with this process, never orphans
         futures = {pool.submit(fit_one, it, config): i for i, it in enumerate(items)}
         pending = set(futures)
         try:

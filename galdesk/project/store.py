@@ -22,6 +22,7 @@ HDF5 arrays that are rewritten as a whole, and so that a user can look inside wi
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
@@ -34,7 +35,7 @@ from galdesk.io.model import ImageData, SpectrumData
 from galdesk.jsonutil import json_default
 from galdesk.project.arrays import group_counts, n_spectra_stored, read_spectrum, spectrum_attrs, write_arrays
 from galdesk.project.journal import Journal
-from galdesk.project.lock import LOCK_NAME, ProjectLock
+from galdesk.project.lock import LOCK_NAME, ProjectBusy, ProjectLock
 from galdesk.project.objects import BASE_COLUMNS, as_float, cell_str, join_catalog, unique_id, with_columns_of
 
 __all__ = ["Project", "ProjectError", "SCHEMA_VERSION", "SUFFIX", "DEFAULT_SIZE", "is_project", "as_project",
@@ -104,6 +105,8 @@ class Project:
         self._journal: Journal | None = None
         self._stack_cache: dict[str, np.ndarray] = {}
         self._lock: ProjectLock | None = None
+        #: temporary files of interrupted writes that :meth:`open` removed
+        self.cleaned: list[str] = []
 
     # -- creation / opening -----------------------------------------------------------------------------------------
     @classmethod
@@ -158,7 +161,29 @@ class Project:
                 f"{path}: project schema {version} is newer than this galdesk ({SCHEMA_VERSION}); update galdesk"
             )
         manifest = migrate_manifest(manifest)
-        return cls(path, manifest)
+        proj = cls(path, manifest)
+        proj.cleaned = proj.clean_leftovers()
+        return proj
+
+    def clean_leftovers(self) -> list[str]:
+        """Remove the temporary files that interrupted writes left beside project files (``.NAME.*.tmp``), when no
+        writer is at work and the folder is writable; returns the paths removed (nothing else is ever deleted: a
+        crash leaves the old or the new version of each file, see :func:`galdesk.fsutil.atomic_write`)."""
+        stale = [p for d in (self.path, self.path / "results") if d.is_dir() for p in d.glob(".*.tmp")]
+        if not stale or not os.access(self.path, os.W_OK):
+            return []
+        removed = []
+        try:
+            with ProjectLock(self.path, timeout=0).hold("cleaning"):
+                for p in stale:
+                    try:
+                        p.unlink()
+                        removed.append(str(p))
+                    except OSError:
+                        pass
+        except (ProjectBusy, OSError):
+            return []  # a writer is at work: its temporary files are not leftovers
+        return removed
 
     def reload_manifest(self) -> None:
         """Re-read the manifest only (another Project instance saved it, e.g. on a worker)."""
@@ -499,11 +524,21 @@ class Project:
             "objects": self.n_images,
             "spectra": self.n_spectra,
             "stack_groups": {g: int(n) for g, n in self._group_counts().items()},
+            "unreferenced_rows": self.unreferenced_rows(),
             "catalog_columns": [c for c in self.objects.colnames if c not in BASE_COLUMNS],
             "results": self.results(),
             "journal_records": j.count(),
             "line_fits": j.count("line_fit"),
         }
+
+    def unreferenced_rows(self) -> int:
+        """Stack rows no object points to: what a crash between writing ``arrays.h5`` and ``objects.ecsv`` leaves
+        (harmless: new objects are appended after them; they cost only disk space)."""
+        counts = self._group_counts()
+        if not counts:
+            return 0
+        groups = np.asarray(self.objects["group"]) if len(self.objects) else np.zeros(0, str)
+        return int(sum(max(0, n - int(np.count_nonzero(groups == g))) for g, n in counts.items()))
 
     def __repr__(self) -> str:
         return f"<Project {self.path} images={self.n_images} spectra={self.n_spectra}>"

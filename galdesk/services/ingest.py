@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from galdesk.io.model import ImageData, Problem, SpectrumData
+from galdesk.procutil import worker_pool
 from galdesk.tasks import Cancelled, NullContext, TaskContext
 
 __all__ = ["IngestResult", "ingest", "read_chunk", "default_workers"]
@@ -261,7 +262,7 @@ def _read_all(paths: list[str], size: int, ctx: TaskContext, workers: int | None
     import multiprocessing as mp
 
     # spawn: safe beside Qt threads and torch (fork of a threaded process can deadlock)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    with worker_pool(workers, mp.get_context("spawn")) as pool:  # workers end with this process, never orphans
         pending = {}
         it = iter(chunks)
         for k, chunk in zip(range(workers * 3), it):

@@ -1,0 +1,50 @@
+"""Worker processes that end with their parent, so that a killed command or a closed window leaves no orphans.
+
+:func:`worker_pool` is a :class:`concurrent.futures.ProcessPoolExecutor` whose workers run :func:`die_with_parent`
+first: on Linux the kernel sends them SIGKILL when the process that started them dies
+(``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon thread in each worker notices that its parent is gone (its
+parent pid changes) within a second and ends the worker. No galdesk imports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+__all__ = ["die_with_parent", "worker_pool"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Make this (worker) process end when ``parent_pid`` (default: its parent now) dies."""
+    parent = os.getppid() if parent_pid is None else int(parent_pid)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
+                if os.getppid() != parent:  # the parent died before the request was in place
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="galdesk-parent-watch").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def worker_pool(max_workers: int, mp_context=None) -> ProcessPoolExecutor:
+    """A process pool whose workers die with this process (:func:`die_with_parent`)."""
+    return ProcessPoolExecutor(max_workers=max_workers, mp_context=mp_context, initializer=die_with_parent,
+                               initargs=(os.getpid(),))
