@@ -89,3 +89,24 @@ def test_docs_column_table_is_the_schema():
     documented = set(re.findall(r"^\| `([a-z0-9_]+)` \|", text, flags=re.M))
     assert {spec.name for _g, _p, specs in FIT_GROUPS for spec in specs} <= documented
     assert markdown_table().count("\n") > 40
+
+
+def test_units_survive_every_format_read_back(tmp_path):
+    """Logarithmic (dex) units too: FITS keeps them as TUNIT text, read_catalog restores the schema's unit; CSV
+    gets every schema unit back from the column names alone."""
+    import astropy.units as u
+
+    from galdesk.catalog.export import read_catalog
+    from galdesk.catalog.writers import write_table
+
+    rt = results_table([{"source": "a.fits", "id": "s0", **FULL}, {"source": "b.fits", "id": "s1", **PLAIN}])
+    for ext in ("fits", "ecsv", "xml", "csv"):
+        out = tmp_path / f"t.{ext}"
+        write_table(rt, out)
+        back = read_catalog(out)
+        assert back["log_mbh_hbeta"].unit == u.dex(u.solMass), ext
+        assert str(back["log_mbh_hbeta_err"].unit) == "dex", ext
+        assert back["stellar_log_age"].unit == u.dex(u.yr), ext
+        assert back["stellar_sigma"].unit == u.km / u.s and back["n_e_sii"].unit == u.cm ** -3, ext
+        assert back["halpha_broad_flux"].unit == u.Unit("1e-17 erg / (s cm2)"), ext
+        assert back["n_e_sii_limit"].dtype.kind in "USO" and back["bpt_class"][0] == "Seyfert", ext

@@ -25,8 +25,9 @@ __all__ = ["build_catalog", "provenance", "ONLY_CHOICES", "DEFAULT_FLUX_UNIT", "
 
 
 # Columns that are text in every format (CSV would otherwise read numeric-looking ids back as integers).
-TEXT_COLUMNS = ("id", "kind", "source", "spec_class", "subclass", "pred_class", "bpt_class", "continuum_model",
-                "vet_label", "vet_action", "vet_flags", "vetter", "vet_note", "vet_time")
+# (the line-fit text columns come from the schema: galdesk.catalog.schema.text_columns())
+TEXT_COLUMNS = ("id", "kind", "source", "spec_class", "subclass", "pred_class", "vet_label", "vet_action",
+                "vet_flags", "vetter", "vet_note", "vet_time")
 _UCDS = {"id": "meta.id;meta.main", "ra": "pos.eq.ra;meta.main", "dec": "pos.eq.dec;meta.main",
          "z": "src.redshift", "source": "meta.file", "pred_class": "src.class", "vet_label": "src.class",
          "vet_time": "time.creation"}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from galdesk.catalog.assemble import DEFAULT_FLUX_UNIT, TEXT_COLUMNS, build_catalog
+from galdesk.catalog.schema import column_unit, text_columns
 from galdesk.catalog.writers import format_for, read_table, stale_temp_files, write_table
 from galdesk.project import as_project
 
@@ -76,7 +77,7 @@ def export_catalog(project, path: str | Path, only: str = "all", columns: list[s
     path = Path(path)
     fmt = format or format_for(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: file exists; use --overwrite (overwrite=True) to replace it")
+        raise FileExistsError(f"{path}: file exists; use --overwrite to replace it")
     project = as_project(project)
     if ctx is not None:
         ctx.progress(0.05, "building the catalogue")
@@ -93,34 +94,24 @@ def export_catalog(project, path: str | Path, only: str = "all", columns: list[s
                         stale_temp_files=stale_temp_files(path))
 
 
-def _unit_for_name(name: str, flux_unit):
-    import astropy.units as u
-
-    if name in ("ra", "dec"):
-        return u.deg
-    if name.endswith("_flux") or name.endswith("_flux_err"):
-        return flux_unit
-    if name.endswith("_fwhm") or name.endswith("_fwhm_err"):
-        return u.km / u.s
-    if name.endswith("_ew"):
-        return u.AA
-    return None
-
-
 def read_catalog(path: str | Path, format: str | None = None, project=None):
     """Read an exported catalogue back into an astropy Table.
 
-    FITS, ECSV and VOTable carry their units; FITS text, which is ASCII, gets its ``\\uXXXX`` escapes decoded
-    back into the original characters. For CSV the text columns are kept as text and units are put back:
-    from ``project`` (the units :func:`build_catalog` gives its columns) when given, else from the column
-    names (deg, km/s, Angstrom, and :data:`DEFAULT_FLUX_UNIT` for ``*_flux``).
+    FITS, ECSV and VOTable carry their units (FITS keeps logarithmic ``dex(...)`` units as text, which astropy does
+    not parse: the schema's unit is put back); FITS text, which is ASCII, gets its ``\\uXXXX`` escapes decoded back
+    into the original characters. For CSV the text columns are kept as text and units are put back: from
+    ``project`` (the units :func:`build_catalog` gives its columns) when given, else from the column schema
+    (:func:`galdesk.catalog.schema.column_unit`, line fluxes in :data:`DEFAULT_FLUX_UNIT`).
     """
     import astropy.units as u
 
     path = Path(path)
     fmt = format or format_for(path)
-    t = read_table(path, fmt, text_columns=TEXT_COLUMNS)
+    t = read_table(path, fmt, text_columns=TEXT_COLUMNS + text_columns())
     if fmt != "csv":
+        for c in t.colnames:
+            if isinstance(t[c].unit, u.UnrecognizedUnit) and column_unit(c) is not None:
+                t[c].unit = column_unit(c)
         return t
     units = {}
     if project is not None:
@@ -130,7 +121,7 @@ def read_catalog(path: str | Path, format: str | None = None, project=None):
     else:
         descr = {}
     for c in t.colnames:
-        unit = units[c] if c in units else _unit_for_name(c, u.Unit(DEFAULT_FLUX_UNIT))
+        unit = units[c] if c in units else column_unit(c, DEFAULT_FLUX_UNIT)
         if unit is not None:
             t[c].unit = unit
         if descr.get(c):

@@ -26,7 +26,7 @@ import numpy as np
 from galdesk.lines.bhmass import SYSTEMATIC_DEX
 
 __all__ = ["ColumnSpec", "LINE_FLUX", "DEFAULT_FLUX_UNIT", "FIT_GROUPS", "LINE_QUANTITIES", "fit_columns",
-           "line_column_base", "markdown_table", "column_name"]
+           "line_column_base", "markdown_table", "column_name", "column_unit", "text_columns"]
 
 #: Placeholder unit of line fluxes: the fitted spectra's flux-density unit times Angstrom.
 LINE_FLUX = "line flux"
@@ -61,20 +61,25 @@ class ColumnSpec:
     get: Callable[[dict], object] | None = None
 
 
+def _getter(fn, path: str) -> Callable[[dict], object]:
+    fn.path = path  # where the value sits in the JSON record (fit-lines --json, the journal): for the docs
+    return fn
+
+
 def _key(key: str) -> Callable[[dict], object]:
-    return lambda p: p.get(key)
+    return _getter(lambda p: p.get(key), key)
 
 
 def _in(section: str, key: str) -> Callable[[dict], object]:
-    return lambda p: (p.get(section) or {}).get(key)
+    return _getter(lambda p: (p.get(section) or {}).get(key), f"{section}.{key}")
 
 
 def _density(tracer: str, key: str) -> Callable[[dict], object]:
-    return lambda p: ((p.get("density") or {}).get(tracer) or {}).get(key)
+    return _getter(lambda p: ((p.get("density") or {}).get(tracer) or {}).get(key), f"density.{tracer}.{key}")
 
 
 def _flag(key: str) -> Callable[[dict], object]:
-    return lambda p: None if p.get(key) is None else int(bool(p.get(key)))
+    return _getter(lambda p: None if p.get(key) is None else int(bool(p.get(key))), f"{key} (as 1/0)")
 
 
 def _with_err(name: str, unit: str | None, description: str, section: str, key: str, err_key: str,
@@ -203,6 +208,8 @@ FIT_GROUPS: tuple[tuple[str, Callable[[dict], bool], list[ColumnSpec]], ...] = (
     ("[OII] density", _has_density("oii"), _density_group("oii", "[OII] 3729/3726")),
 )
 
+_UNITS: dict[str, str] = {}  # filled below: fit column -> unit
+
 #: Per line component: (column suffix, record key, unit, description).
 LINE_QUANTITIES = (
     ("flux", "flux", LINE_FLUX, "integrated flux"),
@@ -311,14 +318,40 @@ def fit_columns(payloads: list[dict | None], flux_unit=DEFAULT_FLUX_UNIT, flux_n
     return out + _line_columns(payloads, flux_unit, flux_note)
 
 
+def column_unit(name: str, flux_unit=DEFAULT_FLUX_UNIT):
+    """The schema's unit of a catalogue column (a fit column, a line column ``<line>[_<comp>]_<quantity>``, or
+    ``ra``/``dec``) as an astropy unit; None when the schema has none (dimensionless or not a schema column)."""
+    import astropy.units as u
+
+    if name in ("ra", "dec"):
+        return u.deg
+    unit = _UNITS.get(name)
+    if unit is None:
+        unit = next((q[2] for q in LINE_QUANTITIES if name.endswith(f"_{q[0]}") and not name.startswith(
+            ("feii_", "n_e_"))), None)
+    if unit is None:
+        return None
+    return u.Unit(_unit(unit, flux_unit))
+
+
+def text_columns() -> tuple[str, ...]:
+    """Names of the schema's text columns (kept as text when a CSV is read back)."""
+    return tuple(spec.name for _g, _p, specs in FIT_GROUPS for spec in specs if spec.kind == "text")
+
+
 def markdown_table() -> str:
-    """The line-fit rows of the column table in ``docs/vetting_and_export.md`` (a test keeps the doc equal)."""
-    out = ["| column | unit | meaning |", "|---|---|---|"]
+    """The line-fit rows of the column table in ``docs/vetting_and_export.md`` (a test keeps the doc equal), with
+    the key of each quantity in the JSON record (``fit-lines --json`` and the journal keep the fitter's names)."""
+    out = ["| column | unit | meaning | JSON record key |", "|---|---|---|---|"]
     for group, _present, specs in FIT_GROUPS:
         for spec in specs:
             unit = "line-flux unit" if spec.unit == LINE_FLUX else (spec.unit or "")
-            out.append(f"| `{spec.name}` | {unit} | {spec.description} ({group}) |")
-    for suffix, _key_, unit, desc in LINE_QUANTITIES:
+            out.append(f"| `{spec.name}` | {unit} | {spec.description} ({group}) | `{spec.get.path}` |")
+    for suffix, key, unit, desc in LINE_QUANTITIES:
         unit = "line-flux unit" if unit == LINE_FLUX else (unit or "")
-        out.append(f"| `<line>[_<component>]_{suffix}` | {unit} | {desc} (each fitted line component) |")
+        out.append(f"| `<line>[_<component>]_{suffix}` | {unit} | {desc} (each fitted line component) | "
+                   f"`lines[].{key}` |")
     return "\n".join(out)
+
+
+_UNITS.update({spec.name: spec.unit for _g, _p, specs in FIT_GROUPS for spec in specs if spec.unit})

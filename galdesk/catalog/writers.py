@@ -28,7 +28,7 @@ from galdesk import __version__
 from galdesk.fsutil import atomic_write
 from galdesk.warncap import suppress
 
-__all__ = ["FORMATS", "format_for", "write_table", "stale_temp_files", "read_table"]
+__all__ = ["FORMATS", "format_for", "write_table", "check_output", "stale_temp_files", "read_table"]
 
 #: File suffix -> format name.
 FORMATS = {".csv": "csv", ".fits": "fits", ".fit": "fits", ".fts": "fits", ".ecsv": "ecsv", ".xml": "votable",
@@ -98,6 +98,10 @@ def _write_fits(table, tmp) -> None:
     with suppress():  # e.g. unit strings astropy finds unusual
         hdu = fits.table_to_hdu(t)
     hdu.name = "CATALOG"
+    for i, name in enumerate(t.colnames, start=1):
+        unit = t[name].unit
+        if unit is not None and f"TUNIT{i}" not in hdu.header:  # logarithmic units (dex) that FITS has no word for
+            hdu.header[f"TUNIT{i}"] = unit.to_string()
     primary = fits.PrimaryHDU()
     for h in (primary.header, hdu.header):
         for key, value in meta.items():
@@ -173,14 +177,25 @@ def write_table(table, path: str | Path, format: str | None = None, overwrite: b
         Unknown format.
     """
     path = Path(path)
+    fmt = check_output(path, format, overwrite)
+    atomic_write(path, lambda tmp: _WRITERS[fmt](table, tmp))
+    return fmt
+
+
+def check_output(path: str | Path, format: str | None = None, overwrite: bool = False) -> str:
+    """The format :func:`write_table` would write ``path`` in, checked before any work is done: ValueError for an
+    unknown format, IsADirectoryError / FileNotFoundError for a folder or a missing parent folder (no folder is
+    made for a mistyped path), FileExistsError for an existing file without ``overwrite``."""
+    path = Path(path)
     fmt = format or format_for(path)
     if fmt not in _WRITERS:
         raise ValueError(f"{path}: unknown export format {fmt!r}; use one of {', '.join(_WRITERS)}")
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder, not a file")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path}: folder {path.parent} does not exist")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: file exists; use --overwrite (overwrite=True) to replace it")
-    atomic_write(path, lambda tmp: _WRITERS[fmt](table, tmp))
+        raise FileExistsError(f"{path}: file exists; use --overwrite to replace it")
     return fmt
 
 

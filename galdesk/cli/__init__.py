@@ -16,7 +16,7 @@ import sys
 
 from galdesk import __version__
 from galdesk.cli import app, batch, classify, cluster, export, lines, project, vetting
-from galdesk.cli.common import cancelled
+from galdesk.cli.common import cancelled, fail, user_error
 from galdesk.tasks import Cancelled
 
 __all__ = ["main", "gui_main", "build_parser"]
@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (Cancelled, KeyboardInterrupt):
         return cancelled(args.command)
+    except Exception as exc:  # one line for what a user can cause; a bug keeps its traceback
+        text = user_error(exc)
+        if text is None:
+            raise
+        return fail(args.command, text)
 
 
 def gui_main() -> int:

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import sys
-
-from galdesk.cli.common import EXIT_FAILED, EXIT_OK, fail, print_json
-from galdesk.cli.lines import add_fit_options, config_from_args
+from galdesk.cli.common import fail, print_json
+from galdesk.cli.lines import add_fit_options, config_from_args, report_problems
 
 __all__ = ["add_parsers", "cmd_batch_fit_lines"]
 
 
 def cmd_batch_fit_lines(args) -> int:
     from galdesk.catalog.lines_table import results_table
-    from galdesk.catalog.writers import write_table
+    from galdesk.catalog.writers import check_output, write_table
     from galdesk.io.reading import expand_paths
     from galdesk.services.batch import fit_lines_batch
     from galdesk.tasks import ConsoleContext
 
     try:
         config = config_from_args(args)
+        if args.output:  # before any fitting
+            check_output(args.output, overwrite=args.overwrite)
     except ValueError as exc:
         return fail("batch", str(exc))
     paths = [str(p) for p in expand_paths(args.sources)]
@@ -28,21 +28,18 @@ def cmd_batch_fit_lines(args) -> int:
         results = fit_lines_batch(paths, config, scheduler=args.scheduler, ctx=ConsoleContext(quiet=args.json),
                                   n_workers=args.workers)
     except OSError as exc:
+        if not args.scheduler:
+            raise
         return fail("batch", f"cannot reach the Dask scheduler {args.scheduler!r}: {exc}")
     if args.output:
-        try:
-            write_table(results_table(results), args.output, overwrite=args.overwrite)
-        except (FileExistsError, ValueError) as exc:
-            return fail("batch", str(exc))
+        write_table(results_table(results), args.output, overwrite=args.overwrite)
     if args.json:
         print_json(results)
     else:
         bad = [r for r in results if r.get("error")]
         print(f"fitted {len(results) - len(bad)}/{len(results)} spectra"
               + (f" on {args.scheduler}" if args.scheduler else " with local processes"))
-        for r in bad:
-            print(f"  {r['source']}: {r['error']}", file=sys.stderr)
-    return EXIT_OK if any(not r.get("error") for r in results) else EXIT_FAILED
+    return report_problems("batch", results)
 
 
 def add_parsers(sub) -> None:

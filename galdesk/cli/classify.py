@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from galdesk.cli.common import DEVICES, EXIT_OK, device_option, fail, print_json
+from galdesk.cli.common import DEVICES, EXIT_OK, device_option, fail, message, print_json
 from galdesk.ml import DEFAULT_MODEL
 
 __all__ = ["add_parsers", "cmd_classify", "cmd_train"]
@@ -19,7 +19,7 @@ def cmd_classify(args) -> int:
                                label_column=args.label_column, label_map=parse_label_map(args.label_map),
                                tta=args.tta, ctx=ConsoleContext(quiet=args.json))
     except (ProjectError, FileNotFoundError, KeyError, ValueError) as exc:
-        return fail("classify", str(exc))
+        return fail("classify", message(exc))
     if args.json:
         print_json({k: out[k] for k in ("classified", "device", "model", "metrics", "model_hash", "class_names",
                                         "skipped", "suspects")})
@@ -45,7 +45,7 @@ def cmd_train(args) -> int:
                             label_map=parse_label_map(args.label_map), config=cfg,
                             ctx=ConsoleContext(quiet=args.json), resume_from=args.resume)
     except (ProjectError, FileNotFoundError, KeyError, ValueError) as exc:
-        return fail("train", str(exc))
+        return fail("train", message(exc))
     if args.json:
         print_json({k: v for k, v in out.items() if k != "history"})
     else:

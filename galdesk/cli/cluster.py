@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from galdesk.cli.common import DEVICES, EXIT_OK, device_option, fail, print_json
+from galdesk.cli.common import DEVICES, EXIT_OK, device_option, fail, message, print_json
 
 __all__ = ["add_parsers", "cmd_cluster"]
 
@@ -17,7 +17,7 @@ def cmd_cluster(args) -> int:
     try:
         project = Project.open(args.project)
     except ProjectError as exc:
-        return fail("cluster", str(exc))
+        return fail("cluster", message(exc))
     try:
         cm = load_linkage(project) if args.reuse else None
         model = args.model
@@ -45,7 +45,7 @@ def cmd_cluster(args) -> int:
             cuts = suggestion.cuts
         out = apply_cuts(project, cm, cuts, author=args.author, source="suggest" if suggestion else "cli")
     except (FileNotFoundError, KeyError, ValueError) as exc:
-        return fail("cluster", str(exc))
+        return fail("cluster", message(exc))
     finally:
         project.close()
     summary = {"project": str(project.path), **out, "info": cm.info, "linkage_id": cm.linkage_id,

@@ -18,7 +18,7 @@ import sys
 from galdesk.jsonutil import json_default, strict
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_CANCELLED", "fail", "cancelled", "print_json", "device_option",
-           "DEVICES"]
+           "DEVICES", "message", "user_error"]
 
 EXIT_OK = 0
 EXIT_FAILED = 2
@@ -46,3 +46,35 @@ def print_json(obj) -> None:
 def device_option(value: str | None) -> str | None:
     """``--device`` value -> the ``device=`` argument of the engines (None for "auto")."""
     return None if value in (None, "", "auto") else value
+
+
+def message(exc: BaseException) -> str:
+    """The text of an exception for one error line (a KeyError's message without the quotes ``str()`` adds; an
+    OSError as ``file: reason``)."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The one-line message of a failure a user can cause (a project that cannot be opened or is busy, a file that
+    cannot be read, a model that does not fit its card, a missing or unwritable file, a full or read-only disk), or
+    None for anything else: that is a bug, and its traceback is the report."""
+    import errno
+
+    from galdesk.io.model import ReadError
+    from galdesk.ml.cards import ModelCardError
+    from galdesk.project import ProjectError
+    from galdesk.project.lock import ProjectBusy
+
+    if isinstance(exc, (ProjectError, ProjectBusy, ReadError, ModelCardError)):
+        return message(exc)
+    if isinstance(exc, (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)):
+        return message(exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES):
+        reason = {errno.ENOSPC: "the disk is full", errno.EROFS: "the disk or folder is read-only",
+                  errno.EDQUOT: "the disk quota is exhausted"}.get(exc.errno, exc.strerror)
+        return f"{exc.filename or 'writing'}: {reason}; nothing was changed"
+    return None

@@ -7,9 +7,9 @@ from __future__ import annotations
 import math
 import sys
 
-from galdesk.cli.common import EXIT_FAILED, EXIT_OK, fail, print_json
+from galdesk.cli.common import EXIT_OK, fail, print_json
 
-__all__ = ["add_parsers", "cmd_fit_lines", "add_fit_options", "config_from_args", "format_result"]
+__all__ = ["add_parsers", "cmd_fit_lines", "add_fit_options", "config_from_args", "format_result", "report_problems"]
 
 
 def add_fit_options(f) -> None:
@@ -48,30 +48,38 @@ def config_from_args(args):
 
 def cmd_fit_lines(args) -> int:
     from galdesk.catalog.lines_table import results_table
-    from galdesk.catalog.writers import write_table
+    from galdesk.catalog.writers import check_output, write_table
     from galdesk.lines.service import fit_sources
     from galdesk.tasks import ConsoleContext
 
     try:
         config = config_from_args(args)
+        if args.output:  # before any fitting: a result table that cannot be written must not cost the batch
+            check_output(args.output, overwrite=args.overwrite)
     except ValueError as exc:
         return fail("fit-lines", str(exc))
     results = fit_sources(args.sources, config, ctx=ConsoleContext(quiet=args.json), n_jobs=args.jobs)
     if args.output:
-        try:
-            write_table(results_table(results), args.output, overwrite=args.overwrite)
-        except (FileExistsError, ValueError, IsADirectoryError) as exc:
-            return fail("fit-lines", str(exc))
+        write_table(results_table(results), args.output, overwrite=args.overwrite)
     if args.json:
         print_json(results)
     else:
         for r in results:
-            if r.get("error"):
-                print(f"{r['source']}: {r['error']}", file=sys.stderr)
-                continue
-            print(format_result(r))
-    ok = [r for r in results if not r.get("error")]
-    return EXIT_OK if ok else EXIT_FAILED
+            if not r.get("error"):
+                print(format_result(r))
+    return report_problems("fit-lines", results)
+
+
+def report_problems(command: str, results: list[dict]) -> int:
+    """The spectra that could not be fitted, one line each on stderr; the exit code (2 when nothing was fitted)."""
+    bad = [r for r in results if r.get("error")]
+    if bad:
+        print(f"{len(bad)} problem(s):", file=sys.stderr)
+        for r in bad:
+            print(f"  {r.get('source')}: {r['error']}", file=sys.stderr)
+    if len(bad) == len(results):
+        return fail(command, f"nothing could be fitted ({len(bad)} problem(s))" if bad else "no spectra found")
+    return EXIT_OK
 
 
 def _num(v, fmt: str) -> str:

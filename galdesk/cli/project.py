@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from galdesk.cli.common import EXIT_OK, fail, print_json
+from galdesk.cli.common import EXIT_OK, fail, message, print_json
 
 __all__ = ["add_parsers", "cmd_ingest", "cmd_info", "cmd_demo"]
 
@@ -57,11 +57,14 @@ def cmd_info(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from galdesk.project import Project
+    from galdesk.project import Project, ProjectError
     from galdesk.services.demo import make_demo_project
     from galdesk.services.info import project_info
 
-    path = make_demo_project(args.output, overwrite=args.overwrite)
+    try:
+        path = make_demo_project(args.output, overwrite=args.overwrite)
+    except (ProjectError, OSError) as exc:
+        return fail("demo", message(exc))
     if args.json:
         proj = Project.open(path)
         try:

@@ -3,8 +3,9 @@
 Modules: :mod:`~galdesk.cluster.linkage` (Ward: fastcluster, or micro-clusters for very large N),
 :mod:`~galdesk.cluster.cuts` (per-branch cut sets -> labels), :mod:`~galdesk.cluster.consistency` (rotation
 consistency, suggested cuts), :mod:`~galdesk.cluster.layout` (dendrogram geometry in NumPy),
-:mod:`~galdesk.cluster.store` (results and journal), :mod:`~galdesk.cluster.pipeline` (project -> tree),
-:mod:`~galdesk.cluster.cli` (``galdesk cluster``). See ``docs/clustering.md``.
+:mod:`~galdesk.cluster.features` (CNN / VQ-VAE features, PCA), :mod:`~galdesk.cluster.model` (the clustered
+tree), :mod:`~galdesk.cluster.store` (results and journal), :mod:`~galdesk.cluster.pipeline` (project -> tree);
+the command is :mod:`galdesk.cli.cluster` (``galdesk cluster``). See ``docs/clustering.md``.
 
 Importing this package imports NumPy only (fastcluster, scikit-learn and torch load when used).
 """

@@ -3,8 +3,6 @@ progress and Cancel; a Problems panel; drag and drop of files, folders and proje
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -28,42 +26,24 @@ from galdesk.config import data_dir, load_settings, log_path
 from galdesk.gui.errors import log_exception
 from galdesk.gui.state import AppState
 from galdesk.gui.tabs.data_tab import DataTab
-from galdesk.gui.tabs.placeholder import NotYetTab
 from galdesk.gui.worker import TaskRunner
 from galdesk.tasks import eta_text
 
-__all__ = ["MainWindow", "TAB_SPECS"]
+__all__ = ["MainWindow"]
 
-# (title, module, class, plan shown while the module does not exist yet)
-TAB_SPECS = [
-    ("Classify", "galdesk.gui.tabs.classify_tab", "ClassifyTab",
-     "Run the bundled elliptical/spiral CNN or your own model on every cut-out, train on your labels, and see "
-     "probabilities, a confusion matrix and suspect catalogue labels."),
-    ("Dendrogram", "galdesk.gui.tabs.dendrogram_tab", "DendrogramTab",
-     "Ward clustering of learned features drawn as an interactive dendrogram with a separate cut on each branch."),
-    ("Lines", "galdesk.gui.tabs.lines_tab", "LinesTab",
-     "Gaussian emission-line fits with lmfit in a live plot, a broad-component test and BPT diagrams."),
-    ("Vet", "galdesk.gui.tabs.vet_tab", "VetTab",
-     "A keyboard-first queue of ambiguous galaxies; every decision saved the moment it is made, with undo."),
-]
+def _tab_classes() -> list[tuple[str, type]]:
+    """The analysis tabs after Data, in order (imported here, not at start-up: the window shows first)."""
+    from galdesk.gui.tabs.classify_tab import ClassifyTab
+    from galdesk.gui.tabs.dendrogram_tab import DendrogramTab
+    from galdesk.gui.tabs.lines_tab import LinesTab
+    from galdesk.gui.tabs.vet_tab import VetTab
+
+    return [("Classify", ClassifyTab), ("Dendrogram", DendrogramTab), ("Lines", LinesTab), ("Vet", VetTab)]
+
 
 FILE_FILTER = ("Data (*.fits *.fit *.fts *.fits.gz *.jpg *.jpeg *.png *.h5 *.hdf5 *.txt *.dat *.csv);;"
                "All files (*)")
 CATALOG_FILTER = "Catalogues (*.csv *.fits *.fit *.ecsv *.xml *.vot);;All files (*)"
-
-
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def _make_tab(state, title, module, cls, plan):
-    """The real tab if its module exists; an honest 'not yet' page otherwise (import errors are not hidden)."""
-    if not _module_exists(module):
-        return NotYetTab(title, plan)
-    return getattr(importlib.import_module(module), cls)(state)
 
 
 class MainWindow(QMainWindow):
@@ -79,8 +59,8 @@ class MainWindow(QMainWindow):
         self.data_tab = DataTab(self.state)
         self.tabs.addTab(self.data_tab, "Data")
         self.extra_tabs = {}
-        for title, module, cls, plan in TAB_SPECS:
-            tab = _make_tab(self.state, title, module, cls, plan)
+        for title, cls in _tab_classes():
+            tab = cls(self.state)
             self.extra_tabs[title] = tab
             self.tabs.addTab(tab, title)
         self.setCentralWidget(self.tabs)
@@ -143,8 +123,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         self._action(m, "&Save", self.save, QKeySequence.Save)
         self._action(m, "Save Project &As…", self.save_as_dialog, QKeySequence.SaveAs)
-        if _module_exists("galdesk.gui.dialogs.export_dialog"):
-            self._action(m, "&Export Catalogue…", self.export_dialog, "Ctrl+E")
+        self._action(m, "&Export Catalogue…", self.export_dialog, "Ctrl+E")
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
         v = self.menuBar().addMenu("&View")

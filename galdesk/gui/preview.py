@@ -1,5 +1,6 @@
-"""Look at one widget alone (ARCHITECTURE.md; Orange's WidgetPreview): ``python -m galdesk.gui.tabs.<tab> [PROJECT]``
-opens that tab on a project, or on the sample project of :func:`galdesk.services.demo.make_demo_project`."""
+"""Look at one widget alone (docs/architecture.md; Orange's WidgetPreview):
+``python -m galdesk.gui.tabs.<tab> [PROJECT]`` opens that tab on a project, or on the sample project of
+:func:`galdesk.services.demo.make_demo_project`."""
 
 from __future__ import annotations
 

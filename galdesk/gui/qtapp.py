@@ -16,6 +16,6 @@ def make_app(argv=None):
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("galdesk")
     app.setOrganizationName("galdesk")
-    # FITS arrays are (y, x): no transposes. Big curves: no antialiasing (see ARCHITECTURE.md).
+    # FITS arrays are (y, x): no transposes. Big curves: no antialiasing (see docs/architecture.md).
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, background="w", foreground="k")
     return app

@@ -10,6 +10,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
+from galdesk.io.model import ReadError
 from galdesk.lines.config import FitConfig
 from galdesk.lines.engine import fit_spectrum
 from galdesk.lines.results import SpectrumFit
@@ -36,7 +37,8 @@ def fit_one(item, config: FitConfig | None = None) -> SpectrumFit:
     except Cancelled:
         raise
     except Exception as exc:  # a bad file or a failed fit is one error entry, never the end of the batch
-        return SpectrumFit(source=source, id=Path(source).stem, z=None, error=f"{type(exc).__name__}: {exc}")
+        why = exc.reason if isinstance(exc, ReadError) else f"{type(exc).__name__}: {exc}"
+        return SpectrumFit(source=source, id=Path(source).stem, z=None, error=why)
 
 
 def fit_many(spectra_or_paths, config: FitConfig | None = None, ctx=None, n_jobs: int | None = None
@@ -90,7 +92,7 @@ def fit_many(spectra_or_paths, config: FitConfig | None = None, ctx=None, n_jobs
                     done += 1
                     ctx.progress(done / n, f"{done}/{n} spectra")
                 ctx.check_cancelled()
-        except Cancelled:
+        except (Cancelled, KeyboardInterrupt):  # Ctrl+C too: drop the queued work instead of waiting for it
             for fut in pending:
                 fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)

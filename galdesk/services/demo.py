@@ -200,6 +200,30 @@ def _write_cube(path: Path, cube: np.ndarray, ra: float, dec: float) -> None:
     hdu.writeto(path, overwrite=True)
 
 
+#: Marks a data folder written by :func:`make_demo_project` (the only kind it may replace).
+DEMO_MARKER = "GALDESK-DEMO"
+
+
+def _made_by_demo(path: Path, src: Path) -> bool:
+    """A demo project: its data folder carries the marker and its catalogue is the one there."""
+    import json
+
+    try:
+        catalogs = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("catalogs") or []
+    except (OSError, ValueError):
+        return False
+    return _is_demo_data(src) and str(src / "catalog.csv") in catalogs
+
+
+def _is_demo_data(src: Path) -> bool:
+    """A data folder the demo wrote: marked, or (older demos) holding nothing but the demo's own files."""
+    try:
+        names = {p.name for p in src.iterdir()}
+    except OSError:
+        return False
+    return DEMO_MARKER in names or names <= {"images", "spectra", "catalog.csv"}
+
+
 def default_demo_path() -> Path:
     from galdesk.config import data_dir
 
@@ -208,22 +232,31 @@ def default_demo_path() -> Path:
 
 def make_demo_project(path: str | Path | None = None, overwrite: bool = False, n_galaxies: int = 48,
                       seed: int = 20040101) -> Path:
-    """Create the sample project and return its path (an existing one is reused unless ``overwrite``)."""
-    from galdesk.project import SUFFIX, is_project
+    """Create the sample project and return its path (an existing one is reused unless ``overwrite``).
+
+    The sample's files go to ``NAME-data`` beside the project, marked as galdesk's; ``overwrite`` replaces only a
+    project and a data folder that the demo made (ProjectError for anything else: nothing of the user's is deleted).
+    """
+    from galdesk.project import ProjectError, is_project
+    from galdesk.project.store import check_new_project, project_path
     from galdesk.services.ingest import ingest
 
-    path = Path(path) if path else default_demo_path()
-    if path.suffix != SUFFIX:
-        path = path.with_name(path.name + SUFFIX)
+    path = project_path(path if path else default_demo_path())
+    src = path.parent / (path.stem + "-data")
     if is_project(path):
         if not overwrite:
             return path
+        if not _made_by_demo(path, src):
+            raise ProjectError(f"{path}: not a galdesk demo project; --overwrite replaces only the built-in sample")
         shutil.rmtree(path)
-    rng = np.random.default_rng(seed)
-    src = path.parent / (path.stem + "-data")
+    check_new_project(path)
     if src.exists():
+        if not _is_demo_data(src):
+            raise ProjectError(f"{src}: folder exists and was not made by galdesk demo; choose another name")
         shutil.rmtree(src)
+    rng = np.random.default_rng(seed)
     (src / "images").mkdir(parents=True)
+    (src / DEMO_MARKER).write_text("Files of the galdesk demo project (synthetic); safe to delete.\n")
     (src / "spectra").mkdir()
     rows = ["id,file,label,z,ra,dec"]
     for i in range(n_galaxies):

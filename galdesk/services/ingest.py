@@ -2,7 +2,7 @@
 
 ``ingest(sources, project, catalog=None, ctx=ctx)`` is the one function behind ``galdesk ingest``, the GUI's
 File > Open and ``galdesk demo``. Files are decoded in parallel worker processes (the GIL makes threads slower for
-FITS/JPEG decoding, see ARCHITECTURE.md): each worker reads a chunk of files, resamples every cut-out to the
+FITS/JPEG decoding, see docs/architecture.md): each worker reads a chunk of files, resamples every cut-out to the
 working size at once (so full-resolution pixels never cross the process boundary), and sends back small objects.
 A file that cannot be read becomes one :class:`~galdesk.io.model.Problem`; the rest load.
 """

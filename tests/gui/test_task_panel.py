@@ -3,8 +3,6 @@
 import threading
 
 import pytest
-
-pytest.importorskip("pytestqt")
 from PySide6.QtWidgets import QMessageBox, QPushButton  # noqa: E402
 
 from galdesk.gui.app import make_app  # noqa: E402

@@ -454,7 +454,7 @@ class LinesTab(QWidget):
         for t, _ in self.targets:
             self.plot.removeItem(t)
         self.targets = []
-        lay, cf = self.fit.layout, self.fit
+        lay = self.fit.layout
         cont = curves["continuum"]
         for g in range(lay.n_gauss):
             if lay.fmult[g] != 1.0 or lay.ridx[g] >= 0 or lay.g_comp[g] == "absorption":
@@ -471,7 +471,6 @@ class LinesTab(QWidget):
                                                 self._on_target_moved(g, item, x0, y0, c0))
             self.plot.addItem(t)
             self.targets.append((t, g))
-        del cf
 
     def _on_target_moved(self, g: int, item, x0: float, y0: float, c0: float) -> None:
         """Dragging a peak sets the starting velocity (from the centre) and flux (from the height) and refits."""

@@ -1,7 +1,7 @@
 """An interactive dendrogram: the whole tree as ONE PlotCurveItem, a draggable global cut line, a draggable cut line
 for the selected branch, a strip of cluster colours under the leaves and a marker for the current galaxy.
 
-Speed rules (ARCHITECTURE.md): one curve of NaN-separated segments with a 1-px pen and no antialiasing (a Ward
+Speed rules (docs/architecture.md): one curve of NaN-separated segments with a 1-px pen and no antialiasing (a Ward
 tree of 10k leaves repaints in ~3 ms; one item per link collapses); the cluster colours are an image of one row
 (recolouring is one ``setImage``); a drag previews on ``sigPositionChanged`` and commits on
 ``sigPositionChangeFinished``. Geometry and picking come from :mod:`galdesk.cluster.layout` (NumPy).
