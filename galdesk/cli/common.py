@@ -73,8 +73,9 @@ def user_error(exc: BaseException) -> str | None:
         return message(exc)
     if isinstance(exc, (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)):
         return message(exc)
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES):
-        reason = {errno.ENOSPC: "the disk is full", errno.EROFS: "the disk or folder is read-only",
-                  errno.EDQUOT: "the disk quota is exhausted"}.get(exc.errno, exc.strerror)
-        return f"{exc.filename or 'writing'}: {reason}; nothing was changed"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EIO):
+        known = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exhausted"}
+        reason = known.get(exc.errno) or " ".join(str(exc.strerror or "cannot be written").split())
+        where = f"{exc.filename}: " if exc.filename and "\n" not in str(exc.filename) else ""
+        return f"{where}{reason}; what was saved before is intact"
     return None

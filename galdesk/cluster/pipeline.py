@@ -65,6 +65,8 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     """
     ctx = ctx or NullContext()
     project = as_project(project)
+    if save:
+        project.check_writable("the features and the tree")
     t0 = time.monotonic()
     nv = n_views(rotations or False)
     ctx.progress(0.0, "Loading model")

@@ -327,7 +327,7 @@ class MainWindow(QMainWindow):
     def _on_project_changed(self, project) -> None:
         title = f"galdesk {__version__}"
         if project is not None:
-            title = f"{project.name} — {title}"
+            title = f"{project.name}{' (read-only)' if project.read_only else ''} — {title}"
         self.setWindowTitle(title)
         self._update_counts()
 

@@ -76,10 +76,11 @@ def fit_project(project, config=None, ctx: TaskContext | None = None, n_jobs: in
                 rows=None) -> list[dict]:
     """Fit the project's spectra (all, or object-table ``rows``) and append the results to its journal."""
     from galdesk.lines.batch import fit_many
-    from galdesk.project import Project
+    from galdesk.project import as_project
 
     ctx = ctx or NullContext()
-    project = project if isinstance(project, Project) else Project.open(project)
+    project = as_project(project)
+    project.check_writable("line fits")
     rows = project.spectrum_rows() if rows is None else np.asarray(rows, int)
     spectra = [project.spectrum(int(r)) for r in rows]
     fits = fit_many(spectra, config, ctx=ctx, n_jobs=n_jobs)

@@ -116,6 +116,7 @@ def classify_project(project, model: str = DEFAULT_MODEL, device: str | None = N
 
     ctx = ctx or NullContext()
     project = as_project(project)
+    project.check_writable("predictions")
     ctx.progress(0.0, "Loading model")
     loaded = load_model(model)
     in_ch = int((loaded.card.get("architecture") or {}).get("in_channels") or 3)
@@ -154,6 +155,8 @@ def train_project(project, label_column: str, output: str | Path | None = None, 
 
     ctx = ctx or NullContext()
     project = as_project(project)
+    if output is None:
+        project.check_writable("a model in the project")
     groups = project.stack_groups()
     if not groups:
         raise ValueError(f"{project.path}: no cut-outs to train on")

@@ -17,7 +17,10 @@ journal incrementally use :meth:`Journal.records` with ``since=`` (the last ``se
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -78,11 +81,25 @@ class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        #: True when the folder cannot be written (a colleague's project, a DVD, a read-only share): records can be
+        #: read, appending raises PermissionError(EROFS)
+        self.read_only = not os.access(self.path.parent, os.W_OK) or (
+            self.path.exists() and not os.access(self.path, os.W_OK))
+        if self.read_only:
+            self._con = _connect_read_only(self.path)
+            return
         self._con = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=FULL")
-        self._con.execute("PRAGMA busy_timeout=10000")
-        with self._lock:
+        try:
+            with self._disk_errors():
+                self._con.execute("PRAGMA journal_mode=WAL")
+                self._con.execute("PRAGMA synchronous=FULL")
+                self._con.execute("PRAGMA busy_timeout=10000")
+        except OSError:  # a full disk: the journal can still be read, appends say why they cannot be saved
+            self._con.close()
+            self.read_only = True
+            self._con = _connect_read_only(self.path)
+            return
+        with self._lock, self._disk_errors():
             self._con.execute(
                 "CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
                 "key TEXT NOT NULL, time TEXT NOT NULL, author TEXT NOT NULL DEFAULT '', payload TEXT NOT NULL)"
@@ -99,11 +116,34 @@ class Journal:
                 )
 
     # ---------------------------------------------------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self.read_only and not os.access(self.path.parent, os.W_OK):
+            raise PermissionError(errno.EROFS, "the project is read-only: nothing can be saved in its journal; copy it "
+                                  "somewhere writable (File > Save Project As) to vet or fit it", str(self.path))
+        if self.read_only:
+            raise OSError(errno.ENOSPC, "the disk is full: the record was not saved", str(self.path))
+
+    @contextlib.contextmanager
+    def _disk_errors(self):
+        """SQLite's "database or disk is full" / "disk I/O error" as the OSError it is (the record was not saved;
+        every earlier one is intact), so that the user gets one clear line."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if "full" in text:
+                raise OSError(errno.ENOSPC, "the disk is full: the record was not saved", str(self.path)) from exc
+            if "i/o" in text or "readonly" in text:
+                raise OSError(errno.EIO, f"the journal cannot be written ({exc}): the record was not saved",
+                              str(self.path)) from exc
+            raise
+
     def append(self, kind: str, key: str, payload: dict, author: str = "") -> Record:
         """Append one record and return it once it is durably on disk."""
+        self._check_writable()
         text = json.dumps(payload, default=_json_default, allow_nan=True)
         t = _now()
-        with self._lock:
+        with self._lock, self._disk_errors():
             cur = self._con.execute(
                 "INSERT INTO records (kind, key, time, author, payload) VALUES (?, ?, ?, ?, ?)",
                 (kind, str(key), t, author, text),
@@ -113,8 +153,9 @@ class Journal:
 
     def append_many(self, rows: list[tuple[str, str, dict]], author: str = "") -> int:
         """Append many records in one transaction (batch results); returns how many."""
+        self._check_writable()
         t = _now()
-        with self._lock:
+        with self._lock, self._disk_errors():
             self._con.execute("BEGIN")
             try:
                 self._con.executemany(
@@ -215,7 +256,8 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             try:
-                self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                if not self.read_only:
+                    self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:
                 pass
             self._con.close()
@@ -225,3 +267,26 @@ class Journal:
 
     def __exit__(self, *exc):
         self.close()
+
+
+_SCHEMA_SQL = ("CREATE TABLE records (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL, "
+               "time TEXT NOT NULL, author TEXT NOT NULL DEFAULT '', payload TEXT NOT NULL)")
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a journal in a folder that cannot be written: the journal as it is (``mode=ro``,
+    which also reads a write-ahead log left beside it), else as an immutable file, else (no journal at all) an empty
+    in-memory one with the same tables."""
+    if path.exists():
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                con = sqlite3.connect(f"{path.as_uri()}?{query}", uri=True, check_same_thread=False,
+                                      isolation_level=None)
+                con.execute("SELECT COUNT(*) FROM records").fetchone()
+                return con
+            except sqlite3.Error:
+                continue
+    con = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+    con.execute(_SCHEMA_SQL)
+    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    return con

@@ -21,6 +21,7 @@ HDF5 arrays that are rewritten as a whole, and so that a user can look inside wi
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from datetime import datetime, timezone
@@ -223,9 +224,23 @@ class Project:
         self.manifest.setdefault("history", []).append({"time": _now(), "action": action, **details})
 
     # -- writing ----------------------------------------------------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        """The folder cannot be written (a colleague's project, a DVD, a read-only share): it opens for viewing,
+        ``info``, ``vet-log`` and export elsewhere; anything that would save raises PermissionError."""
+        return not os.access(self.path, os.W_OK)
+
+    def check_writable(self, what: str = "this") -> None:
+        """PermissionError (EROFS) naming the project when it is read-only, before ``what`` starts."""
+        if self.read_only:
+            raise PermissionError(errno.EROFS, f"the project is read-only: {what} cannot be saved; copy it somewhere "
+                                  "writable (File > Save Project As)", str(self.path))
+
     def writing(self, what: str = "write"):
         """Context manager: hold the project's write lock (:mod:`galdesk.project.lock`) while the block runs; another
-        process's writer waits, then fails with ProjectBusy naming this one. Re-entrant within a thread."""
+        process's writer waits, then fails with ProjectBusy naming this one. Re-entrant within a thread.
+        PermissionError at once when the project is read-only."""
+        self.check_writable(what)
         if self._lock is None:
             self._lock = ProjectLock(self.path)
         return self._lock.hold(what)

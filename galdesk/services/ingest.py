@@ -160,6 +160,8 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         project = Project.open(path) if is_project(path) else None
         if project is None:
             check_new_project(path, size or DEFAULT_SIZE)
+    if project is not None:
+        project.check_writable("new objects")  # before the reading, not after it
     working_size = project.working_size if project is not None else int(size or DEFAULT_SIZE)
     result = IngestResult(project=str(path))
     ctx.progress(0.0, "Looking for files")
