@@ -384,3 +384,20 @@ def test_problem_lines_never_quote_a_files_contents(tmp_path, shared_data):
     assert len(res.problems) == len(files)
     for p in res.problems:
         assert "hunter2" not in p.error and "root:x" not in p.error, p.error
+
+
+def test_a_tiny_hdf5_file_claiming_a_billion_images_is_refused_at_once(tmp_path):
+    """10 kB on disk (a chunked dataset of fill values), 10^9 x 64 x 64 claimed: refused before streaming."""
+    from galdesk.services.ingest import ingest
+
+    p = tmp_path / "huge.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("images", shape=(10**9, 64, 64), dtype="f4", chunks=(1, 64, 64))
+    assert p.stat().st_size < 100_000
+    tracemalloc.start()
+    t0 = time.monotonic()
+    res = ingest([p], tmp_path / "proj", workers=1)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert time.monotonic() - t0 < 30 and peak < 200 * 1024**2
+    assert len(res.problems) == 1 and "GALDESK_MAX_STACK_BYTES" in res.problems[0].error

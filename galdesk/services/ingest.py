@@ -28,6 +28,7 @@ CHUNK = 32
 #: HDF5 image stacks whose float32 copy exceeds this are read slice by slice (each slice shrunk to the working
 #: size before the next is read), so their size is limited by the project, not by memory or one read.
 STREAM_BYTES = 512 * 1024**2
+DEFAULT_MAX_STACK_BYTES = 2 * 1024**3
 
 
 @dataclass
@@ -94,6 +95,15 @@ def _light(it, size: int):
     return it
 
 
+def max_stack_bytes() -> int:
+    """Largest working-size stack one file may bring into an ingest (``GALDESK_MAX_STACK_BYTES``, default 2 GiB):
+    a 10 kB HDF5 file whose dataset claims 10^9 images is refused at once instead of streaming until memory ends."""
+    try:
+        return int(float(os.environ.get("GALDESK_MAX_STACK_BYTES", "") or DEFAULT_MAX_STACK_BYTES))
+    except ValueError:
+        return DEFAULT_MAX_STACK_BYTES
+
+
 def _read_large_stack(path: str, size: int, ctx: TaskContext | None = None) -> list | None:
     """The images of an HDF5 stack above :data:`STREAM_BYTES`, read and shrunk slice by slice; None otherwise.
     With ``ctx`` (in-process reads) each slice reports progress and checks for cancellation."""
@@ -109,6 +119,15 @@ def _read_large_stack(path: str, size: int, ctx: TaskContext | None = None) -> l
         return None  # not a stack: the normal reader says why
     if nbytes <= STREAM_BYTES:
         return None
+    bands = img_io.stack_shape(path)[1]
+    kept = n * bands * size * size * 4  # what the ingest holds until it writes: the working-size stack
+    limit = max_stack_bytes()
+    if kept > limit:
+        from galdesk.io.fitshead import human_bytes
+
+        raise ValueError(f"an image stack of {n:,} images would take {human_bytes(kept)} at the working size, over "
+                         f"the {human_bytes(limit)} an ingest holds in memory (set GALDESK_MAX_STACK_BYTES to raise "
+                         "it, or split the file)")
     light = []
     for part in img_io.iter_hdf5_stack(path, slice_bytes=min(STREAM_BYTES, 256 * 1024**2)):
         if ctx is not None:

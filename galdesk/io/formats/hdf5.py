@@ -26,7 +26,7 @@ from galdesk.io.probe import Probe
 from galdesk.io.registry import register_reader
 
 __all__ = ["HDF5_SUFFIXES", "is_hdf5_path", "hdf5_stack_size", "read_hdf5_stack", "read_hdf5_image",
-           "refuse_outside_data", "iter_hdf5_stack"]
+           "refuse_outside_data", "iter_hdf5_stack", "stack_shape"]
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _LABEL_NAMES = ("labels", "label", "ans", "y", "targets", "classes")
@@ -140,6 +140,20 @@ def _open_stack(f):
     ids = _find_ci(f, _ID_NAMES)
     ids = ids if isinstance(ids, h5py.Dataset) and ids.shape[:1] == (n,) else None
     return ds, layout, labels, ids
+
+
+def stack_shape(path) -> tuple[int, int, int, int]:
+    """``(n_images, n_bands, ny, nx)`` of an HDF5 image stack, from its shape only; ValueError if it is none."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        ds, layout, _, _ = _open_stack(f)
+        shape = tuple(int(v) for v in ds.shape)
+    if layout == "NHW":
+        return shape[0], 1, shape[1], shape[2]
+    if layout == "NHWC":
+        return shape[0], shape[3], shape[1], shape[2]
+    return shape[0], shape[1], shape[2], shape[3]
 
 
 def hdf5_stack_size(path) -> tuple[int, int]:
