@@ -23,7 +23,7 @@ def small_disk(tmp_path):
     try:
         yield mnt
     finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)  # lazy: open handles cannot keep it
 
 
 def _run(*args):
@@ -48,7 +48,9 @@ def test_ingest_and_vet_on_a_full_disk(small_disk, shared_data, tmp_path):
     assert "full" in r.stderr.strip().splitlines()[-1]
     after = {p.name: p.read_bytes() for p in proj_path.iterdir() if p.is_file() and p.suffix != ".sqlite"}
     assert after == before and not list(proj_path.glob(".*.tmp"))   # the previous state, byte for byte
-    assert Project.open(proj_path).n_images == 5
+    proj = Project.open(proj_path)
+    assert proj.n_images == 5
+    proj.close()
     r = _run("vet", proj_path, "--id", files[0].stem, "--label", "spiral")
     assert r.returncode == 2 and "Traceback" not in r.stderr and "full" in r.stderr.strip().splitlines()[-1]
     assert '"objects": 5' in _run("info", proj_path, "--json").stdout   # still readable

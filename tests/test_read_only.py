@@ -38,7 +38,7 @@ def read_only_project(tmp_path):
     try:
         yield mnt / "d.galdesk"
     finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)  # lazy: open handles cannot keep it
 
 
 def _run(*args):
@@ -50,6 +50,7 @@ def test_a_read_only_project_can_be_looked_at_and_exported_elsewhere(read_only_p
     proj = Project.open(read_only_project)
     assert proj.read_only and proj.journal.read_only and proj.n_images == 48
     assert len(proj.journal.records("decision")) == 1
+    proj.close()
     assert '"decisions": 1' in _run("info", read_only_project, "--json").stdout
     assert "1 record(s)" in _run("vet-log", read_only_project).stdout
     out = tmp_path / "elsewhere.fits"
