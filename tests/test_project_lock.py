@@ -83,7 +83,8 @@ def test_two_threads_of_one_process_take_turns(tmp_path):
     done = threading.Event()
 
     def worker():
-        other.set_display(limits="zscale")
+        other.display["limits"] = "zscale"
+        other.save_manifest()                # a write: it waits for the lock
         done.set()
 
     with proj.writing("window"):
@@ -93,3 +94,27 @@ def test_two_threads_of_one_process_take_turns(tmp_path):
     assert done.wait(10)
     t.join()
     assert Project.open(proj.path).display["limits"] == "zscale"
+
+
+def test_display_settings_never_wait_for_a_writer_or_fail_on_read_only(tmp_path):
+    """The window saves display settings on the GUI thread: with another writer busy it must not block."""
+    import threading
+
+    proj = Project.create(tmp_path / "p")
+    other = Project.open(proj.path)
+    held, release = threading.Event(), threading.Event()
+
+    def writer():
+        with other.writing("ingest"):
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    assert held.wait(10)
+    t0 = time.monotonic()
+    saved = proj.set_display(stretch="sqrt")
+    assert time.monotonic() - t0 < 0.5 and saved is False and proj.display["stretch"] == "sqrt"
+    release.set()
+    t.join()
+    assert proj.set_display(stretch="log") is True and Project.open(proj.path).display["stretch"] == "log"

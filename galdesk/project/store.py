@@ -215,10 +215,22 @@ class Project:
     def display(self) -> dict:
         return self.manifest.setdefault("display", {})
 
-    def set_display(self, **settings) -> None:
-        """Remember display settings (stretch, limits, cmap, ...) and save the manifest."""
+    def set_display(self, **settings) -> bool:
+        """Remember display settings (stretch, limits, cmap, ...) and save the manifest if that can be done at once.
+
+        Called on the GUI thread: it never waits for another writer (an ingest on a worker holding the lock) and
+        never fails on a read-only project. The settings stay in memory then and are saved with this instance's next
+        manifest write; returns whether they were saved now.
+        """
         self.display.update(settings)
-        self.save_manifest()
+        if self.read_only:
+            return False
+        try:
+            with ProjectLock(self.path, timeout=0).hold("display settings"):
+                self.save_manifest()
+        except ProjectBusy:
+            return False
+        return True
 
     def add_history(self, action: str, **details) -> None:
         self.manifest.setdefault("history", []).append({"time": _now(), "action": action, **details})
