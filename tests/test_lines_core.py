@@ -13,9 +13,10 @@ import pytest
 from galdesk.io.model import SpectrumData
 from galdesk.lines import linelist as LL
 from galdesk.lines.config import FitConfig
-from galdesk.lines.engine import fit_complex, fit_spectrum
+from galdesk.lines.engine import fit_complex
 from galdesk.lines.layout import build_layout
 from galdesk.lines.model import evaluate, fwhm_of_sum
+from galdesk.lines.spectrum import fit_spectrum
 from galdesk.lines.window import prepare_data
 from galdesk.tasks import Cancelled, RecordingContext
 from galdesk.units import C_KMS

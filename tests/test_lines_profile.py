@@ -9,8 +9,8 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 from galdesk.lines.config import FitConfig
-from galdesk.lines.engine import fit_spectrum
 from galdesk.lines.profile import profile_percentiles
+from galdesk.lines.spectrum import fit_spectrum
 
 
 def test_one_gaussian_and_a_mixture_against_scipy():

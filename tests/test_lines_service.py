@@ -19,7 +19,7 @@ def qso_project(tmp_path, shared_data):
 
 
 def test_saved_fit_is_drawn_from_stored_parameters_without_refitting(qso_project, monkeypatch):
-    from galdesk.lines import engine
+    from galdesk.lines import engine, spectrum
     from galdesk.lines.config import FitConfig
     from galdesk.lines.service import fit_project, model_curves
 
@@ -35,7 +35,7 @@ def test_saved_fit_is_drawn_from_stored_parameters_without_refitting(qso_project
     def no_fit(*args, **kwargs):
         raise AssertionError("a saved fit was refitted")
 
-    monkeypatch.setattr(engine, "fit_spectrum", no_fit)
+    monkeypatch.setattr(spectrum, "fit_spectrum", no_fit)
     monkeypatch.setattr(engine, "fit_complex", no_fit)
     monkeypatch.setattr(engine, "run_lmfit", no_fit)
     stored = model_curves(proj.spectrum(row), payload)

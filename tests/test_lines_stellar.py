@@ -13,7 +13,7 @@ from scipy.ndimage import gaussian_filter1d
 from galdesk.io.model import SpectrumData
 from galdesk.lines import linelist as LL
 from galdesk.lines.config import FitConfig
-from galdesk.lines.engine import fit_spectrum
+from galdesk.lines.spectrum import fit_spectrum
 from galdesk.lines.stellar import fit_stellar_continuum, load_templates
 
 C = 299792.458
@@ -129,12 +129,15 @@ def test_auto_falls_back_to_a_local_continuum():
     assert sf.line("halpha").flux == pytest.approx(EMISSION["halpha"], rel=0.15)
     strict = fit_spectrum(cut, FitConfig(complexes=("halpha",), broad="no", continuum="stellar"))
     assert not strict.complexes and "good continuum pixels" in strict.skipped["halpha"]
-    # quasars get the AGN pseudo-continuum under "auto" (galdesk.lines.agn), not the stellar one; "local" never
-    # runs a template fit
+    # a galaxy called a quasar still gets stars under "auto" (the spectrum decides, galdesk.lines.choose); asked
+    # for, the AGN pseudo-continuum finds it is all host; "local" never runs a template fit
     spec, _ = synthetic_galaxy(seed=5)
     spec.spec_class = "QSO"
     sf = fit_spectrum(spec, FitConfig(complexes=("hbeta",), broad="no", outflow="no"))
-    assert sf.complexes["hbeta"].layout.tidx >= 0 and spec.meta["continuum_kind"] == "agn"
+    assert sf.complexes["hbeta"].layout.tidx >= 0 and spec.meta["continuum_kind"] == "stellar"
+    assert sf.stellar["choice"]["kind"] == "stellar" and sf.stellar["choice"]["survey_class"] == "QSO"
+    spec.meta.clear()
+    sf = fit_spectrum(spec, FitConfig(complexes=("hbeta",), broad="no", outflow="no", continuum="agn"))
     assert sf.stellar["kind"] == "agn" and sf.stellar["host_fraction"] > 0.9  # a galaxy: all host
     spec.meta.clear()
     spec.spec_class = "GALAXY"

@@ -14,7 +14,8 @@ __all__ = ["add_parsers", "cmd_fit_lines", "add_fit_options", "config_from_args"
 
 def add_fit_options(f) -> None:
     """The line-fit options shared by ``fit-lines`` and ``batch fit-lines``."""
-    f.add_argument("--lines", help="complexes or lines to fit, comma-separated (default halpha,hbeta,sii,oi,oii)")
+    f.add_argument("--lines", help="complexes or lines to fit, comma-separated "
+                                    "(default halpha,hbeta,hgamma,sii,oi,oii)")
     f.add_argument("--broad", default="auto", choices=["auto", "yes", "no"], help="broad Balmer component")
     f.add_argument("--mc", type=int, default=0, help="Monte Carlo noise realisations for the errors")
     f.add_argument("--continuum", default="auto", choices=["auto", "stellar", "agn", "local"],

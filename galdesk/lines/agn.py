@@ -59,7 +59,7 @@ def agn_masks(windows: str = "masks") -> tuple:
     """Rest ranges left out of the pseudo-continuum fit for ``windows`` (one of :data:`AGN_WINDOWS`).
 
     "qso" reproduces the recipe of quasar catalogues; it uses ~half the pixels of "masks" and leaves the Fe II
-    width poorly constrained: on spec-0332 the broad Hβ measured on top then moves by a factor 1.8 across Fe II
+    width poorly constrained: on spec-0332 the broad Hβ measured on top then moves by a factor 1.5-1.8 across Fe II
     widths of 3000-12000 km/s, against 3 % with "masks" (``docs/lines_validation.md`` §3).
     """
     if windows == "masks":

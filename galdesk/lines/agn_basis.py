@@ -105,7 +105,7 @@ class AGNBasis:
         self.ln_g0 = tpl.ln0 - pad * tpl.dln
         self.lam_g = np.exp(self.ln_g0 + tpl.dln * np.arange(nfft))
         self.freq2 = (2 * np.pi * rfftfreq(nfft)) ** 2
-        sig_tpl, sig_inst, known = instrument_sigma(spec, wave, lam_t, z, tpl.fwhm_a, opts.inst_sigma_kms)
+        sig_tpl, sig_inst, known = instrument_sigma(spec, wave, lam_t, z, tpl.fwhm_at(lam_t), opts.inst_sigma_kms)
         self.messages: list[str] = []
         if not known:
             self.messages.append("instrumental resolution unknown: widths include the instrument")

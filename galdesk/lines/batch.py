@@ -1,6 +1,6 @@
 """Fit many spectra: one process per core, progress and cancel, a failing spectrum never stops the batch.
 
-:func:`fit_many` runs :func:`galdesk.lines.engine.fit_spectrum` (lmfit, full model selection) in a process pool; for
+:func:`fit_many` runs :func:`galdesk.lines.spectrum.fit_spectrum` (lmfit, full model selection) in a process pool; for
 very large batches of one fixed model see :func:`galdesk.lines.vectorized.fit_complex_batch`.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from galdesk.io.model import ReadError
 from galdesk.lines.config import FitConfig
-from galdesk.lines.engine import fit_spectrum
 from galdesk.lines.results import SpectrumFit
+from galdesk.lines.spectrum import fit_spectrum
 from galdesk.procutil import worker_pool
 from galdesk.tasks import Cancelled, NullContext
 
@@ -43,7 +43,7 @@ def fit_one(item, config: FitConfig | None = None) -> SpectrumFit:
 
 def fit_many(spectra_or_paths, config: FitConfig | None = None, ctx=None, n_jobs: int | None = None
              ) -> list[SpectrumFit]:
-    """Fit every spectrum with :func:`~galdesk.lines.engine.fit_spectrum`, in parallel processes.
+    """Fit every spectrum with :func:`~galdesk.lines.spectrum.fit_spectrum`, in parallel processes.
 
     Parameters
     ----------

@@ -17,7 +17,7 @@ CONTINUA = ("auto", "stellar", "agn", "local")
 
 @dataclass
 class FitConfig:
-    """How to fit a spectrum (with :func:`~galdesk.lines.engine.fit_spectrum`, which "fit_spectrum" below means).
+    """How to fit a spectrum (with :func:`~galdesk.lines.spectrum.fit_spectrum`, which "fit_spectrum" below means).
 
     Attributes
     ----------
@@ -116,6 +116,16 @@ class FitConfig:
         detected more easily (fewer free parameters) and its flux no longer trades with a free width.
     broad_fwhm_min : float
         A broad component narrower than this FWHM (km/s) is a wing, not a broad-line region: never "needed".
+    broad_dv_max : float
+        Largest |broad − narrow| centroid offset (km/s) of a broad-line region; a broad Gaussian further away sits in
+        the continuum between lines (a LINER's "broad Hα" at +2300 km/s between [NII] and [SII]).
+    outflow_min_ratio : float
+        An outflow wing must be at least this many times broader (dispersion) than the core, else it is a core split,
+        not an outflow.
+    check_templates : str or None
+        The broad-line verdict must survive a change of stellar library: the test is repeated on the continuum of
+        this template file (default "mastar": the bundled MaStar SSPs,
+        :func:`galdesk.lines.stellar.second_template_path`) and ΔBIC must pass there too. None or "" disables it.
     tie_snr : float
         In :func:`fit_spectrum`, a complex other than Hα/Hβ whose strongest narrow line has S/N below this is refitted
         with its narrow velocity and width fixed to those of Hα+[NII] (else Hβ+[OIII]): weak lines cannot
@@ -129,7 +139,7 @@ class FitConfig:
         (one quasar's narrow fluxes by 2-5 %).
     """
 
-    complexes: tuple[str, ...] = ("halpha", "hbeta", "sii", "oi", "oii")
+    complexes: tuple[str, ...] = ("halpha", "hbeta", "hgamma", "sii", "oi", "oii")
     broad: str = "auto"
     n_broad: int | str = "auto"
     max_broad: int = 2
@@ -168,6 +178,9 @@ class FitConfig:
     tie_balmer: bool = True
     tie_broad: bool = False
     broad_fwhm_min: float = 1200.0
+    broad_dv_max: float = 1000.0
+    outflow_min_ratio: float = 1.5
+    check_templates: str | None = "mastar"
     scale_covar: bool = False
     max_nfev: int = 1500
 

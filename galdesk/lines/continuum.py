@@ -17,37 +17,67 @@ __all__ = ["continuum_kind", "stellar_continuum", "guess_continuum"]
 
 
 def continuum_kind(spec, config: FitConfig) -> str:
-    """The continuum ``config.continuum`` asks for on this spectrum: "stellar", "agn" or "local" ("auto" is
-    "agn" for SDSS class QSO and for subclass BROADLINE, else "stellar")."""
+    """The continuum this spectrum gets: "stellar", "agn" or "local". For ``continuum="auto"`` the spectrum decides
+    (:func:`galdesk.lines.choose.choose_continuum`, fitted once and cached): "local" when no template fit is
+    possible."""
     if config.continuum != "auto":
         return config.continuum
-    broad_line = str(spec.spec_class or "").upper() == "QSO" or "BROADLINE" in str(spec.subclass or "").upper()
-    return "agn" if broad_line else "stellar"
+    stellar_continuum(spec, config)
+    meta = spec.meta if isinstance(spec.meta, dict) else {}
+    return meta.get("continuum_kind", "local")
+
+
+def _fit_continuum(spec, config: FitConfig, meta: dict):
+    """The whole-spectrum continuum fit of :func:`stellar_continuum` (not cached); ``meta["continuum_choice"]``
+    records why (ValueError when it cannot be fitted)."""
+    from galdesk.lines.agn import agn_masks, fit_agn_continuum
+
+    masks = agn_masks(config.agn_windows)
+    if config.continuum == "auto":
+        from galdesk.lines.choose import choose_continuum
+
+        ch = choose_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
+                              agn_masks=masks)
+        choice = ch.to_dict()
+        if ch.kind == "stellar" and config.stellar_powerlaw:
+            choice["reason"] = "stellar + power law: asked for (" + ch.reason + ")"
+            meta["continuum_choice"] = choice
+            return "stellar", ch.fits["stellar_powerlaw"]
+        meta["continuum_choice"] = choice
+        return ch.kind, ch.fits[ch.kind]
+    meta["continuum_choice"] = {"kind": config.continuum, "reason": f"{config.continuum}: asked for"}
+    if config.continuum == "agn":
+        return "agn", fit_agn_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
+                                        masks=masks)
+    from galdesk.lines.stellar import fit_stellar_continuum
+
+    return "stellar", fit_stellar_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
+                                            powerlaw=config.stellar_powerlaw)
 
 
 def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
     """The continuum model of a spectrum (its pixels; NaN where undefined), or None for a local continuum.
 
-    Stellar populations (:func:`galdesk.lines.stellar.fit_stellar_continuum`) or, for broad-line AGN, host +
-    power law + Fe II (:func:`galdesk.lines.agn.fit_agn_continuum`), as :func:`continuum_kind` says. Fitted once
-    per spectrum and cached in ``spec.meta``: ``"stellar_continuum"`` (the model), ``"stellar_fit"`` (the
-    :class:`~galdesk.lines.stellar.StellarFit` or :class:`~galdesk.lines.agn.AGNContinuumFit`),
-    ``"continuum_kind"`` ("stellar"/"agn") or ``"stellar_error"`` (why there is none).
+    Stellar populations (:func:`galdesk.lines.stellar.fit_stellar_continuum`) or host + power law + Fe II
+    (:func:`galdesk.lines.agn.fit_agn_continuum`), as ``config.continuum`` says; "auto" lets the spectrum decide
+    (:func:`galdesk.lines.choose.choose_continuum`). Fitted once per spectrum and cached in ``spec.meta``:
+    ``"stellar_continuum"`` (the model), ``"stellar_fit"`` (the :class:`~galdesk.lines.stellar.StellarFit` or
+    :class:`~galdesk.lines.agn.AGNContinuumFit`), ``"continuum_kind"`` ("stellar"/"agn"), ``"continuum_choice"``
+    (why) or ``"stellar_error"`` (why there is none).
 
     Raises
     ------
     ValueError
         ``continuum`` "stellar" or "agn" was asked for and the templates cannot be fitted.
     """
-    kind = continuum_kind(spec, config)
-    if kind == "local":
+    if config.continuum == "local":
         return None
     meta = spec.meta if isinstance(spec.meta, dict) else None
     if meta is None:
         spec.meta = meta = {}
     have = meta.get("stellar_continuum")
-    key = f"{kind}|{config.stellar_templates or ''}|powerlaw={bool(config.stellar_powerlaw)}"
-    if kind == "agn" and config.agn_windows != "masks":
+    key = f"{config.continuum}|{config.stellar_templates or ''}|powerlaw={bool(config.stellar_powerlaw)}"
+    if config.agn_windows != "masks":
         key += f"|windows={config.agn_windows}"
     if have is not None and meta.get("stellar_key", key) == key:
         have = np.asarray(have, dtype=float)
@@ -60,20 +90,11 @@ def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
         return None
     meta["stellar_key"] = key
     try:
-        if kind == "agn":
-            from galdesk.lines.agn import agn_masks, fit_agn_continuum
-
-            st = fit_agn_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
-                                   masks=agn_masks(config.agn_windows))
-        else:
-            from galdesk.lines.stellar import fit_stellar_continuum
-
-            st = fit_stellar_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
-                                       powerlaw=config.stellar_powerlaw)
+        kind, st = _fit_continuum(spec, config, meta)
     except ValueError as exc:
-        what = "AGN continuum" if kind == "agn" else "stellar continuum"
+        what = "AGN continuum" if config.continuum == "agn" else "stellar continuum"
         meta["stellar_error"] = f"{what}: {exc}"
-        for k in ("stellar_fit", "stellar_continuum", "continuum_kind"):
+        for k in ("stellar_fit", "stellar_continuum", "continuum_kind", "continuum_choice"):
             meta.pop(k, None)
         if config.continuum != "auto":
             raise ValueError(meta["stellar_error"]) from exc

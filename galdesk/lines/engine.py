@@ -1,4 +1,5 @@
-"""Gaussian emission-line fitting with lmfit: one complex with model selection, or a whole spectrum.
+"""Gaussian emission-line fitting with lmfit: one complex with model selection (whole spectra:
+:mod:`galdesk.lines.spectrum`).
 
 The interactive engine and the reference for the batched fitter (:mod:`galdesk.lines.vectorized`). Each complex is
 fitted with ONE residual function handed to :func:`lmfit.minimize` (Levenberg–Marquardt, analytic Jacobian); the
@@ -19,27 +20,31 @@ are propagated with the numerical gradient. ``FitConfig.mc_samples > 0`` instead
 realisations (with the batched fitter, all at once) and reports their standard deviation.
 
 A broad Balmer component (or an [OIII] outflow wing) is kept when a fit with it beats the fit without it on ΔBIC,
-an F-test and its flux S/N (:func:`compare_fits`).
+an F-test, its flux S/N and physical criteria (:func:`galdesk.lines.criteria.compare_fits`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
 
 from galdesk.lines import linelist as LL
 from galdesk.lines.config import FitConfig
+from galdesk.lines.criteria import compare_fits, pinned_parameters
 from galdesk.lines.layout import build_layout, to_params
 from galdesk.lines.measure import finish_fit
 from galdesk.lines.model import Layout, evaluate
-from galdesk.lines.results import BroadTest, ComplexFit, SpectrumFit
-from galdesk.lines.summary import feii_ratio, summarize
+from galdesk.lines.results import BroadTest, ComplexFit
 from galdesk.lines.window import prepare_data
 from galdesk.tasks import Cancelled, NullContext
 
-__all__ = ["run_lmfit", "compare_fits", "fit_complex", "broad_test", "fit_spectrum", "UNRESOLVED"]
+__all__ = ["run_lmfit", "compare_fits", "fit_complex", "broad_test", "fit_variant", "hold_trough", "n_broad_of",
+           "core_split", "as_core"]
+
+
+#: Complexes whose outflow wing is tested on its own ([OIII]); Hα+[NII] take [OIII]'s (:mod:`galdesk.lines.spectrum`).
+OUTFLOW_TESTED = ("hbeta",)
 
 
 def run_lmfit(layout: Layout, data: dict, inst: np.ndarray, config: FitConfig, ctx, params_override=None
@@ -98,7 +103,7 @@ def run_lmfit(layout: Layout, data: dict, inst: np.ndarray, config: FitConfig, c
                       message=str(result.message), nfev=result.nfev)
 
 
-def _fit_variant(spec_data: dict, complex_name: str, config: FitConfig, ctx, n_broad=0, outflow=False, start=None,
+def fit_variant(spec_data: dict, complex_name: str, config: FitConfig, ctx, n_broad=0, outflow=False, start=None,
                  multistart: bool = True, fixed: dict | None = None) -> ComplexFit:
     """Fit one model variant. With a broad component, two starts (from ``start`` with a 1200 km/s broad line, and
     from scratch with a 3000 km/s one) guard against the local minima of blended profiles; the best chi^2 wins."""
@@ -120,20 +125,22 @@ def _broad_variant(data: dict, complex_name: str, config: FitConfig, ctx, start:
                    outflow: bool = False, fixed: dict | None = None) -> ComplexFit:
     """Broad fit with ``config.n_broad`` Gaussians, or for "auto" one, then more while ΔBIC > bic_threshold."""
     if config.n_broad != "auto":
-        return _fit_variant(data, complex_name, config, ctx, n_broad=max(int(config.n_broad), 1), start=start,
+        return fit_variant(data, complex_name, config, ctx, n_broad=max(int(config.n_broad), 1), start=start,
                             outflow=outflow, fixed=fixed)
-    fit = _fit_variant(data, complex_name, config, ctx, n_broad=1, start=start, outflow=outflow, fixed=fixed)
+    fit = fit_variant(data, complex_name, config, ctx, n_broad=1, start=start, outflow=outflow, fixed=fixed)
     for nb in range(2, int(config.max_broad) + 1):
         ctx.check_cancelled()
-        more = _fit_variant(data, complex_name, config, ctx, n_broad=nb, start=fit, outflow=outflow, fixed=fixed)
-        if fit.bic - more.bic > config.bic_threshold:
+        more = fit_variant(data, complex_name, config, ctx, n_broad=nb, start=fit, outflow=outflow, fixed=fixed)
+        # another Gaussian only when it is needed and not pinned at a bound (a second Gaussian at the velocity
+        # bound is continuum shape, not line profile: spec-1599's Hα)
+        if fit.bic - more.bic > config.bic_threshold and not pinned_parameters(more, (f"broad{nb}_",)):
             fit = more
         else:
             break
     return fit
 
 
-def _hold_trough(fit: ComplexFit, fixed: dict | None) -> dict:
+def hold_trough(fit: ComplexFit, fixed: dict | None) -> dict:
     """``fixed`` plus the Balmer trough of ``fit``: a broad emission line and a free trough of similar width
     cancel each other (a degenerate pair), so a broad fit keeps the trough found without the broad line."""
     out = dict(fixed or {})
@@ -143,49 +150,32 @@ def _hold_trough(fit: ComplexFit, fixed: dict | None) -> dict:
     return out
 
 
-def _n_broad(fit: ComplexFit) -> int:
+def n_broad_of(fit: ComplexFit) -> int:
     """Broad Gaussians per Balmer line in a fit."""
     return len({k for k in fit.layout.g_kin if k.startswith("broad")})
 
 
-def compare_fits(without: ComplexFit, with_: ComplexFit, config: FitConfig, component: str = "broad") -> BroadTest:
-    """ΔBIC and F-test between nested fits of the same pixels; verdict on the extra component.
+def core_split(t: BroadTest) -> bool:
+    """An outflow test whose statistics pass (ΔBIC, F-test, S/N) but whose second Gaussian is about as narrow as the
+    core (the width ratio fails; its width may sit at its lower bound): a non-Gaussian or split core, not a wing."""
+    c = t.criteria
+    stats_ok = all(c.get(k, {}).get("pass") for k in ("delta_bic", "f_test_p", "snr"))
+    return stats_ok and not c.get("width_ratio", {}).get("pass", True)
 
-    Parameters
-    ----------
-    without, with_ : ComplexFit
-        Fits without and with the extra component, on the same pixels.
-    config : FitConfig
-        Supplies the thresholds.
-    component : {"broad", "outflow"}
-    """
-    from scipy import stats
 
-    n = with_.ndata
-    dk = max(with_.nvarys - without.nvarys, 1)
-    dchi = without.chisqr - with_.chisqr
-    dof = max(n - with_.nvarys, 1)
-    f_stat = (dchi / dk) / (with_.chisqr / dof) if with_.chisqr > 0 else float("inf")
-    p = float(stats.f.sf(f_stat, dk, dof)) if np.isfinite(f_stat) and f_stat > 0 else 1.0
-    dbic = without.bic - with_.bic
-    # S/N of the extra component's total flux (all its lines, all its Gaussians)
-    flux = sum(m.flux for m in with_.measurements if m.component == component)
-    errs = [m.flux_err for m in with_.measurements if m.component == component and m.flux > 0]
-    err = math.sqrt(sum(e * e for e in errs)) if errs else float("nan")
-    snr = flux / err if err and np.isfinite(err) and err > 0 else 0.0
-    needed = bool(dbic > config.bic_threshold and p < config.ftest_alpha and snr > config.min_broad_snr)
-    if component == "broad":
-        fw = [m.fwhm_kms for m in with_.measurements if m.component == "broad"]
-        needed = needed and bool(fw) and max(fw) >= config.broad_fwhm_min
-    verdict = f"{component} component needed" if needed else f"no {component} component needed"
-    return BroadTest(complex_name=with_.complex_name, component=component, delta_bic=float(dbic),
-                     f_stat=float(f_stat), p_value=p, dof_extra=dk, chisqr_without=without.chisqr,
-                     chisqr_with=with_.chisqr, ndata=n, component_snr=float(snr), needed=needed, verdict=verdict,
-                     fit_without=without, fit_with=with_)
+def as_core(fit: ComplexFit) -> ComplexFit:
+    """The fit with its second [OIII] Gaussian counted as part of the narrow line (one "narrow" measurement per
+    line, its flux the sum and its FWHM that of the summed profile): a split core keeps its flux without being
+    reported as an outflow."""
+    from galdesk.lines.measure import measure
+
+    fit.layout.g_comp = ["narrow" if c == "outflow" else c for c in fit.layout.g_comp]
+    fit.measurements = measure(fit)
+    return fit
 
 
 def fit_complex(spec, complex_name: str, config: FitConfig | None = None, ctx=None, params_override=None,
-                window=None, fixed: dict | None = None) -> ComplexFit:
+                window=None, fixed: dict | None = None, broad_veto: str | None = None) -> ComplexFit:
     """Fit one complex of one spectrum.
 
     Parameters
@@ -205,6 +195,9 @@ def fit_complex(spec, complex_name: str, config: FitConfig | None = None, ctx=No
         Observed wavelength range, Angstrom, in the spectrum's convention.
     fixed : dict or None
         Parameters held fixed at the given values (e.g. ``{"narrow_v": 12.0, "narrow_sigma": 85.0}``).
+    broad_veto : str or None
+        With ``broad="auto"``: the broad test is run and reported, but the broad component is rejected for this
+        reason (e.g. Hβ when Hα needs none).
 
     Returns
     -------
@@ -226,25 +219,29 @@ def fit_complex(spec, complex_name: str, config: FitConfig | None = None, ctx=No
         return run_lmfit(layout, data, inst, config, ctx, params_override)
 
     want_broad = bool(cx.broad) and config.broad != "no"
-    want_out = bool(cx.outflow) and config.outflow != "no"
+    want_out = bool(cx.outflow) and config.outflow != "no" and complex_name in OUTFLOW_TESTED
     data = prepare_data(spec, complex_name, config, window, broad=want_broad or want_out)
     tests: list[BroadTest] = []
-    best = _fit_variant(data, complex_name, config, ctx, fixed=fixed)
+    best = fit_variant(data, complex_name, config, ctx, fixed=fixed)
     if want_broad:
         ctx.check_cancelled()
-        wb = _broad_variant(data, complex_name, config, ctx, start=best, fixed=_hold_trough(best, fixed))
+        wb = _broad_variant(data, complex_name, config, ctx, start=best, fixed=hold_trough(best, fixed))
         t = compare_fits(best, wb, config, "broad")
+        if broad_veto and config.broad == "auto":
+            t.reject("coherence", broad_veto)
         tests.append(t)
         if config.broad == "yes" or t.needed:
             best = wb
     if want_out:
         ctx.check_cancelled()
-        wo = _fit_variant(data, complex_name, config, ctx, n_broad=_n_broad(best), outflow=True, start=best,
+        wo = fit_variant(data, complex_name, config, ctx, n_broad=n_broad_of(best), outflow=True, start=best,
                           fixed=fixed)
         t = compare_fits(best, wo, config, "outflow")
         tests.append(t)
         if config.outflow == "yes" or t.needed:
             best = wo
+        elif core_split(t):
+            best = as_core(wo)
     best.tests = tests
     if config.mc_samples > 0:
         from galdesk.lines.vectorized import mc_errors
@@ -275,116 +272,6 @@ def broad_test(spec, complex_name: str = "halpha", config: FitConfig | None = No
     if not LL.COMPLEXES[complex_name].broad:
         raise ValueError(f"{complex_name} has no broad-capable line")
     data = prepare_data(spec, complex_name, config, None, broad=True)
-    f0 = _fit_variant(data, complex_name, config, ctx)
-    f1 = _broad_variant(data, complex_name, config, ctx, start=f0, fixed=_hold_trough(f0, None))
+    f0 = fit_variant(data, complex_name, config, ctx)
+    f1 = _broad_variant(data, complex_name, config, ctx, start=f0, fixed=hold_trough(f0, None))
     return compare_fits(f0, f1, config, "broad")
-
-
-#: Complexes whose lines are blended at SDSS-like resolution (R ~ 2000): their velocity is tied to Hα's.
-UNRESOLVED = ("oii",)
-
-
-def _broad_tie(ha: ComplexFit | None, name: str, config: FitConfig) -> dict:
-    """With ``config.tie_broad``: the broad Gaussians' velocities and widths of Hα, for Hβ/Hγ (else {})."""
-    if not config.tie_broad or ha is None or name not in ("hbeta", "hgamma") or not ha.tests:
-        return {}
-    test = next((t for t in ha.tests if t.component == "broad"), None)
-    nb = _n_broad(ha)
-    if test is None or not test.needed or nb == 0:
-        return {}
-    # broad1_v, broad1_sigma, broad2_v, broad2_dsigma, ...: every broad kinematic parameter
-    return {n: float(ha.theta[i]) for i, n in enumerate(ha.layout.names) if n.startswith("broad")}
-
-
-def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit:
-    """Fit every configured complex of a spectrum, decide on a broad component, classify on the BPT diagrams.
-
-    Parameters
-    ----------
-    spec : galdesk.io.model.SpectrumData
-    config : FitConfig
-    ctx : TaskContext or None
-        Progress per complex; cancellation between complexes and inside lmfit.
-
-    Returns
-    -------
-    SpectrumFit
-        Complexes outside the spectrum (or without good pixels) are listed in ``skipped`` with the reason.
-        ``broad`` is the Hα test when Hα was fitted, else the Hβ test.
-    """
-
-    config = config or FitConfig()
-    ctx = ctx or NullContext()
-    sf = SpectrumFit(source=str(spec.source), id=str(spec.id), z=spec.redshift,
-                     flux_unit=str(getattr(spec, "flux_unit", "") or ""))
-    # strong complexes first: their narrow kinematics are the reference for weak ones
-    order = sorted(config.complexes, key=lambda c: (c not in ("halpha", "hbeta"), c != "halpha"))
-    n = len(order)
-    for i, name in enumerate(order):
-        ctx.check_cancelled()
-        ctx.progress(i / n, f"{spec.id}: {name}")
-        try:
-            sf.complexes[name] = _fit_tied(spec, name, sf.complexes, config, ctx)
-        except Cancelled:
-            raise
-        except ValueError as exc:
-            sf.skipped[name] = str(exc)
-    sf.complexes = {k: sf.complexes[k] for k in config.complexes if k in sf.complexes}
-    sf.stellar = _continuum_summary(spec, config)
-    if sf.z is not None and sf.z > 0:
-        # load astropy.cosmology here, on the worker (~0.5 s, once per process): summarize() also runs on the GUI
-        # thread after an interactive refit, where a first broad line would otherwise pay for it
-        from galdesk.lines.bhmass import luminosity_distance_cm
-
-        luminosity_distance_cm(sf.z)
-    summarize(sf, config)
-    if sf.stellar and sf.stellar.get("kind") == "agn":
-        # Fe II strength relative to broad Hβ (Boroson & Green 1992), an Eigenvector-1 coordinate
-        sf.stellar["r_feii"], sf.stellar["r_feii_err"] = feii_ratio(
-            sf.stellar.get("feii_flux"), sf.stellar.get("feii_flux_err"), sf.line("hbeta", "broad"))
-    ctx.progress(1.0, f"{spec.id}: done")
-    return sf
-
-
-def _fit_tied(spec, name: str, done: dict[str, ComplexFit], config: FitConfig, ctx) -> ComplexFit:
-    """Fit one complex of :func:`fit_spectrum`, tied to the complexes fitted before it (``done``): Hβ's narrow
-    Balmer kinematics to Hα's (``tie_balmer``), broad Hβ/Hγ to broad Hα (``tie_broad``), the blended [OII] velocity
-    to the Balmer lines', and a weak complex's narrow kinematics to Hα's (else Hβ's) when its own S/N is below
-    ``tie_snr``."""
-    fixed = None
-    ha = done.get("halpha")
-    if name == "hbeta" and ha is not None and config.tie_balmer:
-        fixed = {"balmer_v": float(ha.theta[ha.layout.index("narrow_v")]),
-                 "balmer_sigma": float(ha.theta[ha.layout.index("narrow_sigma")])}
-    cfg = config
-    tie = _broad_tie(ha, name, config)
-    if tie:
-        # the same broad-line region: Hβ (Hγ) take Hα's broad velocities and widths, only fluxes are free
-        fixed = {**(fixed or {}), **tie}
-        cfg = replace(config, n_broad=_n_broad(ha))
-    ref = done.get("halpha") or done.get("hbeta")
-    if name in UNRESOLVED and ref is not None:
-        # a doublet blended at the instrument's resolution: its centroid cannot tell a velocity shift
-        # from a change of ratio, so it takes the Balmer lines' velocity (its width stays free)
-        fixed = {"narrow_v": float(ref.theta[ref.layout.index("narrow_v")])}
-    cf = fit_complex(spec, name, cfg, ctx, fixed=fixed)
-    if name not in ("halpha", "hbeta") and ref is not None and config.tie_snr > 0:
-        snr = max((m.snr for m in cf.measurements if m.component == "narrow" and np.isfinite(m.snr)),
-                  default=0.0)
-        if snr < config.tie_snr:
-            fixed = {k: float(ref.theta[ref.layout.index(k)]) for k in ("narrow_v", "narrow_sigma")}
-            cf = fit_complex(spec, name, cfg, ctx, fixed={**fixed, **tie})
-    return cf
-
-
-def _continuum_summary(spec, config: FitConfig) -> dict | None:
-    """``SpectrumFit.stellar``: the whole-spectrum continuum fit cached on the spectrum (its ``kind`` and scalar
-    summary) or why there is none; None for a local continuum."""
-    meta = spec.meta if isinstance(spec.meta, dict) else {}
-    if config.continuum != "local":
-        st = meta.get("stellar_fit")
-        if st is not None:
-            return {"kind": meta.get("continuum_kind", "stellar"), **st.to_dict()}
-        elif meta.get("stellar_error"):
-            return {"error": meta["stellar_error"]}
-    return None

@@ -108,7 +108,7 @@ def build_layout(data: dict, complex_name: str, config: FitConfig, n_broad: int 
         Parameter name -> value to hold fixed (e.g. the narrow kinematics of a stronger complex).
     balmer_kin : (float, float) or None
         Narrow velocity and intrinsic dispersion (km/s) for the Balmer line of a mixed complex (Hβ in Hβ+[OIII]),
-        held fixed — in :func:`galdesk.lines.engine.fit_spectrum`, those of Hα.
+        held fixed — in :func:`galdesk.lines.spectrum.fit_spectrum`, those of Hα.
 
     Returns
     -------

@@ -155,8 +155,9 @@ class Complex:
 
 #: The complexes the fitter knows. ``"halpha"`` is Hα+[NII] 6548,6584 ([SII] is its own complex ``"sii"``).
 COMPLEXES: dict[str, Complex] = {
+    # the outflow wing of Hα+[NII] is used only with the [OIII] wing's kinematics (galdesk.lines.spectrum)
     "halpha": Complex("halpha", ("nii6548", "halpha", "nii6584"), broad=("halpha",), absorption=("halpha",),
-                      label="Hα + [NII]"),
+                      outflow=("nii6548", "halpha", "nii6584"), label="Hα + [NII]"),
     "hbeta": Complex("hbeta", ("hbeta", "oiii4959", "oiii5007"), broad=("hbeta",),
                      outflow=("oiii4959", "oiii5007"), absorption=("hbeta",), label="Hβ + [OIII]"),
     "sii": Complex("sii", ("sii6717", "sii6731"), label="[SII] 6717,6731"),

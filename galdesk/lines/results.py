@@ -95,6 +95,13 @@ class BroadTest:
         Extra free parameters of the fit with the component.
     chisqr_without, chisqr_with : float
     ndata : int
+    criteria : dict
+        Every criterion behind ``needed``: name -> {"value": ..., "limit": ..., "pass": bool} (ΔBIC, F-test, S/N,
+        FWHM, velocity offset, parameters at a bound, width ratio, the second library's ΔBIC, the Hα veto).
+    rejected : list of str
+        The failed criteria, one sentence each (empty when ``needed``).
+    delta_bic_alt : float or None
+        ΔBIC of the same test on the continuum of the second, independent stellar library (None: not run).
     fit_without, fit_with : ComplexFit
         Both fits (not in :meth:`to_dict`).
     """
@@ -111,13 +118,29 @@ class BroadTest:
     component_snr: float
     needed: bool
     verdict: str
+    criteria: dict = field(default_factory=dict)
+    rejected: list = field(default_factory=list)
+    delta_bic_alt: float | None = None
     fit_without: Any = field(default=None, repr=False)
     fit_with: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         """The scalars (not the fits), NaN and infinities as None."""
-        d = {k: v for k, v in self.__dict__.items() if k not in ("fit_without", "fit_with")}
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("fit_without", "fit_with", "criteria", "rejected")}
+        d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+        d["criteria"] = {k: {kk: (None if isinstance(vv, float) and not math.isfinite(vv) else vv)
+                             for kk, vv in c.items()} for k, c in self.criteria.items()}
+        d["rejected"] = list(self.rejected)
+        return d
+
+    def reject(self, key: str, why: str, value=None, limit=None) -> None:
+        """Fail one more criterion: the component is not needed, and ``why`` says so."""
+        self.criteria[key] = {"value": value, "limit": limit, "pass": False}
+        if why not in self.rejected:
+            self.rejected.append(why)
+        if self.needed:
+            self.needed = False
+        self.verdict = f"no {self.component} component needed"
 
 
 @dataclass

@@ -116,7 +116,7 @@ def model_curves(spec, payload: dict | None = None, config=None, ctx: TaskContex
     models = saved_models(payload) if config is None else None
     if models is None:
         from galdesk.lines.config import FitConfig
-        from galdesk.lines.engine import fit_spectrum
+        from galdesk.lines.spectrum import fit_spectrum
 
         names = tuple((payload or {}).get("fit", {}).keys()) or None
         cfg = config or (FitConfig(complexes=names) if names else FitConfig())

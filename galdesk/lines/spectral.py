@@ -88,8 +88,8 @@ def instrument_sigma(spec, wave, lam_rest, z, fwhm_a, inst_sigma_kms):
     lam_rest : ndarray
         Rest wavelengths where the resolution is wanted, Angstrom.
     z : float
-    fwhm_a : float
-        The templates' resolution, FWHM in Angstrom.
+    fwhm_a : float or ndarray
+        The templates' resolution, FWHM in Angstrom (a scalar, or one value per ``lam_rest``).
     inst_sigma_kms : float or None
         Instrumental sigma to use when the spectrum has no resolution.
 

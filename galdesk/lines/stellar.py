@@ -45,7 +45,7 @@ from galdesk.tasks import NullContext
 from galdesk.units import C_KMS
 
 __all__ = ["Templates", "StellarFit", "load_templates", "fit_stellar_continuum", "default_template_path",
-           "template_resource", "POWERLAW_SLOPES"]
+           "template_resource", "second_template_path", "POWERLAW_SLOPES"]
 
 #: Slopes alpha of the featureless power-law components f_lambda ~ lambda^alpha (``powerlaw=True``).
 POWERLAW_SLOPES = (-2.0, -1.5, -1.0, -0.5)
@@ -63,6 +63,12 @@ def default_template_path() -> Path:
     return template_resource("bc03_miles_ssp.fits")
 
 
+def second_template_path() -> Path:
+    """``resources/templates/mastar_ssp.fits``: the independent library (MaStar SSPs, Maraston et al. 2020) that the
+    broad-line verdict must survive (``scripts/build_mastar_templates.py``)."""
+    return template_resource("mastar_ssp.fits")
+
+
 @dataclass(frozen=True, eq=False)
 class Templates:
     """Stellar templates on a uniform ln(λ) grid (rest frame).
@@ -77,6 +83,9 @@ class Templates:
     ages_gyr, z_zsun, norm : ndarray
         Per template (NaN when the file does not say).
     source : str
+    fwhm_pix : ndarray or None
+        Resolution per pixel, FWHM in Angstrom (image extension ``FWHM``), for libraries whose resolution varies
+        with wavelength (MaStar); None: ``fwhm_a`` everywhere.
     """
 
     flux: np.ndarray
@@ -87,10 +96,17 @@ class Templates:
     z_zsun: np.ndarray
     norm: np.ndarray
     source: str
+    fwhm_pix: np.ndarray | None = None
 
     @property
     def lam(self) -> np.ndarray:
         return np.exp(self.ln0 + self.dln * np.arange(self.flux.shape[1]))
+
+    def fwhm_at(self, lam_rest):
+        """Template resolution (FWHM, Angstrom) at rest wavelengths: a scalar for a constant resolution."""
+        if self.fwhm_pix is None:
+            return self.fwhm_a
+        return np.interp(np.asarray(lam_rest, float), self.lam, self.fwhm_pix)
 
 
 @functools.lru_cache(maxsize=4)
@@ -104,6 +120,7 @@ def _load(path: str) -> Templates:
             flux = np.asarray(h[0].data, dtype=float)
             names = [x.name for x in h]
             tab = Table.read(h["TEMPLATES"]) if "TEMPLATES" in names else None
+            fwhm_pix = np.asarray(h["FWHM"].data, dtype=float).ravel() if "FWHM" in names else None
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable template FITS file ({exc})") from exc
     if flux.ndim != 2 or flux.shape[0] < 1 or flux.shape[1] < 100:
@@ -113,6 +130,9 @@ def _load(path: str) -> Templates:
         raise ValueError(f"{path}: header lacks {', '.join(missing)} (uniform ln-lambda grid and resolution)")
     if not np.all(np.isfinite(flux)):
         raise ValueError(f"{path}: templates contain NaN or infinite values")
+    if fwhm_pix is not None and (fwhm_pix.size != flux.shape[1] or not np.all(np.isfinite(fwhm_pix) & (fwhm_pix > 0))):
+        raise ValueError(f"{path}: the FWHM extension must give a positive resolution for each of the "
+                         f"{flux.shape[1]} pixels")
     ln0, dln = float(hd["LNLAM0"]), float(hd["DLNLAM"])
     if not hd.get("VACUUM", True):  # an air grid: shift to vacuum at its middle (sub-km/s over the range)
         mid = math.exp(ln0 + dln * flux.shape[1] / 2)
@@ -123,7 +143,7 @@ def _load(path: str) -> Templates:
         return np.asarray(tab[name], float) if tab is not None and name in tab.colnames else np.full(n, np.nan)
 
     return Templates(flux=flux, ln0=ln0, dln=dln, fwhm_a=float(hd["FWHM_A"]), ages_gyr=col("AGE_GYR"),
-                     z_zsun=col("Z_ZSUN"), norm=col("NORM"), source=str(path))
+                     z_zsun=col("Z_ZSUN"), norm=col("NORM"), source=str(path), fwhm_pix=fwhm_pix)
 
 
 def load_templates(path: str | Path | None = None) -> Templates:
@@ -384,7 +404,7 @@ class _Problem:
             # featureless AGN continuum, f_lambda ~ lambda^alpha (normalised at 5500 A): without it a Seyfert's blue
             # continuum is taken for young stars and their deep Balmer absorption (Cid Fernandes et al. 2004)
             T = np.vstack([T] + [(lam_r / 5500.0) ** a for a in POWERLAW_SLOPES])
-        sig_tpl, sig_inst, known = instrument_sigma(spec, wave, lam_r, z, tpl.fwhm_a, opts.inst_sigma_kms)
+        sig_tpl, sig_inst, known = instrument_sigma(spec, wave, lam_r, z, tpl.fwhm_at(lam_r), opts.inst_sigma_kms)
         if not known:
             self.messages.append("instrumental resolution unknown: sigma* includes the instrument's broadening "
                                  f"beyond the templates' {tpl.fwhm_a:g} A FWHM")

@@ -2,7 +2,7 @@
 electron densities, virial black-hole masses, [OIII] kinematics and R_FeII.
 
 :func:`summarize` (re)derives all of them on a :class:`~galdesk.lines.results.SpectrumFit`, after
-:func:`galdesk.lines.engine.fit_spectrum` and after an interactive refit replaces one complex. Fluxes are in the
+:func:`galdesk.lines.spectrum.fit_spectrum` and after an interactive refit replaces one complex. Fluxes are in the
 spectrum's flux unit x Angstrom; ratios are log10 with first-order errors.
 """
 
@@ -179,7 +179,7 @@ def _oiii_kinematics(sf: SpectrumFit, min_snr: float) -> dict:
 def summarize(sf: SpectrumFit, config: FitConfig | None = None) -> SpectrumFit:
     """(Re)derive the spectrum-level verdicts from its complexes, in place: the broad test (Hα's, else Hβ's, else
     Hγ's), the BPT log ratios with errors and the BPT class, the electron densities, the virial masses and the
-    [OIII] kinematics. Called by :func:`galdesk.lines.engine.fit_spectrum` and after an interactive refit replaces
+    [OIII] kinematics. Called by :func:`galdesk.lines.spectrum.fit_spectrum` and after an interactive refit replaces
     one complex; returns ``sf``."""
     from galdesk.lines.bpt import classify_bpt
 

@@ -145,9 +145,9 @@ def synthetic_spectrum(kind: str, z: float, rng: np.random.Generator):
             mu = DEMO_LINES[name] * (1 + z)
             s = mu * 2000.0 / C_KMS
             flux += f / (np.sqrt(2 * np.pi) * s) * np.exp(-0.5 * ((lam - mu) / s) ** 2)
-        # the nucleus: a blue power law and broad Fe II with R_Fe = F(Fe II 4434-4684 A) / F(broad Hβ) = 0.6
-        flux += 2.5 * (rest / 5000.0) ** -1.5
-        flux += _feii_emission(lam, z, 3000.0, 0.6 * 6 * hb, rng)
+        # the nucleus: a blue power law and broad Fe II with R_Fe = F(Fe II 4434-4684 A) / F(broad Hβ) = 1.0
+        flux += 6.0 * (rest / 5000.0) ** -1.5
+        flux += _feii_emission(lam, z, 3000.0, 1.0 * 6 * hb, rng)
     err = 0.25 + 0.03 * np.sqrt(np.abs(flux))
     flux = flux + rng.normal(0, err)
     wdisp = np.full(lam.size, 1.0)   # ~69 km/s instrumental sigma, as SDSS

@@ -333,7 +333,7 @@ class LinesTab(QWidget):
 
     def fit_spectrum(self) -> None:
         """Fit every complex of the current spectrum (model selection included) and journal the result."""
-        from galdesk.lines.engine import fit_spectrum
+        from galdesk.lines.spectrum import fit_spectrum
 
         if self.spec is None:
             return
