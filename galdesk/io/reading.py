@@ -35,6 +35,7 @@ import numpy as np
 import galdesk.io.formats  # noqa: F401 - registers the built-in readers
 from galdesk.io.messages import one_line
 from galdesk.io.model import ImageData, Problem, ReadError, SpectrumData
+from galdesk.io.noise import add_estimated_errors
 from galdesk.io.probe import Probe
 from galdesk.io.registry import identify
 from galdesk.warncap import capture
@@ -143,10 +144,13 @@ def check_spectrum(spec: SpectrumData) -> SpectrumData:
     """Enforce the SpectrumData conventions; ValueError when the spectrum is unusable.
 
     Wavelength becomes float64 and increasing (a strictly decreasing one is reversed with all per-pixel arrays);
-    ivar is set to 0 where it is negative or non-finite; ``mask`` gains non-finite flux and, unless
-    ``meta["no_errors"]`` is set (a file without errors: the fitter must weight uniformly), ``ivar == 0``.
-    Refused: fewer than :data:`MIN_SPECTRUM_PIXELS` pixels, a redshift outside :data:`REDSHIFT_RANGE`, and (for a
-    spectrum that has errors) no pixel with a positive inverse variance, e.g. a dead or sky fibre.
+    ivar is set to 0 where it is negative or non-finite; ``mask`` gains non-finite flux and ``ivar == 0``.
+    A spectrum whose reader found no usable errors (``meta["no_errors"]``) gets errors estimated from its flux
+    (:func:`galdesk.io.noise.add_estimated_errors`: a sliding DER_SNR; ``meta["errors_estimated"]`` says how and
+    ``"no_errors"`` is dropped); only when no estimate is possible (a noise-free flux) does it keep ``no_errors``, a
+    zero ivar and an unmasked flux. Refused: fewer than :data:`MIN_SPECTRUM_PIXELS` pixels, a redshift outside
+    :data:`REDSHIFT_RANGE`, and (for a spectrum that has errors) no pixel with a positive inverse variance, e.g. a
+    dead or sky fibre.
     """
     wave = np.asarray(spec.wavelength, dtype=np.float64).ravel()
     flux = np.asarray(spec.flux, dtype=np.float64).ravel()
@@ -186,15 +190,17 @@ def check_spectrum(spec: SpectrumData) -> SpectrumData:
     if not (wave > 0).all():
         raise ValueError(f"non-positive wavelengths (first {wave[0]:g} Angstrom)")
     ivar = np.where(np.isfinite(ivar) & (ivar > 0), ivar, 0.0)
-    if not spec.meta.get("no_errors") and not (ivar > 0).any():
-        raise ValueError(f"no pixel has a positive inverse variance ({n} pixels): a dead, sky or fully masked "
-                         "fibre, or errors the reader cannot use")
     mask = mask | ~finite_flux
-    if not spec.meta.get("no_errors"):
-        mask |= ivar <= 0
     spec.wavelength, spec.flux, spec.ivar, spec.mask, spec.resolution_kms = (
         np.ascontiguousarray(wave), np.ascontiguousarray(flux), np.ascontiguousarray(ivar),
         np.ascontiguousarray(mask), res)
+    add_estimated_errors(spec)  # only for a spectrum whose file has no usable errors
+    if not spec.meta.get("no_errors"):
+        if not (spec.ivar > 0).any():
+            raise ValueError(f"no pixel has a positive inverse variance ({n} pixels): a dead, sky or fully masked "
+                             "fibre, or errors the reader cannot use")
+        spec.mask = spec.mask | (spec.ivar <= 0)
+    mask = spec.mask
     if mask.all():
         spec.meta.setdefault("warnings", []).append("no usable pixel (every pixel masked or ivar == 0)")
     return spec
