@@ -7,8 +7,8 @@ spectrum whose signal is smooth over five pixels has variance ``6 sigma**2``, an
 
     ``sigma = 1.482602 / sqrt(6) * median(|2 f_i - f_{i-2} - f_{i+2}|)``.
 
-Pixels two apart (not adjacent) keep the estimate from the slight pixel-to-pixel correlation of resampled spectra,
-and the median ignores the few pixels of an emission line, a sky residual or a cosmic ray.
+Pixels two apart (not adjacent) keep the estimate from most of the pixel-to-pixel correlation of resampled spectra,
+and the median ignores the few pixels of a narrow line, a sky residual or a cosmic ray.
 
 Here the median runs over a sliding window (:data:`DEFAULT_WINDOW` pixels), so the noise follows the wavelength (the
 blue end, sky lines, dichroic regions), evaluated every ``window // 10`` pixels and interpolated linearly between.
@@ -17,8 +17,13 @@ with too few valid differences takes the estimate of its neighbours. Where a win
 at low flux) the whole spectrum's estimate is used. A spectrum with no pixel-to-pixel scatter at all (a noise-free
 model, a straight line) has no estimate: :func:`estimate_sigma` returns None.
 
-Accuracy on real spectra with pipeline errors (SDSS, LAMOST, 6dFGS): ``docs/lines_validation.md``, "Spectra without
-errors", measured by ``tests/test_io_noise.py``.
+Accuracy against the pipeline errors of real spectra (``docs/lines_validation.md``, "Spectra without errors",
+measured by ``tests/test_io_noise.py``): on the continuum the median ratio estimated / pipeline sigma is 1.02 for
+SDSS, 1.01 for LAMOST (bright stars higher: their absorption lines count as noise) and 0.73 for 6dFGS (noise
+correlated two pixels apart, which DER_SNR assumes away). Within a few pixels of a strong line the windows see the
+line's own second differences, so the estimate rises there; on SDSS it then matches the pipeline's noise, which grows
+with the line's photons (median 1.08). Emission lines are deliberately not masked first: that left the errors at the
+lines 5-35 % too small.
 
 This module uses NumPy only; :func:`add_estimated_errors` is what :func:`galdesk.io.reading.check_spectrum` (every
 file read) and the project store (spectra stored without errors) call.
@@ -39,6 +44,7 @@ DEFAULT_WINDOW = 101
 DER_SNR_FACTOR = 1.482602 / np.sqrt(6.0)
 #: Fewest valid second differences a window (or a whole spectrum) needs for an estimate.
 MIN_DIFFERENCES = 8
+_CHUNK = 20000
 
 
 def _second_differences(flux: np.ndarray, bad: np.ndarray) -> np.ndarray:
@@ -85,8 +91,8 @@ def estimate_sigma(flux, mask=None, window: int = DEFAULT_WINDOW) -> np.ndarray 
         too few valid pixels or no pixel-to-pixel scatter.
     """
     flux = np.asarray(flux, dtype=np.float64).ravel()
-    n = flux.size
     bad = ~np.isfinite(flux) if mask is None else (np.asarray(mask, bool).ravel() | ~np.isfinite(flux))
+    n = flux.size
     d = _second_differences(flux, bad)
     valid = np.isfinite(d)
     if valid.sum() < MIN_DIFFERENCES:
@@ -98,17 +104,19 @@ def estimate_sigma(flux, mask=None, window: int = DEFAULT_WINDOW) -> np.ndarray 
         return None
     window = max(5, min(int(window), n))
     half = window // 2
-    step = max(1, window // 10)
-    centres = np.unique(np.append(np.arange(0, n, step), n - 1))
+    centres = np.unique(np.append(np.arange(0, n, max(1, window // 10)), n - 1))
     padded = np.concatenate([np.full(half, np.nan), d, np.full(half, np.nan)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)[centres]
-    counts = np.isfinite(windows).sum(axis=1)
-    enough = counts >= max(MIN_DIFFERENCES, window // 5)
-    if not enough.any():
+    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    local = np.full(centres.size, np.nan)
+    for start in range(0, centres.size, _CHUNK):  # bounded memory for very long spectra
+        rows = view[centres[start:start + _CHUNK]]
+        enough = np.isfinite(rows).sum(axis=1) >= max(MIN_DIFFERENCES, window // 5)
+        if enough.any():
+            local[start:start + _CHUNK][enough] = DER_SNR_FACTOR * np.nanmedian(rows[enough], axis=1)
+    known = np.isfinite(local)
+    if not known.any():
         return np.full(n, overall)
-    local = DER_SNR_FACTOR * np.nanmedian(windows[enough], axis=1)
-    local = np.where(local > 0, local, overall)
-    return np.interp(np.arange(n), centres[enough], local)
+    return np.interp(np.arange(n), centres[known], np.where(local[known] > 0, local[known], overall))
 
 
 def estimate_ivar(flux, mask=None, window: int = DEFAULT_WINDOW) -> np.ndarray | None:
