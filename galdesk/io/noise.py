@@ -22,7 +22,7 @@ measured by ``tests/test_io_noise.py``): on the continuum the median ratio estim
 SDSS, 1.01 for LAMOST (bright stars higher: their absorption lines count as noise) and 0.73 for 6dFGS (noise
 correlated two pixels apart, which DER_SNR assumes away). Within a few pixels of a strong line the windows see the
 line's own second differences, so the estimate rises there; on SDSS it then matches the pipeline's noise, which grows
-with the line's photons (median 1.08). Emission lines are deliberately not masked first: that left the errors at the
+with the line's photons (median 1.06). Emission lines are deliberately not masked first: that left the errors at the
 lines 5-35 % too small.
 
 This module uses NumPy only; :func:`add_estimated_errors` is what :func:`galdesk.io.reading.check_spectrum` (every
