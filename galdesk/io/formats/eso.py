@@ -8,7 +8,8 @@ ReadError (enforced centrally by :func:`galdesk.io.reading.check_spectrum`).
     ``FLUX`` (or ``FLUX_REDUCED``), optional ``ERR`` (``ERR_REDUCED``) and ``QUAL`` (``!= 0`` masked).
     Wavelength unit from ``TUNIT`` (``nm`` -> x10, ``um`` -> x1e4, ``m``, ``Angstrom``). Air/vacuum from the
     ESO SDP convention: ``TUCD`` of WAVE ``em.wl;obs.atmos`` means air, ``em.wl`` vacuum; without a TUCD, air
-    (ESO pipelines calibrate in air).
+    (ESO pipelines calibrate in air). Redshift from a ``Z`` or ``REDSHIFT`` keyword of the primary header, else of
+    the table's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from galdesk.io.formats.common import (
     fits_open,
     float_or_none,
+    header_redshift,
     ivar_from_sigma,
     parse_flux_unit,
     table_columns,
@@ -89,7 +91,7 @@ def read_eso_sdp(probe: Probe) -> list[SpectrumData]:
         mask = qual != 0 if qual is not None else np.zeros(flux.size, bool)
     funit_text = h.get(f"TUNIT{fi}")
     meta["flux_unit_text"] = funit_text
-    z = float_or_none(primary.get("REDSHIFT", primary.get("Z")))
+    z = header_redshift(primary, h)
     for key in ("RA", "DEC"):
         meta[key.lower()] = float_or_none(primary.get(key))
     return [SpectrumData(wavelength=wave, flux=flux, ivar=ivar, mask=mask, source=str(path), id=path.stem,

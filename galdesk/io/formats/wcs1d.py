@@ -14,7 +14,8 @@ ReadError (enforced centrally by :func:`galdesk.io.reading.check_spectrum`).
     or ``ARRAYn`` gives the errors. **Air/vacuum**: ``VACUUM`` (bool), ``AIRORVAC`` (``'air'``/``'vac'``),
     ``CTYPE1`` ``AWAV`` (air) / ``WAVE`` (vacuum); otherwise **air**, the usual case for ground-based generic
     files (``meta["vacuum_assumed"] = True``). ``BUNIT`` -> ``flux_unit`` when astropy can parse it
-    (``meta["bunit"]`` always). ``Z``/``REDSHIFT`` keywords when present.
+    (``meta["bunit"]`` always). Redshift from a ``Z``/``REDSHIFT`` keyword of the spectrum's HDU, else of the
+    primary header.
 
 The wavelength itself is computed by :func:`galdesk.io.formats.common.linear_wcs_wavelength` (also used by the
 LAMOST reader).
@@ -26,7 +27,7 @@ import numpy as np
 
 from galdesk.io.formats.common import (
     fits_open,
-    float_or_none,
+    header_redshift,
     ivar_from_sigma,
     ivar_from_var,
     linear_wcs_wavelength,
@@ -97,6 +98,8 @@ def read_fits_1d(probe: Probe) -> list[SpectrumData]:
     with fits_open(path) as hdul:
         data = np.array(hdul[index].data, dtype=np.float64)
         h = hdul[index].header.copy()
+        primary = hdul[0].header if index != 0 else None
+        z = header_redshift(h, primary)
     n = data.shape[-1]
     rows = data.reshape(-1, n)
     wave, winfo = linear_wcs_wavelength(h, n)
@@ -114,7 +117,6 @@ def read_fits_1d(probe: Probe) -> list[SpectrumData]:
         meta["other_rows"] = rows[1:]
     vac = _vacuum_from_header(h)
     meta["vacuum_assumed"] = vac is None
-    z = float_or_none(h.get("Z", h.get("REDSHIFT")))
     mask = ~np.isfinite(flux) if meta.get("no_errors") else ~(ivar > 0)
     return [SpectrumData(wavelength=wave, flux=flux, ivar=ivar, mask=mask, source=str(path), id=path.stem,
                          vacuum=bool(vac) if vac is not None else False, flux_unit=parse_flux_unit(h.get("BUNIT")),
