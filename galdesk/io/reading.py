@@ -14,6 +14,15 @@ Before any reader sees a FITS file, the :class:`~galdesk.io.probe.Probe` scans i
 (:func:`galdesk.io.fitshead.scan_fits`): a header that claims more than :data:`galdesk.io.fitshead.MAX_DATA_BYTES`
 or data beyond the end of the file is refused here, before astropy allocates anything.
 
+Targets that cannot be used
+---------------------------
+In a file of several spectra (a DESI coadd) each spectrum is checked on its own: one that fails
+:func:`check_spectrum` (a dead fibre: no positive inverse variance), has no usable pixel or only zeros
+(:func:`target_problem`), or that its reader marked (``meta["skip_reason"]``: a DESI sky fibre) is a *skipped
+target*, not the end of the file. :func:`read` leaves them out unless asked to keep them (the others get a warning
+that says so; a file whose every target is skipped is a ReadError naming them); :func:`read_paths` lists each as a
+Problem naming the file and the target. A file of one spectrum that fails the checks is a ReadError.
+
 Folder walking (:func:`expand_paths`)
 -------------------------------------
 Files named explicitly are always kept. Folders are walked recursively in sorted order, skipping hidden files and
@@ -214,21 +223,13 @@ def read(path: str | os.PathLike, kind: str | None = None, keep_skipped: bool = 
     kind : {"image", "spectrum"} or None
         Consider only readers of this kind.
     keep_skipped : bool
-        Also return the targets that cannot be used (see below), each with ``meta["skip_reason"]``; callers that
-        report per target (ingest, line fits) ask for them.
+        Also return the skipped targets of the file (module docstring), each with ``meta["skip_reason"]``;
+        callers that report per target (ingest, line fits) ask for them.
 
     Returns
     -------
     list of ImageData or SpectrumData
         One file may hold several objects (stamp collections, DESI coadds, HDF5 stacks).
-
-    Targets that cannot be used
-        In a file of several spectra each spectrum is checked on its own: one that fails
-        :func:`check_spectrum` (a dead fibre: no positive inverse variance), has no usable pixel or only zeros, or
-        that its reader marked (``meta["skip_reason"]``: a DESI sky fibre) is a *skipped target*, not the end of
-        the file. Without ``keep_skipped`` they are left out (the others get a warning that says so); a file whose
-        every target is skipped is a ReadError naming them. A single spectrum that fails the checks is a
-        ReadError as before.
 
     Raises
     ------

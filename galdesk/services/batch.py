@@ -107,6 +107,7 @@ def _fit_on_dask(files: list[str], config, redshifts, scheduler: str, ctx: TaskC
         client.close()
         if cluster is not None:
             cluster.close()
+    ctx.progress(1.0, f"{len(files)} files on the cluster")
     per_file = [list(fits) for _n, fits in first]
     for (k, _a, _b), (_n, fits) in zip(rest, later):
         per_file[k].extend(fits)
