@@ -64,6 +64,11 @@ def test_reader_pairs_redrock_and_keeps_every_target(pair, tmp_path):
     shutil.copy(coadd, old / coadd.name)
     D.write_redrock(old, prefix="zbest", hdu="ZBEST")
     assert [s.redshift for s in read(old / coadd.name)] == [D.Z[t] for t in GALAXIES]
+    # read on its own, a redrock file says what it is
+    from galdesk.io import ReadError
+
+    with pytest.raises(ReadError, match="a DESI redshift file .redrock/zbest., not spectra"):
+        read(pair[1])
     # a broken redrock file costs the redshifts, never the spectra
     (old / f"zbest-{D.NAME}.fits").write_bytes(b"SIMPLE  =  broken")
     again = read(old / coadd.name)
