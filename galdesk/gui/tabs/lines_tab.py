@@ -346,8 +346,8 @@ class LinesTab(QWidget):
     # -- fitting ------------------------------------------------------------------------------------------------------
     def refit(self, fresh: bool = False, delay: bool = False) -> None:
         """(Re)fit the current complex on the worker: warm-started from the current parameters unless ``fresh``."""
-        if self.spec is None:
-            return
+        if self.spec is None or self.spec.redshift is None:
+            return  # nothing to place the lines at (load_row says so; the z field takes one)
         self._pending = {"fresh": fresh}
         if delay:
             self._debounce.start()
