@@ -13,7 +13,8 @@ ReadError (enforced centrally by :func:`galdesk.io.reading.check_spectrum`).
     :func:`galdesk.io.reading.check_spectrum` estimates errors from the flux (:mod:`galdesk.io.noise`).
     Wavelength unit from ``TUNIT`` (``nm`` -> x10, ``um`` -> x1e4, ``m``, ``Angstrom``). Air/vacuum from the
     ESO SDP convention: ``TUCD`` of WAVE ``em.wl;obs.atmos`` means air, ``em.wl`` vacuum; without a TUCD, air
-    (ESO pipelines calibrate in air).
+    (ESO pipelines calibrate in air). Redshift from a ``Z`` or ``REDSHIFT`` keyword of the primary header, else of
+    the table's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from galdesk.io.formats.common import (
     fits_open,
     float_or_none,
+    header_redshift,
     ivar_from_sigma,
     ivar_from_var,
     parse_flux_unit,
@@ -111,7 +113,7 @@ def read_eso_sdp(probe: Probe) -> list[SpectrumData]:
         mask |= qual != 0
     funit_text = h.get(f"TUNIT{fi}")
     meta["flux_unit_text"] = funit_text
-    z = float_or_none(primary.get("REDSHIFT", primary.get("Z")))
+    z = header_redshift(primary, h)
     for key in ("RA", "DEC"):
         meta[key.lower()] = float_or_none(primary.get(key))
     return [SpectrumData(wavelength=wave, flux=flux, ivar=ivar, mask=mask, source=str(path), id=path.stem,

@@ -15,6 +15,7 @@ ReadError (enforced centrally by :func:`galdesk.io.reading.check_spectrum`).
     *not* include ``ivar == 0``, and :func:`galdesk.io.reading.check_spectrum` estimates errors from the flux
     (:mod:`galdesk.io.noise`). Air unless a comment says vacuum (``meta["vacuum_assumed"]``). Other columns ->
     ``meta["columns"]``.
+    A comment ``z = 0.0123`` / ``redshift: 0.0123`` (any case, ``=`` or ``:``) gives the redshift.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ _ERR_NAMES = ("err", "error", "errors", "sigma", "sig", "unc", "uncertainty", "n
               "e_flam")
 _IVAR_NAMES = ("ivar", "invvar", "inv_var", "ivariance", "inverse_variance", "flux_ivar")
 _VAR_NAMES = ("var", "variance", "flux_var")
+_Z_COMMENT = re.compile(r"^(?:z|redshift)\s*[=:]\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?:\s|$|,|;|/)",
+                        re.IGNORECASE)
 _NUM_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][+-]?\d+)?$|^[+-]?(?:nan|inf)$", re.IGNORECASE)
 
 
@@ -113,6 +116,15 @@ def _comment_lines(text: str) -> list[str]:
     """Every comment line of the file, without its comment mark (the head only saw the first 2880 bytes)."""
     return [ln.strip().lstrip("#%;! ").strip() for ln in text.splitlines()
             if ln.strip().startswith(("#", "%", ";", "!"))]
+
+
+def _comment_redshift(comments: list[str]) -> float | None:
+    """The redshift of a ``z = ...`` / ``redshift: ...`` comment line, or None."""
+    for c in comments:
+        m = _Z_COMMENT.match(c.strip())
+        if m:
+            return float(m.group(1))
+    return None
 
 
 def _data_table(text: str, comma: bool, header_lines: int) -> np.ndarray:
@@ -223,7 +235,8 @@ def read_text_spectrum(probe: Probe) -> list[SpectrumData]:
     meta["column_names"] = names
     mask = ~np.isfinite(flux) if no_errors else ~(ivar > 0)
     return [SpectrumData(wavelength=wave, flux=flux, ivar=ivar, mask=mask, source=str(path), id=path.stem,
-                         vacuum=vacuum, flux_unit="", header={"comments": comments}, meta=meta)]
+                         vacuum=vacuum, flux_unit="", redshift=_comment_redshift(comments),
+                         header={"comments": comments}, meta=meta)]
 
 
 register_reader("text", "spectrum", _is_text_spectrum, read_text_spectrum, priority=5)

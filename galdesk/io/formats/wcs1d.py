@@ -32,7 +32,8 @@ ReadError (enforced centrally by :func:`galdesk.io.reading.check_spectrum`).
     **Air/vacuum**: ``VACUUM`` (bool), ``AIRORVAC`` (``'air'``/``'vac'``), ``CTYPE1`` ``AWAV`` (air) / ``WAVE``
     (vacuum); otherwise vacuum for the SDSS ``COEFF0`` grid and **air** for the rest, the usual case for
     ground-based generic files (``meta["vacuum_assumed"] = True``). ``BUNIT`` -> ``flux_unit`` when astropy can
-    parse it (``meta["bunit"]`` always). ``Z``/``REDSHIFT`` keywords when present. ``meta["error_source"]`` says
+    parse it (``meta["bunit"]`` always). Redshift from a ``Z``/``REDSHIFT`` keyword of the spectrum's HDU, else of the
+    primary header. ``meta["error_source"]`` says
     where the errors came from.
 
 The WCS wavelength itself is computed by :func:`galdesk.io.formats.common.linear_wcs_wavelength` (also used by the
@@ -45,7 +46,7 @@ import numpy as np
 
 from galdesk.io.formats.common import (
     fits_open,
-    float_or_none,
+    header_redshift,
     ivar_from_sigma,
     ivar_from_var,
     linear_wcs_wavelength,
@@ -264,6 +265,8 @@ def read_fits_1d(probe: Probe) -> list[SpectrumData]:
         else:
             wave = _wave_from_hdu(hdul, source[1], probe.fits_summary[source[1]].name)
             meta["wave_hdu"] = source[1]
+        primary = hdul[0].header if index != 0 else None
+        z = header_redshift(h, primary)
     flux = rows[0]
     meta["bunit"] = text_or_none(h.get("BUNIT"))
     if ivar is None:
@@ -281,7 +284,7 @@ def read_fits_1d(probe: Probe) -> list[SpectrumData]:
     mask = mask | ~np.isfinite(flux) if meta.get("no_errors") else mask | ~(ivar > 0)
     return [SpectrumData(wavelength=wave, flux=flux, ivar=ivar, mask=mask, source=str(path), id=path.stem,
                          vacuum=vacuum, flux_unit=parse_flux_unit(h.get("BUNIT")),
-                         redshift=float_or_none(h.get("Z", h.get("REDSHIFT"))), header=h, resolution_kms=resolution,
+                         redshift=z, header=h, resolution_kms=resolution,
                          meta=meta)]
 
 
