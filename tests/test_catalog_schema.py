@@ -10,7 +10,7 @@ import numpy as np
 
 from galdesk.catalog.assemble import build_catalog
 from galdesk.catalog.lines_table import results_table
-from galdesk.catalog.schema import FIT_GROUPS, LINE_QUANTITIES, markdown_table
+from galdesk.catalog.schema import FIT_GROUPS, LINE_QUANTITIES, STATUS_COLUMNS, markdown_table
 from galdesk.io.model import SpectrumData
 from galdesk.project import Project
 
@@ -55,7 +55,8 @@ def _catalogue(tmp_path, payloads):
 def test_fit_lines_table_and_export_share_every_line_fit_column(tmp_path):
     rt = results_table([{"source": "a.fits", "id": "s0", **FULL}, {"source": "b.fits", "id": "s1", **PLAIN}])
     cat = _catalogue(tmp_path, [FULL, PLAIN])
-    fit_cols = [c for c in rt.colnames if c not in ("source", "id", "z", "error")]
+    table_only = ("source", "id", "z", "error", *(spec.name for spec in STATUS_COLUMNS))
+    fit_cols = [c for c in rt.colnames if c not in table_only]
     assert fit_cols and set(fit_cols) <= set(cat.colnames)
     for c in fit_cols:
         assert rt[c].unit == cat[c].unit, c
@@ -67,11 +68,12 @@ def test_fit_lines_table_and_export_share_every_line_fit_column(tmp_path):
 
 
 def test_every_column_is_in_the_schema_and_groups_appear_only_when_used(tmp_path):
-    names = {spec.name for _g, _p, specs in FIT_GROUPS for spec in specs}
+    names = {spec.name for _g, _p, specs in FIT_GROUPS for spec in specs} | {s.name for s in STATUS_COLUMNS}
     line_suffixes = tuple(f"_{s}" for s, *_ in LINE_QUANTITIES)
     rt = results_table([{"source": "a.fits", "id": "s0", **FULL}])
     for c in rt.colnames:
         assert c in names or c in ("source", "id", "z", "error") or c.endswith(line_suffixes), c
+    assert [rt[c][0] for c in ("fit_status", "skip_reason")] == ["fitted", np.ma.masked]
     plain = results_table([{"source": "b.fits", "id": "s1", **PLAIN}])
     assert "stellar_sigma" in plain.colnames and "bpt_class" in plain.colnames
     assert not any(c.startswith(("feii_", "log_mbh", "oiii_w80", "n_e_")) for c in plain.colnames)

@@ -425,3 +425,47 @@ def test_fast_header_and_table_parsers_match_astropy(path, shared_data):
                     assert np.array_equal(np.char.strip(ref.astype(str)), got), name
                 else:
                     assert np.array_equal(ref, got, equal_nan=ref.dtype.kind == "f"), name
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Redshifts where surveys put them: header keywords, text comments; one bad target of a multi-target file
+# ------------------------------------------------------------------------------------------------------------------
+def test_redshift_keywords_of_eso_wcs1d_and_text(tmp_path):
+    n = 200
+    wave_nm = np.linspace(500.0, 600.0, n)
+    cols = [fits.Column("WAVE", f"{n}D", "nm", array=wave_nm[None]),
+            fits.Column("FLUX", f"{n}D", array=np.ones((1, n))), fits.Column("ERR", f"{n}D", array=np.ones((1, n)))]
+    tab = fits.BinTableHDU.from_columns(cols, name="SPECTRUM")
+    tab.header["REDSHIFT"] = 0.0312  # in the table's header, as some Phase 3 collections put it
+    fits.HDUList([fits.PrimaryHDU(), tab]).writeto(tmp_path / "eso.fits")
+    assert _one(tmp_path / "eso.fits").redshift == pytest.approx(0.0312)
+    primary = fits.PrimaryHDU()
+    primary.header["Z"] = 0.145  # a survey's primary header; the spectrum in an extension
+    ext = fits.ImageHDU(np.ones(100, np.float32))
+    ext.header.update(CRVAL1=4000.0, CDELT1=2.0, CRPIX1=1.0)
+    fits.HDUList([primary, ext]).writeto(tmp_path / "ext.fits")
+    assert _one(tmp_path / "ext.fits").redshift == pytest.approx(0.145)
+    rows = "\n".join(f"{4000 + 2 * i} 1.0 0.1" for i in range(50))
+    (tmp_path / "z.txt").write_text(f"# object NGC 1234\n# Redshift: 0.0213 (NED)\n{rows}\n")
+    assert _one(tmp_path / "z.txt").redshift == pytest.approx(0.0213)
+    (tmp_path / "noz.txt").write_text(f"# size = 0.5 arcsec\n{rows}\n")
+    assert _one(tmp_path / "noz.txt").redshift is None
+
+
+def test_one_dead_fibre_does_not_lose_the_file(tmp_path):
+    path = tmp_path / "coadd-dead.fits"
+    _desi_file(path)
+    with fits.open(path, mode="update") as f:
+        for arm in "BRZ":
+            f[f"{arm}_IVAR"].data[1] = 0.0  # target 2: a dead fibre
+    good, dead = read(path, keep_skipped=True)
+    assert "skip_reason" not in good.meta and "no pixel has a positive inverse variance" in dead.meta["skip_reason"]
+    assert [s.id for s in read(path)] == [good.id]
+    res = read_paths([path])
+    assert [s.id for s in res.spectra] == [good.id]
+    assert len(res.problems) == 1 and f"target {dead.id} skipped" in res.problems[0].error
+    with fits.open(path, mode="update") as f:
+        for arm in "BRZ":
+            f[f"{arm}_IVAR"].data[0] = 0.0
+    with pytest.raises(ReadError, match=r"no usable target \(target \d+: no pixel .*; target \d+: no pixel"):
+        read(path)

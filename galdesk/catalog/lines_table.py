@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from galdesk.catalog.schema import DEFAULT_FLUX_UNIT, fit_columns
+from galdesk.catalog.schema import DEFAULT_FLUX_UNIT, fit_columns, status_columns
 
 __all__ = ["results_table"]
 
 
 def results_table(results: list[dict], flux_unit=DEFAULT_FLUX_UNIT):
-    """One row per spectrum: ``source``, ``id``, ``z``, ``error`` (why a spectrum could not be fitted, else empty),
-    then the line-fit columns of :func:`galdesk.catalog.schema.fit_columns` with their units (line fluxes in
-    ``flux_unit``, by default the SDSS flux density unit times Angstrom, 1e-17 erg/s/cm2).
+    """One row per spectrum (every target of every file): ``source``, ``id``, ``z``, ``error`` (why a spectrum could
+    not be read or fitted, else empty), the :data:`~galdesk.catalog.schema.STATUS_COLUMNS` (``fit_status``
+    fitted/skipped/error, ``skip_reason``, ``z_source``, ``zwarn``), then the line-fit columns of
+    :func:`galdesk.catalog.schema.fit_columns` (fitted rows only) with their units (line fluxes in ``flux_unit``,
+    by default the SDSS flux density unit times Angstrom, 1e-17 erg/s/cm2).
 
     Parameters
     ----------
     results : list of dict
-        :meth:`galdesk.lines.results.SpectrumFit.to_dict` records (failed fits carry ``error``).
+        :meth:`galdesk.lines.results.SpectrumFit.to_dict` records (failed fits carry ``error``, skipped ones
+        ``skip_reason``; neither has line-fit values).
     """
     from astropy.table import MaskedColumn, Table
 
@@ -27,6 +30,9 @@ def results_table(results: list[dict], flux_unit=DEFAULT_FLUX_UNIT):
     z = np.array([np.nan if r.get("z") is None else float(r["z"]) for r in results])
     t["z"] = MaskedColumn(z, mask=~np.isfinite(z), description="redshift the lines were fitted at")
     t["error"] = [str(r.get("error") or "") for r in results]
-    for name, col in fit_columns([None if r.get("error") else r for r in results], flux_unit):
+    for name, col in status_columns(results):
+        t[name] = col
+    fitted = [r if t["fit_status"][k] == "fitted" else None for k, r in enumerate(results)]
+    for name, col in fit_columns(fitted, flux_unit):
         t[name] = col
     return t

@@ -26,7 +26,8 @@ import numpy as np
 from galdesk.lines.bhmass import SYSTEMATIC_DEX
 
 __all__ = ["ColumnSpec", "LINE_FLUX", "DEFAULT_FLUX_UNIT", "FIT_GROUPS", "LINE_QUANTITIES", "fit_columns",
-           "line_column_base", "markdown_table", "column_name", "column_unit", "text_columns"]
+           "line_column_base", "markdown_table", "column_name", "column_unit", "text_columns", "STATUS_COLUMNS",
+           "status_columns"]
 
 #: Placeholder unit of line fluxes: the fitted spectra's flux-density unit times Angstrom.
 LINE_FLUX = "line flux"
@@ -88,6 +89,24 @@ def _with_err(name: str, unit: str | None, description: str, section: str, key: 
     err_unit = "dex" if unit and unit.startswith("dex(") else unit
     return [ColumnSpec(name, unit, description, "float", _in(section, key)),
             ColumnSpec(f"{name}_err", err_unit, err_description, "float", _in(section, err_key))]
+
+
+def _status(p: dict) -> str:
+    return p.get("status") or ("error" if p.get("error") else ("skipped" if p.get("skip_reason") else "fitted"))
+
+
+#: Columns of the ``fit-lines`` table (every row, fitted or not) that say what happened to each spectrum and where
+#: its redshift came from. Not in the exported catalogue, whose line fits are all fitted.
+STATUS_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("fit_status", None, "fitted; skipped (read, but not fitted: see skip_reason); or error (the file or "
+               "the fit failed: see error)", "text", _getter(_status, "status")),
+    ColumnSpec("skip_reason", None, "why a spectrum that was read was not fitted: no redshift, a sky, empty or fully "
+               "masked fibre", "text", _key("skip_reason")),
+    ColumnSpec("z_source", None, "where z came from: --z, a catalogue or DESI redrock file (its name), the file "
+               "itself, or the project's object table", "text", _key("z_source")),
+    ColumnSpec("zwarn", None, "warning bits of the redshift fit (DESI ZWARN); non-zero: fitted, but z is flagged",
+               "int", _key("zwarn")),
+)
 
 
 def _fit_group() -> list[ColumnSpec]:
@@ -248,9 +267,11 @@ def _column(spec: ColumnSpec, values, flux_unit, note: str = ""):
         return MaskedColumn(arr, mask=[v == "" for v in vals], description=description)
     if spec.kind == "int":
         mask = np.array([v is None for v in values], bool)
-        arr = np.array([0 if v is None else int(v) for v in values], dtype=np.int16)
+        ints = [0 if v is None else int(v) for v in values]
+        dtype = np.int16 if all(abs(v) < 2**15 - 1 for v in ints) else np.int64  # 1/0 flags; ZWARN bits
+        arr = np.array(ints, dtype=dtype)
         col = MaskedColumn(arr, mask=mask, description=description)
-        col.fill_value = np.iinfo(np.int16).min  # the FITS TNULL: never a real value
+        col.fill_value = np.iinfo(dtype).min  # the FITS TNULL: never a real value
         return col
     arr = np.array([_float(v) for v in values], dtype=float)
     return MaskedColumn(arr, mask=~np.isfinite(arr), unit=_unit(spec.unit, flux_unit), description=description)
@@ -318,6 +339,11 @@ def fit_columns(payloads: list[dict | None], flux_unit=DEFAULT_FLUX_UNIT, flux_n
     return out + _line_columns(payloads, flux_unit, flux_note)
 
 
+def status_columns(results: list[dict]) -> list:
+    """The :data:`STATUS_COLUMNS` of a ``fit-lines`` table, one row per record (fitted, skipped or error)."""
+    return [(spec.name, _column(spec, [spec.get(r) for r in results], None)) for spec in STATUS_COLUMNS]
+
+
 def column_unit(name: str, flux_unit=DEFAULT_FLUX_UNIT):
     """The schema's unit of a catalogue column (a fit column, a line column ``<line>[_<comp>]_<quantity>``, or
     ``ra``/``dec``) as an astropy unit; None when the schema has none (dimensionless or not a schema column)."""
@@ -336,13 +362,16 @@ def column_unit(name: str, flux_unit=DEFAULT_FLUX_UNIT):
 
 def text_columns() -> tuple[str, ...]:
     """Names of the schema's text columns (kept as text when a CSV is read back)."""
-    return tuple(spec.name for _g, _p, specs in FIT_GROUPS for spec in specs if spec.kind == "text")
+    specs = [spec for _g, _p, group in FIT_GROUPS for spec in group] + list(STATUS_COLUMNS)
+    return tuple(spec.name for spec in specs if spec.kind == "text")
 
 
 def markdown_table() -> str:
     """The line-fit rows of the column table in ``docs/vetting_and_export.md`` (a test keeps the doc equal), with
     the key of each quantity in the JSON record (``fit-lines --json`` and the journal keep the fitter's names)."""
     out = ["| column | unit | meaning | JSON record key |", "|---|---|---|---|"]
+    for spec in STATUS_COLUMNS:
+        out.append(f"| `{spec.name}` | | {spec.description} (`fit-lines` table only) | `{spec.get.path}` |")
     for group, _present, specs in FIT_GROUPS:
         for spec in specs:
             unit = "line-flux unit" if spec.unit == LINE_FLUX else (spec.unit or "")

@@ -26,7 +26,9 @@ def cmd_batch_fit_lines(args) -> int:
         return fail("batch", "no files found")
     try:
         results = fit_lines_batch(paths, config, scheduler=args.scheduler, ctx=ConsoleContext(quiet=args.json),
-                                  n_workers=args.workers)
+                                  n_workers=args.workers, z=args.z, catalogs=args.catalog)
+    except ValueError as exc:  # --z for several targets, an implausible --z: before any work
+        return fail("batch", str(exc))
     except OSError as exc:
         if not args.scheduler:
             raise
@@ -36,9 +38,9 @@ def cmd_batch_fit_lines(args) -> int:
     if args.json:
         print_json(results)
     else:
-        bad = [r for r in results if r.get("error")]
-        print(f"fitted {len(results) - len(bad)}/{len(results)} spectra"
-              + (f" on {args.scheduler}" if args.scheduler else " with local processes"))
+        from galdesk.lines.batch import batch_summary
+
+        print(batch_summary(results) + (f" on {args.scheduler}" if args.scheduler else " with local processes"))
     return report_problems("batch", results)
 
 

@@ -29,6 +29,12 @@ def add_fit_options(f) -> None:
     f.add_argument("--templates", help="stellar template FITS (default: the bundled BC03 MILES SSPs)")
     f.add_argument("--powerlaw", action="store_true",
                    help="add a featureless AGN power law to the stellar templates (Seyfert hosts)")
+    f.add_argument("--z", type=float, default=None, metavar="Z",
+                   help="the redshift of a single target (a file with one spectrum); for several, use --catalog")
+    f.add_argument("--catalog", action="append", default=[], metavar="FILE",
+                   help="redshifts by id or file: a CSV/ECSV/FITS/VOTable catalogue with a z (or redshift) column, "
+                        "matched as `galdesk ingest` matches, or a DESI redrock/zbest file (by TARGETID); wins over "
+                        "the files' own redshifts (repeatable)")
 
 
 def config_from_args(args):
@@ -57,27 +63,50 @@ def cmd_fit_lines(args) -> int:
         config = config_from_args(args)
         if args.output:  # before any fitting: a result table that cannot be written must not cost the batch
             check_output(args.output, overwrite=args.overwrite)
+        # redshift inputs are checked (and catalogues read) before the first fit, too
+        results = fit_sources(args.sources, config, ctx=ConsoleContext(quiet=args.json), n_jobs=args.jobs,
+                              z=args.z, catalogs=args.catalog)
     except ValueError as exc:
         return fail("fit-lines", str(exc))
-    results = fit_sources(args.sources, config, ctx=ConsoleContext(quiet=args.json), n_jobs=args.jobs)
     if args.output:
         write_table(results_table(results), args.output, overwrite=args.overwrite)
     if args.json:
         print_json(results)
     else:
         for r in results:
-            if not r.get("error"):
+            if fit_status(r) != "error":
                 print(format_result(r))
     return report_problems("fit-lines", results)
 
 
+def fit_status(r: dict) -> str:
+    """fitted, skipped or error (:func:`galdesk.lines.batch.record_status`; imported here, not at start-up)."""
+    from galdesk.lines.batch import record_status
+
+    return record_status(r)
+
+
+def _where(r: dict) -> str:
+    """A record's file, and its target when the file holds several (the id is then not the file's stem)."""
+    from pathlib import Path
+
+    src = str(r.get("source") or "?")
+    ident = str(r.get("id") or "")
+    return src if not ident or ident == Path(src).stem else f"{src} (target {ident})"
+
+
 def report_problems(command: str, results: list[dict]) -> int:
-    """The spectra that could not be fitted, one line each on stderr; the exit code (2 when nothing was fitted)."""
-    bad = [r for r in results if r.get("error")]
+    """The spectra that were not fitted (errors and skips), one line each on stderr; the exit code (2 when nothing
+    was fitted)."""
+    bad = [r for r in results if fit_status(r) != "fitted"]
     if bad:
         print(f"{len(bad)} problem(s):", file=sys.stderr)
         for r in bad:
-            print(f"  {r.get('source')}: {r['error']}", file=sys.stderr)
+            why = r["error"] if fit_status(r) == "error" else f"skipped: {r.get('skip_reason')}"
+            print(f"  {_where(r)}: {why}", file=sys.stderr)
+        if any(r.get("skip_reason") == "no redshift" for r in bad):
+            print("  (give a redshift with --z Z for one spectrum, or --catalog FILE with id or file and z; a DESI "
+                  "redrock file beside its coadd is used by itself)", file=sys.stderr)
     if len(bad) == len(results):
         return fail(command, f"nothing could be fitted ({len(bad)} problem(s))" if bad else "no spectra found")
     return EXIT_OK
@@ -91,11 +120,17 @@ def format_result(r: dict) -> str:
     """A terminal report of one spectrum's fit (the ``to_dict`` record): verdicts, continuum, one line per line
     component, densities and, for broad-line AGN, luminosities and virial masses."""
     z = r.get("z")
+    if fit_status(r) == "skipped":
+        return "\n".join([f"{r.get('id')}  z = {_num(z, '.5f')}  skipped: {r.get('skip_reason')}"]
+                         + [f"  note: {n}" for n in r.get("notes") or []])
     head = (f"{r.get('id')}  z = {_num(z, '.5f')}  BPT: {r.get('bpt_class') or 'unclassified'}  "
             f"broad component: {'needed' if r.get('broad_needed') else 'not needed'}"
             + (f" (ΔBIC {_num(r.get('delta_bic'), '.1f')})" if r.get("delta_bic") is not None else "")
             + f"  continuum: {r.get('continuum') or '—'}")
     out = [head]
+    if r.get("z_source") not in (None, "file"):
+        out.append(f"  redshift from {r['z_source']}" + (f" (ZWARN {r['zwarn']})" if r.get("zwarn") else ""))
+    out.extend(f"  note: {n}" for n in r.get("notes") or [])
     st = r.get("stellar") or {}
     if st.get("kind") == "agn":
         out.append(f"  AGN continuum: Fe II FWHM {_num(st.get('feii_fwhm_kms'), '.0f')} ± "

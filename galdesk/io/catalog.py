@@ -3,7 +3,8 @@
 Decisions
 ---------
 * Formats come from the suffix, never guessed from content: ``.csv`` -> ``ascii.csv``, ``.tsv`` -> ``ascii.tab``,
-  ``.ecsv`` -> ``ascii.ecsv``, ``.fits/.fit/.fts`` -> ``fits`` (first table HDU), ``.vot/.votable/.xml`` ->
+  ``.ecsv`` -> ``ascii.ecsv``, ``.fits/.fit/.fts`` -> ``fits`` (first table HDU; the ``REDSHIFTS``/``ZBEST``
+  table of a DESI redrock/zbest file, whose ``TARGETID`` is the id and ``Z`` the redshift), ``.vot/.votable/.xml`` ->
   ``votable``, ``.txt/.dat`` -> ``ascii`` (astropy's guesser). FITS catalogues pass the same header guard as the
   readers (:func:`galdesk.io.fitshead.scan_fits`) first.
 * The **file column** is the first column whose lower-cased name is one of :data:`FILE_COLUMNS`; the **id
@@ -125,8 +126,13 @@ def read_catalog(path: str | os.PathLike):
                 raise ReadError(p, str(exc)) from None
             if not any(h.kind == "table" for h in layout.hdus):
                 raise ReadError(p, "FITS file has no table HDU: not a catalogue")
+        kwargs = {"memmap": False} if fmt == "fits" else {}
+        if fmt == "fits":  # a DESI redrock/zbest file: its redshift table, not the first table HDU
+            named = [h.name for h in layout.hdus if h.kind == "table"]
+            kwargs["hdu"] = next((n for n in ("REDSHIFTS", "ZBEST") if n in named), None)
+            if kwargs["hdu"] is None:
+                del kwargs["hdu"]
         with suppress():  # unit strings astropy does not know, etc.
-            kwargs = {"memmap": False} if fmt == "fits" else {}
             table = Table.read(p, format=fmt, **kwargs)
     except ReadError:
         raise

@@ -14,6 +14,15 @@ Before any reader sees a FITS file, the :class:`~galdesk.io.probe.Probe` scans i
 (:func:`galdesk.io.fitshead.scan_fits`): a header that claims more than :data:`galdesk.io.fitshead.MAX_DATA_BYTES`
 or data beyond the end of the file is refused here, before astropy allocates anything.
 
+Targets that cannot be used
+---------------------------
+In a file of several spectra (a DESI coadd) each spectrum is checked on its own: one that fails
+:func:`check_spectrum` (a dead fibre: no positive inverse variance), has no usable pixel or only zeros
+(:func:`target_problem`), or that its reader marked (``meta["skip_reason"]``: a DESI sky fibre) is a *skipped
+target*, not the end of the file. :func:`read` leaves them out unless asked to keep them (the others get a warning
+that says so; a file whose every target is skipped is a ReadError naming them); :func:`read_paths` lists each as a
+Problem naming the file and the target. A file of one spectrum that fails the checks is a ReadError.
+
 Folder walking (:func:`expand_paths`)
 -------------------------------------
 Files named explicitly are always kept. Folders are walked recursively in sorted order, skipping hidden files and
@@ -35,6 +44,7 @@ import numpy as np
 import galdesk.io.formats  # noqa: F401 - registers the built-in readers
 from galdesk.io.messages import one_line
 from galdesk.io.model import ImageData, Problem, ReadError, SpectrumData
+from galdesk.io.noise import add_estimated_errors
 from galdesk.io.probe import Probe
 from galdesk.io.registry import identify
 from galdesk.warncap import capture
@@ -49,6 +59,7 @@ __all__ = [
     "expand_paths",
     "check_image",
     "check_spectrum",
+    "target_problem",
     "check_cutout_shape",
     "max_aspect_ratio",
     "DEFAULT_MAX_ASPECT_RATIO",
@@ -143,10 +154,13 @@ def check_spectrum(spec: SpectrumData) -> SpectrumData:
     """Enforce the SpectrumData conventions; ValueError when the spectrum is unusable.
 
     Wavelength becomes float64 and increasing (a strictly decreasing one is reversed with all per-pixel arrays);
-    ivar is set to 0 where it is negative or non-finite; ``mask`` gains non-finite flux and, unless
-    ``meta["no_errors"]`` is set (a file without errors: the fitter must weight uniformly), ``ivar == 0``.
-    Refused: fewer than :data:`MIN_SPECTRUM_PIXELS` pixels, a redshift outside :data:`REDSHIFT_RANGE`, and (for a
-    spectrum that has errors) no pixel with a positive inverse variance, e.g. a dead or sky fibre.
+    ivar is set to 0 where it is negative or non-finite; ``mask`` gains non-finite flux and ``ivar == 0``.
+    A spectrum whose reader found no usable errors (``meta["no_errors"]``) gets errors estimated from its flux
+    (:func:`galdesk.io.noise.add_estimated_errors`: a sliding DER_SNR; ``meta["errors_estimated"]`` says how and
+    ``"no_errors"`` is dropped); only when no estimate is possible (a noise-free flux) does it keep ``no_errors``, a
+    zero ivar and an unmasked flux. Refused: fewer than :data:`MIN_SPECTRUM_PIXELS` pixels, a redshift outside
+    :data:`REDSHIFT_RANGE`, and (for a spectrum that has errors) no pixel with a positive inverse variance, e.g. a
+    dead or sky fibre.
     """
     wave = np.asarray(spec.wavelength, dtype=np.float64).ravel()
     flux = np.asarray(spec.flux, dtype=np.float64).ravel()
@@ -186,15 +200,17 @@ def check_spectrum(spec: SpectrumData) -> SpectrumData:
     if not (wave > 0).all():
         raise ValueError(f"non-positive wavelengths (first {wave[0]:g} Angstrom)")
     ivar = np.where(np.isfinite(ivar) & (ivar > 0), ivar, 0.0)
-    if not spec.meta.get("no_errors") and not (ivar > 0).any():
-        raise ValueError(f"no pixel has a positive inverse variance ({n} pixels): a dead, sky or fully masked "
-                         "fibre, or errors the reader cannot use")
     mask = mask | ~finite_flux
-    if not spec.meta.get("no_errors"):
-        mask |= ivar <= 0
     spec.wavelength, spec.flux, spec.ivar, spec.mask, spec.resolution_kms = (
         np.ascontiguousarray(wave), np.ascontiguousarray(flux), np.ascontiguousarray(ivar),
         np.ascontiguousarray(mask), res)
+    add_estimated_errors(spec)  # only for a spectrum whose file has no usable errors
+    if not spec.meta.get("no_errors"):
+        if not (spec.ivar > 0).any():
+            raise ValueError(f"no pixel has a positive inverse variance ({n} pixels): a dead, sky or fully masked "
+                             "fibre, or errors the reader cannot use")
+        spec.mask = spec.mask | (spec.ivar <= 0)
+    mask = spec.mask
     if mask.all():
         spec.meta.setdefault("warnings", []).append("no usable pixel (every pixel masked or ivar == 0)")
     return spec
@@ -203,7 +219,8 @@ def check_spectrum(spec: SpectrumData) -> SpectrumData:
 # ------------------------------------------------------------------------------------------------------------------
 # read / read_paths / expand_paths
 # ------------------------------------------------------------------------------------------------------------------
-def read(path: str | os.PathLike, kind: str | None = None) -> list[ImageData | SpectrumData]:
+def read(path: str | os.PathLike, kind: str | None = None, keep_skipped: bool = False
+         ) -> list[ImageData | SpectrumData]:
     """Read one file with the registered reader that claims it.
 
     Parameters
@@ -211,6 +228,9 @@ def read(path: str | os.PathLike, kind: str | None = None) -> list[ImageData | S
     path : path-like
     kind : {"image", "spectrum"} or None
         Consider only readers of this kind.
+    keep_skipped : bool
+        Also return the skipped targets of the file (module docstring), each with ``meta["skip_reason"]``;
+        callers that report per target (ingest, line fits) ask for them.
 
     Returns
     -------
@@ -263,20 +283,62 @@ def read(path: str | os.PathLike, kind: str | None = None) -> list[ImageData | S
             if isinstance(obj, ImageData):
                 check_image(obj)
             elif isinstance(obj, SpectrumData):
-                check_spectrum(obj)
+                _check_target(obj, several=len(out) > 1)
             else:
                 raise ReadError(p, f"reader {entry.name} returned a {type(obj).__name__}")
             obj.meta.setdefault("format", entry.name)
             if notes:
                 obj.meta.setdefault("warnings", [])
                 obj.meta["warnings"].extend(n for n in notes if n not in obj.meta["warnings"])
-        return out
+        return out if keep_skipped else _usable(p, out)
     except ReadError:
         raise
     except MemoryError:
         raise ReadError(p, "out of memory while reading") from None
     except Exception as exc:  # noqa: BLE001 - every failure becomes a one-line ReadError
         raise ReadError(p, one_line(exc, 240)) from exc
+
+
+def target_problem(spec: SpectrumData) -> str | None:
+    """Why a checked spectrum of a multi-target file is no target to keep, or None: no usable pixel (masked, NaN,
+    or ivar 0 when the file has errors), or a flux of exactly zero on every usable pixel (an empty fibre)."""
+    usable = (~spec.mask) & np.isfinite(spec.flux)
+    if not spec.meta.get("no_errors"):
+        usable &= spec.ivar > 0
+    if not usable.any():
+        return f"fully masked: no usable pixel of {len(spec)}"
+    if not np.any(spec.flux[usable] != 0):
+        return f"empty: the flux is zero on all {int(usable.sum())} usable pixels"
+    return None
+
+
+def _check_target(spec: SpectrumData, several: bool) -> None:
+    """:func:`check_spectrum`; in a file of several spectra a failure marks this one skipped instead of raising."""
+    if not several:
+        check_spectrum(spec)
+        return
+    try:
+        check_spectrum(spec)
+        reason = target_problem(spec)
+    except ValueError as exc:
+        reason = one_line(exc, 200)
+    if reason and not spec.meta.get("skip_reason"):
+        spec.meta["skip_reason"] = reason
+
+
+def _usable(p: Path, out: list) -> list:
+    """The objects without ``meta["skip_reason"]``; ReadError naming the skipped ones when none is left."""
+    skipped = [o for o in out if o.meta.get("skip_reason")]
+    if not skipped:
+        return out
+    kept = [o for o in out if not o.meta.get("skip_reason")]
+    named = "; ".join(f"target {o.id}: {o.meta['skip_reason']}" for o in skipped[:3])
+    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    if not kept:
+        raise ReadError(p, f"no usable target ({named}{more})")
+    for o in kept:
+        o.meta.setdefault("warnings", []).append(f"{len(skipped)} other target(s) of this file skipped ({named}{more})")
+    return kept
 
 
 def _warning_texts(caught) -> list[str]:
@@ -314,7 +376,7 @@ class ReadResult:
     images : list of ImageData
     spectra : list of SpectrumData
     problems : list of Problem
-        One per file that failed, with its one-line reason.
+        One per file that failed, and one per skipped target of a multi-target file, with its one-line reason.
     """
 
     images: list[ImageData] = field(default_factory=list)
@@ -393,11 +455,15 @@ def read_paths(paths, ctx=None, kind: str | None = None) -> ReadResult:
             ctx.check_cancelled()
             ctx.progress(i / n, f"reading {path.name}")
         try:
-            objs = read(path, kind=kind)
+            objs = read(path, kind=kind, keep_skipped=True)
         except ReadError as exc:
             result.problems.append(Problem(str(path), str(exc)))
             continue
         for obj in objs:
+            if obj.meta.get("skip_reason"):  # one target of a multi-target file: a problem of its own
+                result.problems.append(Problem(str(path), f"{path}: target {obj.id} skipped: "
+                                                          f"{obj.meta['skip_reason']}"))
+                continue
             (result.images if isinstance(obj, ImageData) else result.spectra).append(obj)
     if ctx is not None:
         ctx.progress(1.0, f"read {n - len(result.problems)} of {n} files")

@@ -127,6 +127,9 @@ def _no_reader_message(probe: Probe, kind: str | None) -> str:
         summary = probe.fits_summary
         images = [(i, h) for i, h in enumerate(summary) if h.kind == "image"]
         tables = [(i, h) for i, h in enumerate(summary) if h.kind == "table"]
+        if not images and {"REDSHIFTS", "ZBEST"} & {h.name for _, h in tables}:
+            return ("a DESI redshift file (redrock/zbest), not spectra: it is paired with the coadd-/spectra- file "
+                    "of the same name by itself, and ingest and fit-lines take it as a catalogue")
         if not images and tables:
             return (f"FITS file holds only tables ({len(tables)} table HDU(s)), no {what}: it looks like a "
                     f"catalogue - import it as a catalogue instead")

@@ -291,6 +291,15 @@ class SpectrumFit:
         Luminosities and virial masses (:func:`galdesk.lines.bhmass.black_hole_masses`).
     oiii_kinematics : dict
         [OIII] 5007 velocity percentiles and W80 (:func:`galdesk.lines.profile.line_kinematics`).
+    skip_reason : str or None
+        Why the spectrum was not fitted at all although it was read (``"no redshift"``, a sky or fully masked
+        fibre); a skipped spectrum has no lines. Distinct from ``error`` (the file or the fit failed).
+    z_source : str or None
+        Where ``z`` came from (``"--z"``, a catalogue's or a redrock file's name, ``"file"``, ...).
+    zwarn : int or None
+        The redshift fitter's warning bits (DESI redrock ``ZWARN``); non-zero: fitted, but the redshift is flagged.
+    notes : list of str
+        Remarks on the inputs (a flagged redshift, a catalogue z that differs from the file's, ...).
     """
 
     source: str
@@ -307,6 +316,15 @@ class SpectrumFit:
     flux_unit: str = ""
     bh_mass: dict = field(default_factory=dict)
     oiii_kinematics: dict = field(default_factory=dict)
+    skip_reason: str | None = None
+    z_source: str | None = None
+    zwarn: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """``"error"`` (``error`` set), ``"skipped"`` (``skip_reason`` set) or ``"fitted"``."""
+        return "error" if self.error else ("skipped" if self.skip_reason else "fitted")
 
     @property
     def lines(self) -> list[LineMeasurement]:
@@ -346,6 +364,10 @@ class SpectrumFit:
         and W80 of the whole [OIII] 5007 profile, core + wing, see :func:`galdesk.lines.profile.line_kinematics`),
         ``skipped``, ``error`` and ``model`` (per complex, the best-fit parameters with what is needed to evaluate
         them again, see :func:`galdesk.lines.saved.model_record`: views draw a saved fit without refitting it).
+
+        What happened to the spectrum: ``status`` (``"fitted"``, ``"skipped"`` or ``"error"``), ``skip_reason``
+        (why a spectrum that was read was not fitted, e.g. ``"no redshift"``; ``skipped`` keeps the per-complex
+        reasons), ``z_source``, ``zwarn`` and ``notes`` (where the redshift came from and what is doubtful).
         """
         keys = ("name", "wave_vac", "component", "flux", "flux_err", "fwhm_kms", "fwhm_err", "ew", "snr")
 
@@ -382,5 +404,10 @@ class SpectrumFit:
             "oiii_kinematics": {k: clean(v) for k, v in self.oiii_kinematics.items()},
             "skipped": dict(self.skipped),
             "error": self.error,
+            "status": self.status,
+            "skip_reason": self.skip_reason,
+            "z_source": self.z_source,
+            "zwarn": self.zwarn,
+            "notes": list(self.notes),
             "model": {k: model_record(cf) for k, cf in self.complexes.items()},
         }

@@ -12,7 +12,8 @@ import numpy as np
 
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["fit_sources", "fit_project", "complexes_for", "model_curves", "save_fits", "line_fit_payload"]
+__all__ = ["fit_sources", "fit_project", "complexes_for", "model_curves", "save_fits", "line_fit_payload",
+           "plan_redshifts", "count_targets"]
 
 
 def complexes_for(names: str | list[str] | None) -> tuple[str, ...] | None:
@@ -40,7 +41,9 @@ def complexes_for(names: str | list[str] | None) -> tuple[str, ...] | None:
 def line_fit_payload(spec, sf) -> dict:
     """The ``line_fit`` journal payload of a spectrum's fit: :meth:`SpectrumFit.to_dict
     <galdesk.lines.results.SpectrumFit.to_dict>` with the spectrum's ``source`` and ``id``."""
-    d = sf.to_dict()
+    from galdesk.lines.batch import fit_record
+
+    d = fit_record(sf)
     d["source"] = spec.source
     d["id"] = spec.id
     return d
@@ -53,7 +56,8 @@ def save_fits(project, items, author: str) -> list[dict]:
     ----------
     project : galdesk.project.Project
     items : iterable of (SpectrumData, SpectrumFit)
-        Spectra of the project and their fits; fits that failed (``error`` set) are not journaled.
+        Spectra of the project and their fits; only fitted ones are journaled (a failed or skipped one, e.g. for
+        want of a redshift, must not replace an earlier fit of the object).
     author : str
         Who appends them (``"galdesk fit-lines"`` for batch fits, the vetter's name in the Lines tab).
 
@@ -66,15 +70,18 @@ def save_fits(project, items, author: str) -> list[dict]:
     for spec, sf in items:
         d = line_fit_payload(spec, sf)
         out.append(d)
-        if sf.error is None:
+        if sf.error is None and sf.skip_reason is None:
             records.append(("line_fit", spec.id, d))
     project.journal.append_many(records, author=author)
     return out
 
 
 def fit_project(project, config=None, ctx: TaskContext | None = None, n_jobs: int | None = None,
-                rows=None) -> list[dict]:
-    """Fit the project's spectra (all, or object-table ``rows``) and append the results to its journal."""
+                rows=None, redshifts=None) -> list[dict]:
+    """Fit the project's spectra (all, or object-table ``rows``) and append the results to its journal.
+
+    ``redshifts`` (:class:`galdesk.io.redshifts.Redshifts`) overrides the object table's redshifts; spectra left
+    without one are skipped (``skip_reason`` "no redshift") and not journaled."""
     from galdesk.lines.batch import fit_many
     from galdesk.project import as_project
 
@@ -83,6 +90,11 @@ def fit_project(project, config=None, ctx: TaskContext | None = None, n_jobs: in
     project.check_writable("line fits")
     rows = project.spectrum_rows() if rows is None else np.asarray(rows, int)
     spectra = [project.spectrum(int(r)) for r in rows]
+    for spec in spectra:
+        if spec.redshift is not None:
+            spec.meta.setdefault("z_source", "project")  # the object table's (file or ingest catalogue)
+        if redshifts is not None:
+            redshifts.apply(spec)
     fits = fit_many(spectra, config, ctx=ctx, n_jobs=n_jobs)
     return save_fits(project, zip(spectra, fits), author="galdesk fit-lines")
 
@@ -128,19 +140,62 @@ def model_curves(spec, payload: dict | None = None, config=None, ctx: TaskContex
     return out
 
 
-def fit_sources(sources, config=None, ctx: TaskContext | None = None, n_jobs: int | None = None) -> list[dict]:
-    """Fit spectrum files and the spectra of projects; one dict per spectrum (failures carry ``error``)."""
+def count_targets(path) -> int:
+    """How many spectra of a file could be fitted (skipped targets not counted); 1 when it cannot be read (the fit
+    reports why)."""
+    from galdesk.io.model import ReadError
+    from galdesk.io.reading import read
+
+    try:
+        return sum(1 for s in read(path, kind="spectrum", keep_skipped=True) if not s.meta.get("skip_reason"))
+    except ReadError:
+        return 1
+
+
+def plan_redshifts(files, n_project_spectra: int = 0, z=None, catalogs=()):
+    """The spectrum files and the :class:`~galdesk.io.redshifts.Redshifts` of a ``fit-lines`` run.
+
+    DESI redrock/zbest files among ``files`` are catalogues (after ``catalogs``), not spectra. ``z`` is one redshift
+    for one target: ValueError when the sources hold more (or it is implausible); ReadError for a catalogue that
+    cannot be used. Runs before any fitting.
+    """
+    from galdesk.io.redshifts import Redshifts, is_redshift_file
+
+    files = list(files)
+    zfiles = [f for f in files if is_redshift_file(f)]
+    files = [f for f in files if f not in zfiles]
+    redshifts = Redshifts.build(z, list(catalogs) + zfiles)
+    if z is not None:
+        n = n_project_spectra + len(files)
+        if n == 1 and files:
+            n = count_targets(files[0])
+        if n != 1:
+            where = f"{files[0]} holds {n} targets" if len(files) == 1 and not n_project_spectra else \
+                f"the sources hold {n} spectra"
+            raise ValueError(f"--z gives one redshift for one target, but {where}; give each its redshift with "
+                             "--catalog (id or file, z)")
+    return files, redshifts
+
+
+def fit_sources(sources, config=None, ctx: TaskContext | None = None, n_jobs: int | None = None, z=None,
+                catalogs=()) -> list[dict]:
+    """Fit every target of spectrum files and the spectra of projects; one dict per target (``status`` fitted,
+    skipped or error). ``z``/``catalogs``: see :func:`plan_redshifts` (its errors come before any fitting)."""
     from galdesk.io.reading import expand_paths
-    from galdesk.lines.batch import fit_many
-    from galdesk.project import is_project
+    from galdesk.lines.batch import fit_many, fit_record
+    from galdesk.project import as_project, is_project
 
     ctx = ctx or NullContext()
     projects = [s for s in sources if is_project(s)]
     files = expand_paths([s for s in sources if not is_project(s)])
+    n_proj = 0
+    if z is not None and projects:
+        n_proj = sum(len(as_project(p).spectrum_rows()) for p in projects)
+    files, redshifts = plan_redshifts(files, n_proj, z, catalogs)
     out: list[dict] = []
     for p in projects:
-        out.extend(fit_project(p, config, ctx=ctx, n_jobs=n_jobs))
+        out.extend(fit_project(p, config, ctx=ctx, n_jobs=n_jobs, redshifts=redshifts or None))
     if files:
-        for sf in fit_many([str(f) for f in files], config, ctx=ctx, n_jobs=n_jobs):
-            out.append(sf.to_dict())
+        for sf in fit_many([str(f) for f in files], config, ctx=ctx, n_jobs=n_jobs, redshifts=redshifts or None):
+            out.append(fit_record(sf))
     return out

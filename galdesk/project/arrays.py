@@ -2,6 +2,11 @@
 count, and spectra ``/spectra/{wavelength,flux,ivar,mask,resolution}`` concatenated with ``/spectra/offsets``
 (n + 1) and one JSON ``/spectra/attrs`` string per spectrum. :class:`galdesk.project.store.Project` reads and writes
 it only through these functions.
+
+A spectrum's plain ``meta`` values (str, int, float, bool, None) are kept in its attrs, so
+``meta["errors_estimated"]`` (errors estimated from the flux at read time, :mod:`galdesk.io.noise`) survives the
+store. A spectrum stored without errors by an older galdesk (``meta["no_errors"]``, every ivar 0) gets them
+estimated when it is read back, the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import numpy as np
 
 from galdesk.fsutil import atomic_write
 from galdesk.io.model import SpectrumData
+from galdesk.io.noise import add_estimated_errors
 from galdesk.jsonutil import json_default
 
 __all__ = ["group_counts", "n_spectra_stored", "write_arrays", "write_spectra", "read_spectrum", "spectrum_attrs"]
@@ -81,7 +87,7 @@ def read_spectrum(path: Path, k: int, *, source: str, oid: str, z: float, spec_c
         a, b = int(g["offsets"][k]), int(g["offsets"][k + 1])
         res = g["resolution"][a:b]
         attrs = _attrs(g["attrs"][k])
-        return SpectrumData(
+        spec = SpectrumData(
             wavelength=g["wavelength"][a:b], flux=g["flux"][a:b], ivar=g["ivar"][a:b],
             mask=g["mask"][a:b].astype(bool), source=source, id=oid,
             vacuum=bool(attrs.get("vacuum", True)), flux_unit=attrs.get("flux_unit", ""),
@@ -89,6 +95,9 @@ def read_spectrum(path: Path, k: int, *, source: str, oid: str, z: float, spec_c
             spec_class=spec_class, subclass=subclass,
             resolution_kms=None if np.all(np.isnan(res)) else res, meta=attrs.get("meta", {}),
         )
+    if spec.meta.get("no_errors") and not (spec.ivar > 0).any():
+        add_estimated_errors(spec)  # stored before errors were estimated at read time
+    return spec
 
 
 def spectrum_attrs(path: Path, ks: list[int]) -> list[dict]:

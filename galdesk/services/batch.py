@@ -1,6 +1,6 @@
 """Batch work over many files, on this machine or on a Dask cluster.
 
-The task functions are the same plain functions the GUI and the CLI use (:func:`galdesk.lines.batch.fit_one`,
+The task functions are the same plain functions the GUI and the CLI use (:func:`galdesk.lines.batch.fit_chunk`,
 :func:`galdesk.services.ingest.read_chunk`); this module only decides where they run:
 
 * ``scheduler=None``: worker processes on this machine (one per core);
@@ -21,37 +21,47 @@ from galdesk.tasks import Cancelled, NullContext, TaskContext
 __all__ = ["fit_lines_batch", "run_on_dask"]
 
 
+def _client(scheduler: str, n_workers: int | None, connect_timeout: float):
+    """``(client, cluster or None)`` for a scheduler address, scheduler file or ``"local"``."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=n_workers or 1, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    if Path(scheduler).is_file():
+        return Client(scheduler_file=scheduler, timeout=connect_timeout), None
+    return Client(scheduler, timeout=connect_timeout), None
+
+
+def _map(client, fn, items: list, ctx: TaskContext, label: str, **kwargs) -> list:
+    """``[fn(item, **kwargs) ...]`` on the client's cluster, in input order, with progress and cancel."""
+    from dask.distributed import as_completed
+
+    futures = client.map(fn, items, pure=False, **kwargs)
+    index = {f.key: i for i, f in enumerate(futures)}
+    results: list = [None] * len(items)
+    done = 0
+    for fut in as_completed(futures):
+        if ctx.cancelled():
+            client.cancel(futures)
+            raise Cancelled()
+        results[index[fut.key]] = fut.result()
+        done += 1
+        ctx.progress(done / max(len(items), 1), f"{done}/{len(items)} {label} on the cluster")
+    return results
+
+
 def run_on_dask(fn, items: list, scheduler: str, ctx: TaskContext | None = None, n_workers: int | None = None,
                 connect_timeout: float = 10.0, **kwargs) -> list:
     """``[fn(item, **kwargs) for item in items]`` on a Dask cluster, in input order, with progress and cancel.
 
     ``connect_timeout`` (s): how long to try to reach a remote scheduler before giving up with an OSError.
     """
-    from dask.distributed import Client, LocalCluster, as_completed
-
     ctx = ctx or NullContext()
-    cluster = None
-    if scheduler == "local":
-        cluster = LocalCluster(n_workers=n_workers or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    elif Path(scheduler).is_file():
-        client = Client(scheduler_file=scheduler, timeout=connect_timeout)
-    else:
-        client = Client(scheduler, timeout=connect_timeout)
+    client, cluster = _client(scheduler, n_workers, connect_timeout)
     try:
-        futures = client.map(fn, items, pure=False, **kwargs)
-        index = {f.key: i for i, f in enumerate(futures)}
-        results: list = [None] * len(items)
-        done = 0
-        for fut in as_completed(futures):
-            if ctx.cancelled():
-                client.cancel(futures)
-                raise Cancelled()
-            results[index[fut.key]] = fut.result()
-            done += 1
-            ctx.progress(done / max(len(items), 1), f"{done}/{len(items)} on the cluster")
-        return results
+        return _map(client, fn, items, ctx, "tasks", **kwargs)
     finally:
         client.close()
         if cluster is not None:
@@ -59,11 +69,46 @@ def run_on_dask(fn, items: list, scheduler: str, ctx: TaskContext | None = None,
 
 
 def fit_lines_batch(paths: list[str], config=None, scheduler: str | None = None, ctx: TaskContext | None = None,
-                    n_workers: int | None = None) -> list[dict]:
-    """Fit the emission lines of spectrum files; one dict per file (failures carry ``error``)."""
-    from galdesk.lines.batch import fit_many, fit_one
+                    n_workers: int | None = None, z=None, catalogs=()) -> list[dict]:
+    """Fit the emission lines of every target of spectrum files; one dict per target (``status`` fitted, skipped
+    or error; failures carry ``error``).
 
+    ``z``/``catalogs``: redshifts given for this run (:func:`galdesk.lines.service.plan_redshifts`: a ``--z`` for
+    more than one target is a ValueError, an unusable catalogue a ReadError, both before any work). On Dask, each
+    file's first target is fitted with its reading; a file with more targets is then split into chunks fitted on
+    the other workers (:func:`galdesk.lines.batch.chunks`).
+    """
+    from galdesk.lines.batch import fit_many, fit_record
+    from galdesk.lines.service import plan_redshifts
+
+    ctx = ctx or NullContext()
+    files, redshifts = plan_redshifts([str(p) for p in paths], 0, z, catalogs)
+    redshifts = redshifts or None
     if scheduler is None:
-        return [sf.to_dict() for sf in fit_many(paths, config, ctx=ctx, n_jobs=n_workers)]
-    fits = run_on_dask(fit_one, [str(p) for p in paths], scheduler, ctx=ctx, n_workers=n_workers, config=config)
-    return [sf.to_dict() for sf in fits]
+        return [fit_record(sf) for sf in fit_many(files, config, ctx=ctx, n_jobs=n_workers, redshifts=redshifts)]
+    return [fit_record(sf) for sf in _fit_on_dask([str(f) for f in files], config, redshifts, scheduler, ctx,
+                                                n_workers)]
+
+
+def _fit_on_dask(files: list[str], config, redshifts, scheduler: str, ctx: TaskContext, n_workers) -> list:
+    """Every target of ``files`` on a Dask cluster: first targets (and counts), then the other chunks."""
+    from galdesk.lines.batch import chunks, fit_chunk
+    from galdesk.tasks import ScaledContext
+
+    client, cluster = _client(scheduler, n_workers, 10.0)
+    try:
+        first = _map(client, fit_chunk, [(f, 0, 1) for f in files], ScaledContext(ctx, 0.0, 0.5), "files",
+                     config=config, redshifts=redshifts)
+        n_cores = max(1, sum((client.nthreads() or {}).values()))
+        rest = [(k, a, b) for k, (n, _fits) in enumerate(first) for a, b in chunks(n, 1, n_cores)]
+        later = _map(client, fit_chunk, [(files[k], a, b) for k, a, b in rest], ScaledContext(ctx, 0.5, 1.0),
+                     "chunks", config=config, redshifts=redshifts) if rest else []
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    ctx.progress(1.0, f"{len(files)} files on the cluster")
+    per_file = [list(fits) for _n, fits in first]
+    for (k, _a, _b), (_n, fits) in zip(rest, later):
+        per_file[k].extend(fits)
+    return [sf for fits in per_file for sf in fits]

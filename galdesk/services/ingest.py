@@ -4,7 +4,10 @@
 File > Open and ``galdesk demo``. Files are decoded in parallel worker processes (the GIL makes threads slower for
 FITS/JPEG decoding, see docs/architecture.md): each worker reads a chunk of files, resamples every cut-out to the
 working size at once (so full-resolution pixels never cross the process boundary), and sends back small objects.
-A file that cannot be read becomes one :class:`~galdesk.io.model.Problem`; the rest load.
+A file that cannot be read becomes one :class:`~galdesk.io.model.Problem`; the rest load. In a file of several
+spectra (a DESI coadd) each target stands alone: a sky, empty or fully masked fibre is one Problem naming the file
+and the target, and is not ingested; the file's other targets are. DESI redrock/zbest files among the sources are
+redshift catalogues (joined by TARGETID, like ``catalog``), not problems.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def read_chunk(paths: list[str], size: int,
     """Read files and shrink their cut-outs to ``size`` (runs in a worker process).
 
     Returns one ``(path, items, error)`` per file; ``items`` are light ImageData (working-size pixels, no header)
-    and SpectrumData.
+    and SpectrumData, and a :class:`~galdesk.io.model.Problem` in place of each skipped target of a multi-target
+    file (:func:`galdesk.io.reading.read`, ``keep_skipped``).
     """
     from galdesk.io.reading import read
 
@@ -71,7 +75,8 @@ def read_chunk(paths: list[str], size: int,
             if streamed is not None:
                 out.append((p, streamed, None))
                 continue
-            items = [_light(it, size) for it in read(p)]  # resampling inside the per-file guard too
+            items = [_skipped(p, it) if it.meta.get("skip_reason") else _light(it, size)  # resampling inside the
+                     for it in read(p, keep_skipped=True)]                              # per-file guard too
         except Cancelled:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is reported per file (MemoryError included)
@@ -79,6 +84,11 @@ def read_chunk(paths: list[str], size: int,
             continue
         out.append((p, items, None))
     return out
+
+
+def _skipped(path: str, it) -> Problem:
+    """The Problem that stands for a skipped target (its arrays never leave the worker)."""
+    return Problem(path, f"target {it.id} skipped: {it.meta['skip_reason']}")
 
 
 def _light(it, size: int):
@@ -189,6 +199,8 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     files.extend(expand_paths(list(sources)))
     seen: set[str] = set()
     files = [f for f in files if not (str(f) in seen or seen.add(str(f)))]
+    tables = [(cat_table, str(catalog))] if cat_table is not None else []
+    files = _redshift_catalogs(files, tables, result)
 
     images: list[ImageData] = []
     spectra: list[SpectrumData] = []
@@ -197,6 +209,8 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         if error is not None:
             result.problems.append(Problem(fpath, error))
         else:
+            result.problems.extend(it for it in items if isinstance(it, Problem))
+            items = [it for it in items if not isinstance(it, Problem)]
             for it in _name_by_catalog(items, id_for_path.get(fpath)):
                 (images if isinstance(it, ImageData) else spectra).append(it)
         if done % 16 == 0 or done == n:
@@ -207,7 +221,7 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
             return result  # nothing could be read: no empty project is left to block the next try
         project, result.created = _new_project(path, working_size)
     try:
-        _write(project, result, images, spectra, sources, cat_table, catalog, ctx)
+        _write(project, result, images, spectra, sources, tables, ctx)
     except BaseException:
         if result.created:  # a new project that could not be written completely is removed, not left half-made
             project.close()
@@ -256,17 +270,34 @@ def _new_project(path, working_size: int):
     return project, False
 
 
-def _write(project, result: IngestResult, images, spectra, sources, cat_table, catalog, ctx: TaskContext) -> None:
-    """Add what was read, join the catalogue and note it, all under the project's write lock (a second ingest into
-    the same project waits, then adds to what this one wrote)."""
+def _redshift_catalogs(files: list, tables: list, result: IngestResult) -> list:
+    """``files`` without the DESI redrock/zbest files, whose redshift tables are added to ``tables`` as catalogues
+    (``(table, name)``; one that cannot be read is a problem)."""
+    from galdesk.io.redshifts import is_redshift_file
+
+    kept = []
+    for f in files:
+        if not is_redshift_file(f):
+            kept.append(f)
+            continue
+        table = _catalog_files(f, result)[0]
+        if table is not None:
+            tables.append((table, str(f)))
+    return kept
+
+
+def _write(project, result: IngestResult, images, spectra, sources, tables, ctx: TaskContext) -> None:
+    """Add what was read, join the catalogues (``(table, name)``) and note them, all under the project's write lock
+    (a second ingest into the same project waits, then adds to what this one wrote)."""
     ctx.progress(0.92, "Writing project")
     stacks = {id(im): im.pixels for im in images}
     with project.writing("ingest"):
         result.images, result.spectra = project.add(images, spectra, stacks=stacks,
                                                     sources=[str(s) for s in sources])
-        if cat_table is not None and len(project.objects):
-            result.catalog_matched = project.join_catalog(cat_table)
-            project.manifest.setdefault("catalogs", []).append(str(catalog))
+        if tables and len(project.objects):
+            for table, name in tables:
+                result.catalog_matched += project.join_catalog(table)
+                project.manifest.setdefault("catalogs", []).append(name)
             project.save_manifest()
     ctx.progress(1.0, f"Loaded {result.images} images, {result.spectra} spectra")
 

@@ -173,3 +173,65 @@ def test_sii_fit_shows_the_electron_density(qtbot, lines_window):
             tab.fit_btn.click()
     assert blocker.args[0].complex_name == "sii"
     assert "[SII] 6717/6731 =" in tab.stats.text() and "cm⁻³" in tab.stats.text()
+
+
+@pytest.fixture
+def window_with_a_spectrum_without_z(qtbot, shared_data, tmp_path):
+    """A project with a real SDSS galaxy (z from its file) and a text spectrum without a redshift: the emission
+    lines of tests/desi_pair.py at z = 0.05, vacuum wavelengths."""
+    import desi_pair as D
+
+    from galdesk.gui.main_window import MainWindow
+    from galdesk.services.ingest import ingest
+
+    wave = np.arange(3800.0, 9000.0, 1.0)
+    flux = D.galaxy_flux(wave, 0.05) + np.random.default_rng(5).normal(0, 0.3, wave.size)
+    rows = "\n".join(f"{w:.1f} {f:.4f} 0.3" for w, f in zip(wave, flux))
+    (tmp_path / "noz.txt").write_text(f"# wavelength flux error (vacuum)\n{rows}\n")
+    ingest([shared_data / "spectra/sdss/spec-0295-51585-0596.fits", tmp_path / "noz.txt"], tmp_path / "p", workers=1)
+    make_app()
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_project(tmp_path / "p.galdesk")
+    tab = w.extra_tabs["Lines"]
+    w.tabs.setCurrentWidget(tab)
+    yield w, tab
+    tab.shutdown()
+    w.close()
+
+
+def test_z_field_and_switching_spectrum_clears_the_old_fit(qtbot, window_with_a_spectrum_without_z):
+    from PySide6.QtCore import Qt
+
+    w, tab = window_with_a_spectrum_without_z
+    rows = {tab.spectra.item(i).text().split()[0]: int(tab.spectra.item(i).data(Qt.UserRole))
+            for i in range(tab.spectra.count())}
+    with qtbot.waitSignal(tab.fitDone, timeout=60000):
+        tab.load_row(rows["spec-0295-51585-0596"])
+    assert len(tab.model_curve.getData()[0]) > 0 and tab.params.rowCount() > 0 and not tab.z_edit.isEnabled()
+    tab.load_row(rows["noz"])   # no redshift: the previous fit must not stay on screen
+    x, _ = tab.model_curve.getData()
+    assert (x is None or len(x) == 0) and tab.fit is None and tab.params.rowCount() == 0
+    assert all(c.getData()[0] is None or len(c.getData()[0]) == 0 for c in tab.comp_curves.values())
+    assert tab.targets == [] and tab.stats.text() == ""
+    assert tab.z_edit.isEnabled() and "no redshift" in tab.tasks.status.text()
+    tab.fit_spectrum()   # nothing to fit at: says so instead of fitting
+    assert "skipped: no redshift" in tab.tasks.status.text()
+    with qtbot.waitSignal(tab.fitDone, timeout=60000) as blocker:
+        tab.z_edit.setText("0.05")
+        tab.z_edit.editingFinished.emit()
+    cf = blocker.args[0]
+    assert cf.z == 0.05 and cf.complex_name == "halpha"
+    assert cf.measurement("halpha").flux == pytest.approx(300.0, rel=0.1)
+    with qtbot.waitSignal(tab.spectrumFitted, timeout=120000) as blocker:
+        tab.fit_spectrum()
+    d = blocker.args[0]
+    assert d["z"] == 0.05 and d["z_source"] == "Lines tab" and d["status"] == "fitted"
+    project = w.state.project
+    assert project.journal.latest("line_fit")["noz"].payload["z_source"] == "Lines tab"
+    row = list(project.objects["id"]).index("noz")
+    assert not np.isfinite(project.objects["z"][row])   # the typed z is not written into the object table
+    with qtbot.waitSignal(tab.fitDone, timeout=60000):
+        tab.load_row(rows["spec-0295-51585-0596"])
+    assert not tab.z_edit.isEnabled() and tab.z_edit.text() == ""

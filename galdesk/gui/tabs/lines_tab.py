@@ -6,6 +6,10 @@ shortly after a drag ends (debounced), warm-started from the current parameters.
 uncertainty with fix/free and bounds, χ²ν and BIC; the broad-component test gives ΔBIC, the F-test and a verdict;
 the BPT diagrams show every fitted object and the current one with its error bars. Every completed spectrum fit
 is appended to the project journal (kind ``line_fit``).
+
+A spectrum without a redshift is not fitted; the z field then takes one for this session's fits (the record of a
+fit made at it says ``z_source`` "Lines tab"; neither the file nor the object table is changed). Switching spectrum
+clears the previous one's fit, model curves and tables first.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
@@ -39,6 +44,8 @@ __all__ = ["LinesTab"]
 
 COMP_PENS = {"narrow": (30, 150, 60), "broad": (40, 90, 220), "outflow": (230, 130, 20), "absorption": (150, 80, 160),
              "stellar": (150, 80, 160), "feii": (200, 40, 160)}
+#: ``z_source`` of a fit made at a redshift typed into the z field
+Z_FROM_TAB = "Lines tab"
 #: Continuum choices of the combo box -> (FitConfig.continuum, stellar_powerlaw, agn_windows)
 CONTINUUM_CHOICES = {"auto": ("auto", False, "masks"), "stellar": ("stellar", False, "masks"),
                      "stellar + power law": ("stellar", True, "masks"),
@@ -96,11 +103,17 @@ class LinesTab(QWidget):
         self.absorption.setToolTip("With a local continuum: a Gaussian stellar absorption trough under Hα/Hβ/Hγ")
         self.absorption.setChecked(True)
         self.fit_btn = QPushButton("Fit complex")
+        self.z_edit = QLineEdit()
+        self.z_edit.setPlaceholderText("z")
+        self.z_edit.setMaximumWidth(90)
+        self.z_edit.setEnabled(False)
+        self.z_edit.setToolTip("Redshift of a spectrum that has none: used for its fits in this session (the fit "
+                               "records it), never written into the file or the object table")
         self.tasks = TaskPanel("Fit spectrum && save", "Fit all spectra", title="Lines", row=True)
         self.fit_all_btn, self.batch_btn = self.tasks.buttons
         bar = QHBoxLayout()
         for w in (QLabel("Complex"), self.complex, QLabel("Broad"), self.broad, QLabel("Continuum"), self.continuum,
-                  self.absorption, self.fit_btn):
+                  self.absorption, self.z_edit, self.fit_btn):
             bar.addWidget(w)
         bar.addWidget(self.tasks, 1)
         return bar
@@ -173,6 +186,7 @@ class LinesTab(QWidget):
         self.region.sigRegionChangeFinished.connect(self._on_region_changed)
         self.params.itemChanged.connect(self._on_param_edited)
         self.fit_btn.clicked.connect(lambda: self.refit(fresh=True))
+        self.z_edit.editingFinished.connect(self._on_z_entered)
         self.fit_all_btn.clicked.connect(self.fit_spectrum)
         self.batch_btn.clicked.connect(self.fit_all)
         self.complex.currentIndexChanged.connect(self._on_complex_changed)
@@ -234,21 +248,62 @@ class LinesTab(QWidget):
             self.load_row(int(item.data(Qt.UserRole)))
 
     def load_row(self, row: int) -> None:
-        """Show a spectrum of the project; its saved fit (if any) is shown, else a fresh fit starts."""
+        """Show a spectrum of the project; its saved fit (if any) is shown, else a fresh fit starts. The previous
+        spectrum's fit, curves and tables are cleared first (a late result of its fit is dropped)."""
         project = self.state.project
+        self._gen += 1
+        self._clear_fit()
         self.row = row
         self.spec = project.spectrum(row)
-        self.fit = None
-        self.spectrum_fit = None
         rec = project.journal.latest("line_fit").get(self.spec.id)
         self.bpt.set_current(rec.payload.get("bpt") if rec else None)
         self._show_saved_summary(rec.payload if rec else None)
+        self.z_edit.blockSignals(True)
+        self.z_edit.setText("")
+        self.z_edit.setEnabled(self.spec.redshift is None)
+        self.z_edit.blockSignals(False)
         self._set_default_window()
         self._draw_data()
         if self.spec.redshift is not None:
             self.refit(fresh=True)
         else:
-            self.tasks.set_status("no redshift: lines cannot be placed (add z in the catalogue)")
+            self.tasks.set_status("no redshift: lines cannot be placed — type z in the z field (or add z to the "
+                                  "catalogue)")
+
+    def _clear_fit(self) -> None:
+        """Forget the shown fit: model, continuum, component and residual curves, peak targets, tables, summary."""
+        self.fit = None
+        self.spectrum_fit = None
+        for curve in (self.model_curve, self.cont_curve, self.resid_curve, *self.comp_curves.values()):
+            curve.setData([], [])
+        for t, _ in self.targets:
+            self.plot.removeItem(t)
+        self.targets = []
+        self.params.setRowCount(0)
+        self.lines.setRowCount(0)
+        self.stats.setText("")
+
+    def _on_z_entered(self) -> None:
+        """A redshift typed for a spectrum without one: checked, then used for this spectrum's fits."""
+        from galdesk.io.redshifts import check_z
+
+        text = self.z_edit.text().strip()
+        if self.spec is None or not text or not self.z_edit.isEnabled():
+            return
+        try:
+            z = check_z(text)
+        except ValueError as exc:
+            self.tasks.set_status(f"z not used: {exc}")
+            return
+        if self.spec.redshift == z:
+            return
+        self._gen += 1
+        self._clear_fit()
+        self.spec.redshift = z
+        self.spec.meta["z_source"] = Z_FROM_TAB
+        self._set_default_window()
+        self._draw_data()
+        self.refit(fresh=True)
 
     def _on_complex_changed(self) -> None:
         if self.spec is not None:
@@ -291,8 +346,8 @@ class LinesTab(QWidget):
     # -- fitting ------------------------------------------------------------------------------------------------------
     def refit(self, fresh: bool = False, delay: bool = False) -> None:
         """(Re)fit the current complex on the worker: warm-started from the current parameters unless ``fresh``."""
-        if self.spec is None:
-            return
+        if self.spec is None or self.spec.redshift is None:
+            return  # nothing to place the lines at (load_row says so; the z field takes one)
         self._pending = {"fresh": fresh}
         if delay:
             self._debounce.start()
@@ -337,10 +392,17 @@ class LinesTab(QWidget):
 
         if self.spec is None:
             return
+        if self.spec.redshift is None:
+            self.tasks.set_status("skipped: no redshift (type z in the z field)")
+            return
         self._gen += 1
         self.tasks.start(fit_spectrum, self.spec, self.config(), on_result=self._on_spectrum_fit)
 
     def _on_spectrum_fit(self, sf) -> None:
+        from galdesk.lines.batch import target_info
+
+        info = target_info(self.spec)  # where z came from (the z field, the file, ...) and its flags
+        sf.z_source, sf.zwarn, sf.notes = info["z_source"], info["zwarn"], info["notes"]
         self.spectrum_fit = sf
         self._save_spectrum_fit()
         cf = sf.complexes.get(self.complex_name)
@@ -380,8 +442,9 @@ class LinesTab(QWidget):
         self.tasks.start(fit_project, str(project.path), self.config(), on_result=self._on_batch)
 
     def _on_batch(self, results) -> None:
-        ok = sum(1 for r in results if not r.get("error"))
-        self.tasks.set_status(f"fitted {ok}/{len(results)} spectra; results saved in the project")
+        from galdesk.lines.batch import batch_summary
+
+        self.tasks.set_status(batch_summary(results) + "; fits saved in the project")
         self._fill_spectra()
         self._refresh_bpt_all()
         self.state.resultsChanged.emit("line_fit")

@@ -13,7 +13,7 @@ format           priority  module          files
 ``lamost``       20        ``lamost``      LAMOST DR1-style, primary image ``(5, N)``
 ``desi-coadd``   20        ``desi``        DESI ``coadd-*``/``spectra-*``, B/R/Z arms combined
 ``eso-sdp``      15        ``eso``         ESO Phase 3 one-row binary-table 1-D spectra
-``fits-1d``      5         ``wcs1d``       1-D FITS with a linear/log-linear/multispec wavelength WCS
+``fits-1d``      5         ``wcs1d``       1-D FITS: wavelength WCS, COEFF0/1 or a WAVE HDU; error HDUs
 ``text``         5         ``text``        text columns ``wavelength flux [error]``
 ``fits-image``   0         ``fits_image``  FITS images, cubes, bands in extensions, stamp collections
 ``image-pil``    10        ``pil_image``   JPEG/PNG (TIFF/BMP/GIF) through PIL

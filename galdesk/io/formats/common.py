@@ -21,6 +21,8 @@ __all__ = [
     "table_columns",
     "text_or_none",
     "float_or_none",
+    "header_redshift",
+    "REDSHIFT_KEYWORDS",
     "primary_2d",
     "read_primary",
     "ivar_from_sigma",
@@ -70,6 +72,22 @@ def float_or_none(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+#: Header keywords that carry a spectrum's redshift, in order of preference (IRAF, ESO and survey products).
+REDSHIFT_KEYWORDS = ("Z", "REDSHIFT")
+
+
+def header_redshift(*headers) -> float | None:
+    """The first finite :data:`REDSHIFT_KEYWORDS` value of the headers, in the order given (None-s skipped)."""
+    for h in headers:
+        if h is None:
+            continue
+        for key in REDSHIFT_KEYWORDS:
+            z = float_or_none(h.get(key))
+            if z is not None:
+                return z
+    return None
 
 
 _TFORM_RE = re.compile(r"^\s*(\d*)([A-Z])")

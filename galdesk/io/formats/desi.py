@@ -12,21 +12,95 @@ ReadError (enforced centrally by :func:`galdesk.io.reading.check_spectrum`).
     combining. If the grids do not coincide, each overlap is cut at its midpoint instead. Vacuum, flux in
     ``1e-17 erg / (s cm2 Angstrom)``. ``Z``/``ZERR``/``SPECTYPE``/``SUBTYPE`` from ``REDSHIFTS`` (matched by
     TARGETID); ``TARGET_RA``/``TARGET_DEC`` -> meta.
+
+Redshifts beside the spectra
+    DESI writes a target's redshift to a separate file: ``redrock-<name>.fits`` (``zbest-<name>.fits`` before
+    Everest) for ``coadd-<name>.fits`` / ``spectra-<name>.fits``, in the same folder. When the file has no
+    ``REDSHIFTS`` HDU of its own, that file (:func:`redshift_file_for`) is read too and matched by TARGETID:
+    ``Z`` -> ``redshift``, ``ZERR`` -> ``redshift_err``, ``SPECTYPE``/``SUBTYPE`` -> ``spec_class``/``subclass``,
+    and ``meta["zwarn"]``, ``meta["spectype"]``, ``meta["z_source"]`` (the redshift file's name). A target with
+    ``ZWARN != 0`` keeps its redshift (it is fitted, and flagged by the line fit). A redshift file that cannot be
+    read costs the redshifts only (a note in ``meta["warnings"]``), never the spectra.
+
+Targets that are not galaxies
+    A FIBERMAP ``OBJTYPE`` other than ``TGT`` (``SKY``, ``BAD``...) sets ``meta["skip_reason"]`` ("sky fibre
+    (FIBERMAP OBJTYPE SKY)"): :func:`galdesk.io.reading.read` keeps such targets out of projects and line fits,
+    naming them as problems. Dead or fully masked fibres are caught by the central checks the same way.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from galdesk.io.fitshead import FitsGuardError, scan_fits
 from galdesk.io.formats.common import fits_open, float_or_none, text_or_none
 from galdesk.io.model import SpectrumData
 from galdesk.io.probe import Probe
 from galdesk.io.registry import register_reader
 from galdesk.units import SDSS_FLUX_UNIT
 
-__all__ = ["read_desi_coadd"]
+__all__ = ["read_desi_coadd", "redshift_file_for", "is_redshift_file", "read_redshift_table", "REDSHIFT_HDUS",
+           "SPECTRA_PREFIXES", "REDSHIFT_PREFIXES"]
 
 _DESI_ARMS = ("B", "R", "Z")
+#: Names of the files that hold spectra, and of those that hold their redshifts (same name part after the prefix).
+SPECTRA_PREFIXES = ("coadd-", "spectra-")
+REDSHIFT_PREFIXES = ("redrock-", "zbest-")
+#: The table HDUs of redshift files (redrock: REDSHIFTS; zbest: ZBEST).
+REDSHIFT_HDUS = ("REDSHIFTS", "ZBEST")
+_Z_KEYS = ("Z", "ZERR", "ZWARN", "SPECTYPE", "SUBTYPE")
+
+
+def redshift_file_for(path) -> Path | None:
+    """The DESI redshift file beside a ``coadd-*``/``spectra-*`` file (``redrock-`` first, then ``zbest-``, same
+    name part), or None."""
+    p = Path(path)
+    for prefix in SPECTRA_PREFIXES:
+        if p.name.startswith(prefix):
+            rest = p.name[len(prefix):]
+            for zp in REDSHIFT_PREFIXES:
+                cand = p.with_name(zp + rest)
+                if cand.is_file():
+                    return cand
+    return None
+
+
+def is_redshift_file(path) -> bool:
+    """True for a DESI redrock/zbest file: a FITS file with a ``REDSHIFTS`` or ``ZBEST`` table and no spectra
+    (looks at the headers only; never raises)."""
+    try:
+        layout = scan_fits(path)
+    except (OSError, FitsGuardError, ValueError):
+        return False
+    names = {h.name: h for h in layout.hdus}
+    if any(f"{a}_FLUX" in names for a in _DESI_ARMS):
+        return False
+    return any(n in names and names[n].kind == "table" for n in REDSHIFT_HDUS)
+
+
+def read_redshift_table(path) -> dict[int, dict]:
+    """TARGETID -> ``{"Z", "ZERR", "ZWARN", "SPECTYPE", "SUBTYPE"}`` (those present) of a redrock/zbest file.
+
+    Raises ValueError (one line) when the file has no usable redshift table.
+    """
+    layout = scan_fits(path)  # the header guard first: nothing is allocated from a header's claim
+    names = [h.name for h in layout.hdus]
+    hdu = next((n for n in REDSHIFT_HDUS if n in names), None)
+    if hdu is None:
+        raise ValueError("no REDSHIFTS or ZBEST table")
+    with fits_open(path) as hdul:
+        return _redshift_rows(hdul[hdu].data)
+
+
+def _redshift_rows(z) -> dict[int, dict]:
+    zc = {c.upper(): c for c in z.columns.names}
+    if "TARGETID" not in zc or "Z" not in zc:
+        raise ValueError("the redshift table has no TARGETID or Z column")
+    cols = {key: np.array(z[zc[key]]) for key in _Z_KEYS if key in zc}
+    tids = np.array(z[zc["TARGETID"]]).astype(np.int64)
+    return {int(t): {key: v[k] for key, v in cols.items()} for k, t in enumerate(tids)}
 
 
 def _is_desi(probe: Probe) -> bool:
@@ -112,25 +186,37 @@ def read_desi_coadd(probe: Probe) -> list[SpectrumData]:
             arms[a] = (w, f, np.where(m, 0.0, iv))
         if not arms:
             raise ValueError("no DESI arm has both WAVELENGTH and FLUX")
+        objtype = ([text_or_none(v) for v in np.array(fibermap[fm_cols["OBJTYPE"]])]
+                   if "OBJTYPE" in fm_cols else [None] * ntarget)
         redshifts: dict[int, dict] = {}
+        z_source = None
         if "REDSHIFTS" in names:
-            z = hdul[names["REDSHIFTS"]].data
-            zc = {c.upper(): c for c in z.columns.names}
-            for k in range(len(z)):
-                tid = int(z[zc["TARGETID"]][k])
-                redshifts[tid] = {key: z[zc[key]][k] for key in ("Z", "ZERR", "ZWARN", "SPECTYPE", "SUBTYPE")
-                                  if key in zc}
+            redshifts, z_source = _redshift_rows(hdul[names["REDSHIFTS"]].data), "REDSHIFTS HDU"
         primary = hdul[0].header.copy()
+    notes: list[str] = []
+    if not redshifts:
+        redshifts, z_source = _paired_redshifts(path, notes)
     out = []
     for t in range(ntarget):
         wave, flux, ivar, aligned = _combine_arms([(w, f[t], iv[t]) for w, f, iv in arms.values()])
         tid = int(targetids[t])
         zinfo = redshifts.get(tid, {})
         meta = {"targetid": tid, "arms": list(arms), "arms_aligned": aligned}
+        if notes:
+            meta["warnings"] = list(notes)
         if ra is not None:
             meta["ra"], meta["dec"] = float(ra[t]), float(dec[t])
+        if objtype[t] is not None:
+            meta["objtype"] = objtype[t]
+            if objtype[t].upper() != "TGT":
+                kind = {"SKY": "sky fibre", "BAD": "bad fibre"}.get(objtype[t].upper(), "not a science target")
+                meta["skip_reason"] = f"{kind} (FIBERMAP OBJTYPE {objtype[t]})"
         if "ZWARN" in zinfo:
             meta["zwarn"] = int(zinfo["ZWARN"])
+        if zinfo.get("Z") is not None and z_source:
+            meta["z_source"] = z_source
+            if zinfo.get("SPECTYPE") is not None:
+                meta["spectype"] = text_or_none(zinfo["SPECTYPE"])
         out.append(SpectrumData(wavelength=wave, flux=flux, ivar=ivar, mask=~(ivar > 0), source=str(path),
                                 id=str(tid), vacuum=True, flux_unit=SDSS_FLUX_UNIT,
                                 redshift=float_or_none(zinfo.get("Z")),
@@ -139,6 +225,20 @@ def read_desi_coadd(probe: Probe) -> list[SpectrumData]:
                                 subclass=text_or_none(zinfo.get("SUBTYPE")),
                                 header=primary, meta=meta))
     return out
+
+
+def _paired_redshifts(path, notes: list[str]) -> tuple[dict[int, dict], str | None]:
+    """The redshifts of the redrock/zbest file beside ``path`` and its name; nothing (and a note) when it is
+    missing or unreadable."""
+    zpath = redshift_file_for(path)
+    if zpath is None:
+        return {}, None
+    try:
+        return read_redshift_table(zpath), zpath.name
+    except Exception as exc:  # noqa: BLE001 - a bad redshift file costs the redshifts, never the spectra
+        text = " ".join(str(exc).split())[:160] or type(exc).__name__
+        notes.append(f"{zpath.name}: cannot be read ({text}); no redshifts from it")
+        return {}, None
 
 
 register_reader("desi-coadd", "spectrum", _is_desi, read_desi_coadd, priority=20)

@@ -7,11 +7,15 @@ ReadError (enforced centrally by :func:`galdesk.io.reading.check_spectrum`).
 ``text`` (priority 5) -- whitespace or comma separated columns ``wavelength flux [error]``, ``#`` comments
     A comment line (or a first non-numeric line) with as many names as columns names them: wavelength from
     ``wave/wavelength/lambda/lam/wl`` (``loglam`` -> 10**), flux from ``flux/f/fnu/flam``, errors from
-    ``err/error/sigma/unc/noise`` (or ``ivar``, ``var``); without names: columns 0, 1, 2. A units line such as
-    ``# angstroms ...`` or ``nm``/``micron`` converts the wavelength. ``ivar = 1/err**2`` where ``err > 0``, else
-    0. If there is no error column or every error is 0, ``ivar`` is 0 everywhere and ``meta["no_errors"] = True``:
-    the mask then does *not* include ``ivar == 0`` (that would hide the whole spectrum) and fitters must weight
-    uniformly. Air unless a comment says vacuum (``meta["vacuum_assumed"]``). Other columns -> ``meta["columns"]``.
+    ``err/error/sigma/unc/noise/std/flux_err/e_flux/...`` (1-sigma), else ``ivar/invvar/inverse_variance``, else
+    ``var/variance``; without names: columns 0, 1, 2. A units line such as ``# angstroms ...`` or
+    ``nm``/``micron`` converts the wavelength. ``ivar = 1/err**2`` where ``err > 0``, else 0;
+    ``meta["error_source"]`` names the column. If there is no error column or no error is finite and positive
+    (``meta["errors_unusable"]``), ``ivar`` is 0 everywhere and ``meta["no_errors"] = True``: the mask then does
+    *not* include ``ivar == 0``, and :func:`galdesk.io.reading.check_spectrum` estimates errors from the flux
+    (:mod:`galdesk.io.noise`). Air unless a comment says vacuum (``meta["vacuum_assumed"]``). Other columns ->
+    ``meta["columns"]``.
+    A comment ``z = 0.0123`` / ``redshift: 0.0123`` (any case, ``=`` or ``:``) gives the redshift.
 """
 
 from __future__ import annotations
@@ -30,8 +34,13 @@ __all__ = ["read_text_spectrum"]
 _TEXT_SUFFIXES = {".txt", ".dat", ".csv", ".tsv", ".asc", ".ascii", ".spec", ".tab", ""}
 _WAVE_NAMES = ("wavelength", "wave", "lambda", "lam", "wl", "wav", "loglam", "angstrom", "angstroms")
 _FLUX_NAMES = ("flux", "f", "flam", "f_lambda", "fnu", "fluxes", "spec", "spectrum", "counts")
-_ERR_NAMES = ("err", "error", "errors", "sigma", "unc", "uncertainty", "noise", "flux_err", "fluxerr", "e_flux",
-              "dflux")
+_ERR_NAMES = ("err", "error", "errors", "sigma", "sig", "unc", "uncertainty", "noise", "std", "stddev", "flux_err",
+              "fluxerr", "flux_error", "err_flux", "error_flux", "e_flux", "eflux", "dflux", "flux_sigma", "flam_err",
+              "e_flam")
+_IVAR_NAMES = ("ivar", "invvar", "inv_var", "ivariance", "inverse_variance", "flux_ivar")
+_VAR_NAMES = ("var", "variance", "flux_var")
+_Z_COMMENT = re.compile(r"^(?:z|redshift)\s*[=:]\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?:\s|$|,|;|/)",
+                        re.IGNORECASE)
 _NUM_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][+-]?\d+)?$|^[+-]?(?:nan|inf)$", re.IGNORECASE)
 
 
@@ -109,6 +118,15 @@ def _comment_lines(text: str) -> list[str]:
             if ln.strip().startswith(("#", "%", ";", "!"))]
 
 
+def _comment_redshift(comments: list[str]) -> float | None:
+    """The redshift of a ``z = ...`` / ``redshift: ...`` comment line, or None."""
+    for c in comments:
+        m = _Z_COMMENT.match(c.strip())
+        if m:
+            return float(m.group(1))
+    return None
+
+
 def _data_table(text: str, comma: bool, header_lines: int) -> np.ndarray:
     """The numeric rows after the comment lines and the header row(s), float64 ``(n_rows, n_columns)``."""
     rows = []
@@ -143,10 +161,10 @@ def _column_roles(names: list[str] | None, ncol: int):
     if jf is None:
         jf = 1 if iw != 1 else 0
     ke, kind = _find(names, _ERR_NAMES), "sigma"
-    if ke is None and "ivar" in names:
-        ke, kind = names.index("ivar"), "ivar"
-    elif ke is None and ("var" in names or "variance" in names):
-        ke, kind = _find(names, ("var", "variance")), "var"
+    if ke is None and _find(names, _IVAR_NAMES) is not None:
+        ke, kind = _find(names, _IVAR_NAMES), "ivar"
+    elif ke is None and _find(names, _VAR_NAMES) is not None:
+        ke, kind = _find(names, _VAR_NAMES), "var"
     return names, iw, jf, ke, kind
 
 
@@ -205,6 +223,10 @@ def read_text_spectrum(probe: Probe) -> list[SpectrumData]:
     no_errors = not (ivar > 0).any()
     if no_errors:
         meta["no_errors"] = True
+        if ke is not None:
+            meta["errors_unusable"] = f"column {names[ke]}: no finite positive value"
+    else:
+        meta["error_source"] = f"column {names[ke]} ({kind})"
     for k, nme in enumerate(names):
         if k not in (iw, jf, ke):
             meta["columns"][nme] = table[:, k]
@@ -213,7 +235,8 @@ def read_text_spectrum(probe: Probe) -> list[SpectrumData]:
     meta["column_names"] = names
     mask = ~np.isfinite(flux) if no_errors else ~(ivar > 0)
     return [SpectrumData(wavelength=wave, flux=flux, ivar=ivar, mask=mask, source=str(path), id=path.stem,
-                         vacuum=vacuum, flux_unit="", header={"comments": comments}, meta=meta)]
+                         vacuum=vacuum, flux_unit="", redshift=_comment_redshift(comments),
+                         header={"comments": comments}, meta=meta)]
 
 
 register_reader("text", "spectrum", _is_text_spectrum, read_text_spectrum, priority=5)
