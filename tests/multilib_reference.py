@@ -130,7 +130,8 @@ def verdict_rows(ref: dict, results: dict) -> list[dict]:
         ratio, err, snr = balmer_ratio(res)
         tests = [t for t in res.get("tests") or [] if t["component"] == "broad"]
         alt = next((t.get("delta_bic_alt") for t in tests if t.get("delta_bic_alt") is not None), None)
-        why = next((t["rejected"][-1] for t in tests if t.get("rejected") and t["delta_bic"] > 10), "")
+        why = "" if res.get("broad_needed") else next(
+            (t["rejected"][-1] for t in tests if t.get("rejected") and t["delta_bic"] > 10), "")
         out.append({"spectrum": Path(r["file"]).stem, "reference": r["verdict_broad_needed"],
                     "galdesk": "yes" if res.get("broad_needed") else "no",
                     "delta_bic": None if res.get("delta_bic") is None else round(res["delta_bic"], 1),

@@ -281,6 +281,8 @@ def test_spectrum_without_errors_is_fitted(tmp_path, shared_data):
     est, ref = fit_sources([path, src], FitConfig(complexes=("halpha", "hbeta")), n_jobs=1)
     # before: {"halpha": "halpha: no good pixels at the lines", "hbeta": ...} in "skipped", no lines
     assert not est.get("error") and not est.get("skipped") and est["lines"]
+    # the result says the errors are estimated, and how; the file with errors says nothing
+    assert est["errors_estimated"] == "DER_SNR, 101 px" and ref["errors_estimated"] is None
     lines = {(ln["name"], ln["component"]): ln for ln in est["lines"]}
     ref_lines = {(ln["name"], ln["component"]): ln for ln in ref["lines"]}
     for key in (("halpha", "narrow"), ("nii6584", "narrow"), ("hbeta", "narrow")):

@@ -94,3 +94,22 @@ def test_continuum_is_chosen_by_the_spectrum(multilib, shared_data):
         ch = choose_continuum(read(shared_data / "spectra" / "sdss" / f"{name}.fits")[0])
         assert ch.kind == "agn" and ch.nucleus_fraction >= 0.35, (name, ch.reason)
         assert math.isfinite(ch.delta_bic)
+
+
+def test_reasons_reach_the_table_the_terminal_and_the_json(multilib):
+    """Why the continuum and why no broad component: in the result table, the terminal report and JSON."""
+    from galdesk.catalog.lines_table import results_table
+    from galdesk.cli.lines import format_result
+
+    _, results = multilib
+    key = "spectra/sdss/1237658802572296399.fits"
+    t = results_table([results[key]])
+    assert t["delta_bic_alt"][0] < 10 < t["delta_bic"][0]
+    assert "stellar library" in t["broad_rejected"][0]
+    assert t["continuum_reason"][0].startswith("stellar: a power law would carry")
+    assert not t["errors_estimated"][0]   # the file's own errors
+    text = format_result(results[key])
+    assert "continuum: stellar:" in text and "not robust to the stellar library" in text
+    assert "halpha broad: no broad component needed (ΔBIC 19.5, 2.3 with mastar_ssp" in text
+    qso = results["spectra/sdss/spec-0295-51585-0596.fits"]
+    assert qso["broad_needed"] and qso["broad_rejected"] is None and qso["delta_bic_alt"] > 10

@@ -79,6 +79,10 @@ def _density(tracer: str, key: str) -> Callable[[dict], object]:
     return _getter(lambda p: ((p.get("density") or {}).get(tracer) or {}).get(key), f"density.{tracer}.{key}")
 
 
+def _in_choice(key: str) -> Callable[[dict], object]:
+    return _getter(lambda p: ((p.get("stellar") or {}).get("choice") or {}).get(key), f"stellar.choice.{key}")
+
+
 def _flag(key: str) -> Callable[[dict], object]:
     return _getter(lambda p: None if p.get(key) is None else int(bool(p.get(key))), f"{key} (as 1/0)")
 
@@ -116,8 +120,16 @@ def _fit_group() -> list[ColumnSpec]:
         ColumnSpec("broad_needed", None, "1 if the line fit needs a broad Balmer component, 0 if not", "int",
                    _flag("broad_needed")),
         ColumnSpec("delta_bic", None, "BIC(narrow) - BIC(narrow+broad) of the line fit", "float", _key("delta_bic")),
+        ColumnSpec("delta_bic_alt", None, "the same on the continuum of the second, independent stellar library "
+                   "(MaStar SSPs); a broad component is kept only when both exceed 10", "float", _key("delta_bic_alt")),
+        ColumnSpec("broad_rejected", None, "why a tested broad component was rejected (failed criteria; empty when "
+                   "it is needed or absent)", "text", _key("broad_rejected")),
         ColumnSpec("continuum_model", None, "continuum under the fitted lines: stellar (population fit), agn (host + "
                    "power law + Fe II) or local", "text", _key("continuum")),
+        ColumnSpec("continuum_reason", None, "why that continuum: the spectrum's own evidence (nucleus share of the "
+                   "light, BIC of AGN vs stellar models), or 'asked for'", "text", _in_choice("reason")),
+        ColumnSpec("errors_estimated", None, "how the flux errors were estimated when the file had none (e.g. "
+                   "DER_SNR, 101 px); empty: the file's own", "text", _key("errors_estimated")),
     ]
 
 

@@ -131,6 +131,8 @@ def format_result(r: dict) -> str:
     if r.get("z_source") not in (None, "file"):
         out.append(f"  redshift from {r['z_source']}" + (f" (ZWARN {r['zwarn']})" if r.get("zwarn") else ""))
     out.extend(f"  note: {n}" for n in r.get("notes") or [])
+    if r.get("errors_estimated"):
+        out.append(f"  note: the file has no usable flux errors; estimated from the flux ({r['errors_estimated']})")
     st = r.get("stellar") or {}
     if st.get("kind") == "agn":
         out.append(f"  AGN continuum: Fe II FWHM {_num(st.get('feii_fwhm_kms'), '.0f')} ± "
@@ -140,6 +142,10 @@ def format_result(r: dict) -> str:
     elif st.get("sigma_kms") is not None:
         out.append(f"  stellar continuum: σ* {_num(st.get('sigma_kms'), '.0f')} ± {_num(st.get('sigma_err'), '.0f')} "
                    f"km/s, light-weighted log age {_num(st.get('log_age_lw'), '.2f')}")
+    from galdesk.lines.criteria import describe_choice, describe_test
+
+    if describe_choice(st):
+        out.append(f"  {describe_choice(st)}")
     if st.get("error"):
         out.append(f"  {st['error']}")
     for msg in st.get("messages") or []:
@@ -150,6 +156,8 @@ def format_result(r: dict) -> str:
         out.append(f"  {ln['name']:<10} {ln.get('component', ''):<9} {_num(ln.get('flux'), '10.4g')} "
                    f"{_num(ln.get('flux_err'), '9.2g')} {_num(ln.get('fwhm_kms'), '10.0f')} "
                    f"{_num(ln.get('fwhm_err'), '7.0f')} {_num(ln.get('ew'), '8.3g')} {_num(ln.get('snr'), '6.1f')}")
+    for t in r.get("tests") or []:
+        out.append(f"  {describe_test(t)}")
     for key, d in (r.get("density") or {}).items():
         label = "[SII]" if key == "sii" else "[OII]"
         n_e = f"at the {d['limit']} limit" if d.get("limit") else f"{_num(d.get('n_e'), '.0f')} cm⁻³"

@@ -49,12 +49,9 @@ def target_info(spec, fitted: bool = True) -> dict:
 
 
 def fit_record(sf: SpectrumFit) -> dict:
-    """:meth:`SpectrumFit.to_dict`, with the verdicts of a spectrum that was not fitted (skipped or failed) as
-    None: it has no broad-line test and no continuum, rather than "no broad component needed" and a local one."""
-    d = sf.to_dict()
-    if d.get("status", "fitted") != "fitted":
-        d.update(broad_needed=None, delta_bic=None, continuum=None)
-    return d
+    """:meth:`SpectrumFit.to_dict` (whose verdicts of a spectrum that was not fitted, skipped or failed, are None:
+    it has no broad-line test and no continuum, rather than "no broad component needed" and a local one)."""
+    return sf.to_dict()
 
 
 def record_status(r: dict) -> str:

@@ -15,7 +15,7 @@ from galdesk.lines import linelist as LL
 from galdesk.lines.config import FitConfig
 from galdesk.lines.results import BroadTest, ComplexFit
 
-__all__ = ["compare_fits", "pinned_parameters"]
+__all__ = ["compare_fits", "pinned_parameters", "describe_test", "test_details", "describe_choice"]
 
 
 def pinned_parameters(fit: ComplexFit, prefixes: tuple[str, ...], names: tuple[str, ...] = ()) -> list[str]:
@@ -126,3 +126,34 @@ def compare_fits(without: ComplexFit, with_: ComplexFit, config: FitConfig, comp
             t.reject(key, why, value, limit)
     _physical_checks(t, with_, config)
     return t
+
+
+def test_details(t: dict) -> str:
+    """The numbers that decided a broad/outflow test (its ``to_dict`` form) — ΔBIC (and with the second library),
+    S/N, FWHM, offset, width ratio, ΔBIC over the narrow-line wing — then why it was rejected, if it was."""
+    c = t.get("criteria") or {}
+    bits = [f"ΔBIC {t['delta_bic']:.1f}" if t.get("delta_bic") is not None else None]
+    if t.get("delta_bic_alt") is not None:
+        lib = (c.get("second_library") or {}).get("templates", "second library")
+        bits.append(f"{t['delta_bic_alt']:.1f} with {lib}")
+    for key, label, fmt, unit in (("snr", "S/N", ".1f", ""), ("fwhm", "FWHM", ".0f", " km/s"),
+                                  ("offset", "offset", ".0f", " km/s"), ("width_ratio", "width ratio", ".2f", ""),
+                                  ("narrow_wings", "ΔBIC over the narrow-line wing", ".1f", "")):
+        v = (c.get(key) or {}).get("value")
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            bits.append(f"{label} {format(v, fmt)}{unit}")
+    text = ", ".join(b for b in bits if b)
+    if t.get("rejected"):
+        text += " — " + "; ".join(t["rejected"])
+    return text
+
+
+def describe_test(t: dict) -> str:
+    """One line for a broad/outflow test: ``complex component: verdict (details)`` (:func:`test_details`)."""
+    return f"{t.get('complex_name')} {t.get('component')}: {t.get('verdict')} ({test_details(t)})"
+
+
+def describe_choice(stellar: dict | None) -> str:
+    """Why the continuum is what it is (``SpectrumFit.stellar["choice"]``), or ""."""
+    ch = (stellar or {}).get("choice") or {}
+    return f"continuum: {ch['reason']}" if ch.get("reason") else ""

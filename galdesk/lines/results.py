@@ -300,6 +300,9 @@ class SpectrumFit:
         The redshift fitter's warning bits (DESI redrock ``ZWARN``); non-zero: fitted, but the redshift is flagged.
     notes : list of str
         Remarks on the inputs (a flagged redshift, a catalogue z that differs from the file's, ...).
+    errors_estimated : str or None
+        How the flux errors were estimated when the file had none (``spec.meta["errors_estimated"]``, e.g.
+        ``"DER_SNR, 101 px"``); None when they are the file's own.
     """
 
     source: str
@@ -320,6 +323,7 @@ class SpectrumFit:
     z_source: str | None = None
     zwarn: int | None = None
     notes: list[str] = field(default_factory=list)
+    errors_estimated: str | None = None
 
     @property
     def status(self) -> str:
@@ -383,13 +387,18 @@ class SpectrumFit:
             rec.update(sigma_kms=clean(m.sigma_kms), v_kms=clean(m.v_kms), complex=m.complex_name)
             (absorption if m.component == "absorption" else lines).append(rec)
         tests = [t.to_dict() for cf in self.complexes.values() for t in cf.tests]
-        return {
+        out = {
             "source": self.source,
             "id": self.id,
             "z": clean(self.z),
             "lines": lines,
             "broad_needed": self.broad_needed,
             "delta_bic": clean(self.delta_bic),
+            "delta_bic_alt": clean(self.broad.delta_bic_alt) if self.broad is not None and
+            self.broad.delta_bic_alt is not None else None,
+            "broad_rejected": "; ".join(self.broad.rejected) if self.broad is not None and self.broad.rejected
+            else None,
+            "errors_estimated": self.errors_estimated,
             "bpt_class": self.bpt_class,
             "bpt": {k: clean(v) for k, v in self.bpt.items()},
             "absorption": absorption,
@@ -411,3 +420,6 @@ class SpectrumFit:
             "notes": list(self.notes),
             "model": {k: model_record(cf) for k, cf in self.complexes.items()},
         }
+        if self.status != "fitted":  # not fitted: no broad-line test and no continuum, rather than "no" and "local"
+            out.update(broad_needed=None, delta_bic=None, continuum=None)
+        return out

@@ -91,6 +91,8 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
     ctx = ctx or NullContext()
     sf = SpectrumFit(source=str(spec.source), id=str(spec.id), z=spec.redshift,
                      flux_unit=str(getattr(spec, "flux_unit", "") or ""))
+    est = spec.meta.get("errors_estimated") if isinstance(spec.meta, dict) else None
+    sf.errors_estimated = str(est) if est else None
     # strong complexes first: their narrow kinematics are the reference for weak ones
     order = sorted(config.complexes, key=lambda c: (c not in ("halpha", "hbeta"), c != "halpha"))
     n = len(order)

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import html
+
 __all__ = ["summary_html"]
 
 
@@ -11,6 +13,7 @@ def summary_html(cf, spec, spectrum_fit=None) -> str:
     """Rich text describing the complex fit ``cf`` of ``spec`` (and of the whole-spectrum fit, if any)."""
     # imported here, not at the top: the window imports the tab at start-up, and these cost ~0.5 s
     from galdesk.lines.bhmass import describe_masses
+    from galdesk.lines.criteria import describe_choice, test_details
     from galdesk.lines.profile import describe_kinematics, line_kinematics
     from galdesk.lines.summary import complex_densities, feii_ratio
 
@@ -50,9 +53,13 @@ def summary_html(cf, spec, spectrum_fit=None) -> str:
                      + f"χ²ν = {st.chi2nu:.2f}" + (f" ({'; '.join(st.messages)})" if st.messages else ""))
     elif cf.layout.tidx < 0 and meta.get("stellar_error"):
         parts.append(f"local continuum ({meta['stellar_error']})")
+    choice = describe_choice(spectrum_fit.stellar if spectrum_fit is not None else None)
+    if not choice and isinstance(meta.get("continuum_choice"), dict):
+        choice = describe_choice({"choice": meta["continuum_choice"]})
+    if choice and cf.layout.tidx >= 0:
+        parts.append(html.escape(choice))
     for t in cf.tests:
-        parts.append(f"{t.component} test: ΔBIC = {t.delta_bic:.1f}, F = {t.f_stat:.3g}, "
-                     f"p = {t.p_value:.2g} → <b>{t.verdict}</b>")
+        parts.append(f"{t.component} test: <b>{html.escape(t.verdict)}</b> ({html.escape(test_details(t.to_dict()))})")
     kin = describe_kinematics(line_kinematics(cf, "oiii5007")) if "oiii5007" in cf.layout.g_line else ""
     masses = describe_masses(spectrum_fit.bh_mass) if spectrum_fit is not None else ""
     parts += [kin] if kin else []
