@@ -1,0 +1,97 @@
+"""Broad-line and outflow verdicts that mean what they say, on synthetic spectra whose truth is known: a bump between
+lines is not a broad-line region, broad Hβ without broad Hα is not either, and a split core is not an outflow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from galdesk.io.model import SpectrumData
+from galdesk.lines import linelist as LL
+from galdesk.lines.config import FitConfig
+from galdesk.lines.spectrum import fit_spectrum
+
+C = 299792.458
+Z = 0.05
+
+
+def spectrum(lines, seed=3, noise=0.3, cont=10.0):
+    """A flat continuum plus Gaussians ``(rest wavelength, flux, velocity km/s, sigma km/s)`` at z = 0.05."""
+    wave = np.exp(np.arange(np.log(3700 * (1 + Z)), np.log(7000 * (1 + Z)), 1e-4 * np.log(10)))
+    flux = np.full(wave.size, cont)
+    for rest, f, v, s in lines:
+        mu = rest * (1 + Z) * (1 + v / C)
+        sw = mu * s / C
+        flux += f / (np.sqrt(2 * np.pi) * sw) * np.exp(-0.5 * ((wave - mu) / sw) ** 2)
+    flux += np.random.default_rng(seed).normal(0, noise, wave.size)
+    return SpectrumData(wavelength=wave, flux=flux, ivar=np.full(wave.size, 1 / noise**2),
+                        mask=np.zeros(wave.size, bool), source="synthetic", id="synthetic", redshift=Z,
+                        resolution_kms=np.full(wave.size, 60.0))
+
+
+def narrow(ha=300.0, hb=None, n2=0.5, o3=1.0, s=100.0):
+    hb = ha / 2.86 if hb is None else hb
+    L = LL.LINES
+    return [(L["halpha"], ha, 0, s), (L["nii6584"], n2 * ha, 0, s), (L["nii6548"], n2 * ha / 2.96, 0, s),
+            (L["hbeta"], hb, 0, s), (L["oiii5007"], o3 * hb, 0, s), (L["oiii4959"], o3 * hb / 2.98, 0, s),
+            (L["sii6717"], 0.2 * ha, 0, s), (L["sii6731"], 0.15 * ha, 0, s)]
+
+
+CFG = FitConfig(complexes=("halpha", "hbeta"), continuum="local", absorption=False)
+
+
+def broad_test(sf, name):
+    return next(t for t in sf.complexes[name].tests if t.component == "broad")
+
+
+def test_a_bump_between_the_lines_is_not_a_broad_line_region():
+    """A LINER elliptical's 'broad Hα' sat at +2300 km/s, in the continuum between [NII] and [SII]: it is rejected
+    for its offset, with the reason, and leaves nothing behind (no broad line, no mass)."""
+    bump = (LL.LINES["halpha"], 400.0, 2300.0, 1100.0)
+    sf = fit_spectrum(spectrum(narrow() + [bump]), CFG)
+    t = broad_test(sf, "halpha")
+    assert t.delta_bic > 10 and not t.needed
+    assert t.criteria["offset"]["value"] > 1000 and not t.criteria["offset"]["pass"]
+    assert any("from the narrow lines" in r for r in t.rejected)
+    assert not sf.broad_needed and sf.line("halpha", "broad") is None
+    assert not any(k.startswith("log_mbh") for k in sf.to_dict()["bh_mass"])
+    # the user may widen the limit: then it is kept
+    wide = fit_spectrum(spectrum(narrow() + [bump]), FitConfig(**{**CFG.__dict__, "broad_dv_max": 3000.0}))
+    assert wide.broad_needed and wide.line("halpha", "broad") is not None
+
+
+def test_broad_hbeta_without_broad_halpha_is_rejected():
+    """Broad Hβ three times brighter than a broad Hα that is not there: no broad-line region makes that."""
+    fake = (LL.LINES["hbeta"], 300.0, 0.0, 1500.0)
+    sf = fit_spectrum(spectrum(narrow() + [fake]), CFG)
+    t = broad_test(sf, "hbeta")
+    assert t.delta_bic > 10 and not t.needed
+    assert "no broad Hα, so no broad Hβ" in t.rejected
+    assert sf.line("hbeta", "broad") is None and not sf.broad_needed
+    # with a real broad-line region both are kept
+    blr = [(LL.LINES["halpha"], 900.0, 0.0, 1500.0), (LL.LINES["hbeta"], 300.0, 0.0, 1500.0)]
+    sf = fit_spectrum(spectrum(narrow() + blr), CFG)
+    assert sf.broad_needed and sf.line("hbeta", "broad") is not None
+    assert sf.line("halpha", "broad").flux == pytest.approx(900, rel=0.15)
+
+
+def test_a_split_core_is_not_an_outflow_but_keeps_its_flux():
+    """[OIII] with a blue shoulder as narrow as its core (σ 110 vs 100 km/s, 180 km/s away): statistically a second
+    component, physically one line. The second Gaussian stays (the flux needs it) but counts in the narrow line, not
+    as an outflow wing."""
+    hb = 100.0
+    base = [ln for ln in narrow(hb=hb, o3=0.0) if ln[1] > 0]
+    split = [(LL.LINES["oiii5007"], 400.0, 0.0, 100.0), (LL.LINES["oiii5007"], 200.0, -180.0, 110.0),
+             (LL.LINES["oiii4959"], 134.2, 0.0, 100.0), (LL.LINES["oiii4959"], 67.1, -180.0, 110.0)]
+    sf = fit_spectrum(spectrum(base + split, noise=0.15), CFG)
+    t = next(t for t in sf.complexes["hbeta"].tests if t.component == "outflow")
+    assert not t.needed and not t.criteria["width_ratio"]["pass"]
+    assert t.criteria["delta_bic"]["pass"]
+    assert sf.line("oiii5007", "outflow") is None
+    assert sf.line("oiii5007").flux == pytest.approx(600.0, rel=0.05)
+    # a true wing, three times the core's width, is an outflow
+    wing = [(LL.LINES["oiii5007"], 400.0, 0.0, 100.0), (LL.LINES["oiii5007"], 200.0, -200.0, 400.0),
+            (LL.LINES["oiii4959"], 134.2, 0.0, 100.0), (LL.LINES["oiii4959"], 67.1, -200.0, 400.0)]
+    sf = fit_spectrum(spectrum(base + wing, noise=0.15), CFG)
+    assert sf.line("oiii5007", "outflow") is not None
+    assert sf.line("oiii5007", "outflow").flux == pytest.approx(200.0, rel=0.25)
