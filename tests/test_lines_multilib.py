@@ -113,3 +113,24 @@ def test_reasons_reach_the_table_the_terminal_and_the_json(multilib):
     assert "halpha broad: no broad component needed (ΔBIC 19.5, 2.3 with mastar_ssp" in text
     qso = results["spectra/sdss/spec-0295-51585-0596.fits"]
     assert qso["broad_needed"] and qso["broad_rejected"] is None and qso["delta_bic_alt"] > 10
+
+
+def test_hdelta_on_the_balmer_kinematics_gives_the_same_reddening_as_hgamma(shared_data):
+    """Hδ (``--lines hdelta``) takes the narrow Balmer kinematics like Hγ; in the H II galaxy spec-1722 the
+    reddening from Hδ/Hβ equals that from Hγ/Hβ (Cardelli et al. 1989, case B 0.259 and 0.468) within 2σ."""
+    from galdesk.io.reading import read
+    from galdesk.lines.spectrum import fit_spectrum
+
+    sf = fit_spectrum(read(shared_data / "spectra" / "sdss" / "spec-1722-53852-0175.fits")[0],
+                      FitConfig(complexes=("hbeta", "hgamma", "hdelta")))
+    hb, hg, hd = (sf.line(n) for n in ("hbeta", "hgamma", "hdelta"))
+    assert hd.sigma_kms == pytest.approx(hb.sigma_kms) == pytest.approx(hg.sigma_kms)
+
+    def ebv(m, intrinsic, dk):
+        r = m.flux / hb.flux
+        err = r * math.hypot(m.flux_err / m.flux, hb.flux_err / hb.flux)
+        return 2.5 / dk * math.log10(intrinsic / r), 2.5 / dk * err / r / math.log(10)
+
+    (e_g, s_g), (e_d, s_d) = ebv(hg, 0.468, 4.17 - 3.61), ebv(hd, 0.259, 4.44 - 3.61)
+    assert 0 < e_g < 1 and 0 < e_d < 1
+    assert abs(e_g - e_d) < 2 * math.hypot(s_g, s_d), (e_g, e_d)

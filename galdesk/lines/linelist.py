@@ -30,6 +30,7 @@ __all__ = [
 LINES: dict[str, float] = {
     "oii3726": 3727.091727,
     "oii3729": 3729.875448,
+    "hdelta": 4102.892,
     "hgamma": 4341.684313,
     "heii4686": 4686.991444,
     "hbeta": 4862.682994,
@@ -49,6 +50,7 @@ LINES: dict[str, float] = {
 LABELS: dict[str, str] = {
     "oii3726": "[OII] 3726",
     "oii3729": "[OII] 3729",
+    "hdelta": "Hδ",
     "hgamma": "Hγ",
     "heii4686": "HeII 4686",
     "hbeta": "Hβ",
@@ -65,7 +67,7 @@ LABELS: dict[str, str] = {
 }
 
 #: Balmer lines: the ones that can carry a broad (BLR) component and sit in a stellar absorption trough.
-BALMER = ("halpha", "hbeta", "hgamma")
+BALMER = ("halpha", "hbeta", "hgamma", "hdelta")
 
 #: Fixed flux ratios: weak line -> (strong line, strong/weak flux ratio). Storey & Zeippen (2000) give 2.98 for
 #: [OIII] 5007/4959; for [NII] 6584/6548 we use 2.96 (Osterbrock & Ferland 2006), for [OI] 6300/6363 3.0.
@@ -165,6 +167,8 @@ COMPLEXES: dict[str, Complex] = {
     "oi": Complex("oi", ("oi6300", "siii6312", "oi6363"), label="[OI] 6300,6363 + [SIII] 6312"),
     "oii": Complex("oii", ("oii3726", "oii3729"), label="[OII] 3726,3729"),
     "hgamma": Complex("hgamma", ("hgamma",), broad=("hgamma",), absorption=("hgamma",), label="Hγ"),
+    # weak, in a deep stellar trough: not fitted by default (--lines hdelta); it takes the Balmer kinematics
+    "hdelta": Complex("hdelta", ("hdelta",), absorption=("hdelta",), label="Hδ"),
     "heii": Complex("heii", ("heii4686",), label="HeII 4686"),
 }
 

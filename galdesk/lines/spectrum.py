@@ -44,7 +44,7 @@ CONTINUUM_KEYS = ("stellar_fit", "stellar_continuum", "continuum_kind", "continu
                   "stellar_key")
 
 #: Complexes of narrow Balmer lines that take the narrow Balmer kinematics of Hα (else Hβ) with ``tie_balmer``.
-BALMER_TIED = ("hgamma",)
+BALMER_TIED = ("hgamma", "hdelta")
 
 
 def balmer_kinematics(done: dict[str, ComplexFit]) -> tuple[float, float] | None:
