@@ -401,3 +401,43 @@ def test_a_tiny_hdf5_file_claiming_a_billion_images_is_refused_at_once(tmp_path)
     tracemalloc.stop()
     assert time.monotonic() - t0 < 30 and peak < 200 * 1024**2
     assert len(res.problems) == 1 and "GALDESK_MAX_STACK_BYTES" in res.problems[0].error
+
+
+def test_tile_compressed_image_is_judged_by_its_decompressed_size(tmp_path):
+    """A .fits.fz holds a compressed table; what would be allocated is the image it decompresses to, and the
+    caller's limit (not only the global one) applies to it."""
+    import numpy as np
+    from astropy.io import fits
+
+    from galdesk.io.fitshead import FitsGuardError, scan_fits
+
+    p = tmp_path / "img.fits.fz"
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(np.zeros((200, 200), np.float32))]).writeto(p)
+    assert p.stat().st_size < 25_000                           # 160 kB once decompressed
+    scan_fits(p)                                               # the default limit: fine
+    with pytest.raises(FitsGuardError, match="once decompressed"):
+        scan_fits(p, max_bytes=100_000)
+
+
+def test_png_decompression_bomb_is_one_problem_line(tmp_path):
+    """A 200-byte PNG whose header claims 20000 x 10000 pixels: PIL's own bomb guard fires at open; it is one
+    clear problem line, the other files are read."""
+    import struct
+    import zlib
+
+    from galdesk.io.reading import read_paths
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", 20000, 10000, 8, 2, 0, 0, 0)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "good.png")
+    res = read_paths([tmp_path])
+    assert [it.id for it in res.images] == ["good"]
+    assert len(res.problems) == 1 and res.problems[0].path.endswith("bomb.png")
+    assert "decompression bomb?): refused before decoding" in res.problems[0].error

@@ -313,7 +313,7 @@ def scan_fits(path: str | os.PathLike, max_bytes: int | None = None) -> FitsLayo
             header = parse_header_text(text)
             data_start = pos + len(raw)
             try:
-                nbytes, kind = _claimed_size(header, index)
+                nbytes, kind = _claimed_size(header, index, limit)
             except FitsGuardError:
                 raise
             except Exception as exc:  # noqa: BLE001 - e.g. astropy's VerifyError on an unparsable card
@@ -341,7 +341,7 @@ def _find_end(block: bytes) -> int:
     return -1
 
 
-def _claimed_size(header, index: int) -> tuple[int, str]:
+def _claimed_size(header, index: int, limit: int = MAX_DATA_BYTES) -> tuple[int, str]:
     bitpix = _int_card(header, "BITPIX", None, index)
     if bitpix not in _BITPIX_NAMES:
         raise FitsGuardError(f"HDU {index} header has an invalid BITPIX = {bitpix} (corrupt FITS header)")
@@ -370,10 +370,10 @@ def _claimed_size(header, index: int) -> tuple[int, str]:
         zaxes = [_int_card(header, f"ZNAXIS{i}", None, index)
                  for i in range(1, _int_card(header, "ZNAXIS", None, index) + 1)]
         znbytes = abs(zbitpix) // 8 * math.prod(zaxes) if zaxes else 0
-        if znbytes > MAX_DATA_BYTES:
+        if znbytes > limit:
             raise FitsGuardError(
                 f"HDU {index} compressed-image header claims a {' x '.join(map(str, zaxes))} image = "
-                f"{human_bytes(znbytes)} once decompressed, above the {human_bytes(MAX_DATA_BYTES)} limit")
+                f"{human_bytes(znbytes)} once decompressed, above the {human_bytes(limit)} limit")
         return nbytes, ("image" if znbytes > 0 else "empty")
     if xtension in ("BINTABLE", "TABLE", "A3DTABLE"):
         kind = "table"

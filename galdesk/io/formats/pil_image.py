@@ -70,6 +70,9 @@ def read_pil_image(probe: Probe) -> list[ImageData]:
             else:
                 im2 = im
             arr = np.asarray(im2)
+    except Image.DecompressionBombError:  # PIL's own guard (> 2 x MAX_IMAGE_PIXELS), raised before any decoding
+        raise ValueError("image header claims more pixels than any cut-out (a decompression bomb?): refused "
+                         "before decoding") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"cannot decode image ({one_line(exc)})") from None
     if arr.ndim == 2:
