@@ -441,3 +441,23 @@ def test_png_decompression_bomb_is_one_problem_line(tmp_path):
     assert [it.id for it in res.images] == ["good"]
     assert len(res.problems) == 1 and res.problems[0].path.endswith("bomb.png")
     assert "decompression bomb?): refused before decoding" in res.problems[0].error
+
+
+def test_catalogue_with_a_million_columns_is_refused_at_once(tmp_path, monkeypatch):
+    """10^6 columns took astropy ~1 minute to parse (and every join after it as long): refused from the first line,
+    with the setting that lifts the limit named."""
+    from galdesk.io.catalog import read_catalog
+    from galdesk.io.model import ReadError
+
+    p = tmp_path / "wide.csv"
+    n = 1_000_000
+    p.write_text(",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" for _ in range(n)) + "\n")
+    with pytest.raises(ReadError, match="more than 10,000 columns.*GALDESK_MAX_CATALOG_COLUMNS"):
+        read_catalog(p)   # from the first line, before astropy parses anything
+    small = tmp_path / "ok.csv"
+    small.write_text(",".join(f"c{i}" for i in range(50)) + "\n" + ",".join("1" for _ in range(50)) + "\n")
+    monkeypatch.setenv("GALDESK_MAX_CATALOG_COLUMNS", "20")
+    with pytest.raises(ReadError, match="more than 20 columns"):
+        read_catalog(small)
+    monkeypatch.setenv("GALDESK_MAX_CATALOG_COLUMNS", "100")
+    assert len(read_catalog(small).colnames) == 50

@@ -86,6 +86,39 @@ def find_column(table, candidates) -> str | None:
     return None
 
 
+#: Most columns a catalogue may have (``GALDESK_MAX_CATALOG_COLUMNS``): astropy takes ~1 minute to parse a CSV of
+#: 10^6 columns and every join after it is as slow; real catalogues have tens to a few thousand.
+MAX_CATALOG_COLUMNS = 10_000
+
+
+def max_catalog_columns() -> int:
+    """:data:`MAX_CATALOG_COLUMNS`, or the environment's ``GALDESK_MAX_CATALOG_COLUMNS``."""
+    try:
+        return max(1, int(os.environ.get("GALDESK_MAX_CATALOG_COLUMNS", MAX_CATALOG_COLUMNS)))
+    except ValueError:
+        return MAX_CATALOG_COLUMNS
+
+
+def _header_columns(p: Path, fmt: str, limit: int) -> int:
+    """A lower bound on the number of columns, read from the start of a text catalogue without parsing it: the
+    separators of the first line that is not a comment (at most ``limit`` + 1 are counted); VOTables count their
+    ``<FIELD`` elements in the first 64 MB. 0 for other formats."""
+    if fmt.startswith("ascii"):
+        sep = {"ascii.csv": b",", "ascii.tab": b"\t"}.get(fmt)
+        with open(p, "rb") as f:
+            while True:
+                line = f.readline(64 * 1024**2)
+                if not line:
+                    return 0
+                if not line.lstrip().startswith(b"#") and line.strip():
+                    n = line.strip().count(sep) + 1 if sep else len(line.split())
+                    return min(n, limit + 1)
+    if fmt == "votable":
+        with open(p, "rb") as f:
+            return min(f.read(64 * 1024**2).count(b"<FIELD"), limit + 1)
+    return 0
+
+
 def read_catalog(path: str | os.PathLike):
     """Read a CSV/ECSV/FITS/VOTable catalogue.
 
@@ -113,6 +146,10 @@ def read_catalog(path: str | os.PathLike):
     fmt = _FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise ReadError(p, f"unknown catalogue format {p.suffix or '(no suffix)'!r}: use CSV, ECSV, FITS or VOTable")
+    limit = max_catalog_columns()
+    if _header_columns(p, fmt, limit) > limit:
+        raise ReadError(p, f"catalogue has more than {limit:,} columns: not a catalogue of objects (raise "
+                           "GALDESK_MAX_CATALOG_COLUMNS if it really is one)")
     try:
         if fmt == "fits":
             from galdesk.io.fitshead import FitsGuardError, scan_fits
