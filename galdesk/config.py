@@ -6,16 +6,24 @@ Support/galdesk`` (macOS), ``%APPDATA%\\galdesk`` (Windows). Logs go to the matc
 
 Environment overrides: ``GALDESK_DEVICE`` (auto|cpu|cuda|mps), ``GALDESK_VETTER`` (vetter name),
 ``GALDESK_WORKERS`` (processes for parallel ingest).
+
+Safety limits (:func:`limit`): each has a default in the module that enforces it, may be set in the settings file's
+``"limits"`` object (e.g. ``{"limits": {"max_catalog_columns": 50000}}``, read once per process) and is overridden
+by its environment variable (read at every use): ``max_aspect_ratio`` (``GALDESK_MAX_ASPECT_RATIO``),
+``max_stack_bytes`` (``GALDESK_MAX_STACK_BYTES``), ``max_catalog_columns`` (``GALDESK_MAX_CATALOG_COLUMNS``),
+``lock_timeout`` (``GALDESK_LOCK_TIMEOUT``, seconds).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from pathlib import Path
 
-__all__ = ["config_dir", "data_dir", "log_path", "Settings", "load_settings", "SETTINGS_SCHEMA_VERSION"]
+__all__ = ["config_dir", "data_dir", "log_path", "Settings", "load_settings", "SETTINGS_SCHEMA_VERSION", "limit",
+           "reload_limits", "LIMIT_ENV"]
 
 SETTINGS_SCHEMA_VERSION = 1
 
@@ -105,3 +113,33 @@ def load_settings() -> Settings:
     except (OSError, ValueError):
         pass
     return Settings(path, migrate(values))
+
+
+#: The safety limits :func:`limit` knows, and their environment variables.
+LIMIT_ENV = {"max_aspect_ratio": "GALDESK_MAX_ASPECT_RATIO", "max_stack_bytes": "GALDESK_MAX_STACK_BYTES",
+             "max_catalog_columns": "GALDESK_MAX_CATALOG_COLUMNS", "lock_timeout": "GALDESK_LOCK_TIMEOUT"}
+
+
+@functools.lru_cache(maxsize=1)
+def _file_limits() -> dict:
+    """The settings file's ``"limits"`` (read once per process; {} when absent or not an object)."""
+    lim = load_settings().values.get("limits")
+    return dict(lim) if isinstance(lim, dict) else {}
+
+
+def reload_limits() -> None:
+    """Read the settings file's ``"limits"`` again at the next :func:`limit` (they are read once per process)."""
+    _file_limits.cache_clear()
+
+
+def limit(name: str, default: float, allow_zero: bool = False) -> float:
+    """A safety limit: its environment variable, else the settings file's ``limits[name]``, else ``default``. A value
+    that is not a positive number (or zero, with ``allow_zero``) is ignored: the next source is used."""
+    for raw in (os.environ.get(LIMIT_ENV[name], ""), _file_limits().get(name)):
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            continue
+        if value > 0 or (allow_zero and value == 0):
+            return value
+    return float(default)

@@ -461,3 +461,32 @@ def test_catalogue_with_a_million_columns_is_refused_at_once(tmp_path, monkeypat
         read_catalog(small)
     monkeypatch.setenv("GALDESK_MAX_CATALOG_COLUMNS", "100")
     assert len(read_catalog(small).colnames) == 50
+
+
+def test_limits_come_from_the_environment_then_the_settings_file(tmp_path, monkeypatch):
+    """Each safety limit: its environment variable wins, else settings.json's "limits", else the built-in default;
+    nonsense values fall through to the next source."""
+    import json
+
+    from galdesk import config
+    from galdesk.io.catalog import max_catalog_columns
+    from galdesk.io.reading import max_aspect_ratio
+
+    monkeypatch.setenv("GALDESK_CONFIG_DIR", str(tmp_path))
+    for k in config.LIMIT_ENV.values():
+        monkeypatch.delenv(k, raising=False)
+    (tmp_path / "settings.json").write_text(json.dumps({"limits": {"max_aspect_ratio": 50,
+                                                                   "max_catalog_columns": "lots"}}))
+    config.reload_limits()
+    try:
+        assert max_aspect_ratio() == 50                  # from the file
+        assert max_catalog_columns() == 10_000           # nonsense in the file: the default
+        monkeypatch.setenv("GALDESK_MAX_ASPECT_RATIO", "30")
+        assert max_aspect_ratio() == 30                  # the environment wins
+        monkeypatch.setenv("GALDESK_MAX_ASPECT_RATIO", "-3")
+        assert max_aspect_ratio() == 50                  # a negative value is ignored
+        assert config.limit("lock_timeout", 30.0) == 30.0
+        monkeypatch.setenv("GALDESK_LOCK_TIMEOUT", "0")
+        assert config.limit("lock_timeout", 30.0, allow_zero=True) == 0.0
+    finally:
+        config.reload_limits()

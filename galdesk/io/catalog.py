@@ -92,11 +92,11 @@ MAX_CATALOG_COLUMNS = 10_000
 
 
 def max_catalog_columns() -> int:
-    """:data:`MAX_CATALOG_COLUMNS`, or the environment's ``GALDESK_MAX_CATALOG_COLUMNS``."""
-    try:
-        return max(1, int(os.environ.get("GALDESK_MAX_CATALOG_COLUMNS", MAX_CATALOG_COLUMNS)))
-    except ValueError:
-        return MAX_CATALOG_COLUMNS
+    """:data:`MAX_CATALOG_COLUMNS`, or ``GALDESK_MAX_CATALOG_COLUMNS`` / the setting ``max_catalog_columns``
+    (:func:`galdesk.config.limit`)."""
+    from galdesk.config import limit
+
+    return max(1, int(limit("max_catalog_columns", MAX_CATALOG_COLUMNS)))
 
 
 def _header_columns(p: Path, fmt: str, limit: int) -> int:

@@ -95,11 +95,11 @@ _SUFFIX_MAGIC = {".jpg": ("JPEG", b"\xff\xd8"), ".jpeg": ("JPEG", b"\xff\xd8"), 
 # Validation shared by every reader
 # ------------------------------------------------------------------------------------------------------------------
 def max_aspect_ratio() -> float:
-    """Longest/shortest side a cut-out may have (``GALDESK_MAX_ASPECT_RATIO``, default 20)."""
-    try:
-        return max(1.0, float(os.environ.get("GALDESK_MAX_ASPECT_RATIO", "") or DEFAULT_MAX_ASPECT_RATIO))
-    except ValueError:
-        return DEFAULT_MAX_ASPECT_RATIO
+    """Longest/shortest side a cut-out may have (``GALDESK_MAX_ASPECT_RATIO`` or the setting ``max_aspect_ratio``,
+    default 20; :func:`galdesk.config.limit`)."""
+    from galdesk.config import limit
+
+    return max(1.0, limit("max_aspect_ratio", DEFAULT_MAX_ASPECT_RATIO))
 
 
 def check_cutout_shape(shape, limit_bytes: int | None = None) -> None:

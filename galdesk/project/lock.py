@@ -46,8 +46,10 @@ class ProjectLock:
         from filelock import FileLock
 
         self.folder = Path(folder)
-        env = os.environ.get("GALDESK_LOCK_TIMEOUT", "")
-        self.timeout = float(timeout if timeout is not None else (env or DEFAULT_TIMEOUT))
+        from galdesk.config import limit
+
+        self.timeout = float(timeout if timeout is not None
+                             else limit("lock_timeout", DEFAULT_TIMEOUT, allow_zero=True))
         self._key = str(self.folder.resolve())
         with _GUARD:
             if self._key not in _LOCKS:

@@ -108,10 +108,9 @@ def _light(it, size: int):
 def max_stack_bytes() -> int:
     """Largest working-size stack one file may bring into an ingest (``GALDESK_MAX_STACK_BYTES``, default 2 GiB):
     a 10 kB HDF5 file whose dataset claims 10^9 images is refused at once instead of streaming until memory ends."""
-    try:
-        return int(float(os.environ.get("GALDESK_MAX_STACK_BYTES", "") or DEFAULT_MAX_STACK_BYTES))
-    except ValueError:
-        return DEFAULT_MAX_STACK_BYTES
+    from galdesk.config import limit
+
+    return int(limit("max_stack_bytes", DEFAULT_MAX_STACK_BYTES))
 
 
 def _read_large_stack(path: str, size: int, ctx: TaskContext | None = None) -> list | None:
