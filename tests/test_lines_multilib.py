@@ -94,6 +94,12 @@ def test_continuum_is_chosen_by_the_spectrum(multilib, shared_data):
         ch = choose_continuum(read(shared_data / "spectra" / "sdss" / f"{name}.fits")[0])
         assert ch.kind == "agn" and ch.nucleus_fraction >= 0.35, (name, ch.reason)
         assert math.isfinite(ch.delta_bic)
+    # the two ellipticals, labelled as SDSS labels early types whose lines have sigma > 200 km/s: still stars
+    for name in ("spec-0266-51602-0013", "spec-0403-51871-0462"):
+        spec = read(shared_data / "spectra" / "sdss" / f"{name}.fits")[0]
+        spec.spec_class, spec.subclass = "GALAXY", "BROADLINE"
+        ch = choose_continuum(spec)
+        assert ch.kind == "stellar" and ch.nucleus_screen < 0.05 and ch.survey_class == "GALAXY BROADLINE", ch
 
 
 def test_reasons_reach_the_table_the_terminal_and_the_json(multilib):
