@@ -112,3 +112,22 @@ def test_units_survive_every_format_read_back(tmp_path):
         assert back["stellar_sigma"].unit == u.km / u.s and back["n_e_sii"].unit == u.cm ** -3, ext
         assert back["halpha_broad_flux"].unit == u.Unit("1e-17 erg / (s cm2)"), ext
         assert back["n_e_sii_limit"].dtype.kind in "USO" and back["bpt_class"][0] == "Seyfert", ext
+
+
+def test_fit_lines_table_carries_each_spectrums_flux_unit():
+    """Uncalibrated 6dFGS spectra are in counts: their line fluxes are count x Angstrom, not 1e-17 erg/s/cm2; a
+    table mixing them with SDSS has no single unit and says so, with each row's unit in ``flux_unit``."""
+    import astropy.units as u
+
+    from galdesk.catalog.lines_table import results_table
+
+    def rec(i, unit):
+        return {"source": f"s{i}", "id": f"s{i}", "z": 0.05, "status": "fitted", "flux_unit": unit,
+                "lines": [{"name": "halpha", "component": "narrow", "flux": 100.0, "flux_err": 5.0}]}
+
+    t = results_table([rec(0, "count"), rec(1, "count")])
+    assert t["halpha_flux"].unit == u.count * u.AA and list(t["flux_unit"]) == ["count", "count"]
+    t = results_table([rec(0, "1e-17 erg / (s cm2 Angstrom)")])
+    assert t["halpha_flux"].unit == u.Unit("1e-17 erg / (s cm2)")
+    t = results_table([rec(0, "count"), rec(1, "1e-17 erg / (s cm2 Angstrom)")])
+    assert t["halpha_flux"].unit is None and "mixed units" in t["halpha_flux"].description

@@ -95,3 +95,25 @@ def test_a_split_core_is_not_an_outflow_but_keeps_its_flux():
     sf = fit_spectrum(spectrum(base + wing, noise=0.15), CFG)
     assert sf.line("oiii5007", "outflow") is not None
     assert sf.line("oiii5007", "outflow").flux == pytest.approx(200.0, rel=0.25)
+
+
+def test_6dfgs_broad_artefacts_are_rejected_and_doubts_are_noted(shared_data):
+    """Two 6dFGS "AGN" whose broad Hα an independent reviewer judged artefacts: in g1931215 the forbidden lines sit at
+    the narrow width bound (the 'broad' Hα is the Hα+[NII] blend at that width); in g1231537 the Hα core is
+    saturated and masked (the 'broad' Hα is the narrow line's wings). Both rejected with the reason; the results say
+    the spectra are in counts, not flux-calibrated, and what else is doubtful."""
+    from galdesk.catalog.lines_table import results_table
+    from galdesk.lines.batch import fit_many
+
+    agn = shared_data / "spectra" / "6dfgs" / "agn"
+    paths = [str(agn / "g1931215-723921.ir.fits"), str(agn / "g1231537-514452.ir.fits")]
+    blend, saturated = (sf.to_dict() for sf in fit_many(paths, FitConfig(), n_jobs=2))
+    for r, why in ((blend, "narrow width bound"), (saturated, "Hα core is masked")):
+        assert not r["broad_needed"] and r["delta_bic"] > 10, r["id"]
+        assert why in r["broad_rejected"], r["broad_rejected"]
+        assert not [ln for ln in r["lines"] if ln["component"] == "broad"]
+        assert any("not flux-calibrated" in n for n in r["notes"])
+    assert any("width bound" in n for n in blend["notes"])
+    assert any("pixels of the line's core are masked" in n for n in saturated["notes"])
+    t = results_table([blend, saturated])
+    assert str(t["halpha_flux"].unit) == "Angstrom ct" and "not flux-calibrated" in t["notes"][0]

@@ -15,7 +15,7 @@ import numpy as np
 
 from galdesk import __version__
 from galdesk.catalog import ONLY_CHOICES
-from galdesk.catalog.schema import DEFAULT_FLUX_UNIT, column_name, fit_columns
+from galdesk.catalog.schema import DEFAULT_FLUX_UNIT, column_name, fit_columns, line_flux_unit
 from galdesk.project import as_project
 from galdesk.project.objects import BASE_COLUMNS, cell_str
 from galdesk.project.results import load_clusters, load_predictions
@@ -56,19 +56,7 @@ def _line_flux_unit(project, fitted_ids: set[str]):
         units = {str(m.get("flux_unit") or "") for m in project.spectrum_attrs(rows)}
     except (OSError, KeyError):  # no stored spectra: fall back to the default
         return default, ""
-    parsed = set()
-    for s in units:
-        try:
-            parsed.add((u.Unit(s) * u.AA).to_string() if s else None)
-        except (ValueError, TypeError):
-            parsed.add(f"?{s}")
-    if len(parsed) == 1:
-        only_one = next(iter(parsed))
-        if only_one is None:
-            return default, ""
-        if not only_one.startswith("?"):
-            return u.Unit(only_one), ""
-    return None, f" (mixed units: each row in its spectrum's flux unit x Angstrom: {sorted(units)})"
+    return line_flux_unit(units)
 
 
 def _masked(values, mask, dtype=None, unit=None, description=None):

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from galdesk.catalog.schema import DEFAULT_FLUX_UNIT, fit_columns, status_columns
+from galdesk.catalog.schema import fit_columns, line_flux_unit, status_columns
 
 __all__ = ["results_table"]
 
 
-def results_table(results: list[dict], flux_unit=DEFAULT_FLUX_UNIT):
+def results_table(results: list[dict], flux_unit=None):
     """One row per spectrum (every target of every file): ``source``, ``id``, ``z``, ``error`` (why a spectrum could
     not be read or fitted, else empty), the :data:`~galdesk.catalog.schema.STATUS_COLUMNS` (``fit_status``
     fitted/skipped/error, ``skip_reason``, ``z_source``, ``zwarn``), then the line-fit columns of
-    :func:`galdesk.catalog.schema.fit_columns` (fitted rows only) with their units (line fluxes in ``flux_unit``,
-    by default the SDSS flux density unit times Angstrom, 1e-17 erg/s/cm2).
+    :func:`galdesk.catalog.schema.fit_columns` (fitted rows only) with their units: line fluxes in ``flux_unit``, by
+    default the fitted spectra's own flux-density unit times Angstrom (1e-17 erg/s/cm2 for SDSS, count Å for
+    uncalibrated 6dFGS); with mixed units the flux columns have none and the ``flux_unit`` column gives each row's.
 
     Parameters
     ----------
@@ -33,6 +34,9 @@ def results_table(results: list[dict], flux_unit=DEFAULT_FLUX_UNIT):
     for name, col in status_columns(results):
         t[name] = col
     fitted = [r if t["fit_status"][k] == "fitted" else None for k, r in enumerate(results)]
-    for name, col in fit_columns(fitted, flux_unit):
+    note = ""
+    if flux_unit is None:
+        flux_unit, note = line_flux_unit(r.get("flux_unit") for r in fitted if r is not None)
+    for name, col in fit_columns(fitted, flux_unit, note):
         t[name] = col
     return t

@@ -27,7 +27,7 @@ from galdesk.lines.bhmass import SYSTEMATIC_DEX
 
 __all__ = ["ColumnSpec", "LINE_FLUX", "DEFAULT_FLUX_UNIT", "FIT_GROUPS", "LINE_QUANTITIES", "fit_columns",
            "line_column_base", "markdown_table", "column_name", "column_unit", "text_columns", "STATUS_COLUMNS",
-           "status_columns"]
+           "status_columns", "line_flux_unit"]
 
 #: Placeholder unit of line fluxes: the fitted spectra's flux-density unit times Angstrom.
 LINE_FLUX = "line flux"
@@ -110,6 +110,12 @@ STATUS_COLUMNS: tuple[ColumnSpec, ...] = (
                "itself, or the project's object table", "text", _key("z_source")),
     ColumnSpec("zwarn", None, "warning bits of the redshift fit (DESI ZWARN); non-zero: fitted, but z is flagged",
                "int", _key("zwarn")),
+    ColumnSpec("flux_unit", None, "flux-density unit of the spectrum; its line fluxes are in this unit x Angstrom "
+               "(count for uncalibrated spectra such as 6dFGS)", "text", _key("flux_unit")),
+    ColumnSpec("notes", None, "what makes the result doubtful or how it was obtained, '; '-separated: a fit that did "
+               "not converge, chi2nu > 3, widths at a bound, masked line cores, not flux-calibrated, air assumed, "
+               "a flagged or replaced redshift", "text", _getter(lambda p: "; ".join(p.get("notes") or []) or None,
+                                                                "notes (joined)")),
 )
 
 
@@ -396,3 +402,28 @@ def markdown_table() -> str:
 
 
 _UNITS.update({spec.name: spec.unit for _g, _p, specs in FIT_GROUPS for spec in specs if spec.unit})
+
+
+def line_flux_unit(flux_units) -> tuple:
+    """The unit of line-flux columns for spectra whose flux-density units are ``flux_units`` (strings; "" unknown):
+    that unit times Angstrom when they all agree, :data:`DEFAULT_FLUX_UNIT` when none is known, else
+    ``(None, note)`` — mixed or unparsable units: each row is then in its own spectrum's unit and the note says so.
+    Returns ``(unit or None, note)``."""
+    import astropy.units as u
+
+    units = {str(x or "") for x in flux_units}
+    parsed = set()
+    for s in units:
+        if s.strip().lower() in ("count", "counts"):
+            parsed.add((u.count * u.AA).to_string())
+            continue
+        try:
+            parsed.add((u.Unit(s) * u.AA).to_string() if s else None)
+        except (ValueError, TypeError):
+            parsed.add(f"?{s}")
+    parsed_known = parsed - {None}
+    if not parsed_known:
+        return u.Unit(DEFAULT_FLUX_UNIT), ""
+    if len(parsed) == 1 and not next(iter(parsed)).startswith("?"):
+        return u.Unit(next(iter(parsed))), ""
+    return None, f" (mixed units: each row in its spectrum's flux unit x Angstrom: {sorted(units)})"

@@ -150,6 +150,8 @@ def format_result(r: dict) -> str:
         out.append(f"  {st['error']}")
     for msg in st.get("messages") or []:
         out.append(f"  note: {msg}")
+    if r.get("flux_unit"):
+        out.append(f"  fluxes in {r['flux_unit']} × Å")
     out.append(f"  {'line':<10} {'component':<9} {'flux':>10} {'± err':>9} {'FWHM km/s':>10} {'± err':>7} "
                f"{'EW Å':>8} {'S/N':>6}")
     for ln in r.get("lines") or []:

@@ -90,7 +90,7 @@ def fit_target(spec: SpectrumData, config: FitConfig | None = None, redshifts=No
         raise
     except Exception as exc:  # a failed fit is one error entry, never the end of the batch
         return SpectrumFit(**base, error=f"{type(exc).__name__}: {exc}", **info)
-    sf.z_source, sf.zwarn, sf.notes = info["z_source"], info["zwarn"], info["notes"]
+    sf.z_source, sf.zwarn, sf.notes = info["z_source"], info["zwarn"], info["notes"] + list(sf.notes)
     return sf
 
 

@@ -66,11 +66,17 @@ def line_kinematics(cf, line: str = "oiii5007") -> dict:
     -------
     dict
         ``v05_kms`` ... ``v95_kms`` (see :data:`PERCENTILES`), ``w80_kms``, each with ``*_err``; ``components``
-        (how many Gaussians); empty if the line is not in the fit.
+        (how many Gaussians); empty if the line is not in the fit or its width was not fitted (tied to another
+        line's: a weak line's profile is not measured, and its errors would read zero).
     """
     lay = cf.layout
     comps = [c for ln, c in zip(lay.g_line, lay.g_comp) if ln == line and c in ("narrow", "outflow")]
     if not comps:
+        return {}
+    widths = {int(lay.sidx[g]) for g, (ln, c) in enumerate(zip(lay.g_line, lay.g_comp))
+              if ln == line and c in ("narrow", "outflow")}
+    if not any(lay.vary[i] for i in widths):
+        # the line's width was tied to another line's (too weak to have its own): its profile is not measured
         return {}
     q0, err = propagate(lambda ths: np.array([_kinematics(cf, line, t) for t in ths]), cf.theta,
                         np.asarray(cf.cov, float))

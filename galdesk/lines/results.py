@@ -399,6 +399,7 @@ class SpectrumFit:
             "broad_rejected": "; ".join(self.broad.rejected) if self.broad is not None and self.broad.rejected
             else None,
             "errors_estimated": self.errors_estimated,
+            "flux_unit": self.flux_unit,
             "bpt_class": self.bpt_class,
             "bpt": {k: clean(v) for k, v in self.bpt.items()},
             "absorption": absorption,

@@ -32,8 +32,9 @@ from galdesk.lines.results import ComplexFit, SpectrumFit
 from galdesk.lines.summary import feii_ratio, summarize
 from galdesk.lines.window import prepare_data
 from galdesk.tasks import Cancelled, NullContext
+from galdesk.units import C_KMS
 
-__all__ = ["fit_spectrum", "balmer_kinematics", "UNRESOLVED", "BALMER_TIED"]
+__all__ = ["fit_spectrum", "balmer_kinematics", "input_notes", "quality_notes", "UNRESOLVED", "BALMER_TIED"]
 
 
 #: Complexes whose lines are blended at SDSS-like resolution (R ~ 2000): their velocity is tied to Hα's.
@@ -93,6 +94,7 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
                      flux_unit=str(getattr(spec, "flux_unit", "") or ""))
     est = spec.meta.get("errors_estimated") if isinstance(spec.meta, dict) else None
     sf.errors_estimated = str(est) if est else None
+    sf.notes.extend(input_notes(spec))
     # strong complexes first: their narrow kinematics are the reference for weak ones
     order = sorted(config.complexes, key=lambda c: (c not in ("halpha", "hbeta"), c != "halpha"))
     n = len(order)
@@ -107,6 +109,7 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
             raise
         except ValueError as exc:
             sf.skipped[name] = str(exc)
+    _doubtful_broad(spec, sf.complexes, config, ctx)
     sf.complexes = {k: sf.complexes[k] for k in config.complexes if k in sf.complexes}
     sf.stellar = _continuum_summary(spec, config)
     if sf.z is not None and sf.z > 0:
@@ -116,6 +119,7 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
 
         luminosity_distance_cm(sf.z)
     summarize(sf, config)
+    sf.notes.extend(quality_notes(spec, sf, config))
     if sf.stellar and sf.stellar.get("kind") == "agn":
         # Fe II strength relative to broad Hβ (Boroson & Green 1992), an Eigenvector-1 coordinate
         sf.stellar["r_feii"], sf.stellar["r_feii_err"] = feii_ratio(
@@ -238,6 +242,96 @@ def _continuum_summary(spec, config: FitConfig) -> dict | None:
         elif meta.get("stellar_error"):
             return {"error": meta["stellar_error"]}
     return None
+
+
+def input_notes(spec) -> list[str]:
+    """Remarks on a spectrum that change how its line fluxes may be used: not flux-calibrated, wavelengths whose
+    air/vacuum convention was assumed."""
+    out = []
+    meta = spec.meta if isinstance(spec.meta, dict) else {}
+    if str(getattr(spec, "flux_unit", "") or "").strip().lower() in ("count", "counts", "adu"):
+        out.append("not flux-calibrated (counts): ratios of lines far apart in wavelength (Hα/Hβ, Hγ/Hβ, [OII]/Hβ) "
+                   "are not physical; ratios of neighbouring lines (BPT) are")
+    if meta.get("vacuum_assumed") and not spec.vacuum:
+        out.append("the file does not say whether its wavelengths are in air or vacuum: air assumed (a '# vacuum' "
+                   "comment or VACUUM/AIRORVAC keyword says otherwise); velocities shift by ~80 km/s if wrong")
+    return out
+
+
+def _doubtful_broad(spec, done: dict[str, ComplexFit], config: FitConfig, ctx) -> None:
+    """Reject a "needed" broad Hα that the data cannot support, after every complex is fitted: its core pixels are
+    mostly masked (a saturated line: the "broad" component is the narrow line's wings), or the forbidden lines reach
+    the narrow width bound (the narrow-line region is as broad as the model allows, so a broad Hα cannot be told from
+    the blend of Hα and [NII] at that width). Hα becomes its narrow fit; Hβ and Hγ are refitted without broad lines.
+    Changes ``done`` in place."""
+    ha = done.get("halpha")
+    if ha is None or config.broad != "auto" or not _broad_needed(ha):
+        return
+    why = None
+    bounded = [n for n in ("hbeta", "sii", "oi") if n in done and _at_width_bound(done[n])]
+    if bounded:
+        why = (f"the forbidden lines reach the narrow width bound ({', '.join(bounded)}): the narrow-line region is "
+               "as broad as the model allows, so a broad Hα cannot be told from the blend")
+    else:
+        z = spec.redshift or 0.0
+        c = LL.LINES["halpha"] * (1 + z)
+        c = c if spec.vacuum else float(LL.vac_to_air(c))
+        core = np.abs(np.asarray(spec.wavelength) - c) < c * 150.0 / C_KMS
+        if core.sum() >= 2 and np.asarray(spec.mask, bool)[core].mean() > 0.3:
+            why = ("the Hα core is masked (saturated or bad pixels): the broad component would be the narrow line's "
+                   "wings")
+    if why is None:
+        return
+    test = next(t for t in ha.tests if t.component == "broad")
+    test.reject("data", why)
+    new = test.fit_without
+    new.tests = list(ha.tests)
+    done["halpha"] = new
+    for name in ("hbeta", "hgamma"):
+        if name in done:
+            done[name] = _fit_tied(spec, name, {k: v for k, v in done.items() if k != name}, config, ctx)
+
+
+def _at_width_bound(cf: ComplexFit) -> bool:
+    lay = cf.layout
+    if "narrow_sigma" not in lay.names or not lay.vary[lay.index("narrow_sigma")]:
+        return False
+    i = lay.index("narrow_sigma")
+    return bool(cf.theta[i] >= 0.98 * lay.upper[i])
+
+
+def quality_notes(spec, sf: SpectrumFit, config: FitConfig) -> list[str]:
+    """What makes a fit doubtful, one sentence each (in ``SpectrumFit.notes``: the JSON record, the table's
+    ``notes`` column, the terminal report): a complex whose fit did not converge, that the model does not describe
+    (χ²ν > 3), whose narrow width sits at a bound; a line whose core pixels are mostly masked (saturated or bad)."""
+    out = []
+    for name, cf in sf.complexes.items():
+        if not cf.success:
+            out.append(f"{name}: the fit did not converge ({cf.message})")
+        if cf.redchi > 3:
+            out.append(f"{name}: χ²ν = {cf.redchi:.1f}: the model does not describe the data (errors too small, or "
+                       "features the model lacks)")
+        lay = cf.layout
+        if "narrow_sigma" in lay.names and lay.vary[lay.index("narrow_sigma")]:
+            i = lay.index("narrow_sigma")
+            if cf.theta[i] >= 0.98 * lay.upper[i]:
+                out.append(f"{name}: the narrow lines reach the width bound (σ = {lay.upper[i]:.0f} km/s): wider "
+                           "than the model allows; their fluxes and any broad component are doubtful")
+            elif cf.theta[i] <= lay.lower[i] + 2.0:
+                out.append(f"{name}: the narrow lines sit at the smallest width: unresolved or noise")
+    wave = np.asarray(spec.wavelength, float)
+    mask = np.asarray(spec.mask, bool)
+    z = spec.redshift or 0.0
+    for m in sf.lines:
+        if m.component != "narrow" or not (m.snr > 3):
+            continue
+        c = m.wave_vac * (1 + z) * (1 + (m.v_kms if np.isfinite(m.v_kms) else 0.0) / C_KMS)
+        c = c if spec.vacuum else float(LL.vac_to_air(c))
+        core = np.abs(wave - c) < c * max(m.sigma_obs_kms if np.isfinite(m.sigma_obs_kms) else 0.0, 60.0) / C_KMS
+        if core.sum() >= 2 and mask[core].mean() > 0.3:
+            out.append(f"{m.name}: {int(mask[core].sum())} of {int(core.sum())} pixels of the line's core are masked "
+                       "(saturated or bad): its flux and width rest on the wings")
+    return out
 
 
 def _wing_check(spec, done: dict[str, ComplexFit], config: FitConfig, ctx) -> None:

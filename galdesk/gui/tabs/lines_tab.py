@@ -402,7 +402,7 @@ class LinesTab(QWidget):
         from galdesk.lines.batch import target_info
 
         info = target_info(self.spec)  # where z came from (the z field, the file, ...) and its flags
-        sf.z_source, sf.zwarn, sf.notes = info["z_source"], info["zwarn"], info["notes"]
+        sf.z_source, sf.zwarn, sf.notes = info["z_source"], info["zwarn"], info["notes"] + list(sf.notes)
         self.spectrum_fit = sf
         self._save_spectrum_fit()
         cf = sf.complexes.get(self.complex_name)
