@@ -63,5 +63,8 @@ def summary_html(cf, spec, spectrum_fit=None) -> str:
     kin = describe_kinematics(line_kinematics(cf, "oiii5007")) if "oiii5007" in cf.layout.g_line else ""
     masses = describe_masses(spectrum_fit.bh_mass) if spectrum_fit is not None else ""
     parts += [kin] if kin else []
+    notes = list(getattr(spectrum_fit, "notes", None) or [])
+    if notes:
+        parts.append("<span style='color:#a60'>" + html.escape("; ".join(notes)) + "</span>")
     parts += [f"{masses}, from the whole-spectrum fit"] if masses else []
     return "<br>".join(parts)
