@@ -196,8 +196,8 @@ def fit_complex(spec, complex_name: str, config: FitConfig | None = None, ctx=No
     fixed : dict or None
         Parameters held fixed at the given values (e.g. ``{"narrow_v": 12.0, "narrow_sigma": 85.0}``).
     broad_veto : str or None
-        With ``broad="auto"``: the broad test is run and reported, but the broad component is rejected for this
-        reason (e.g. Hβ when Hα needs none).
+        With ``broad="auto"``: no broad component is tried, for this reason (e.g. Hβ when Hα needs none); the fit
+        window is the one a broad test would use.
 
     Returns
     -------
@@ -218,17 +218,17 @@ def fit_complex(spec, complex_name: str, config: FitConfig | None = None, ctx=No
                                     absorption=any(k == "abs_sigma" for k in keys))
         return run_lmfit(layout, data, inst, config, ctx, params_override)
 
-    want_broad = bool(cx.broad) and config.broad != "no"
+    wide = bool(cx.broad) and config.broad != "no"  # the window of a broad test, tested or not (same pixels)
+    # a vetoed broad component is not even tried: the broad fits are ~70 % of the cost of a spectrum
+    want_broad = wide and not (broad_veto and config.broad == "auto")
     want_out = bool(cx.outflow) and config.outflow != "no" and complex_name in OUTFLOW_TESTED
-    data = prepare_data(spec, complex_name, config, window, broad=want_broad or want_out)
+    data = prepare_data(spec, complex_name, config, window, broad=wide or want_out)
     tests: list[BroadTest] = []
     best = fit_variant(data, complex_name, config, ctx, fixed=fixed)
     if want_broad:
         ctx.check_cancelled()
         wb = _broad_variant(data, complex_name, config, ctx, start=best, fixed=hold_trough(best, fixed))
         t = compare_fits(best, wb, config, "broad")
-        if broad_veto and config.broad == "auto":
-            t.reject("coherence", broad_veto)
         tests.append(t)
         if config.broad == "yes" or t.needed:
             best = wb

@@ -221,10 +221,10 @@ def _check_library(spec, name: str, cf: ComplexFit, config: FitConfig, ctx, fixe
         return cf
     why = (f"not robust to the stellar library: ΔBIC {t2.delta_bic:.1f} with {lib} "
            f"(≤ {config.bic_threshold:g}; {test.delta_bic:.1f} with the default)")
+    test.reject("second_library", why, float(t2.delta_bic), config.bic_threshold)
+    test.criteria["second_library"] = {**crit, "pass": False}
     new = fit_complex(spec, name, config, ctx, fixed=fixed, broad_veto=why)
-    t_new = next(t for t in new.tests if t.component == "broad")
-    t_new.criteria["second_library"] = {**crit, "pass": False}
-    t_new.delta_bic_alt = float(t2.delta_bic)
+    new.tests = [test] + [t for t in new.tests if t.component != "broad"]
     return new
 
 
