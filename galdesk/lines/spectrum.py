@@ -103,13 +103,20 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
         ctx.progress(i / n, f"{spec.id}: {name}")
         try:
             sf.complexes[name] = _fit_tied(spec, name, sf.complexes, config, ctx)
-            if name == "hbeta":
-                _wing_check(spec, sf.complexes, config, ctx)
         except Cancelled:
             raise
         except ValueError as exc:
             sf.skipped[name] = str(exc)
-    _doubtful_broad(spec, sf.complexes, config, ctx)
+            continue
+        for check in ((_wing_check,) if name == "hbeta" else ()):
+            try:  # a check that cannot run leaves the verdict as it is
+                check(spec, sf.complexes, config, ctx)
+            except ValueError as exc:
+                sf.notes.append(f"{check.__name__.strip('_').replace('_', ' ')} not run: {exc}")
+    try:
+        _doubtful_broad(spec, sf.complexes, config, ctx)
+    except ValueError as exc:
+        sf.notes.append(f"doubtful-broad check not run: {exc}")
     sf.complexes = {k: sf.complexes[k] for k in config.complexes if k in sf.complexes}
     sf.stellar = _continuum_summary(spec, config)
     if sf.z is not None and sf.z > 0:
