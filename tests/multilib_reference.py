@@ -118,7 +118,8 @@ def balmer_ratio(result: dict) -> tuple[float, float, float]:
     if not (b > 0):
         return math.nan, math.nan, 0.0
     r = g / b
-    return r, abs(r) * math.hypot(ge / g if g else math.nan, be / b) if g else ge / b, b / be
+    err = math.hypot(ge / b, r * be / b)  # first-order error of g / b (valid at g = 0 too)
+    return r, err, b / be
 
 
 def verdict_rows(ref: dict, results: dict) -> list[dict]:

@@ -9,22 +9,28 @@ from galdesk.gui.app import make_app  # noqa: E402
 QSO = "spectra/sdss/spec-0332-52367-0639.fits"
 
 
-@pytest.fixture
-def lines_window(qtbot, shared_data, tmp_path):
+def _open_lines_tab(qtbot, project):
+    """The main window on ``project`` with the Lines tab showing; closed (and its worker stopped) afterwards."""
     from galdesk.gui.main_window import MainWindow
-    from galdesk.services.ingest import ingest
 
-    ingest([shared_data / QSO, shared_data / "spectra/sdss/spec-0295-51585-0596.fits"], tmp_path / "p", workers=1)
     make_app()
     w = MainWindow()
     qtbot.addWidget(w)
     w.show()
-    assert w.open_project(tmp_path / "p.galdesk")
+    assert w.open_project(project)
     tab = w.extra_tabs["Lines"]
     w.tabs.setCurrentWidget(tab)
     yield w, tab
     tab.shutdown()
     w.close()
+
+
+@pytest.fixture
+def lines_window(qtbot, shared_data, tmp_path):
+    from galdesk.services.ingest import ingest
+
+    ingest([shared_data / QSO, shared_data / "spectra/sdss/spec-0295-51585-0596.fits"], tmp_path / "p", workers=1)
+    yield from _open_lines_tab(qtbot, tmp_path / "p.galdesk")
 
 
 def _show(qtbot, tab, i):
@@ -181,7 +187,6 @@ def window_with_a_spectrum_without_z(qtbot, shared_data, tmp_path):
     lines of tests/desi_pair.py at z = 0.05, vacuum wavelengths."""
     import desi_pair as D
 
-    from galdesk.gui.main_window import MainWindow
     from galdesk.services.ingest import ingest
 
     wave = np.arange(3800.0, 9000.0, 1.0)
@@ -189,16 +194,7 @@ def window_with_a_spectrum_without_z(qtbot, shared_data, tmp_path):
     rows = "\n".join(f"{w:.1f} {f:.4f} 0.3" for w, f in zip(wave, flux))
     (tmp_path / "noz.txt").write_text(f"# wavelength flux error (vacuum)\n{rows}\n")
     ingest([shared_data / "spectra/sdss/spec-0295-51585-0596.fits", tmp_path / "noz.txt"], tmp_path / "p", workers=1)
-    make_app()
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    assert w.open_project(tmp_path / "p.galdesk")
-    tab = w.extra_tabs["Lines"]
-    w.tabs.setCurrentWidget(tab)
-    yield w, tab
-    tab.shutdown()
-    w.close()
+    yield from _open_lines_tab(qtbot, tmp_path / "p.galdesk")
 
 
 def test_z_field_and_switching_spectrum_clears_the_old_fit(qtbot, window_with_a_spectrum_without_z):
