@@ -105,6 +105,7 @@ class LinesTab(QWidget):
         self.fit_btn = QPushButton("Fit complex")
         self.z_edit = QLineEdit()
         self.z_edit.setPlaceholderText("z")
+        self.z_edit.setMinimumWidth(70)
         self.z_edit.setMaximumWidth(90)
         self.z_edit.setEnabled(False)
         self.z_edit.setToolTip("Redshift of a spectrum that has none: used for its fits in this session (the fit "
@@ -316,7 +317,13 @@ class LinesTab(QWidget):
         from galdesk.lines.linelist import COMPLEXES, vac_to_air
         from galdesk.lines.window import fit_window
 
-        if self.spec is None or self.spec.redshift is None:
+        if self.spec is None:
+            return
+        if self.spec.redshift is None:  # nothing to place a window at: show the whole spectrum, to read z from
+            w = self.spec.wavelength
+            self.region.blockSignals(True)
+            self.region.setRegion((float(w[0]), float(w[-1])))
+            self.region.blockSignals(False)
             return
         cfg = self.config()
         lo, hi = fit_window(COMPLEXES[self.complex_name], self.spec.redshift, cfg, cfg.broad != "no")
