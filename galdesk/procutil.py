@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["die_with_parent", "worker_pool"]
+__all__ = ["die_with_parent", "stop_pool", "worker_pool"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -48,3 +48,23 @@ def worker_pool(max_workers: int, mp_context=None) -> ProcessPoolExecutor:
     """A process pool whose workers die with this process (:func:`die_with_parent`)."""
     return ProcessPoolExecutor(max_workers=max_workers, mp_context=mp_context, initializer=die_with_parent,
                                initargs=(os.getpid(),))
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool`` now: queued work is dropped and running workers are terminated.
+
+    ``shutdown(wait=False)`` alone lets each worker finish the task it holds, and the interpreter's exit joins
+    them, so a cancelled command would wait for its longest running fit. Python 3.14 has
+    ``terminate_workers()``; before that the pool's worker processes are terminated one by one.
+    """
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in workers:
+        try:
+            proc.terminate()
+        except (OSError, ValueError, AttributeError):  # already gone or closed
+            pass

@@ -23,7 +23,7 @@ from galdesk.io.model import ReadError, SpectrumData
 from galdesk.lines.config import FitConfig
 from galdesk.lines.results import SpectrumFit
 from galdesk.lines.spectrum import fit_spectrum
-from galdesk.procutil import worker_pool
+from galdesk.procutil import stop_pool, worker_pool
 from galdesk.tasks import Cancelled, NullContext
 
 __all__ = ["fit_many", "fit_target", "fit_chunk", "fit_file", "fit_record", "target_info", "chunks", "record_status",
@@ -258,5 +258,5 @@ def _run_pool(items, todo, book: _Book, config, redshifts, ctx, n_jobs: int) -> 
         except (Cancelled, KeyboardInterrupt):  # Ctrl+C too: drop the queued work instead of waiting for it
             for fut in futures:
                 fut.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop_pool(pool)
             raise

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from galdesk.io.model import ImageData, Problem, SpectrumData
-from galdesk.procutil import worker_pool
+from galdesk.procutil import stop_pool, worker_pool
 from galdesk.tasks import Cancelled, NullContext, TaskContext
 
 __all__ = ["IngestResult", "ingest", "read_chunk", "default_workers"]
@@ -340,7 +340,7 @@ def _read_all(paths: list[str], size: int, ctx: TaskContext, workers: int | None
         except BaseException:
             for fut in pending:
                 fut.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop_pool(pool)
             raise
 
 
