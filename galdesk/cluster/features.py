@@ -29,10 +29,58 @@ from galdesk.project.store import stack_group
 from galdesk.tasks import NullContext, TaskContext
 
 __all__ = ["extract_features", "rotated_features", "view_features", "load_features", "image_rows_for", "PCA",
-           "fit_pca", "VIEWS", "LAYER", "n_views", "load_feature_model", "stack_and_rows"]
+           "fit_pca", "VIEWS", "LAYER", "n_views", "load_feature_model", "stack_and_rows", "DESCRIPTORS",
+           "is_descriptors", "main_band_count", "descriptor_views"]
 
 LAYER = "penultimate"
 VIEWS = {1: [0], 4: [0, 1, 2, 3], 8: list(range(8))}   # indices for galdesk.ml.preprocess.dihedral
+
+
+DESCRIPTORS = "descriptors"   # the label-free shape descriptors of galdesk.cluster.descriptors, in place of a model
+
+
+def is_descriptors(model) -> bool:
+    """True if ``model`` names the shape descriptors rather than a network."""
+    return isinstance(model, str) and model.strip().lower() == DESCRIPTORS
+
+
+def main_band_count(project) -> int:
+    """The band count of most of a project's image cut-outs (3 for colour JPEGs); ValueError without any."""
+    groups = [g for g in project.stack_groups() if g.startswith("c") and g[1:].isdigit()]
+    rows = project.image_rows()
+    if not groups or not rows.size:
+        raise ValueError(f"{project.path}: no image cut-outs")
+    objs = np.asarray(project.objects["group"])[rows]
+    return int(max(groups, key=lambda g: int(np.count_nonzero(objs == g)))[1:])
+
+
+def descriptor_views(stack, views: int = 1, ctx: TaskContext | None = None,
+                     batch: int = 256) -> tuple[np.ndarray, dict]:
+    """Shape descriptors (:mod:`galdesk.cluster.descriptors`) of every cut-out and of ``views - 1`` copies turned
+    by angles off the pixel grid (:func:`galdesk.cluster.descriptors.turned`): ``(features (N, views, D), info)``.
+
+    The descriptors do not change under the 90-degree turns and flips of the square, so those copies would test
+    nothing; copies turned by 30, 100, 200... degrees (interpolated, every other one flipped) show how stable
+    each galaxy's descriptors are against the pixel grid, which is what rotation consistency then measures.
+    """
+    from galdesk.cluster.descriptors import descriptor_features, turned  # noqa: PLC0415
+    from galdesk.tasks import ScaledContext  # noqa: PLC0415
+
+    ctx = ctx or NullContext()
+    views = max(1, int(views))
+    first, info = descriptor_features(stack, batch=batch, ctx=ScaledContext(ctx, 0.0, 1.0 / views))
+    out = np.empty((first.shape[0], views, first.shape[1]), np.float32)
+    out[:, 0] = first
+    for k in range(1, views):
+        sub = ScaledContext(ctx, k / views, (k + 1) / views)
+        n = first.shape[0]
+        for i in range(0, n, batch):
+            sub.check_cancelled()
+            part = turned(np.asarray(stack[i:i + batch], np.float32), k)
+            out[i:i + batch, k] = descriptor_features(part, batch=batch)[0]
+            sub.progress(min(1.0, (i + batch) / max(n, 1)), f"Turned copies {k}/{views - 1}")
+    info = {**info, "views": "turned", "bad_rows": info["bad_rows"]}
+    return out, info
 
 
 def n_views(rotations) -> int:
@@ -147,9 +195,10 @@ def view_features(stack, model, views=(0,), ctx: TaskContext | None = None, batc
 
 
 def stack_and_rows(project, loaded, rows=None):
-    """Object rows and working-size stack (N, C, S, S) of the image objects ``loaded`` can take (its band count),
-    all of them or ``rows``."""
-    in_ch = int((loaded.card.get("architecture") or {}).get("in_channels") or 3)
+    """Object rows and working-size stack (N, C, S, S) of the image objects ``loaded`` can take (its band count;
+    an int is taken as the band count), all of them or ``rows``."""
+    in_ch = int(loaded) if isinstance(loaded, (int, np.integer)) else int(
+        (loaded.card.get("architecture") or {}).get("in_channels") or 3)
     group, all_rows = image_rows_for(project, in_ch)
     rows = all_rows if rows is None else np.asarray(rows, np.int64)
     if rows.size and not np.all(np.isin(rows, all_rows)):

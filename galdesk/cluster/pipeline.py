@@ -26,7 +26,17 @@ import numpy as np
 
 from galdesk.cluster.consistency import nearest_leaves
 from galdesk.cluster.cuts import normalize_cuts
-from galdesk.cluster.features import VIEWS, fit_pca, load_feature_model, n_views, stack_and_rows, view_features
+from galdesk.cluster.features import (
+    VIEWS,
+    descriptor_views,
+    fit_pca,
+    is_descriptors,
+    load_feature_model,
+    main_band_count,
+    n_views,
+    stack_and_rows,
+    view_features,
+)
 from galdesk.cluster.linkage import MAX_DIRECT, N_MICRO, ward_linkage
 from galdesk.cluster.model import ClusterModel
 from galdesk.cluster.store import DEFAULT_CLUSTERS, save_clusters, save_linkage
@@ -46,7 +56,8 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     ----------
     project : Project or path
     model : str or LoadedModel
-        Image CNN whose penultimate layer gives the features (bundled name or file).
+        Image CNN whose penultimate layer gives the features (bundled name or file), or ``"descriptors"``: the
+        label-free shape descriptors of :mod:`galdesk.cluster.descriptors` (copies turned off the pixel grid).
     rotations : 0, 4 or 8
         Views computed: 4 rotations, or rotations and flips. 0: no copies (no consistency, no suggestions).
     average : bool
@@ -70,13 +81,19 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     t0 = time.monotonic()
     nv = n_views(rotations or False)
     ctx.progress(0.0, "Loading model")
-    loaded = load_feature_model(model)
-    rows, stack = stack_and_rows(project, loaded)
+    if is_descriptors(model):
+        rows, stack = stack_and_rows(project, main_band_count(project))
+    else:
+        loaded = load_feature_model(model)
+        rows, stack = stack_and_rows(project, loaded)
     if rows.size < 2:
         raise ValueError(f"{project.path}: need at least two cut-outs the model can take to cluster, "
                          f"found {rows.size}")
-    feats, finfo = view_features(stack, loaded, VIEWS[nv], ctx=ScaledContext(ctx, 0.0, 0.6),
-                                 batch_size=batch_size, device=device)
+    if is_descriptors(model):
+        feats, finfo = descriptor_views(stack, nv, ctx=ScaledContext(ctx, 0.0, 0.6))
+    else:
+        feats, finfo = view_features(stack, loaded, VIEWS[nv], ctx=ScaledContext(ctx, 0.0, 0.6),
+                                     batch_size=batch_size, device=device)
     t_feat = time.monotonic() - t0
     base = feats.mean(axis=1) if average else feats[:, 0]
     if save:
