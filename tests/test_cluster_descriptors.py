@@ -118,3 +118,38 @@ def test_real_gz1_cut_outs_group_by_morphology_without_labels(shared_data):
     rand = two_group(np.random.default_rng(0).normal(size=feats.shape).astype(np.float32))
     assert acc >= base + 0.04, (acc, base)
     assert acc >= rand + 0.03, (acc, rand)
+
+
+def test_cluster_command_unsupervised(shared_data, tmp_path, capsys):
+    """``galdesk cluster PROJECT --unsupervised --suggest --json`` on 200 GZ1 cut-outs: descriptor features
+    stored with their names, copies turned off the grid, suggested per-branch cuts with their consistency, and the
+    clusters saved where the vetting and export code read them."""
+    import argparse
+    import json
+
+    from conftest import gz1_catalog
+
+    from galdesk.cli.cluster import add_parsers
+    from galdesk.cluster.features import load_features
+    from galdesk.project import Project
+    from galdesk.project.results import load_clusters
+    from galdesk.services.ingest import ingest
+
+    ingest([], tmp_path / "p", catalog=gz1_catalog(shared_data, tmp_path, 200, seed=3), workers=1)
+    parser = argparse.ArgumentParser(prog="galdesk")
+    add_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["cluster", str(tmp_path / "p.galdesk"), "--unsupervised", "--suggest", "--json"])
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["info"]["model_id"] == "descriptors" and out["info"]["rotations"] == 4
+    assert out["n_clusters"] >= 4 and sum(out["sizes"]) == 200
+    assert 0.8 <= out["consistency"] < 1.0          # turned copies: high, but not trivially 1
+    assert len(out["suggestion"]["clusters"]) == out["n_clusters"]
+    project = Project.open(tmp_path / "p.galdesk")
+    try:
+        rows, feats, attrs = load_features(project)
+        assert feats.shape == (200, 74) and rows.size == 200 and len(attrs["names"]) == 74
+        _, labels, version = load_clusters(project)
+        assert labels.max() + 1 == out["n_clusters"] and version == out["cut_version"]
+    finally:
+        project.close()

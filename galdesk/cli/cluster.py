@@ -20,7 +20,7 @@ def cmd_cluster(args) -> int:
         return fail("cluster", message(exc))
     try:
         cm = load_linkage(project) if args.reuse else None
-        model = args.model
+        model = "descriptors" if args.unsupervised else args.model
         if cm is None and args.train_vqvae:
             from galdesk.ml.vqvae import train_project_vqvae  # noqa: PLC0415
 
@@ -77,7 +77,12 @@ def add_parsers(sub) -> None:
                                        "suggested by rotation consistency)")
     c.add_argument("project")
     c.add_argument("--model", default="gz1-binary", help="image CNN whose penultimate layer gives the features "
-                                                          "(bundled name or file; default gz1-binary)")
+                                                          "(bundled name or file; default gz1-binary), or "
+                                                          "'descriptors'")
+    c.add_argument("--unsupervised", action="store_true",
+                   help="cluster label-free features: rotation-invariant shape descriptors (light profile, "
+                        "concentration, axis ratio, asymmetry, colours, spiral-arm Fourier structure), same as "
+                        "--model descriptors; rotated copies are turned off the pixel grid")
     c.add_argument("--train-vqvae", action="store_true",
                    help="train a VQ-VAE on the project's cut-outs (saved in PROJECT/models/vqvae.safetensors) "
                         "and cluster its features instead of a CNN's")

@@ -80,6 +80,8 @@ def test_compute_drag_cuts_suggest_and_browse(qtbot, tab):
     from galdesk.project.results import load_clusters
 
     project = tab.state.project
+    # before any tree: the plot says what to do first, not a bare -0.5..0.5 frame
+    assert tab.plot.empty_text.isVisible() and "Compute features" in tab.plot.empty_text.toPlainText()
     # -- compute on the worker while the GUI thread keeps ticking
     ticks = []
     timer = QTimer()
@@ -92,6 +94,8 @@ def test_compute_drag_cuts_suggest_and_browse(qtbot, tab):
     assert len(ticks) > 3, "the GUI thread must stay free while features and the tree are computed"
     cm = tab.cm
     assert cm.n_objects == N and cm.tree.method == "direct" and cm.has_copies
+    assert not tab.plot.empty_text.isVisible()
+    assert "blue line" in tab.plot.getPlotItem().titleLabel.text      # how to cut one branch, on the plot
     qtbot.waitUntil(lambda: load_clusters(project) is not None, timeout=10000)
     # the whole tree is ONE curve (plus one highlight curve), whatever the number of links
     import pyqtgraph as pg
@@ -129,7 +133,9 @@ def test_compute_drag_cuts_suggest_and_browse(qtbot, tab):
                      tab.plot.data_to_widget(lay.node_x[node], lay.node_y[node]))
     qtbot.waitUntil(lambda: tab.selected_node == node, timeout=3000)
     assert tab.plot.branch_line.isVisible() and tab.grid.thumbs.rowCount() == sizes[c]
-    assert abs(tab.plot.branch_line.value() - committed) < 1e-9      # it starts at the inherited cut
+    # it starts at the branch's own top, the same cut as the inherited one above it, not on the global line
+    assert lay.node_y[node] < committed
+    assert abs(tab.plot.branch_line.value() - lay.node_y[node]) < 1e-9
 
     # -- drag the branch's own cut line down to 40% of its height: only that branch splits
     before = tab.labels.copy()
@@ -137,7 +143,7 @@ def test_compute_drag_cuts_suggest_and_browse(qtbot, tab):
     previews.clear()
     x_mid = 0.5 * (lay.span_lo[node] + lay.span_hi[node]) - 0.5
     with qtbot.waitSignal(tab.cutsCommitted, timeout=10000):
-        drag(tab.plot, x_mid, committed, x_mid, 0.4 * lay.node_y[node])
+        drag(tab.plot, x_mid, lay.node_y[node], x_mid, 0.4 * lay.node_y[node])
     assert previews and all(n == node for n, _ in previews)
     assert node in tab.cuts and abs(tab.cuts[node] - 0.4 * lay.node_y[node]) < 3 * py
     inside = before == c

@@ -125,6 +125,14 @@ class DendrogramTab(QWidget):
         self.min_size.setRange(0, 100000)
         self.min_size.setSpecialValueText("auto")
         self.suggest_btn = QPushButton("Suggest cuts (rotation consistency)")
+        self.suggest_btn.setToolTip(
+            "A galaxy's shape does not depend on how it lies on the sky, so its rotated copies should land in its own "
+            "cluster. Starting from the top, each branch is split only while both halves keep at least the "
+            "threshold of their copies at home (Cheng et al. 2021): different branches get different cut heights.")
+        self.threshold.setToolTip("Smallest share of rotated copies that must land in their own cluster for a "
+                                  "split to be suggested")
+        self.min_size.setToolTip("Smaller groups are split off as outliers and not split further (auto: 0.5 % of "
+                                 "the galaxies, at least 3)")
         self.remove_btn = QPushButton("Remove branch cut")
         self.reset_btn = QPushButton("Global cut only")
         self.summary = QLabel("No clusters yet.")
@@ -244,6 +252,7 @@ class DendrogramTab(QWidget):
             self.summary.setText("No tree yet: compute features and cluster.")
         else:
             self._set_model(*out)
+            self.models.select(self.cm.info.get("model_id"))   # what made the stored tree, when it is offered
             self.clustered.emit({"loaded": True, **self._summary_dict()})
         self._set_enabled()
 
@@ -420,9 +429,15 @@ class DendrogramTab(QWidget):
         self.select_node(int(self.cut.cluster_nodes[c]))
 
     def _effective_cut(self, node: int) -> float:
+        """Where the selected branch's line is drawn: its own cut, or the cut in force there — but never above the
+        branch's own top merge. Drawn there it means the same (a cut at or above a branch's height keeps it whole)
+        and it does not sit on the global line, where nobody would see that there is a second line to drag."""
         from galdesk.cluster.cuts import effective_cut
 
-        return effective_cut(self.cm.Z, self.cuts, node)
+        value = effective_cut(self.cm.Z, self.cuts, node)
+        if node in self.cuts or node < self.cm.tree.n_leaves:
+            return value
+        return min(value, float(self.cm.layout.node_y[node]))
 
     def _show_cluster(self, c: int) -> None:
         self.selected_cluster = c

@@ -95,6 +95,31 @@ class DendrogramPlot(pg.PlotWidget):
         self.branch_line.sigPositionChangeFinished.connect(self._on_branch_finished)
         self.vb.sigXRangeChanged.connect(self._update_branch_span)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        # what to do, said where the user looks: an empty-state message, and a one-line hint above a tree
+        self.empty_text = pg.TextItem(self.EMPTY_TEXT, color=(170, 170, 170), anchor=(0.5, 0.5))
+        self.addItem(self.empty_text)
+        self.global_line.setToolTip("Global cut: drag up or down to cut the whole tree at one Ward distance")
+        self.branch_line.setToolTip("Branch cut: drag to cut only the selected branch at its own distance "
+                                    "(finer or coarser than the rest of the tree)")
+        self._show_empty(True)
+
+    EMPTY_TEXT = ("No tree yet.\nChoose where the features come from (left) and press\n"
+                  "\u201cCompute features & cluster\u201d.")
+    HINT = ("Drag the red line to cut the whole tree \u00b7 click a branch, then drag its blue line to cut "
+            "that branch alone")
+
+    def _show_empty(self, empty: bool) -> None:
+        pi = self.getPlotItem()
+        self.empty_text.setVisible(empty)
+        for side in ("left", "bottom"):
+            pi.showAxis(side, not empty)
+        if empty:
+            pi.setTitle(None)
+            self.vb.setLimits(xMin=None, xMax=None)
+            self.vb.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
+            self.empty_text.setPos(0, 0)
+        else:
+            pi.setTitle(self.HINT, size="8pt", color=(170, 170, 170))
 
     # -- data -----------------------------------------------------------------------------------------------------
     def set_tree(self, layout: DendrogramLayout | None) -> None:
@@ -109,7 +134,9 @@ class DendrogramPlot(pg.PlotWidget):
             self.strip.clear()
             self.global_line.hide()
             self.root = -1
+            self._show_empty(True)
             return
+        self._show_empty(False)
         n = layout.n_leaves
         self.root = 2 * n - 2
         self._top = float(layout.node_y[self.root]) or 1.0

@@ -1,8 +1,10 @@
-"""Where clustering features come from: a bundled image CNN, a model file of yours, a VQ-VAE trained on the open
-project, or "train a VQ-VAE on this project first" (a combo box and a "Your model…" button)."""
+"""Where clustering features come from: label-free shape descriptors, a bundled image CNN, a model file of yours, a
+VQ-VAE trained on the open project, or "train a VQ-VAE on this project first" (a combo box and a "Your model…"
+button)."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
 __all__ = ["FeatureModelChooser"]
@@ -31,13 +33,19 @@ class FeatureModelChooser(QWidget):
         self.fill()
 
     def fill(self) -> None:
-        """The bundled image models, then the train-a-VQ-VAE entry."""
+        """The bundled image models, the shape descriptors, then the train-a-VQ-VAE entry."""
+        from galdesk.cluster.features import DESCRIPTORS
         from galdesk.ml.weights import list_bundled
 
         self.combo.clear()
         for m in list_bundled():
             if m.get("task", "image") == "image":
                 self.combo.addItem(m["name"], m["name"])
+        self.combo.addItem("Shape descriptors (label-free, rotation-invariant)", DESCRIPTORS)
+        self.combo.setItemData(self.combo.count() - 1,
+                               "Light profile, concentration, axis ratio, asymmetry, colours and spiral-arm structure "
+                               "measured in rings around each galaxy: no labels, no training; rotated copies are "
+                               "turned off the pixel grid", Qt.ToolTipRole)
         self.combo.addItem("VQ-VAE: train on this project (unsupervised)", self.train_entry)
         self._project_vqvae_index = -1
 
@@ -60,6 +68,13 @@ class FeatureModelChooser(QWidget):
         if path is not None and path.is_file():
             self.combo.addItem("VQ-VAE trained on this project", str(path))
             self._project_vqvae_index = self.combo.count() - 1
+
+    def select(self, model) -> bool:
+        """Choose the entry whose model is ``model`` (a bundled name, a file or ``"descriptors"``), if offered."""
+        i = self.combo.findData(model) if model else -1
+        if i >= 0:
+            self.combo.setCurrentIndex(i)
+        return i >= 0
 
     def select_project_vqvae(self) -> None:
         """Choose the project's trained VQ-VAE if it is offered (after training: next time, reuse it)."""
