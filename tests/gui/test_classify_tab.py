@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtWidgets import QAbstractItemView  # noqa: E402
 
 from galdesk.gui.app import make_app  # noqa: E402
 
@@ -60,6 +61,7 @@ def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window):
     assert caption.split()[0] in ("elliptical", "spiral")
     assert tab.confusion.rowCount() == 2
     total = sum(int(tab.confusion.item(i, j).text()) for i in range(2) for j in range(2))
+    assert tab.confusion.editTriggers() == QAbstractItemView.NoEditTriggers     # a result: not editable
     assert total == out["metrics"]["n_labelled"] > 30
     # "most ambiguous first": entropy never increases along the grid
     ent = {int(r): e for r, e in zip(tab.preds.rows, tab.preds.entropy)}

@@ -81,6 +81,12 @@ def test_load_real_cutouts_and_spectrum_and_show_them(qtbot, window, shared_data
     assert np.allclose(x, wave / (1 + z), rtol=1e-6)
     visible = [name for name, line in plot.markers if line.isVisible()]
     assert "halpha" in visible and "oiii5007" in visible
+    # its fields as a person reads them: z to 5 decimals, RA/Dec to 1e-6 deg, not 17 digits
+    tab = window.data_tab
+    fields = {tab.fields.item(r, 0).text(): tab.fields.item(r, 1).text() for r in range(tab.fields.rowCount())}
+    assert fields["z"] == f"{z:.5f}"
+    for key in ("ra", "dec"):
+        assert len(fields[key].split(".")[1]) == 6, fields
 
 
 def test_display_change_reaches_thumbnails_and_project(qtbot, window, shared_data):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -32,6 +33,15 @@ from galdesk.gui.widgets.task_panel import TaskPanel
 from galdesk.gui.widgets.thumbnails import ThumbnailGrid
 
 __all__ = ["ClassifyTab"]
+
+
+def _fmt(value) -> str:
+    """A metric with 3 decimals; "n/a" when there is none (no test labels, one class only)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    return f"{value:.3f}" if value == value else "n/a"
 
 #: The gallery's sort choices: (text, order of :func:`galdesk.ml.service.prediction_rows`)
 SORT_CHOICES = (("most ambiguous first", "ambiguous"), ("most confident first", "confident"),
@@ -149,6 +159,7 @@ class ClassifyTab(QWidget):
         self.metrics_label = QLabel("")
         self.metrics_label.setWordWrap(True)
         self.confusion = QTableWidget(0, 0)
+        self.confusion.setEditTriggers(QAbstractItemView.NoEditTriggers)     # a result, not an input
         self.roc = pg.PlotWidget()
         self.roc.setLabel("bottom", "false positive rate")
         self.roc.setLabel("left", "true positive rate")
@@ -285,7 +296,8 @@ class ClassifyTab(QWidget):
         test = (out.get("metrics") or {}).get("test") or {}
         self.model.addItem(f"{out['model']} (trained)", out["model"])
         self.model.setCurrentIndex(self.model.count() - 1)
-        self.panel.set_status(f"trained: test accuracy {test.get('accuracy')}, ROC AUC {test.get('roc_auc')}")
+        self.panel.set_status(f"trained: test accuracy {_fmt(test.get('accuracy'))}, "
+                              f"ROC AUC {_fmt(test.get('roc_auc'))}")
 
     def _on_classified(self, out: dict) -> None:
         self.summary = out

@@ -30,6 +30,20 @@ __all__ = ["DataTab"]
 SPEC_COLUMNS = ("id", "z", "spec_class", "subclass", "source")
 
 
+def _display_value(name: str, value) -> str:
+    """A field as a person reads it: RA/Dec to 1e-6 deg (4 mas), redshifts to 5 decimals, other floats to 6
+    significant digits; integers and text as they are (an 18-digit SDSS id stays whole)."""
+    text = cell_str(value)
+    if not text or not isinstance(value, (float, np.floating)):
+        return text
+    key = name.lower()
+    if key in ("ra", "dec", "ra_deg", "dec_deg"):
+        return f"{float(value):.6f}"
+    if key in ("z", "redshift", "z_err", "zerr"):
+        return f"{float(value):.5f}"
+    return f"{float(value):.6g}"
+
+
 class DataTab(QWidget):
     def __init__(self, state, parent=None) -> None:
         super().__init__(parent)
@@ -145,7 +159,7 @@ class DataTab(QWidget):
         self.fields.setRowCount(len(names))
         for i, name in enumerate(names):
             value = obj[name]
-            text = cell_str(value)
+            text = _display_value(name, value)
             unit = getattr(obj.table[name] if hasattr(obj, "table") else None, "unit", None)
             if unit is not None and text:
                 text += f" {unit}"

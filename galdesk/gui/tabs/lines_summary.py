@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import html
+import math
 
 __all__ = ["summary_html"]
 
@@ -42,7 +43,8 @@ def summary_html(cf, spec, spectrum_fit=None) -> str:
         parts.append(f"AGN continuum: Fe II FWHM = {st.feii_fwhm_kms:.0f} ± {st.feii_fwhm_err:.0f} km/s, "
                      f"F(Fe II 4434–4684 Å) = {st.feii_flux:.4g} ± {st.feii_flux_err:.2g}{r_fe}; at 5100 Å "
                      f"host {st.host_fraction:.0%}, "
-                     f"power law {st.powerlaw_fraction:.0%} (slope {st.powerlaw_slope:+.2f}); "
+                     f"power law {st.powerlaw_fraction:.0%}"
+                     + (f" (slope {st.powerlaw_slope:+.2f})" if math.isfinite(st.powerlaw_slope) else "") + "; "
                      f"χ²ν = {st.chi2nu:.2f}" + (f" ({'; '.join(st.messages)})" if st.messages else "")
                      + "; dashed: continuum without Fe II")
     elif cf.layout.tidx >= 0 and st is not None:
