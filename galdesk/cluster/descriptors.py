@@ -1,4 +1,4 @@
-"""Rotation-invariant shape descriptors of galaxy cut-outs, learned from nothing: a label-free feature set.
+"""Rotation-invariant shape descriptors of galaxy cut-outs: a label-free feature set that needs no training.
 
 Every number here is invariant to how a galaxy lies on the sky (any rotation, and flips), up to the pixel grid,
 so Ward clusters of these vectors group galaxies by light profile, colour, flattening and arm structure rather
@@ -21,9 +21,9 @@ the light-weighted centre:
 
 Inputs are working-size stacks ``(N, C, S, S)`` as a project stores them (JPEG: 0..255 per plane; FITS:
 physical units); the sky is taken as the median of the outer border and subtracted per band. Pure NumPy/SciPy,
-vectorised over a batch of cut-outs (about 1 ms per 64-px cut-out). Invalid cut-outs (no light, NaN) give NaN
-rows, which :func:`descriptor_features` replaces by the column medians so clustering can go on (their rows are
-reported in ``info["bad_rows"]``).
+vectorised over a batch of cut-outs (a few ms per 64-px cut-out; ``benchmarks/bench_features.py``). Invalid
+cut-outs (no light, NaN) give NaN rows, which :func:`descriptor_features` replaces by the column medians so
+clustering can go on (their rows are reported in ``info["bad_rows"]``).
 """
 
 from __future__ import annotations

@@ -133,6 +133,9 @@ def test_compute_drag_cuts_suggest_and_browse(qtbot, tab):
                      tab.plot.data_to_widget(lay.node_x[node], lay.node_y[node]))
     qtbot.waitUntil(lambda: tab.selected_node == node, timeout=3000)
     assert tab.plot.branch_line.isVisible() and tab.grid.thumbs.rowCount() == sizes[c]
+    # its profile: members most typical first, and its make-up in the catalogue's class column
+    assert "most typical first" in tab.grid_label.text()
+    assert "gz1_label: " in tab.profile_label.text() and "%" in tab.profile_label.text()
     # it starts at the branch's own top, the same cut as the inherited one above it, not on the global line
     assert lay.node_y[node] < committed
     assert abs(tab.plot.branch_line.value() - lay.node_y[node]) < 1e-9

@@ -68,6 +68,7 @@ class DendrogramTab(QWidget):
         self.selected_cluster = -1
         self._pending_save: tuple | None = None
         self._row_order = np.zeros(0, np.int64)   # argsort of cm.rows: object row -> object index lookups
+        self._profile_in = None                   # what cluster profiles read from the project, once per tree
 
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -152,11 +153,17 @@ class DendrogramTab(QWidget):
 
     def _build_gallery(self) -> QWidget:
         self.grid_label = QLabel("Select a cluster or click a branch to see its galaxies.")
+        self.profile_label = QLabel("")
+        self.profile_label.setWordWrap(True)
+        self.profile_label.setToolTip("Median shape measures of the cluster (shape-descriptor features) beside "
+                                      "those of all clustered galaxies, and its make-up in the catalogue's "
+                                      "class columns and the classifier's predictions")
         self.grid = ThumbnailGrid(icon_size=72)
         w = QWidget()
         gl = QVBoxLayout(w)
         gl.setContentsMargins(0, 0, 0, 0)
         gl.addWidget(self.grid_label)
+        gl.addWidget(self.profile_label)
         gl.addWidget(self.grid, 1)
         return w
 
@@ -279,6 +286,7 @@ class DendrogramTab(QWidget):
     # -- the model -----------------------------------------------------------------------------------------------------
     def _set_model(self, cm, cuts) -> None:
         self.cm = cm
+        self._profile_in = None
         self.cuts = {int(k): float(v) for k, v in (cuts or {}).items()}
         self.selected_node = self.selected_cluster = -1
         if cm is None:
@@ -440,16 +448,23 @@ class DendrogramTab(QWidget):
         return min(value, float(self.cm.layout.node_y[node]))
 
     def _show_cluster(self, c: int) -> None:
+        from galdesk.cluster.profiles import cluster_profile, profile_inputs
+
         self.selected_cluster = c
-        rows = self.cm.rows[self.labels == c]
+        if self._profile_in is None and self.state.project is not None:   # once per tree: features, classes
+            self._profile_in = profile_inputs(self.state.project, self.cm.rows)
+        prof = cluster_profile(self.labels, self.cm.rows, c, **(self._profile_in or {}))
         score = "" if self.cons is None or not np.isfinite(self.cons.per_cluster[c]) else \
             f", rotation consistency {self.cons.per_cluster[c]:.2f}"
-        self._show_rows(rows, f"Cluster {c}: {rows.size} galaxies{score}")
+        typical = ", most typical first (the first is the medoid)" if prof.medoid is not None else ""
+        self._show_rows(prof.order, f"Cluster {c}: {prof.size} galaxies{score}{typical}")
+        self.profile_label.setText(prof.summary())
         self.table.show_cluster(c)
 
     def _show_rows(self, rows, text: str) -> None:
         self.grid.thumbs.set_rows(np.asarray(rows, np.int64))
         self.grid_label.setText(text)
+        self.profile_label.setText("")
 
     def _object_index(self, row) -> int:
         """Index into cm.rows of an object-table row, or -1."""
