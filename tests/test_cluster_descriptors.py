@@ -89,7 +89,7 @@ def test_empty_and_nan_cut_outs_are_reported_and_filled():
     stack = np.stack([_galaxy("disc"), np.full((3, S, S), 7.0, np.float32), _galaxy("elliptical"),
                       np.full((3, S, S), np.nan, np.float32)])
     feats, info = descriptor_features(stack)
-    assert info["bad_rows"] == [1, 3]
+    assert info["bad_rows"] == [1, 3] and info["n_bad"] == 2
     assert np.all(np.isfinite(feats)) and feats.dtype == np.float32
     assert info["dim"] == feats.shape[1] == len(info["names"])
 

@@ -231,7 +231,7 @@ def descriptor_features(stack, batch: int = 256, ctx: TaskContext | None = None)
     """Descriptors of a whole stack, in batches: ``(features (N, D) float32, info)``.
 
     ``info``: ``model_id`` (``"descriptors"``), ``layer`` (:data:`DESCRIPTOR_VERSION`), ``dim``, ``names``,
-    ``bad_rows`` (cut-outs without measurable light, given the column medians).
+    ``n_bad`` and ``bad_rows`` (the first 1,000 cut-outs without measurable light, given the column medians).
     """
     ctx = ctx or NullContext()
     n = len(stack)
@@ -248,5 +248,6 @@ def descriptor_features(stack, batch: int = 256, ctx: TaskContext | None = None)
         med = np.where(np.isfinite(med), med, 0.0)
         out = np.where(np.isfinite(out), out, med[None, :]).astype(np.float32)
     info = {"model_id": "descriptors", "model_hash": DESCRIPTOR_VERSION, "layer": DESCRIPTOR_VERSION,
-            "dim": len(names), "names": names, "bad_rows": np.flatnonzero(bad).tolist(), "device": "cpu"}
+            "dim": len(names), "names": names, "n_bad": int(bad.sum()),
+            "bad_rows": np.flatnonzero(bad)[:1000].tolist(), "device": "cpu"}   # the first 1,000 of them
     return out, info

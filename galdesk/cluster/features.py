@@ -79,8 +79,7 @@ def descriptor_views(stack, views: int = 1, ctx: TaskContext | None = None,
             part = turned(np.asarray(stack[i:i + batch], np.float32), k)
             out[i:i + batch, k] = descriptor_features(part, batch=batch)[0]
             sub.progress(min(1.0, (i + batch) / max(n, 1)), f"Turned copies {k}/{views - 1}")
-    info = {**info, "views": "turned", "bad_rows": info["bad_rows"]}
-    return out, info
+    return out, {**info, "views": "turned"}
 
 
 def n_views(rotations) -> int:
