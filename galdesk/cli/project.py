@@ -37,6 +37,7 @@ def cmd_ingest(args) -> int:
 
 def cmd_info(args) -> int:
     from galdesk.project import Project, ProjectError
+    from galdesk.project.verify import check_project
     from galdesk.services.info import project_info
 
     try:
@@ -44,7 +45,10 @@ def cmd_info(args) -> int:
     except ProjectError as exc:
         return fail("info", str(exc))
     try:
+        check_project(proj)          # a damaged file: one message naming it, not a traceback
         info = project_info(proj)
+    except ProjectError as exc:
+        return fail("info", str(exc))
     finally:
         proj.close()
     if args.json:

@@ -46,6 +46,21 @@ FILE_FILTER = ("Data (*.fits *.fit *.fts *.fits.gz *.jpg *.jpeg *.png *.h5 *.hdf
 CATALOG_FILTER = "Catalogues (*.csv *.fits *.fit *.ecsv *.xml *.vot);;All files (*)"
 
 
+def _open_checked(path):
+    """Open a project and check its files first (:mod:`galdesk.project.verify`): a damaged one is refused with one
+    message naming each damaged file, instead of an error per thumbnail or per tab."""
+    from galdesk.project import Project
+    from galdesk.project.verify import check_project
+
+    project = Project.open(path)
+    try:
+        check_project(project)
+    except BaseException:
+        project.close()
+        raise
+    return project
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings=None) -> None:
         super().__init__()
@@ -144,9 +159,7 @@ class MainWindow(QMainWindow):
 
     # -- projects ----------------------------------------------------------------------------------------------------
     def open_project(self, path) -> bool:
-        from galdesk.project import Project
-
-        return self._activate(Project.open, path, title="Cannot open project")
+        return self._activate(_open_checked, path, title="Cannot open project")
 
     def new_project(self, path) -> bool:
         from galdesk.project import Project

@@ -1,0 +1,116 @@
+"""Is a project whole? One pass over its files before a window or a command relies on them, so that a damaged
+project is refused with one message naming each damaged file, instead of failing later, once per thumbnail or per
+dialog (a truncated ``arrays.h5`` used to raise in every ``rowCount()`` of the thumbnail grid).
+
+Checked, cheaply (milliseconds, whatever the project's size):
+
+* ``objects.ecsv`` reads as a table with the columns galdesk writes;
+* ``arrays.h5`` opens; every image group the objects name has its stack, long enough for the rows they point at,
+  and the first and last of those rows read (a truncated file fails there); the spectra index is readable;
+* ``journal.sqlite``, when present, is a SQLite database with the journal's table (read-only query).
+
+:func:`project_problems` lists what is wrong (empty: whole); :func:`check_project` raises
+:class:`~galdesk.project.store.ProjectError` with all of it in one message.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+__all__ = ["project_problems", "check_project"]
+
+_NEEDED = ("id", "kind", "group", "row")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def project_problems(project) -> list[str]:
+    """What is damaged in ``project`` (a :class:`~galdesk.project.store.Project`), one line per file."""
+    problems: list[str] = []
+    path = project.path / "objects.ecsv"
+    try:
+        objects = project.objects
+        missing = [c for c in _NEEDED if c not in objects.colnames]
+        if missing:
+            problems.append(f"{path}: not a galdesk object table (no column {', '.join(missing)})")
+            objects = None
+    except Exception as exc:  # noqa: BLE001 - any parse failure of a damaged file is the same problem to a user
+        problems.append(f"{path}: unreadable ({_first_line(exc)})")
+        objects = None
+    if objects is not None and len(objects):
+        problems += _array_problems(project, objects)
+    problems += _journal_problems(project.path / "journal.sqlite")
+    return problems
+
+
+def _array_problems(project, objects) -> list[str]:
+    import h5py  # noqa: PLC0415
+
+    arrays = project.arrays_path
+    kind = np.asarray(objects["kind"]).astype(str)
+    groups = np.asarray(objects["group"]).astype(str)
+    rows = np.asarray(objects["row"])
+    images = kind == "image"
+    if not arrays.exists():
+        return [f"{arrays}: missing (the object table lists {len(objects)} objects)"] if len(objects) else []
+    try:
+        with h5py.File(arrays, "r") as f:
+            out = []
+            for group in sorted(set(groups[images].tolist())):
+                sel = rows[images & (groups == group)].astype(np.int64)
+                name = f"stacks/{group}"
+                if name not in f:
+                    out.append(f"{arrays}: no stack {group!r} for {sel.size} image objects")
+                    continue
+                ds = f[name]
+                if sel.size and sel.max() >= ds.shape[0]:
+                    out.append(f"{arrays}: stack {group!r} holds {ds.shape[0]} cut-outs, the object table points at "
+                               f"row {int(sel.max())}")
+                    continue
+                for r in {int(sel.min()), int(sel.max())}:
+                    ds[r]                                          # a truncated file fails here
+            if np.any(kind == "spectrum") and "spectra/offsets" in f:
+                offsets = f["spectra/offsets"][...]
+                if offsets.size and offsets[-1] > f["spectra/flux"].shape[0]:
+                    out.append(f"{arrays}: the spectra index points past the stored flux")
+                elif offsets.size > 1:
+                    f["spectra/flux"][int(offsets[-2]):int(offsets[-1])]
+            return out
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, ValueError... for damaged files
+        return [f"{arrays}: damaged ({_first_line(exc)})"]
+
+
+def _journal_problems(path) -> list[str]:
+    if not path.exists():
+        return []
+    try:
+        con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "records" not in tables:     # empty: a journal not yet written, created on first use
+                return [f"{path}: not a vetting journal (tables {', '.join(sorted(tables))})"]
+            if tables:
+                con.execute("SELECT COUNT(*) FROM records").fetchone()
+        finally:
+            con.close()
+    except sqlite3.OperationalError as exc:
+        if "unable to open" in str(exc):       # a read-only folder without the WAL index: read later, not damaged
+            return []
+        return [f"{path}: not a readable vetting journal ({_first_line(exc)})"]
+    except sqlite3.DatabaseError as exc:
+        return [f"{path}: not a readable vetting journal ({_first_line(exc)})"]
+    return []
+
+
+def check_project(project) -> None:
+    """Raise :class:`~galdesk.project.store.ProjectError` listing every damaged file of ``project``."""
+    from galdesk.project.store import ProjectError  # noqa: PLC0415
+
+    problems = project_problems(project)
+    if problems:
+        raise ProjectError(f"{project.path}: damaged project\n" + "\n".join(f"  {p}" for p in problems))
