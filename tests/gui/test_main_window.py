@@ -5,6 +5,7 @@ import pytest
 from astropy.io import fits
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
 
 from galdesk.gui.app import make_app  # noqa: E402
 
@@ -81,6 +82,13 @@ def test_load_real_cutouts_and_spectrum_and_show_them(qtbot, window, shared_data
     assert np.allclose(x, wave / (1 + z), rtol=1e-6)
     visible = [name for name, line in plot.markers if line.isVisible()]
     assert "halpha" in visible and "oiii5007" in visible
+    # back to the images: a click on the thumbnail that is still current in the grid shows it again
+    grid = window.data_tab.grid
+    idx = grid.currentIndex()
+    assert idx.isValid()
+    QTest.mouseClick(grid.viewport(), Qt.LeftButton, Qt.NoModifier, grid.visualRect(idx).center())
+    assert window.data_tab.detail.currentWidget() is not plot
+    window.state.set_current(row)
     # its fields as a person reads them: z to 5 decimals, RA/Dec to 1e-6 deg, not 17 digits
     tab = window.data_tab
     fields = {tab.fields.item(r, 0).text(): tab.fields.item(r, 1).text() for r in range(tab.fields.rowCount())}

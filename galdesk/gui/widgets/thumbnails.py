@@ -124,6 +124,8 @@ class ThumbnailGrid(QListView):
         self.thumbs = ThumbnailModel(self)
         self.setModel(self.thumbs)
         self.selectionModel().currentChanged.connect(self._on_current_changed)
+        # a click on the item that is already current (after looking at a spectrum elsewhere) shows it again
+        self.clicked.connect(lambda index: self._on_current_changed(index, index))
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
