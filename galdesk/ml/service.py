@@ -125,11 +125,6 @@ def classify_project(project, model: str = DEFAULT_MODEL, device: str | None = N
     stack = project.stack(group)[np.asarray(project.objects["row"])[rows].astype(int)] if rows.size else \
         np.zeros((0, in_ch, project.working_size, project.working_size), np.float32)
     preds = classify_stack(stack, loaded, ctx=ctx, batch_size=batch_size, device=device, tta=tta)
-    project.save_result("predictions", {"row": rows, "prob": preds.probabilities, "pred": preds.predicted,
-                                        "entropy": preds.entropy, "margin": preds.margin},
-                        {"class_names": preds.class_names, "model_id": preds.model_id,
-                         "model_hash": preds.model_hash, "device": preds.device, "threshold": preds.threshold,
-                         "tta": preds.tta, "label_column": label_column})
     out = {"classified": int(len(preds)), "skipped": int(n_images - len(preds)), "device": preds.device,
            "model": preds.model_id, "model_hash": preds.model_hash, "class_names": preds.class_names,
            "metrics": {}, "suspects": []}
@@ -139,6 +134,15 @@ def classify_project(project, model: str = DEFAULT_MODEL, device: str | None = N
         ids = np.asarray(project.objects["id"]).astype(str)
         out["suspects"] = [{"id": ids[rows[i]], "catalogue": cat, "predicted": pred, "confidence": conf}
                            for i, cat, pred, conf in suspect_labels(preds, labels, suspect_threshold)]
+    # the summary travels with the predictions, so that a reopened project shows its metrics and suspects again
+    # (at most 200 suspects kept: HDF5 attributes must stay under 64 kB; n_suspects counts them all)
+    summary = {"metrics": out["metrics"], "suspects": out["suspects"][:200], "n_suspects": len(out["suspects"]),
+               "label_column": label_column, "label_map": label_map or {}, "skipped": out["skipped"]}
+    project.save_result("predictions", {"row": rows, "prob": preds.probabilities, "pred": preds.predicted,
+                                        "entropy": preds.entropy, "margin": preds.margin},
+                        {"class_names": preds.class_names, "model_id": preds.model_id,
+                         "model_hash": preds.model_hash, "device": preds.device, "threshold": preds.threshold,
+                         "tta": preds.tta, "label_column": label_column, "summary": summary})
     ctx.progress(1.0, f"Classified {len(preds)} objects on {preds.device}")
     return out
 

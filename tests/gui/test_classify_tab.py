@@ -67,6 +67,20 @@ def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window):
     ent = {int(r): e for r, e in zip(tab.preds.rows, tab.preds.entropy)}
     order = [ent[int(r)] for r in tab.grid.thumbs._rows]
     assert np.all(np.diff(order) <= 1e-9)
+    # reopened: the metrics, the confusion matrix and the suspects come back with the predictions
+    metrics, suspects_tab = tab.metrics_label.text(), tab.result_tabs.tabText(2)
+    path = w.state.project.path
+    w.state.set_project(None)
+    assert tab.metrics_label.text() == "" and tab.confusion.rowCount() == 0    # no project: nothing stale
+    assert w.open_project(path)
+    assert tab.metrics_label.text() == metrics and "accuracy" in metrics
+    assert tab.confusion.rowCount() == 2 and tab.result_tabs.tabText(2) == suspects_tab
+    assert tab.label_column.currentData() == "gz1_label"
+    # classified again without a label column: no stale suspects or confusion matrix
+    tab.label_column.setCurrentIndex(0)
+    with qtbot.waitSignal(tab.finished, timeout=120000):
+        tab.classify()
+    assert tab.confusion.rowCount() == 0 and tab.result_tabs.tabText(2) == "Suspect labels (0)"
 
 
 def test_cancel_from_the_tab(qtbot, classify_window):

@@ -220,6 +220,13 @@ class ClassifyTab(QWidget):
     def _on_project_changed(self, project) -> None:
         self._on_objects_changed()
         self.summary = None
+        self.preds = None
+        self.metrics_label.setText("")                # nothing of the previous project stays on screen
+        self.confusion.setRowCount(0)
+        self.confusion.setColumnCount(0)
+        self.roc_curve.setData([], [])
+        self.suspects.clear()
+        self.result_tabs.setTabText(2, "Suspect labels (0)")
         if project is not None and project.load_result("predictions") is not None:
             self._show_stored()
 
@@ -325,8 +332,21 @@ class ClassifyTab(QWidget):
         ids_caption = {int(r): f"{self.preds.label(i)} {conf[i]:.2f}" for i, r in enumerate(self.preds.rows)}
         self.grid.thumbs.set_labels(ids_caption)
         self._apply_view()
-        if out is not None:
-            self._show_metrics(out)
+        if out is None:                                   # a reopened project: the summary stored with them
+            out = self._stored_summary()
+        self._show_metrics(out)
+
+    def _stored_summary(self) -> dict:
+        """The classification summary kept in the predictions result (metrics, suspects, label column), with the
+        label column chosen again so that the ROC curve is drawn against it."""
+        stored = self.state.project.load_result("predictions")
+        summary = dict((stored[1] if stored else {}).get("summary") or {})
+        column = summary.get("label_column")
+        if column and self.label_column.findData(column) >= 0:
+            self.label_column.setCurrentIndex(self.label_column.findData(column))
+        return {"classified": len(self.preds.rows), "model": self.preds.model_id, "device": self.preds.device,
+                "class_names": list(self.preds.class_names), "metrics": summary.get("metrics") or {},
+                "suspects": summary.get("suspects") or [], "n_suspects": summary.get("n_suspects")}
 
     def _apply_view(self) -> None:
         from galdesk.ml.service import prediction_rows
@@ -344,6 +364,7 @@ class ClassifyTab(QWidget):
             self.confusion.setRowCount(0)
             self.roc_curve.setData([], [])
             self.suspects.clear()
+            self.result_tabs.setTabText(2, "Suspect labels (0)")
             return
         auc = m.get("roc_auc")
         self.metrics_label.setText(
@@ -365,7 +386,7 @@ class ClassifyTab(QWidget):
                                    f"(p = {s['confidence']:.2f})")
             item.setData(Qt.UserRole, s["id"])
             self.suspects.addItem(item)
-        self.result_tabs.setTabText(2, f"Suspect labels ({self.suspects.count()})")
+        self.result_tabs.setTabText(2, f"Suspect labels ({out.get('n_suspects') or self.suspects.count()})")
 
     def _draw_roc(self, out: dict) -> None:
         from galdesk.ml.service import binary_roc
