@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["die_with_parent", "stop_pool", "worker_pool"]
@@ -62,9 +63,34 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
         terminate()
         return
     workers = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        _quiet_threads.add(manager)
+        _install_excepthook()
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in workers:
         try:
             proc.terminate()
         except (OSError, ValueError, AttributeError):  # already gone or closed
             pass
+
+
+_quiet_threads: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
+
+
+def _install_excepthook() -> None:
+    """Silence the pool manager threads of stopped pools: on Python < 3.12 a pool whose workers were terminated
+    sets an exception on its cancelled futures and its manager thread dies with a traceback (InvalidStateError)
+    that means nothing to a user who pressed Ctrl+C. Other threads keep the hook they had; installed again if
+    someone (a test runner) replaced it since."""
+    previous = threading.excepthook
+    if getattr(previous, "_galdesk_quiet", False):
+        return
+
+    def hook(args) -> None:
+        if args.thread is not None and args.thread in _quiet_threads:
+            return
+        previous(args)
+
+    hook._galdesk_quiet = True
+    threading.excepthook = hook

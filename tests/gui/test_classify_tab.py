@@ -1,5 +1,7 @@
 """Classification on a worker thread from the Classify tab: the event loop keeps running, results are shown."""
 
+import time
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QTimer  # noqa: E402
@@ -44,15 +46,20 @@ def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window):
     w, tab = classify_window
     ticks = []
     timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(1))
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
     timer.start(5)
+    t0 = time.monotonic()
     with qtbot.waitSignal(tab.finished, timeout=120000) as blocker:
         tab.classify()
         assert not tab.run_btn.isEnabled()  # one run at a time
+    t1 = time.monotonic()
     timer.stop()
     out = blocker.args[0]
     assert out["classified"] == 40 and out["device"] == "cpu"
-    assert len(ticks) > 3, "the GUI thread must stay free while the CNN runs"
+    # the GUI thread stays free while the CNN runs: no pause between its timer ticks near the job's length (a count
+    # of ticks is not a test on a loaded machine, where a short job may see only two)
+    gaps = np.diff([t0, *ticks, t1])
+    assert gaps.max() < max(0.25, 0.6 * (t1 - t0)), (gaps.max(), t1 - t0)
     assert tab.run_btn.isEnabled()
     # results: stored, captions on the thumbnails, confusion matrix filled
     arrays, attrs = w.state.project.load_result("predictions")
