@@ -152,3 +152,22 @@ def test_every_real_spectrum_and_fits_cutout_loads_in_the_window(qtbot, window, 
     # redshifts reached the object table (SDSS, 6dFGS, LAMOST all carry one)
     z = np.asarray(project.objects["z"])[project.spectrum_rows()]
     assert np.isfinite(z).mean() > 0.95
+
+
+def test_the_window_fits_a_laptop_screen(qtbot, window, tmp_path):
+    """1280 x 800 and 1366 x 768 screens: the window's minimum size fits with a project open, in every tab, and a
+    long status line (a batch summary) does not widen it."""
+    from galdesk.services.demo import make_demo_project
+
+    assert window.open_project(make_demo_project(tmp_path / "demo", n_galaxies=12))
+    lines = window.extra_tabs["Lines"]
+    for i in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(i)
+        qtbot.wait(50)
+        hint = window.minimumSizeHint()
+        assert hint.width() <= 1260 and hint.height() <= 740, (window.tabs.tabText(i), hint)
+    window.tabs.setCurrentWidget(lines)
+    lines.tasks.set_status("312 spectra fitted, 14 skipped (no redshift), 3 failed: " + "x" * 300)
+    qtbot.wait(50)
+    assert window.minimumSizeHint().width() <= 1260
+    assert lines.tasks.status.toolTip().startswith("312 spectra fitted")

@@ -86,7 +86,7 @@ class LinesTab(QWidget):
         self._build_layout(bar)
         self._connect()
 
-    def _build_controls(self) -> QHBoxLayout:
+    def _build_controls(self) -> QVBoxLayout:
         """The toolbar: complex, broad component, continuum, Balmer trough, Fit complex, and the task panel with
         "Fit spectrum & save" / "Fit all spectra", Cancel, progress and status."""
         from galdesk.lines.linelist import COMPLEXES
@@ -112,11 +112,14 @@ class LinesTab(QWidget):
                                "records it), never written into the file or the object table")
         self.tasks = TaskPanel("Fit spectrum && save", "Fit all spectra", title="Lines", row=True)
         self.fit_all_btn, self.batch_btn = self.tasks.buttons
-        bar = QHBoxLayout()
+        options = QHBoxLayout()       # two rows, so that the tab fits a 1280-px laptop screen
         for w in (QLabel("Complex"), self.complex, QLabel("Broad"), self.broad, QLabel("Continuum"), self.continuum,
-                  self.absorption, self.z_edit, self.fit_btn):
-            bar.addWidget(w)
-        bar.addWidget(self.tasks, 1)
+                  self.absorption, QLabel("z"), self.z_edit, self.fit_btn):
+            options.addWidget(w)
+        options.addStretch(1)
+        bar = QVBoxLayout()
+        bar.addLayout(options)
+        bar.addWidget(self.tasks)
         return bar
 
     def _build_plot(self) -> None:
@@ -161,7 +164,7 @@ class LinesTab(QWidget):
         self.side_tabs.addTab(self.lines, "Lines")
         self.side_tabs.addTab(self.bpt, "BPT")
 
-    def _build_layout(self, bar: QHBoxLayout) -> None:
+    def _build_layout(self, bar: QVBoxLayout) -> None:
         right = QSplitter(Qt.Vertical)
         right.addWidget(self.glw)
         lower = QWidget()

@@ -14,7 +14,16 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from galdesk.gui.errors import log_exception
 from galdesk.gui.worker import TaskRunner
@@ -70,6 +79,9 @@ class TaskPanel(QWidget):
         buttons.addWidget(self.cancel_btn)
         if row:  # one line: buttons, Cancel, a short bar and the status text (a tab's toolbar)
             self.progress.setMaximumWidth(200)
+            # a long status ("12 fitted, 3 skipped: ...") is cut, never widens the window; its tooltip has it all
+            self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+            self.status.setMinimumWidth(60)
             lay = QHBoxLayout(self)
             lay.setContentsMargins(0, 0, 0, 0)
             lay.addLayout(buttons)
@@ -100,6 +112,7 @@ class TaskPanel(QWidget):
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
+        self.status.setToolTip(text)
 
     def set_progress(self, fraction: float) -> None:
         self.progress.setValue(int(fraction * 1000))
