@@ -142,6 +142,11 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
         v = self.menuBar().addMenu("&View")
+        # Alt+1...: the tabs (as in terminals and browsers on Linux); Ctrl+1... are the Vet tab's flag keys
+        for i in range(min(self.tabs.count(), 9)):
+            self._action(v, f"{self.tabs.tabText(i)} tab", lambda _=False, k=i: self.tabs.setCurrentIndex(k),
+                         f"Alt+{i + 1}")
+        v.addSeparator()
         v.addAction(self.problems_dock.toggleViewAction())
         h = self.menuBar().addMenu("&Help")
         self._action(h, "&About galdesk", self.about)

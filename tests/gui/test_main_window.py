@@ -171,3 +171,16 @@ def test_the_window_fits_a_laptop_screen(qtbot, window, tmp_path):
     qtbot.wait(50)
     assert window.minimumSizeHint().width() <= 1260
     assert lines.tasks.status.toolTip().startswith("312 spectra fitted")
+
+
+def test_alt_number_switches_tabs(qtbot, window):
+    """Alt+1...: the tabs (Ctrl+1... stay the Vet tab's flag keys: no ambiguous shortcut)."""
+    from PySide6.QtGui import QKeySequence
+
+    acts = {a.shortcut().toString(): a for a in window.findChildren(type(window.menuBar().actions()[0]))}
+    for i in range(window.tabs.count()):
+        key = QKeySequence(f"Alt+{i + 1}").toString()
+        assert key in acts, key
+        acts[key].trigger()
+        assert window.tabs.currentIndex() == i
+    assert QKeySequence("Ctrl+1").toString() not in acts
