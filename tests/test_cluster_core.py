@@ -288,3 +288,23 @@ def test_nearest_leaves_methods_agree():
     assert brute.shape == (len(X), 3)
     assert np.array_equal(nearest_leaves(X, copies, method="kdtree"), brute)
     assert np.array_equal(nearest_leaves(X, copies, method="auto"), brute)     # 4800 x 1600: probes both
+
+
+def test_pure_node_labels_against_a_direct_check():
+    """A node's label is its leaves' shared cluster, -1 where they differ: the sparse-table range min/max against
+    looking at every node's leaves, for a global cut with a branch carved out of one cluster."""
+    from galdesk.cluster.cuts import cut_tree
+    from galdesk.cluster.layout import dendrogram_layout, pure_node_labels
+
+    rng = np.random.default_rng(3)
+    n = 700
+    Z = fastcluster.linkage_vector(rng.normal(size=(n, 4)), method="ward")
+    lay = dendrogram_layout(Z)
+    cuts = {2 * n - 2: float(Z[-9, 2]), n + 650: 0.3 * float(Z[650, 2])}
+    ordered = cut_tree(Z, cuts, lay.leaf_order).labels[lay.leaf_order]
+    pure = pure_node_labels(lay, ordered)
+    for v in range(2 * n - 1):
+        seg = ordered[lay.span_lo[v]:lay.span_hi[v]]
+        assert pure[v] == (seg[0] if np.all(seg == seg[0]) else -1), v
+    assert np.all(pure[:n] == ordered[lay.leaf_pos[np.arange(n)]])     # a leaf is its own cluster's
+    assert (pure[n:] == -1).sum() >= 8                                    # the links above the cuts

@@ -97,11 +97,22 @@ def test_compute_drag_cuts_suggest_and_browse(qtbot, tab):
     assert not tab.plot.empty_text.isVisible()
     assert "blue line" in tab.plot.getPlotItem().titleLabel.text      # how to cut one branch, on the plot
     qtbot.waitUntil(lambda: load_clusters(project) is not None, timeout=10000)
-    # the whole tree is ONE curve (plus one highlight curve), whatever the number of links
+    # the tree is a fixed number of curves whatever the number of links: grey links above the cuts, one curve per
+    # palette colour for the links inside clusters, one highlight; together they hold every link exactly once
     import pyqtgraph as pg
 
+    from galdesk.gui.widgets.dendrogram_plot import PALETTE
+
     curves = [it for it in tab.plot.getPlotItem().items if isinstance(it, pg.PlotCurveItem)]
-    assert len(curves) == 2 and tab.plot.curve.xData.size == 5 * (N - 1)
+    assert len(curves) == 2 + len(PALETTE)
+    sizes = [c.xData.size if c.xData is not None else 0 for c in (tab.plot.curve, *tab.plot.link_curves)]
+    assert sum(sizes) == 5 * (N - 1) and sum(sizes[1:]) > 0
+    # a link is coloured exactly when all the galaxies under it are in one cluster, in that cluster's colour
+    from galdesk.cluster.layout import pure_node_labels
+
+    lay = cm.layout
+    pure = pure_node_labels(lay, tab.cut.labels[lay.leaf_order])
+    assert tab.plot.curve.xData.size == 5 * int(np.count_nonzero(pure[N:] < 0))
     root = cm.root
     v0 = load_clusters(project)[2]
 

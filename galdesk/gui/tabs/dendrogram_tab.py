@@ -330,8 +330,12 @@ class DendrogramTab(QWidget):
         self._set_enabled()
 
     def _color(self, cut) -> None:
+        """The colour strip and the links of each cluster (a few ms at 20,000 leaves: also during a drag)."""
+        from galdesk.cluster.layout import pure_node_labels
+
         order = self.cm.layout.leaf_order
         self.plot.set_leaf_colors(cluster_colors(cut.labels[order]))
+        self.plot.set_link_labels(pure_node_labels(self.cm.layout, cut.labels[order]))
 
     def _show_summary(self, cut, preview: bool) -> None:
         n_branch = len([k for k in self.cuts if k != self._root])

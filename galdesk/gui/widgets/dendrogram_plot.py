@@ -82,7 +82,11 @@ class DendrogramPlot(pg.PlotWidget):
             angle=0, movable=True, pen=pg.mkPen(self.BRANCH_PEN, width=1), hoverPen=pg.mkPen(self.BRANCH_PEN, width=7),
             label="branch cut {value:.3g}", labelOpts={"position": 0.5, "color": self.BRANCH_PEN,
                                                        "anchors": [(0.5, 1), (0.5, 1)]})
-        for item in (self.strip, self.curve, self.highlight, self.marker, self.global_line, self.branch_line):
+        # links inside a cluster in its colour: one curve per palette colour (recolouring is 13 setData calls)
+        self.link_curves = [pg.PlotCurveItem(pen=pg.mkPen(tuple(int(c) for c in rgb), width=1), antialias=False,
+                                             connect="finite") for rgb in PALETTE]
+        for item in (self.strip, self.curve, *self.link_curves, self.highlight, self.marker, self.global_line,
+                     self.branch_line):
             self.addItem(item)
         self.marker.setZValue(5)
         self.global_line.setZValue(10)
@@ -129,6 +133,8 @@ class DendrogramPlot(pg.PlotWidget):
         self.branch_line.hide()
         self.highlight.setData([], [])
         self.marker.setData([], [])
+        for c in self.link_curves:
+            c.setData([], [])
         if layout is None or layout.n_leaves < 2:
             self.curve.setData([], [])
             self.strip.clear()
@@ -156,6 +162,22 @@ class DendrogramPlot(pg.PlotWidget):
         self.strip.setImage(np.ascontiguousarray(rgb[None, :, :]), autoLevels=False, levels=(0, 255))
         h = 0.04 * self._top
         self.strip.setRect(QRectF(-0.5, -h, n, h))
+
+    def set_link_labels(self, node_labels: np.ndarray | None) -> None:
+        """Colour the links of each cluster like its strip (``node_labels`` (2n-1,): a node's cluster, -1 for links
+        above the cuts, drawn grey; None: all grey)."""
+        lay = self.tree_layout
+        if lay is None or lay.n_leaves < 2 or node_labels is None:
+            for c in self.link_curves:
+                c.setData([], [])
+            if lay is not None and lay.n_leaves >= 2:
+                self.curve.setData(lay.x, lay.y, connect="finite")
+            return
+        lab = np.asarray(node_labels, np.int64)
+        self.curve.setData(*lay.segments_of(lab < 0), connect="finite")
+        colour = np.where(lab >= 0, lab % len(PALETTE), -1)
+        for k, c in enumerate(self.link_curves):
+            c.setData(*lay.segments_of(colour == k), connect="finite")
 
     def set_global_cut(self, value: float | None) -> None:
         """Move the global line without emitting preview/commit signals."""
