@@ -333,6 +333,12 @@ class MainWindow(QMainWindow):
 
     def _probe_device(self) -> None:
         def probe(ctx=None):
+            # first the modules that opening a project needs (the object table's ECSV reader, HDF5), so that the
+            # first open does not import them on the GUI thread (1-1.5 s); then torch for the device
+            import astropy.io.misc.yaml  # noqa: F401
+            import astropy.table  # noqa: F401
+            import h5py  # noqa: F401
+
             from galdesk.ml.device import choose_device, describe_device
 
             return describe_device(choose_device(None, self.settings.get("device")))
