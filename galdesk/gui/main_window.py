@@ -382,6 +382,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromBase64(w["geometry"].encode()))
         if w.get("state"):
             self.restoreState(QByteArray.fromBase64(w["state"].encode()))
+        if self.problems.count() == 0:      # last session's problems are gone: no empty dock at start-up
+            self.problems_dock.hide()
 
     def _save_window(self) -> None:
         self.settings.set("window", {"geometry": bytes(self.saveGeometry().toBase64()).decode(),

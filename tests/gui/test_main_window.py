@@ -184,3 +184,14 @@ def test_alt_number_switches_tabs(qtbot, window):
         acts[key].trigger()
         assert window.tabs.currentIndex() == i
     assert QKeySequence("Ctrl+1").toString() not in acts
+
+
+def test_an_empty_problems_dock_is_not_restored(qtbot, window):
+    from galdesk.gui.main_window import MainWindow
+
+    window.problems_dock.show()
+    window._save_window()
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    assert w2.problems_dock.isHidden()        # it was open last time, but there is nothing in it now
+    w2.close()
