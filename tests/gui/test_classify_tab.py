@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QAbstractItemView  # noqa: E402
 
 from galdesk.gui.app import make_app  # noqa: E402
@@ -66,6 +66,9 @@ def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window):
     assert arrays["prob"].shape == (40, 2)
     caption = tab.grid.thumbs.data(tab.grid.thumbs.index(0))
     assert caption.split()[0] in ("elliptical", "spiral")
+    # the cells are wide enough for "elliptical 0.52" (it was cut to "elliptical..."), ids elided in the middle
+    assert tab.grid.gridSize().width() >= tab.grid.fontMetrics().horizontalAdvance("elliptical 0.52") + 8
+    assert tab.grid.textElideMode() == Qt.ElideMiddle
     assert tab.confusion.rowCount() == 2
     total = sum(int(tab.confusion.item(i, j).text()) for i in range(2) for j in range(2))
     assert tab.confusion.editTriggers() == QAbstractItemView.NoEditTriggers     # a result: not editable

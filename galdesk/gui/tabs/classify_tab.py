@@ -331,6 +331,7 @@ class ClassifyTab(QWidget):
         conf = self.preds.confidence
         ids_caption = {int(r): f"{self.preds.label(i)} {conf[i]:.2f}" for i, r in enumerate(self.preds.rows)}
         self.grid.thumbs.set_labels(ids_caption)
+        self.grid.fit_captions(f"{c} 0.00" for c in self.preds.class_names)
         self._apply_view()
         if out is None:                                   # a reopened project: the summary stored with them
             out = self._stored_summary()

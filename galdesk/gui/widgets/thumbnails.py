@@ -120,7 +120,9 @@ class ThumbnailGrid(QListView):
         self.setIconSize(QSize(icon_size, icon_size))
         self.setGridSize(QSize(icon_size + 44, icon_size + 30))   # room for "elliptical 0.93"
         self.setWordWrap(False)
+        self.setTextElideMode(Qt.ElideMiddle)   # an 18-digit SDSS id keeps both ends: 58772…93543
         self.setSpacing(2)
+        self._icon = icon_size
         self.thumbs = ThumbnailModel(self)
         self.setModel(self.thumbs)
         self.selectionModel().currentChanged.connect(self._on_current_changed)
@@ -130,6 +132,16 @@ class ThumbnailGrid(QListView):
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
             self.objectActivated.emit(self.thumbs.object_row(current))
+
+    def fit_captions(self, texts) -> None:
+        """Widen the cells so that captions like ``texts`` ("elliptical 0.52") are not cut (at most 2.5 icons)."""
+        texts = [str(t) for t in texts][:2000]
+        if not texts:
+            return
+        fm = self.fontMetrics()
+        need = max(fm.horizontalAdvance(t) for t in texts) + 12
+        width = int(min(max(self._icon + 44, need), 2.5 * self._icon))
+        self.setGridSize(QSize(width, self._icon + 30))
 
     def select_object(self, row: int) -> None:
         hits = np.flatnonzero(self.thumbs._rows == row)
