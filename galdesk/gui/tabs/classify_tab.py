@@ -214,8 +214,15 @@ class ClassifyTab(QWidget):
     def _choose_model_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.safetensors *.pt *.pth)")
         if path:
-            self.model.addItem(path, path)
-            self.model.setCurrentIndex(self.model.count() - 1)
+            self._add_model_file(path)
+
+    def _add_model_file(self, path: str, suffix: str = "") -> None:
+        """Offer a model file by its name (the full path in the tooltip, not across the panel) and choose it."""
+        from pathlib import Path
+
+        self.model.addItem(Path(path).stem + suffix, path)
+        self.model.setItemData(self.model.count() - 1, path, Qt.ToolTipRole)
+        self.model.setCurrentIndex(self.model.count() - 1)
 
     def _on_project_changed(self, project) -> None:
         self._on_objects_changed()
@@ -301,8 +308,7 @@ class ClassifyTab(QWidget):
 
     def _on_trained(self, out: dict) -> None:
         test = (out.get("metrics") or {}).get("test") or {}
-        self.model.addItem(f"{out['model']} (trained)", out["model"])
-        self.model.setCurrentIndex(self.model.count() - 1)
+        self._add_model_file(out["model"], " (trained)")
         self.panel.set_status(f"trained: test accuracy {_fmt(test.get('accuracy'))}, "
                               f"ROC AUC {_fmt(test.get('roc_auc'))}")
 

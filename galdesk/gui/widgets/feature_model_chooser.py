@@ -84,7 +84,10 @@ class FeatureModelChooser(QWidget):
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.safetensors *.pt *.pth)")
         if path:
-            self.add_model(path, path)
+            from pathlib import Path
+
+            self.add_model(Path(path).stem, path)
+            self.combo.setItemData(self.combo.count() - 1, path, Qt.ToolTipRole)
 
 
 if __name__ == "__main__":  # pragma: no cover - preview: python -m galdesk.gui.widgets.feature_model_chooser
