@@ -96,8 +96,11 @@ class DendrogramTab(QWidget):
     def _build_features_box(self) -> QGroupBox:
         self.models = FeatureModelChooser(VQVAE_TRAIN)
         self.rotations = QComboBox()
-        self.rotations.addItem("4 rotations", 4)
-        self.rotations.addItem("8 rotations and flips", 8)
+        self.rotations.addItem("3 turned copies", 4)
+        self.rotations.addItem("7 turned and flipped copies", 8)
+        self.rotations.setToolTip("Copies of each galaxy for rotation consistency: a network sees the turns and flips "
+                                  "of the square; the shape descriptors, which those cannot change, see turns by "
+                                  "30, 100, 200... degrees")
         self.rotations.addItem("none (no consistency)", 0)
         self.average = QCheckBox("cluster the rotation-averaged features")
         # compute / load / suggest: one long job at a time
