@@ -77,6 +77,10 @@ def test_fix_a_parameter_then_refit(qtbot, lines_window):
     cf = blocker.args[0]
     assert cf.params["narrow_sigma"].value == pytest.approx(300.0)
     assert not cf.params["narrow_sigma"].vary
+    # a legend (one entry per kind of curve, not per line) and the flux unit on the axis
+    names = [label.text for _, label in tab.legend.items]
+    assert {"data", "model", "continuum", "narrow"} <= set(names) and len(names) == len(set(names))
+    assert "erg" in tab.plot.getAxis("left").labelText
 
 
 def test_fit_spectrum_is_journaled_and_on_the_bpt(qtbot, lines_window):

@@ -14,6 +14,8 @@ clears the previous one's fit, model curves and tables first.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from galdesk.gui.tabs.lines_options import COMP_PENS, CONTINUUM_CHOICES, CONTINUUM_TIP, LEGEND_NAMES
 from galdesk.gui.tabs.lines_summary import summary_html
 from galdesk.gui.widgets.bpt_plots import BPTPlots
 from galdesk.gui.widgets.fit_tables import LinesTable, ParamTable
@@ -42,22 +45,9 @@ from galdesk.units import C_KMS
 
 __all__ = ["LinesTab"]
 
-COMP_PENS = {"narrow": (30, 150, 60), "broad": (40, 90, 220), "outflow": (230, 130, 20), "absorption": (150, 80, 160),
-             "stellar": (150, 80, 160), "feii": (200, 40, 160)}
 #: ``z_source`` of a fit made at a redshift typed into the z field
 Z_FROM_TAB = "Lines tab"
-#: Continuum choices of the combo box -> (FitConfig.continuum, stellar_powerlaw, agn_windows)
-CONTINUUM_CHOICES = {"auto": ("auto", False, "masks"), "stellar": ("stellar", False, "masks"),
-                     "stellar + power law": ("stellar", True, "masks"),
-                     "AGN: host + power law + Fe II": ("agn", False, "masks"),
-                     "AGN, quasar-catalogue windows": ("agn", False, "qso"),
-                     "local": ("local", False, "masks")}
 
-CONTINUUM_TIP = ("Continuum under the lines: 'stellar' fits stellar-population templates to the whole spectrum "
-                 "(emission masked), so Balmer emission sits in the right absorption trough; '+ power law' adds a "
-                 "featureless AGN continuum (Seyfert hosts); 'AGN' fits host + power law + broad Fe II with the broad "
-                 "lines masked (quasars; the dashed curve is the continuum without Fe II); 'local' is a straight line "
-                 "(plus a Gaussian Balmer trough); 'auto' = stellar, AGN for quasars")
 
 class LinesTab(QWidget):
     fitDone = Signal(object)        # ComplexFit of an interactive (re)fit
@@ -140,9 +130,13 @@ class LinesTab(QWidget):
             for side in ("left", "bottom"):
                 p.getAxis(side).enableAutoSIPrefix(False)
         self.resid.addLine(y=0, pen=pg.mkPen((150, 150, 150)))
-        self.data_curve = self.plot.plot([], [], pen=pg.mkPen((20, 20, 20), width=1), stepMode=None)
-        self.model_curve = self.plot.plot([], [], pen=pg.mkPen((220, 30, 30), width=1))
-        self.cont_curve = self.plot.plot([], [], pen=pg.mkPen((120, 120, 120), width=1, style=Qt.DashLine))
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt", labelTextColor=(40, 40, 40),
+                                          brush=pg.mkBrush(255, 255, 255, 200))
+        self._legend_kinds: set[str] = set()
+        self.data_curve = self.plot.plot([], [], pen=pg.mkPen((20, 20, 20), width=1), stepMode=None, name="data")
+        self.model_curve = self.plot.plot([], [], pen=pg.mkPen((220, 30, 30), width=1), name="model")
+        self.cont_curve = self.plot.plot([], [], pen=pg.mkPen((120, 120, 120), width=1, style=Qt.DashLine),
+                                         name="continuum")
         self.resid_curve = self.resid.plot([], [], pen=None, symbol="o", symbolSize=3,
                                            symbolBrush=pg.mkBrush(30, 30, 30), symbolPen=None)
         self.comp_curves: dict[str, pg.PlotDataItem] = {}
@@ -350,7 +344,8 @@ class LinesTab(QWidget):
         if f.size:
             lo_y, hi_y = np.percentile(f, [0.5, 99.8])
             self.plot.setYRange(lo_y - 0.1 * (hi_y - lo_y), hi_y + 0.15 * (hi_y - lo_y), padding=0)
-        self.plot.setLabel("left", "F<sub>λ</sub>")
+        unit = self.spec.flux_unit or "unit unknown"
+        self.plot.setLabel("left", f"F<sub>λ</sub> [{html.escape(unit)}]")
         self.plot.getAxis("left").setToolTip(self.spec.flux_unit or "flux unit unknown")
 
     # -- fitting ------------------------------------------------------------------------------------------------------
@@ -469,6 +464,13 @@ class LinesTab(QWidget):
         self.runner.wait(10000)
 
     # -- drawing ------------------------------------------------------------------------------------------------------
+    def _legend_name(self, kind: str) -> str | None:
+        """The legend name of the first curve of a component kind (None for the rest: one entry per kind)."""
+        if kind in self._legend_kinds:
+            return None
+        self._legend_kinds.add(kind)
+        return LEGEND_NAMES.get(kind, kind)
+
     def _draw_fit(self) -> None:
         cf = self.fit
         lo, hi = cf.window
@@ -486,14 +488,16 @@ class LinesTab(QWidget):
             if key == "stellar":  # the stellar-population model (already inside the continuum)
                 item = self.comp_curves.get(key)
                 if item is None:
-                    item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS["stellar"], width=1, style=Qt.DotLine))
+                    item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS["stellar"], width=1, style=Qt.DotLine),
+                                          name=self._legend_name("stellar"))
                     self.comp_curves[key] = item
                 item.setData(x, y)
                 continue
             comp = key.rsplit("_", 1)[-1]
             item = self.comp_curves.get(key)
             if item is None:
-                item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS.get(comp, (100, 100, 100)), width=1))
+                item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS.get(comp, (100, 100, 100)), width=1),
+                                      name=self._legend_name(comp))
                 self.comp_curves[key] = item
             item.setData(x, cont + y if comp != "absorption" else cont)
         self._draw_feii(x, curves)
@@ -511,7 +515,8 @@ class LinesTab(QWidget):
                 item.setData([], [])
             return
         if item is None:
-            item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS["feii"], width=1, style=Qt.DashLine))
+            item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS["feii"], width=1, style=Qt.DashLine),
+                                  name=self._legend_name("feii"))
             self.comp_curves["feii"] = item
         from galdesk.lines.linelist import air_to_vac
 
