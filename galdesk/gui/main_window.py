@@ -141,6 +141,10 @@ class MainWindow(QMainWindow):
         self._action(m, "&Export Catalogue…", self.export_dialog, "Ctrl+E")
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
+        e = self.menuBar().addMenu("&Edit")
+        # the Vet tab owns Ctrl+Z / Ctrl+Y (and U) while it has the focus: the menu names them without taking them
+        self._action(e, "&Undo Vetting Decision\tCtrl+Z", lambda: self._vet_history("undo"))
+        self._action(e, "&Redo Vetting Decision\tCtrl+Y", lambda: self._vet_history("redo"))
         v = self.menuBar().addMenu("&View")
         # Alt+1...: the tabs (as in terminals and browsers on Linux); Ctrl+1... are the Vet tab's flag keys
         for i in range(min(self.tabs.count(), 9)):
@@ -152,6 +156,15 @@ class MainWindow(QMainWindow):
         self._action(h, "&About galdesk", self.about)
         self._action(h, "Show &Log File Location", self.show_log)
         self._refresh_recent()
+
+    def _vet_history(self, which: str) -> None:
+        """Edit > Undo/Redo: the Vet tab's last decision (the tab comes to the front to show what changed)."""
+        vet = self.extra_tabs.get("Vet")
+        if vet is None or getattr(vet, "session", None) is None:
+            self.state.status.emit("No vetting session: start one in the Vet tab")
+            return
+        self.tabs.setCurrentWidget(vet)
+        getattr(vet, which)()
 
     def _refresh_recent(self) -> None:
         self.recent_menu.clear()

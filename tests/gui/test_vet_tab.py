@@ -118,3 +118,20 @@ def test_spectrum_card_shows_its_line_fit(qtbot, shared_data, tmp_path):
     assert "BPT class" in fields and "halpha broad" in fields
     tab.shutdown()
     w.close()
+
+
+def test_edit_menu_undo_and_redo_from_another_tab(qtbot, vet_window):
+    w, tab, proj, _ = vet_window
+    first = tab.current_id
+    QTest.keyClick(tab, Qt.Key_2)                 # spiral
+    w.tabs.setCurrentIndex(0)                     # the Data tab: the menu still reaches the vetting session
+    edit = [a.menu() for a in w.menuBar().actions() if a.text() == "&Edit"][0]
+    undo, redo = edit.actions()[:2]
+    assert undo.text().endswith("\tCtrl+Z") and undo.shortcut().isEmpty()    # the Vet tab keeps Ctrl+Z
+    undo.trigger()
+    assert w.tabs.currentWidget() is tab and tab.current_id == first
+    from galdesk.vetting import VetSession
+
+    assert first not in VetSession(proj, vetter="vera").current()
+    redo.trigger()
+    assert VetSession(proj, vetter="vera").current()[first]["label"] == "spiral"
