@@ -72,6 +72,8 @@ def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window):
     assert tab.confusion.rowCount() == 2
     total = sum(int(tab.confusion.item(i, j).text()) for i in range(2) for j in range(2))
     assert tab.confusion.editTriggers() == QAbstractItemView.NoEditTriggers     # a result: not editable
+    assert "balanced accuracy" in tab.metrics_label.text()
+    assert tab.roc.getPlotItem().titleLabel.text.startswith("positive class: spiral · AUC")
     assert total == out["metrics"]["n_labelled"] > 30
     # "most ambiguous first": entropy never increases along the grid
     ent = {int(r): e for r, e in zip(tab.preds.rows, tab.preds.entropy)}

@@ -232,6 +232,7 @@ class ClassifyTab(QWidget):
         self.confusion.setRowCount(0)
         self.confusion.setColumnCount(0)
         self.roc_curve.setData([], [])
+        self.roc.setTitle("")
         self.suspects.clear()
         self.result_tabs.setTabText(2, "Suspect labels (0)")
         if project is not None and project.load_result("predictions") is not None:
@@ -370,13 +371,15 @@ class ClassifyTab(QWidget):
                                        f"{out['device']}. Choose a catalogue column to compare with its labels.")
             self.confusion.setRowCount(0)
             self.roc_curve.setData([], [])
+            self.roc.setTitle("")
             self.suspects.clear()
             self.result_tabs.setTabText(2, "Suspect labels (0)")
             return
-        auc = m.get("roc_auc")
+        auc, bal = m.get("roc_auc"), m.get("balanced_accuracy")
         self.metrics_label.setText(
             f"{out['classified']} classified with {out['model']} on {out['device']} · against "
             f"{self.label_column.currentText()}: accuracy {m['accuracy']:.3f}"
+            + (f", balanced accuracy {bal:.3f}" if bal is not None else "")
             + (f", ROC AUC {auc:.3f}" if auc is not None else "") + f" on {m['n_labelled']} labelled objects")
         cm = m["confusion_matrix"]
         self.confusion.setRowCount(len(names))
@@ -400,6 +403,11 @@ class ClassifyTab(QWidget):
 
         roc = binary_roc(self.state.project, self.preds, self.label_column.currentData(), self._options()["label_map"])
         self.roc_curve.setData(*(roc if roc is not None else ([], [])))
+        auc = (out.get("metrics") or {}).get("roc_auc")
+        names = list(self.preds.class_names) if self.preds is not None else []
+        title = "" if roc is None or len(names) != 2 else (
+            f"positive class: {names[1]}" + (f" · AUC {auc:.3f}" if auc is not None else ""))
+        self.roc.setTitle(title, size="9pt")
 
     def _on_suspect_activated(self, item) -> None:
         oid = item.data(Qt.UserRole)
