@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         v.addAction(self.problems_dock.toggleViewAction())
         h = self.menuBar().addMenu("&Help")
+        self._action(h, "&Quick Start", self.quick_start, QKeySequence.HelpContents)
         self._action(h, "&About galdesk", self.about)
         self._action(h, "Show &Log File Location", self.show_log)
         self._refresh_recent()
@@ -307,6 +308,27 @@ class MainWindow(QMainWindow):
     def about(self) -> None:
         QMessageBox.about(self, "About galdesk", f"<b>galdesk {__version__}</b><p>Cut-outs, spectra, CNN "
                           "classification, clustering, line fitting and vetting for galaxy astronomers.</p>")
+
+    QUICK_START = (
+        "<h3>Quick start</h3><ol>"
+        "<li><b>Open</b> cut-outs, spectra or a folder (File &gt; Open Files / Open Folder, or drop them on the "
+        "window); a catalogue (File &gt; Open Catalogue) names objects and brings labels and redshifts. Everything "
+        "goes into a project folder (<i>NAME.galdesk</i>), saved as you work. Try <code>galdesk demo --open</code> "
+        "for a sample.</li>"
+        "<li><b>Data</b> (Alt+1): DS9-style stretches and limits; click a thumbnail or a spectrum.</li>"
+        "<li><b>Classify</b> (Alt+2): run the bundled elliptical/spiral CNN, or train one on a catalogue column; "
+        "compare with the catalogue's labels.</li>"
+        "<li><b>Dendrogram</b> (Alt+3): features (shape descriptors need no labels) and a Ward tree; drag the red "
+        "line, click a branch and drag its blue line to cut it alone, or <i>Suggest cuts</i>.</li>"
+        "<li><b>Lines</b> (Alt+4): fit Hα+[NII], Hβ+[OIII], [SII], [OI] of a spectrum, or all of them; the BPT "
+        "diagram.</li>"
+        "<li><b>Vet</b> (Alt+5): type your name, choose an order, press Start; number keys label, A accepts, X "
+        "rejects, Ctrl+Z undoes, F1 lists every key. Each decision is saved at once.</li>"
+        "<li><b>Export</b> (Ctrl+E): CSV, FITS, ECSV or VOTable with units and provenance.</li></ol>"
+        "<p>The same pipeline runs in a terminal: <code>galdesk --help</code>.</p>")
+
+    def quick_start(self) -> None:
+        QMessageBox.information(self, "Quick start", self.QUICK_START)
 
     def show_log(self) -> None:
         QMessageBox.information(self, "Log file", f"Errors and their tracebacks are written to\n{log_path()}")

@@ -195,3 +195,16 @@ def test_an_empty_problems_dock_is_not_restored(qtbot, window):
     qtbot.addWidget(w2)
     assert w2.problems_dock.isHidden()        # it was open last time, but there is nothing in it now
     w2.close()
+
+
+def test_help_has_a_quick_start(qtbot, window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: shown.append((title, text)))
+    help_menu = [a.menu() for a in window.menuBar().actions() if a.text() == "&Help"][0]
+    quick = [a for a in help_menu.actions() if a.text() == "&Quick Start"][0]
+    quick.trigger()
+    assert shown and shown[0][0] == "Quick start"
+    for word in ("Open", "Classify", "Dendrogram", "Lines", "Vet", "Export", "Alt+1"):
+        assert word in shown[0][1]
