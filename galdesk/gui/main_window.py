@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         v.addAction(self.problems_dock.toggleViewAction())
         h = self.menuBar().addMenu("&Help")
-        self._action(h, "&Quick Start", self.quick_start, QKeySequence.HelpContents)
+        self._action(h, "&Quick Start", self.quick_start)   # no F1: the Vet tab's F1 lists its keys
         self._action(h, "&About galdesk", self.about)
         self._action(h, "Show &Log File Location", self.show_log)
         self._refresh_recent()
