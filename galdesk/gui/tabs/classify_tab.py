@@ -43,6 +43,7 @@ def _fmt(value) -> str:
         return "n/a"
     return f"{value:.3f}" if value == value else "n/a"
 
+
 #: The gallery's sort choices: (text, order of :func:`galdesk.ml.service.prediction_rows`)
 SORT_CHOICES = (("most ambiguous first", "ambiguous"), ("most confident first", "confident"),
                 ("catalogue order", "catalogue"))
