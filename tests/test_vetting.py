@@ -153,6 +153,23 @@ def test_schema_default_without_predictions(shared_data, tmp_path):
     p.close()
 
 
+def test_a_project_of_spectra_only_is_vetted_in_spectral_classes(shared_data, tmp_path):
+    from galdesk.services.ingest import ingest
+    from galdesk.vetting.schema import DEFAULT_SPECTRUM_CLASSES
+
+    files = sorted((shared_data / "spectra" / "sdss").glob("spec-*.fits"))[:2]
+    ingest([str(f) for f in files], tmp_path / "s", workers=1)
+    from galdesk.project import Project
+
+    p = Project.open(tmp_path / "s.galdesk")
+    try:
+        assert p.n_spectra == 2 and p.n_images == 0
+        assert LabelSchema.load(p).classes == DEFAULT_SPECTRUM_CLASSES
+        assert "Seyfert" in DEFAULT_SPECTRUM_CLASSES and "elliptical" not in DEFAULT_SPECTRUM_CLASSES
+    finally:
+        p.close()
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # decisions, context, undo/redo
 # ------------------------------------------------------------------------------------------------------------------

@@ -10,13 +10,17 @@ from dataclasses import dataclass, field
 from galdesk.project.journal import Record
 from galdesk.project.results import StoredPredictions, load_predictions
 
-__all__ = ["REJECTED", "DEFAULT_CLASSES", "DEFAULT_FLAGS", "ACTION_KINDS", "VET_KINDS", "SCHEMA_KIND", "QUEUE_KIND",
+__all__ = ["REJECTED", "DEFAULT_CLASSES", "DEFAULT_SPECTRUM_CLASSES", "DEFAULT_FLAGS", "ACTION_KINDS", "VET_KINDS",
+           "SCHEMA_KIND", "QUEUE_KIND",
            "QUEUE_ORDERS", "DECISION_ACTIONS", "LabelSchema", "default_vetter", "default_context"]
 
 #: Label of a rejected object (never a class name).
 REJECTED = "rejected"
 #: Classes of a project without predictions and without a saved schema.
 DEFAULT_CLASSES = ["elliptical", "spiral", "other"]
+#: Classes of a project of spectra only (without predictions and a saved schema): the BPT classes of the emission
+#: lines (Kewley et al. 2006), a broad-line AGN, and galaxies without emission lines.
+DEFAULT_SPECTRUM_CLASSES = ["star-forming", "composite", "Seyfert", "LINER", "broad-line AGN", "passive", "other"]
 #: Flags of a new schema.
 DEFAULT_FLAGS = ["interesting", "artefact", "recheck"]
 #: Record kinds that undo/redo act on.
@@ -129,9 +133,12 @@ class LabelSchema:
 
     @classmethod
     def default(cls, project) -> "LabelSchema":
-        """From the predictions' class names, else :data:`DEFAULT_CLASSES`."""
+        """From the predictions' class names, else :data:`DEFAULT_SPECTRUM_CLASSES` for a project of spectra only,
+        else :data:`DEFAULT_CLASSES`."""
         preds = load_predictions(project)
         names = [c for c in preds.class_names if c != REJECTED] if preds else []
+        if not names and project.n_spectra and not project.n_images:
+            names = list(DEFAULT_SPECTRUM_CLASSES)
         return cls(names or list(DEFAULT_CLASSES))
 
     @classmethod
