@@ -46,12 +46,12 @@ def is_descriptors(model) -> bool:
 
 def main_band_count(project) -> int:
     """The band count of most of a project's image cut-outs (3 for colour JPEGs); ValueError without any."""
-    groups = [g for g in project.stack_groups() if g.startswith("c") and g[1:].isdigit()]
-    rows = project.image_rows()
-    if not groups or not rows.size:
+    from galdesk.project.objects import main_image_group  # noqa: PLC0415
+
+    group = main_image_group(project.objects)
+    if group is None or not group[1:].isdigit():
         raise ValueError(f"{project.path}: no image cut-outs")
-    objs = np.asarray(project.objects["group"])[rows]
-    return int(max(groups, key=lambda g: int(np.count_nonzero(objs == g)))[1:])
+    return int(group[1:])
 
 
 def descriptor_views(stack, views: int = 1, ctx: TaskContext | None = None,

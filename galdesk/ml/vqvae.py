@@ -255,13 +255,13 @@ def train_project_vqvae(project, output: str | Path | None = None, epochs: int =
     """Train a VQ-VAE on a project's cut-outs (the band count with most objects) and save it (default
     ``PROJECT/models/vqvae.safetensors``); returns the file path."""
     from galdesk.project import as_project  # noqa: PLC0415
+    from galdesk.project.objects import main_image_group  # noqa: PLC0415
 
     project = as_project(project)
-    groups = project.stack_groups()
-    if not groups:
+    group = main_image_group(project.objects)
+    if group is None:
         raise ValueError(f"{project.path}: no cut-outs to train on")
     objs = np.asarray(project.objects["group"])
-    group = max(groups, key=lambda g: int(np.count_nonzero(objs == g)))
     rows = project.image_rows()
     rows = rows[objs[rows] == group]
     stack = project.stack(group)[np.asarray(project.objects["row"])[rows].astype(np.int64)]

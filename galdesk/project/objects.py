@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BASE_COLUMNS", "join_catalog", "cell_str", "as_float", "with_columns_of", "unique_id"]
+__all__ = ["BASE_COLUMNS", "join_catalog", "cell_str", "as_float", "with_columns_of", "unique_id",
+           "main_image_group"]
 
 # Columns every object table has, in this order; catalogue columns follow.
 BASE_COLUMNS = ("id", "kind", "source", "hdu", "bands", "group", "row", "ra", "dec", "z", "spec_class", "subclass")
@@ -99,3 +100,16 @@ def unique_id(oid: str, kind: str, existing: set) -> str:
         candidate = f"{oid}#{n}"
     existing.add((kind, candidate))
     return candidate
+
+
+def main_image_group(objects) -> str | None:
+    """The stack group (``"c3"``...: the band count) that most image objects of the table ``objects`` are in, or
+    None without images. What a tool that takes one band count (a VQ-VAE, the shape descriptors) works on."""
+    if not len(objects):
+        return None
+    kind = np.asarray(objects["kind"]).astype(str)
+    groups = np.asarray(objects["group"]).astype(str)[kind == "image"]
+    if not groups.size:
+        return None
+    names, counts = np.unique(groups, return_counts=True)
+    return str(names[np.argmax(counts)])
