@@ -2,7 +2,7 @@
 prints times and ratios.
 
 1. features of N working-size cut-outs (64 px, 3 bands) with the copies that rotation consistency needs:
-   :func:`galdesk.cluster.features.descriptor_views` (the cut-out + 3 copies turned off the pixel grid) vs
+   :func:`galdesk.cluster.descriptors.describe_views` (the cut-out + 3 copies turned off the pixel grid) vs
    :func:`galdesk.cluster.features.view_features` with the bundled ``gz1-binary`` CNN (the cut-out + 3 turns of the
    square), on the CPU with the torch threads given;
 2. the rest of the pipeline on the descriptor features: PCA, Ward (fastcluster), the copies' nearest leaves and
@@ -51,14 +51,15 @@ def main() -> int:
     import torch
 
     from galdesk.cluster.consistency import nearest_leaves, suggest_cuts
-    from galdesk.cluster.features import VIEWS, descriptor_views, fit_pca, view_features
+    from galdesk.cluster.descriptors import describe_views
+    from galdesk.cluster.features import VIEWS, fit_pca, view_features
     from galdesk.cluster.linkage import ward_linkage
 
     torch.set_num_threads(args.threads)
     stack, what = cutouts(args.n)
     print(f"{args.n} cut-outs ({what}), {stack.shape[-1]} px, torch threads {args.threads}")
     t0 = time.perf_counter()
-    feats, _ = descriptor_views(stack, 4)
+    feats, _ = describe_views(stack, 4)
     t_desc = time.perf_counter() - t0
     t0 = time.perf_counter()
     view_features(stack, "gz1-binary", VIEWS[4], batch_size=256, device="cpu")

@@ -34,7 +34,8 @@ import numpy as np
 
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["DESCRIPTOR_VERSION", "COPY_ANGLES", "descriptor_names", "describe_batch", "descriptor_features", "turned"]
+__all__ = ["DESCRIPTOR_VERSION", "COPY_ANGLES", "descriptor_names", "describe_batch", "describe_views",
+           "descriptor_features", "turned"]
 
 DESCRIPTOR_VERSION = "shape-v1"
 _RINGS = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0])   # ring centres, in half-light radii
@@ -66,28 +67,29 @@ def descriptor_names(n_bands: int) -> list[str]:
     return names
 
 
+def _border(img: np.ndarray) -> np.ndarray:
+    """The 2-pixel outer border of each image of ``img (..., S, S)``, flattened: ``(..., P)``."""
+    s = img.shape[-1]
+    b = max(1, min(2, s // 16))
+    lead = img.shape[:-2]
+    return np.concatenate([img[..., :b, :].reshape(*lead, -1), img[..., -b:, :].reshape(*lead, -1),
+                           img[..., b:-b, :b].reshape(*lead, -1), img[..., b:-b, -b:].reshape(*lead, -1)], axis=-1)
+
+
 def _sky_subtracted(x: np.ndarray) -> np.ndarray:
-    """``(N, C, S, S)`` float64 minus the per-band median of a 2-pixel outer border."""
-    x = np.asarray(x, np.float64)
+    """``(N, C, S, S)`` float64 minus the per-band median of its outer border; NaN pixels become 0."""
     s = x.shape[-1]
     if s < 8:
         raise ValueError(f"cut-outs of {s} px are too small to describe (at least 8 px)")
-    b = max(1, min(2, s // 16))
-    border = np.concatenate([x[..., :b, :].reshape(*x.shape[:2], -1), x[..., -b:, :].reshape(*x.shape[:2], -1),
-                             x[..., b:-b, :b].reshape(*x.shape[:2], -1), x[..., b:-b, -b:].reshape(*x.shape[:2], -1)],
-                            axis=-1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # an all-NaN band: its row is reported as bad
-        sky = np.nanmedian(border, axis=-1)
+        sky = np.nanmedian(_border(x), axis=-1)
     return np.nan_to_num(x - sky[..., None, None], nan=0.0, posinf=0.0, neginf=0.0)   # masked pixels count 0
 
 
 def _sky_sigma(img: np.ndarray) -> np.ndarray:
-    """Robust noise (1.4826 MAD) of the 2-pixel outer border of each ``(N, S, S)`` image."""
-    s = img.shape[-1]
-    b = max(1, min(2, s // 16))
-    border = np.concatenate([img[:, :b, :].reshape(len(img), -1), img[:, -b:, :].reshape(len(img), -1),
-                             img[:, b:-b, :b].reshape(len(img), -1), img[:, b:-b, -b:].reshape(len(img), -1)], axis=1)
+    """Robust noise (1.4826 MAD) of the outer border of each ``(N, S, S)`` image."""
+    border = _border(img)
     med = np.median(border, axis=1)
     return 1.4826 * np.median(np.abs(border - med[:, None]), axis=1)
 
@@ -194,7 +196,8 @@ def _colour_shares(samp: np.ndarray) -> np.ndarray:
 
 def describe_batch(stack) -> np.ndarray:
     """Descriptors ``(N, len(descriptor_names(C)))`` of a stack ``(N, C, S, S)`` (module docstring)."""
-    x = _sky_subtracted(stack)
+    raw = np.asarray(stack, np.float64)
+    x = _sky_subtracted(raw)
     n, c, s, _ = x.shape
     total = np.clip(x.sum(axis=1), 0.0, None)                                 # (N, S, S), negative sky noise cut
     cy, cx = _centre(total)
@@ -221,33 +224,51 @@ def describe_batch(stack) -> np.ndarray:
             cols.append(_colour_shares(samp))
         cols += _azimuthal(ring_tot, _sky_sigma(x.sum(axis=1)))
     out = np.concatenate([np.asarray(col, np.float64).reshape(n, -1) for col in cols], axis=1)
-    finite = np.isfinite(np.asarray(stack, np.float64)).reshape(n, -1).mean(axis=1)
+    finite = np.isfinite(raw).reshape(n, -1).mean(axis=1)
     bad = ~(ftot > 0) | ~np.isfinite(ftot) | (finite < 0.5)      # no light, or half the pixels missing
     out[bad] = np.nan
     return out
 
 
-def descriptor_features(stack, batch: int = 256, ctx: TaskContext | None = None) -> tuple[np.ndarray, dict]:
-    """Descriptors of a whole stack, in batches: ``(features (N, D) float32, info)``.
+def describe_views(stack, views: int = 1, batch: int = 256,
+                   ctx: TaskContext | None = None) -> tuple[np.ndarray, dict]:
+    """Descriptors of every cut-out of ``stack`` and of ``views - 1`` copies turned off the pixel grid
+    (:func:`turned`), in batches: ``(features (N, views, D) float32, info)``.
 
+    The descriptors do not change under the 90-degree turns and flips of the square, so those copies would test
+    nothing; copies turned by 30, 100, 200... degrees (interpolated, every other one flipped) show how stable each
+    galaxy's descriptors are against the pixel grid, which is what rotation consistency then measures.
+
+    Cut-outs without measurable light (and their copies) get the column medians of the unturned cut-outs.
     ``info``: ``model_id`` (``"descriptors"``), ``layer`` (:data:`DESCRIPTOR_VERSION`), ``dim``, ``names``,
-    ``n_bad`` and ``bad_rows`` (the first 1,000 cut-outs without measurable light, given the column medians).
+    ``n_bad`` and ``bad_rows`` (the first 1,000 of them), ``views`` (``"turned"``).
     """
     ctx = ctx or NullContext()
-    n = len(stack)
-    c = int(np.shape(stack)[1]) if n else 1
-    names = descriptor_names(c)
-    out = np.empty((n, len(names)), np.float32)
-    for i in range(0, n, batch):
-        ctx.check_cancelled()
-        out[i:i + batch] = describe_batch(np.asarray(stack[i:i + batch]))
-        ctx.progress(min(1.0, (i + batch) / max(n, 1)), "Measuring shapes")
-    bad = ~np.all(np.isfinite(out), axis=1)
-    if bad.any():
-        med = np.nanmedian(np.where(np.isfinite(out), out, np.nan), axis=0)
-        med = np.where(np.isfinite(med), med, 0.0)
-        out = np.where(np.isfinite(out), out, med[None, :]).astype(np.float32)
+    shape = np.shape(stack)
+    n, views = int(shape[0]), max(1, int(views))
+    names = descriptor_names(int(shape[1]) if len(shape) > 1 else 1)
+    out = np.empty((n, views, len(names)), np.float32)
+    for k in range(views):
+        for i in range(0, n, batch):
+            ctx.check_cancelled()
+            part = np.asarray(stack[i:i + batch], np.float32)
+            out[i:i + batch, k] = describe_batch(turned(part, k) if k else part)
+            ctx.progress((k + min(1.0, (i + batch) / max(n, 1))) / views,
+                         "Measuring shapes" if k == 0 else f"Turned copies {k}/{views - 1}")
+    ok = np.isfinite(out)
+    bad = ~np.all(ok[:, 0], axis=1)
+    if not ok.all():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # a column without any finite value: 0 below
+            med = np.nanmedian(np.where(ok[:, 0], out[:, 0], np.nan), axis=0)
+        out = np.where(ok, out, np.where(np.isfinite(med), med, 0.0)).astype(np.float32)
     info = {"model_id": "descriptors", "model_hash": DESCRIPTOR_VERSION, "layer": DESCRIPTOR_VERSION,
             "dim": len(names), "names": names, "n_bad": int(bad.sum()),
-            "bad_rows": np.flatnonzero(bad)[:1000].tolist(), "device": "cpu"}   # the first 1,000 of them
+            "bad_rows": np.flatnonzero(bad)[:1000].tolist(), "device": "cpu", "views": "turned"}
     return out, info
+
+
+def descriptor_features(stack, batch: int = 256, ctx: TaskContext | None = None) -> tuple[np.ndarray, dict]:
+    """Descriptors of a whole stack, without copies: ``(features (N, D) float32, info)`` (:func:`describe_views`)."""
+    feats, info = describe_views(stack, 1, batch=batch, ctx=ctx)
+    return feats[:, 0], info

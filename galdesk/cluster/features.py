@@ -30,7 +30,7 @@ from galdesk.tasks import NullContext, TaskContext
 
 __all__ = ["extract_features", "rotated_features", "view_features", "load_features", "image_rows_for", "PCA",
            "fit_pca", "VIEWS", "LAYER", "n_views", "load_feature_model", "stack_and_rows", "DESCRIPTORS",
-           "is_descriptors", "main_band_count", "descriptor_views"]
+           "is_descriptors", "main_band_count"]
 
 LAYER = "penultimate"
 VIEWS = {1: [0], 4: [0, 1, 2, 3], 8: list(range(8))}   # indices for galdesk.ml.preprocess.dihedral
@@ -52,34 +52,6 @@ def main_band_count(project) -> int:
     if group is None or not group[1:].isdigit():
         raise ValueError(f"{project.path}: no image cut-outs")
     return int(group[1:])
-
-
-def descriptor_views(stack, views: int = 1, ctx: TaskContext | None = None,
-                     batch: int = 256) -> tuple[np.ndarray, dict]:
-    """Shape descriptors (:mod:`galdesk.cluster.descriptors`) of every cut-out and of ``views - 1`` copies turned
-    by angles off the pixel grid (:func:`galdesk.cluster.descriptors.turned`): ``(features (N, views, D), info)``.
-
-    The descriptors do not change under the 90-degree turns and flips of the square, so those copies would test
-    nothing; copies turned by 30, 100, 200... degrees (interpolated, every other one flipped) show how stable
-    each galaxy's descriptors are against the pixel grid, which is what rotation consistency then measures.
-    """
-    from galdesk.cluster.descriptors import descriptor_features, turned  # noqa: PLC0415
-    from galdesk.tasks import ScaledContext  # noqa: PLC0415
-
-    ctx = ctx or NullContext()
-    views = max(1, int(views))
-    first, info = descriptor_features(stack, batch=batch, ctx=ScaledContext(ctx, 0.0, 1.0 / views))
-    out = np.empty((first.shape[0], views, first.shape[1]), np.float32)
-    out[:, 0] = first
-    for k in range(1, views):
-        sub = ScaledContext(ctx, k / views, (k + 1) / views)
-        n = first.shape[0]
-        for i in range(0, n, batch):
-            sub.check_cancelled()
-            part = turned(np.asarray(stack[i:i + batch], np.float32), k)
-            out[i:i + batch, k] = descriptor_features(part, batch=batch)[0]
-            sub.progress(min(1.0, (i + batch) / max(n, 1)), f"Turned copies {k}/{views - 1}")
-    return out, {**info, "views": "turned"}
 
 
 def n_views(rotations) -> int:

@@ -26,9 +26,9 @@ import numpy as np
 
 from galdesk.cluster.consistency import nearest_leaves
 from galdesk.cluster.cuts import normalize_cuts
+from galdesk.cluster.descriptors import describe_views
 from galdesk.cluster.features import (
     VIEWS,
-    descriptor_views,
     fit_pca,
     is_descriptors,
     load_feature_model,
@@ -90,7 +90,7 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
         raise ValueError(f"{project.path}: need at least two cut-outs the model can take to cluster, "
                          f"found {rows.size}")
     if is_descriptors(model):
-        feats, finfo = descriptor_views(stack, nv, ctx=ScaledContext(ctx, 0.0, 0.6))
+        feats, finfo = describe_views(stack, nv, ctx=ScaledContext(ctx, 0.0, 0.6))
     else:
         feats, finfo = view_features(stack, loaded, VIEWS[nv], ctx=ScaledContext(ctx, 0.0, 0.6),
                                      batch_size=batch_size, device=device)
