@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,9 @@ class StoredPredictions:
         Shannon entropy (nats) of ``prob``; top-1 minus top-2 probability. Computed when the result lacks them.
     class_names : list of str
     model_id, model_hash, device : str or None
+    summary : dict
+        What the classification reported when it was stored (metrics, suspects, label column; see
+        :func:`galdesk.ml.service.classify_project`); empty for older results.
     """
 
     rows: np.ndarray
@@ -40,6 +43,7 @@ class StoredPredictions:
     model_id: str | None = None
     model_hash: str | None = None
     device: str | None = None
+    summary: dict = field(default_factory=dict)
 
     @property
     def confidence(self) -> np.ndarray:
@@ -78,7 +82,8 @@ def load_predictions(project) -> StoredPredictions | None:
         margin = top[:, -1] - (top[:, -2] if prob.shape[1] > 1 else 0.0)
     names = [str(c) for c in attrs.get("class_names") or [f"class_{k}" for k in range(prob.shape[1])]]
     return StoredPredictions(rows, prob, pred, entropy, margin, names, _opt_str(attrs.get("model_id")),
-                       _opt_str(attrs.get("model_hash")), _opt_str(attrs.get("device")))
+                       _opt_str(attrs.get("model_hash")), _opt_str(attrs.get("device")),
+                       dict(attrs.get("summary") or {}))
 
 
 def load_clusters(project) -> tuple[np.ndarray, np.ndarray, object] | None:

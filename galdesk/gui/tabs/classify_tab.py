@@ -236,7 +236,7 @@ class ClassifyTab(QWidget):
         self.roc.setTitle("")
         self.suspects.clear()
         self.result_tabs.setTabText(2, "Suspect labels (0)")
-        if project is not None and project.load_result("predictions") is not None:
+        if project is not None:
             self._show_stored()
 
     def _on_objects_changed(self) -> None:
@@ -348,8 +348,7 @@ class ClassifyTab(QWidget):
     def _stored_summary(self) -> dict:
         """The classification summary kept in the predictions result (metrics, suspects, label column), with the
         label column chosen again so that the ROC curve is drawn against it."""
-        stored = self.state.project.load_result("predictions")
-        summary = dict((stored[1] if stored else {}).get("summary") or {})
+        summary = self.preds.summary
         column = summary.get("label_column")
         if column and self.label_column.findData(column) >= 0:
             self.label_column.setCurrentIndex(self.label_column.findData(column))
