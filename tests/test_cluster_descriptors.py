@@ -138,6 +138,8 @@ def test_cluster_command_unsupervised(shared_data, tmp_path, capsys):
     ingest([], tmp_path / "p", catalog=gz1_catalog(shared_data, tmp_path, 200, seed=3), workers=1)
     parser = argparse.ArgumentParser(prog="galdesk")
     add_parsers(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit):          # one feature source: a model or the label-free descriptors
+        parser.parse_args(["cluster", "p", "--unsupervised", "--model", "gz1-binary"])
     args = parser.parse_args(["cluster", str(tmp_path / "p.galdesk"), "--unsupervised", "--suggest", "--json"])
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)

@@ -76,13 +76,14 @@ def add_parsers(sub) -> None:
     c = sub.add_parser("cluster", help="Ward clustering of CNN features with cuts (global, per-branch or "
                                        "suggested by rotation consistency)")
     c.add_argument("project")
-    c.add_argument("--model", default="gz1-binary", help="image CNN whose penultimate layer gives the features "
-                                                          "(bundled name or file; default gz1-binary), or "
-                                                          "'descriptors'")
-    c.add_argument("--unsupervised", action="store_true",
-                   help="cluster label-free features: rotation-invariant shape descriptors (light profile, "
-                        "concentration, axis ratio, asymmetry, colours, spiral-arm Fourier structure), same as "
-                        "--model descriptors; rotated copies are turned off the pixel grid")
+    feats = c.add_mutually_exclusive_group()
+    feats.add_argument("--model", default="gz1-binary",
+                       help="image CNN whose penultimate layer gives the features (bundled name or file; default "
+                            "gz1-binary), or 'descriptors'")
+    feats.add_argument("--unsupervised", action="store_true",
+                       help="cluster label-free features: rotation-invariant shape descriptors (light profile, "
+                            "concentration, axis ratio, asymmetry, colours, spiral-arm Fourier structure), same as "
+                            "--model descriptors; rotated copies are turned off the pixel grid")
     c.add_argument("--train-vqvae", action="store_true",
                    help="train a VQ-VAE on the project's cut-outs (saved in PROJECT/models/vqvae.safetensors) "
                         "and cluster its features instead of a CNN's")
