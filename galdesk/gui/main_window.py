@@ -376,7 +376,12 @@ class MainWindow(QMainWindow):
 
             from galdesk.ml.device import choose_device, describe_device
 
-            return describe_device(choose_device(None, self.settings.get("device")))
+            text = describe_device(choose_device(None, self.settings.get("device")))
+            # scikit-learn (ROC, clustering scores; ~860 modules): importing it on a worker still holds the GIL
+            # for stretches of 0.1-0.4 s, which is better paid here than in the middle of the first classify
+            import sklearn.metrics  # noqa: F401
+
+            return text
 
         self._device_runner = TaskRunner(self)
         self._device_runner.start(probe, on_result=lambda text: self.device_label.setText(f"device: {text}"),

@@ -42,8 +42,20 @@ def classify_window(qtbot, shared_data, tmp_path):
     w.close()
 
 
-def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window):
+def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window, monkeypatch):
+    import threading
+
+    import galdesk.ml.service as service
+
     w, tab = classify_window
+    threads = []
+    real = service.classify_project
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "classify_project", spy)
     ticks = []
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(time.monotonic()))
@@ -52,14 +64,16 @@ def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window):
     with qtbot.waitSignal(tab.finished, timeout=120000) as blocker:
         tab.classify()
         assert not tab.run_btn.isEnabled()  # one run at a time
+        assert not threads or threads[0] is not threading.main_thread()
     t1 = time.monotonic()
     timer.stop()
     out = blocker.args[0]
     assert out["classified"] == 40 and out["device"] == "cpu"
-    # the GUI thread stays free while the CNN runs: no pause between its timer ticks near the job's length (a count
-    # of ticks is not a test on a loaded machine, where a short job may see only two)
-    gaps = np.diff([t0, *ticks, t1])
-    assert gaps.max() < max(0.25, 0.6 * (t1 - t0)), (gaps.max(), t1 - t0)
+    # the CNN ran on a worker thread, and the GUI thread's event loop went on while it ran (timer ticks before the
+    # result). How long its pauses were is not asserted: a 0.3 s job on a loaded 2-core machine, where another
+    # process and the worker's first imports share the cores, gave a 0.27 s pause without any work on the GUI thread
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()
+    assert any(t0 < t < t1 for t in ticks), (len(ticks), t1 - t0)
     assert tab.run_btn.isEnabled()
     # results: stored, captions on the thumbnails, confusion matrix filled
     arrays, attrs = w.state.project.load_result("predictions")
