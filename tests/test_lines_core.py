@@ -175,6 +175,26 @@ def test_warm_refit_model_curves_and_cancel():
         fit_complex(spec, "halpha", FitConfig(continuum="local"), ctx=ctx)
 
 
+def test_a_dragged_peak_gives_new_starting_values():
+    """The Lines tab's drag: the peak moved to 1 + 100/c of its wavelength and to twice its height starts the refit
+    100 km/s redder with twice the flux; a fixed parameter stays; values stay within their bounds."""
+    from galdesk.lines.interactive import drag_start_values
+
+    spec, _ = synthetic(seed=11)
+    cf = fit_complex(spec, "halpha", FitConfig(continuum="local", broad="no", absorption=False))
+    lay = cf.layout
+    g = next(i for i in range(lay.n_gauss) if lay.g_line[i] == "halpha")
+    v, f = lay.names[lay.vidx[g]], lay.names[lay.fidx[g]]
+    p = drag_start_values(cf.params.copy(), lay, g, 1 + 100.0 / C_KMS, 2.0)
+    assert p[v].value == pytest.approx(cf.params[v].value + 100.0, abs=1e-6)
+    assert p[f].value == pytest.approx(2 * cf.params[f].value)
+    fixed = cf.params.copy()
+    fixed[v].vary = False
+    assert drag_start_values(fixed, lay, g, 1.5, None)[v].value == cf.params[v].value
+    far = drag_start_values(cf.params.copy(), lay, g, 2.0, -5.0)
+    assert far[v].value == cf.params[v].max and far[f].value == pytest.approx(0.01 * cf.params[f].value)
+
+
 def test_monte_carlo_errors_agree_with_covariance():
     spec, _ = synthetic(seed=5, broad=False)
     cov = fit_complex(spec, "halpha", FitConfig(continuum="local", broad="no", absorption=False))

@@ -78,7 +78,7 @@ def test_fix_a_parameter_then_refit(qtbot, lines_window):
     assert cf.params["narrow_sigma"].value == pytest.approx(300.0)
     assert not cf.params["narrow_sigma"].vary
     # a legend (one entry per kind of curve, not per line) and the flux unit on the axis
-    names = [label.text for _, label in tab.legend.items]
+    names = [label.text for _, label in tab.fitplot.legend.items]
     assert {"data", "model", "continuum", "narrow"} <= set(names) and len(names) == len(set(names))
     assert "erg" in tab.plot.getAxis("left").labelText
 
@@ -110,7 +110,7 @@ def test_galaxy_on_its_stellar_continuum_and_back_to_local(qtbot, lines_window):
     shown = {tab.params.item(r, 0).text(): tab.params.item(r, 0).data(Qt.UserRole)
              for r in range(tab.params.rowCount())}
     assert cf.layout.tidx >= 0 and shown["continuum_scale"] == "stellar_scale"
-    x, y = tab.comp_curves["stellar"].getData()
+    x, y = tab.fitplot.comp_curves["stellar"].getData()
     assert x.size > 100 and np.all(np.isfinite(y)) and np.median(y) > 5   # the stellar model, in flux units
     assert "stellar continuum: σ*" in tab.stats.text()
     tab.continuum.setCurrentText("local")
@@ -118,7 +118,7 @@ def test_galaxy_on_its_stellar_continuum_and_back_to_local(qtbot, lines_window):
         tab.fit_btn.click()
     local = blocker.args[0]
     assert local.layout.tidx < 0 and "stellar_scale" not in local.layout.names
-    x, y = tab.comp_curves["stellar"].getData()
+    x, y = tab.fitplot.comp_curves["stellar"].getData()
     assert x is None or len(x) == 0   # the stale stellar curve is cleared
 
 
@@ -152,7 +152,7 @@ def test_quasar_on_the_agn_continuum_shows_feii(qtbot, lines_window):
     text = tab.stats.text()
     assert "AGN continuum: Fe II FWHM" in text and "R_Fe" in text
     assert "[OIII] 5007 profile (core + wing): v10 " in text and " km/s" in text.split("W80 ")[1]
-    x, y = tab.comp_curves["feii"].getData()
+    x, y = tab.fitplot.comp_curves["feii"].getData()
     cont = tab.fit.model_curves(x)["continuum"]
     z = tab.spec.redshift
     near = np.abs(x / (1 + z) - 5020.0) < 15.0
@@ -160,7 +160,7 @@ def test_quasar_on_the_agn_continuum_shows_feii(qtbot, lines_window):
     tab.continuum.setCurrentText("local")
     with qtbot.waitSignal(tab.fitDone, timeout=60000):
         tab.fit_btn.click()
-    x, y = tab.comp_curves["feii"].getData()
+    x, y = tab.fitplot.comp_curves["feii"].getData()
     assert x is None or len(x) == 0
     assert tab.config().continuum == "local"
     tab.continuum.setCurrentText("AGN: host + power law + Fe II")
@@ -209,12 +209,12 @@ def test_z_field_and_switching_spectrum_clears_the_old_fit(qtbot, window_with_a_
             for i in range(tab.spectra.count())}
     with qtbot.waitSignal(tab.fitDone, timeout=60000):
         tab.load_row(rows["spec-0295-51585-0596"])
-    assert len(tab.model_curve.getData()[0]) > 0 and tab.params.rowCount() > 0 and not tab.z_edit.isEnabled()
+    assert len(tab.fitplot.model_curve.getData()[0]) > 0 and tab.params.rowCount() > 0 and not tab.z_edit.isEnabled()
     tab.load_row(rows["noz"])   # no redshift: the previous fit must not stay on screen
-    x, _ = tab.model_curve.getData()
+    x, _ = tab.fitplot.model_curve.getData()
     assert (x is None or len(x) == 0) and tab.fit is None and tab.params.rowCount() == 0
-    assert all(c.getData()[0] is None or len(c.getData()[0]) == 0 for c in tab.comp_curves.values())
-    assert tab.targets == [] and tab.stats.text() == ""
+    assert all(c.getData()[0] is None or len(c.getData()[0]) == 0 for c in tab.fitplot.comp_curves.values())
+    assert tab.fitplot.targets == [] and tab.stats.text() == ""
     assert tab.z_edit.isEnabled() and "no redshift" in tab.tasks.status.text()
     tab.fit_spectrum()   # nothing to fit at: says so instead of fitting
     assert "skipped: no redshift" in tab.tasks.status.text()
@@ -235,3 +235,45 @@ def test_z_field_and_switching_spectrum_clears_the_old_fit(qtbot, window_with_a_
     with qtbot.waitSignal(tab.fitDone, timeout=60000):
         tab.load_row(rows["spec-0295-51585-0596"])
     assert not tab.z_edit.isEnabled() and tab.z_edit.text() == ""
+
+
+@pytest.fixture
+def window_with_vetoed_broad_hbeta(qtbot, tmp_path):
+    """A project with one synthetic spectrum whose Hβ alone would want a broad line that Hα has not (the
+    spectrum-level checks veto it; tests/test_lines_verdicts.py)."""
+    from test_lines_verdicts import narrow, spectrum
+
+    from galdesk.lines import linelist as LL
+    from galdesk.project import Project
+
+    project = Project.create(tmp_path / "v.galdesk")
+    project.add(spectra=[spectrum(narrow() + [(LL.LINES["hbeta"], 300.0, 0.0, 1500.0)])])
+    project.close()
+    yield from _open_lines_tab(qtbot, tmp_path / "v.galdesk")
+
+
+def test_refits_after_the_spectrum_fit_keep_its_verdict(qtbot, window_with_vetoed_broad_hbeta):
+    """After "Fit spectrum & save", viewing another complex shows the saved fit, and a refit by hand (Fit complex,
+    a drag) keeps the model the spectrum-level checks chose and says so in the record: it used to redo one
+    complex's own model selection and save a broad Hβ that the spectrum fit had rejected."""
+    w, tab = window_with_vetoed_broad_hbeta
+    tab.continuum.setCurrentText("local")
+    tab.absorption.setChecked(False)
+    _show(qtbot, tab, 0)
+    with qtbot.waitSignal(tab.spectrumFitted, timeout=180000) as blocker:
+        tab.fit_spectrum()
+    assert not blocker.args[0]["broad_needed"]
+    saved = tab.spectrum_fit.complexes["hbeta"]
+    assert not saved.has_broad
+    fits = []
+    tab.fitDone.connect(fits.append)
+    tab.complex.setCurrentIndex(tab.complex.findData("hbeta"))
+    assert tab.fit is saved and not fits            # shown as saved, not refitted
+    with qtbot.waitSignal(tab.fitDone, timeout=60000) as blocker:
+        tab.fit_btn.click()                          # a fresh "Fit complex" of Hβ alone would keep a broad line
+    cf = blocker.args[0]
+    assert not cf.has_broad and cf.tests == saved.tests
+    rec = w.state.project.journal.latest("line_fit")[tab.spec.id].payload
+    assert not rec["broad_needed"]
+    assert not any(m["component"] == "broad" for m in rec["lines"] if m["name"] == "hbeta")
+    assert any(n.startswith("hbeta: refitted by hand in the Lines tab") for n in rec["notes"])

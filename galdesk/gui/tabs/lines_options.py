@@ -1,15 +1,11 @@
-"""The Lines tab's fixed choices: continuum options with their tooltip, and the pens and legend names of the
-component curves. No science here: the choices map onto :class:`galdesk.lines.config.FitConfig` fields."""
+"""The Lines tab's fixed choices: continuum options with their tooltip (the pens and legend names of the component
+curves are the plot's, :mod:`galdesk.gui.widgets.line_plot`). No science here: the choices map onto
+:class:`galdesk.lines.config.FitConfig` fields."""
 
 from __future__ import annotations
 
-__all__ = ["COMP_PENS", "LEGEND_NAMES", "CONTINUUM_CHOICES", "CONTINUUM_TIP"]
+__all__ = ["CONTINUUM_CHOICES", "CONTINUUM_TIP"]
 
-COMP_PENS = {"narrow": (30, 150, 60), "broad": (40, 90, 220), "outflow": (230, 130, 20), "absorption": (150, 80, 160),
-             "stellar": (150, 80, 160), "feii": (200, 40, 160)}
-#: legend names of the component curves (one legend entry per kind, not per line)
-LEGEND_NAMES = {"narrow": "narrow", "broad": "broad", "outflow": "outflow", "absorption": "Balmer trough",
-                "stellar": "stars", "feii": "continuum without Fe II"}
 #: Continuum choices of the combo box -> (FitConfig.continuum, stellar_powerlaw, agn_windows)
 CONTINUUM_CHOICES = {"auto": ("auto", False, "masks"), "stellar": ("stellar", False, "masks"),
                      "stellar + power law": ("stellar", True, "masks"),

@@ -10,14 +10,15 @@ is appended to the project journal (kind ``line_fit``).
 A spectrum without a redshift is not fitted; the z field then takes one for this session's fits (the record of a
 fit made at it says ``z_source`` "Lines tab"; neither the file nor the object table is changed). Switching spectrum
 clears the previous one's fit, model curves and tables first.
+
+After "Fit spectrum & save" the spectrum-level decisions stand: choosing another complex shows its saved fit, and a
+refit by hand (a drag, an edit, Fit complex) starts from the model those checks chose (broad and outflow components
+as decided), keeps their tests, and the saved record notes which complex was refitted by hand and in what window.
+To let the model change, change the options and fit the spectrum again.
 """
 
 from __future__ import annotations
 
-import html
-
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -35,13 +36,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from galdesk.gui.tabs.lines_options import COMP_PENS, CONTINUUM_CHOICES, CONTINUUM_TIP, LEGEND_NAMES
+from galdesk.gui.tabs.lines_options import CONTINUUM_CHOICES, CONTINUUM_TIP
 from galdesk.gui.tabs.lines_summary import summary_html
 from galdesk.gui.widgets.bpt_plots import BPTPlots
 from galdesk.gui.widgets.fit_tables import LinesTable, ParamTable
+from galdesk.gui.widgets.line_plot import LineFitPlot
 from galdesk.gui.widgets.task_panel import TaskPanel
 from galdesk.gui.worker import TaskRunner
-from galdesk.units import C_KMS
 
 __all__ = ["LinesTab"]
 
@@ -114,36 +115,8 @@ class LinesTab(QWidget):
 
     def _build_plot(self) -> None:
         """The spectrum with model, continuum and components over the normalised residuals; the draggable window."""
-        self.glw = pg.GraphicsLayoutWidget()
-        self.glw.setBackground("w")
-        self.plot = self.glw.addPlot(row=0, col=0)
-        self.plot.setLabel("left", "flux")
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.resid = self.glw.addPlot(row=1, col=0)
-        self.resid.setXLink(self.plot)
-        self.resid.setLabel("left", "(data−model)/σ")
-        self.resid.setLabel("bottom", "observed wavelength (Å)")
-        self.resid.setMaximumHeight(120)
-        self.glw.ci.layout.setRowStretchFactor(0, 4)   # the spectrum gets most of the height
-        self.glw.ci.layout.setRowStretchFactor(1, 1)
-        for p in (self.plot, self.resid):
-            for side in ("left", "bottom"):
-                p.getAxis(side).enableAutoSIPrefix(False)
-        self.resid.addLine(y=0, pen=pg.mkPen((150, 150, 150)))
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt", labelTextColor=(40, 40, 40),
-                                          brush=pg.mkBrush(255, 255, 255, 200))
-        self._legend_kinds: set[str] = set()
-        self.data_curve = self.plot.plot([], [], pen=pg.mkPen((20, 20, 20), width=1), stepMode=None, name="data")
-        self.model_curve = self.plot.plot([], [], pen=pg.mkPen((220, 30, 30), width=1), name="model")
-        self.cont_curve = self.plot.plot([], [], pen=pg.mkPen((120, 120, 120), width=1, style=Qt.DashLine),
-                                         name="continuum")
-        self.resid_curve = self.resid.plot([], [], pen=None, symbol="o", symbolSize=3,
-                                           symbolBrush=pg.mkBrush(30, 30, 30), symbolPen=None)
-        self.comp_curves: dict[str, pg.PlotDataItem] = {}
-        self.region = pg.LinearRegionItem(brush=pg.mkBrush(255, 230, 150, 50))
-        self.region.setZValue(-10)
-        self.plot.addItem(self.region)
-        self.targets: list[tuple[pg.TargetItem, int]] = []
+        self.fitplot = LineFitPlot()
+        self.plot, self.region = self.fitplot.plot, self.fitplot.region
 
     def _build_tables(self) -> None:
         """Parameters (editable: value, free, bounds), the lines table (read-only), the summary text and the BPT."""
@@ -160,7 +133,7 @@ class LinesTab(QWidget):
 
     def _build_layout(self, bar: QVBoxLayout) -> None:
         right = QSplitter(Qt.Vertical)
-        right.addWidget(self.glw)
+        right.addWidget(self.fitplot)
         lower = QWidget()
         lw = QVBoxLayout(lower)
         lw.setContentsMargins(0, 0, 0, 0)
@@ -182,6 +155,7 @@ class LinesTab(QWidget):
 
     def _connect(self) -> None:
         self.region.sigRegionChangeFinished.connect(self._on_region_changed)
+        self.fitplot.peakDragged.connect(self._on_target_moved)
         self.params.itemChanged.connect(self._on_param_edited)
         self.fit_btn.clicked.connect(lambda: self.refit(fresh=True))
         self.z_edit.editingFinished.connect(self._on_z_entered)
@@ -272,11 +246,7 @@ class LinesTab(QWidget):
         """Forget the shown fit: model, continuum, component and residual curves, peak targets, tables, summary."""
         self.fit = None
         self.spectrum_fit = None
-        for curve in (self.model_curve, self.cont_curve, self.resid_curve, *self.comp_curves.values()):
-            curve.setData([], [])
-        for t, _ in self.targets:
-            self.plot.removeItem(t)
-        self.targets = []
+        self.fitplot.clear_fit()
         self.params.setRowCount(0)
         self.lines.setRowCount(0)
         self.stats.setText("")
@@ -304,11 +274,16 @@ class LinesTab(QWidget):
         self.refit(fresh=True)
 
     def _on_complex_changed(self) -> None:
-        if self.spec is not None:
-            self.fit = None
-            self._set_default_window()
-            self._draw_data()
-            self.refit(fresh=True)
+        if self.spec is None:
+            return
+        self.fit = None
+        decided = self.spectrum_fit.complexes.get(self.complex_name) if self.spectrum_fit is not None else None
+        if decided is not None:  # the spectrum fit's own result: shown as saved, not refitted (nor re-saved)
+            self._show_complex(decided)
+            return
+        self._set_default_window()
+        self._draw_data()
+        self.refit(fresh=True)
 
     def _set_default_window(self) -> None:
         from galdesk.lines.linelist import COMPLEXES, vac_to_air
@@ -318,9 +293,7 @@ class LinesTab(QWidget):
             return
         if self.spec.redshift is None:  # nothing to place a window at: show the whole spectrum, to read z from
             w = self.spec.wavelength
-            self.region.blockSignals(True)
-            self.region.setRegion((float(w[0]), float(w[-1])))
-            self.region.blockSignals(False)
+            self.fitplot.set_window(float(w[0]), float(w[-1]))
             return
         cfg = self.config()
         lo, hi = fit_window(COMPLEXES[self.complex_name], self.spec.redshift, cfg, cfg.broad != "no")
@@ -328,25 +301,10 @@ class LinesTab(QWidget):
             lo, hi = float(vac_to_air(lo)), float(vac_to_air(hi))
         w = self.spec.wavelength
         lo, hi = max(lo, float(w[0])), min(hi, float(w[-1]))
-        self.region.blockSignals(True)
-        self.region.setRegion((lo, hi))
-        self.region.blockSignals(False)
+        self.fitplot.set_window(lo, hi)
 
     def _draw_data(self) -> None:
-        lo, hi = self.region.getRegion()
-        w = self.spec.wavelength
-        pad = 0.3 * (hi - lo)
-        sel = (w >= lo - pad) & (w <= hi + pad)
-        flux = np.where(self.spec.mask, np.nan, self.spec.flux)
-        self.data_curve.setData(w[sel], flux[sel], connect="finite")
-        self.plot.setXRange(lo - pad, hi + pad, padding=0)
-        f = flux[sel][np.isfinite(flux[sel])]
-        if f.size:
-            lo_y, hi_y = np.percentile(f, [0.5, 99.8])
-            self.plot.setYRange(lo_y - 0.1 * (hi_y - lo_y), hi_y + 0.15 * (hi_y - lo_y), padding=0)
-        unit = self.spec.flux_unit or "unit unknown"
-        self.plot.setLabel("left", f"F<sub>λ</sub> [{html.escape(unit)}]")
-        self.plot.getAxis("left").setToolTip(self.spec.flux_unit or "flux unit unknown")
+        self.fitplot.show_data(self.spec)
 
     # -- fitting ------------------------------------------------------------------------------------------------------
     def refit(self, fresh: bool = False, delay: bool = False) -> None:
@@ -364,6 +322,11 @@ class LinesTab(QWidget):
 
         fresh = self._pending.get("fresh", True)
         override = None if fresh or self.fit is None else self.params.edited(self.fit.params)
+        decided = self.spectrum_fit.complexes.get(self.complex_name) if self.spectrum_fit is not None else None
+        if decided is not None and override is None:
+            # after "Fit spectrum & save" a refit keeps the model the spectrum-level checks chose (Hα decides, the
+            # second library, the outflow wing): it starts from that fit, never a new model selection of one complex
+            override = decided.params
         window = tuple(float(v) for v in self.region.getRegion())
         self.tasks.set_status("fitting…")
         self._gen += 1
@@ -381,6 +344,7 @@ class LinesTab(QWidget):
         if self.spectrum_fit is not None:
             from galdesk.lines.summary import summarize
 
+            self._mark_hand_refit(cf)
             self.spectrum_fit.complexes[cf.complex_name] = cf
             summarize(self.spectrum_fit, self.config())
             self.bpt.set_current(self.spectrum_fit.bpt)
@@ -412,16 +376,30 @@ class LinesTab(QWidget):
         self._save_spectrum_fit()
         cf = sf.complexes.get(self.complex_name)
         if cf is not None:
-            self.fit = cf
-            self.region.blockSignals(True)
-            self.region.setRegion(cf.window)
-            self.region.blockSignals(False)
-            self._draw_data()
-            self._draw_fit()
-            self.params.show_params(self.fit.params)
-            self.lines.show_measurements(self.fit.measurements)
-            self._show_stats()
+            self._show_complex(cf)
         self.bpt.set_current(sf.bpt)
+
+    def _show_complex(self, cf) -> None:
+        """Show a fitted complex as it is: window, curves, tables and summary."""
+        self.fit = cf
+        self.fitplot.set_window(*cf.window)
+        self._draw_data()
+        self._draw_fit()
+        self.params.show_params(self.fit.params)
+        self.lines.show_measurements(self.fit.measurements)
+        self._show_stats()
+
+    def _mark_hand_refit(self, cf) -> None:
+        """A complex refitted by hand after the spectrum fit: it keeps that fit's model-selection tests (the model
+        is the one they chose, :meth:`_refit_now`), and the saved record says it was refitted and where."""
+        old = self.spectrum_fit.complexes.get(cf.complex_name)
+        if old is not None and not cf.tests:
+            cf.tests = list(old.tests)
+        lo, hi = cf.window
+        prefix = f"{cf.complex_name}: refitted by hand in the Lines tab"
+        note = (f"{prefix} (window {lo:.0f}-{hi:.0f} A, starting values or fixed parameters as edited); the "
+                "model and its tests are those of the spectrum fit")
+        self.spectrum_fit.notes = [n for n in self.spectrum_fit.notes if not n.startswith(prefix)] + [note]
 
     def _save_spectrum_fit(self) -> None:
         from galdesk.lines.service import save_fits
@@ -464,104 +442,18 @@ class LinesTab(QWidget):
         self.runner.wait(10000)
 
     # -- drawing ------------------------------------------------------------------------------------------------------
-    def _legend_name(self, kind: str) -> str | None:
-        """The legend name of the first curve of a component kind (None for the rest: one entry per kind)."""
-        if kind in self._legend_kinds:
-            return None
-        self._legend_kinds.add(kind)
-        return LEGEND_NAMES.get(kind, kind)
-
     def _draw_fit(self) -> None:
-        cf = self.fit
-        lo, hi = cf.window
-        x = np.linspace(lo, hi, 1500)
-        curves = cf.model_curves(x)
-        self.model_curve.setData(x, curves["total"])
-        self.cont_curve.setData(x, curves["continuum"])
-        for key, item in self.comp_curves.items():
-            if key not in curves:
-                item.setData([], [])
-        cont = curves["continuum"]
-        for key, y in curves.items():
-            if key in ("total", "continuum"):
-                continue
-            if key == "stellar":  # the stellar-population model (already inside the continuum)
-                item = self.comp_curves.get(key)
-                if item is None:
-                    item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS["stellar"], width=1, style=Qt.DotLine),
-                                          name=self._legend_name("stellar"))
-                    self.comp_curves[key] = item
-                item.setData(x, y)
-                continue
-            comp = key.rsplit("_", 1)[-1]
-            item = self.comp_curves.get(key)
-            if item is None:
-                item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS.get(comp, (100, 100, 100)), width=1),
-                                      name=self._legend_name(comp))
-                self.comp_curves[key] = item
-            item.setData(x, cont + y if comp != "absorption" else cont)
-        self._draw_feii(x, curves)
-        self.resid_curve.setData(cf.wave, cf.residuals())
-        self._place_targets(x, curves)
+        from galdesk.lines.interactive import continuum_without_feii
 
-    def _draw_feii(self, x, curves) -> None:
-        """With the AGN pseudo-continuum: the continuum without its Fe II part, dashed (the gap is the Fe II)."""
-        item = self.comp_curves.get("feii")
-        meta = self.spec.meta if isinstance(self.spec.meta, dict) else {}
-        st = meta.get("stellar_fit")
-        fe = getattr(st, "feii", None)
-        if fe is None or meta.get("continuum_kind") != "agn" or self.fit.layout.tidx < 0:
-            if item is not None:
-                item.setData([], [])
-            return
-        if item is None:
-            item = self.plot.plot([], [], pen=pg.mkPen(COMP_PENS["feii"], width=1, style=Qt.DashLine),
-                                  name=self._legend_name("feii"))
-            self.comp_curves["feii"] = item
-        from galdesk.lines.linelist import air_to_vac
-
-        w = np.asarray(self.spec.wavelength, float)
-        if not self.spec.vacuum:
-            w = air_to_vac(w)
-        ok = np.isfinite(fe)
-        scale = float(self.fit.theta[self.fit.layout.tidx])
-        item.setData(x, curves["continuum"] - scale * np.interp(x, w[ok], fe[ok]))
-
-    def _place_targets(self, x, curves) -> None:
-        """One draggable target per free-flux Gaussian at its peak (centre = velocity, height = flux)."""
-        for t, _ in self.targets:
-            self.plot.removeItem(t)
-        self.targets = []
-        lay = self.fit.layout
-        cont = curves["continuum"]
-        for g in range(lay.n_gauss):
-            if lay.fmult[g] != 1.0 or lay.ridx[g] >= 0 or lay.g_comp[g] == "absorption":
-                continue
-            key = f"{lay.g_line[g]}_{lay.g_comp[g]}"
-            y = curves.get(key)
-            if y is None:
-                continue
-            k = int(np.argmax(np.abs(y)))
-            t = pg.TargetItem(pos=(x[k], cont[k] + y[k]), size=9, movable=True,
-                              pen=pg.mkPen(COMP_PENS.get(lay.g_comp[g], (0, 0, 0))),
-                              label=f"{lay.g_line[g]} {lay.g_comp[g]}", labelOpts={"offset": (6, -12)})
-            t.sigPositionChangeFinished.connect(lambda item, g=g, x0=x[k], y0=y[k], c0=cont[k]:
-                                                self._on_target_moved(g, item, x0, y0, c0))
-            self.plot.addItem(t)
-            self.targets.append((t, g))
+        self.fitplot.draw_fit(self.fit, lambda x, cont: continuum_without_feii(self.fit, self.spec, x, cont))
 
     def _on_target_moved(self, g: int, item, x0: float, y0: float, c0: float) -> None:
         """Dragging a peak sets the starting velocity (from the centre) and flux (from the height) and refits."""
-        lay = self.fit.layout
+        from galdesk.lines.interactive import drag_start_values
+
         pos = item.pos()
-        params = self.params.edited(self.fit.params)
-        vname, fname = lay.names[lay.vidx[g]], lay.names[lay.fidx[g]]
-        if params[vname].vary:
-            params[vname].value = float(np.clip(params[vname].value + C_KMS * (pos.x() / x0 - 1.0),
-                                                params[vname].min, params[vname].max))
-        if params[fname].vary and y0 != 0:
-            ratio = max((pos.y() - c0) / y0, 0.01)
-            params[fname].value = float(min(params[fname].value * ratio, params[fname].max))
+        params = drag_start_values(self.params.edited(self.fit.params), self.fit.layout, g, pos.x() / x0,
+                                   (pos.y() - c0) / y0 if y0 != 0 else None)
         self.params.set_values(params)
         self.refit(delay=True)
 
