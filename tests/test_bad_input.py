@@ -490,3 +490,33 @@ def test_limits_come_from_the_environment_then_the_settings_file(tmp_path, monke
         assert config.limit("lock_timeout", 30.0, allow_zero=True) == 0.0
     finally:
         config.reload_limits()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_AS is POSIX")
+def test_the_whole_corpus_in_one_parallel_ingest_under_a_memory_limit(tmp_path, shared_data):
+    """Every hostile file of the corpus beside 42 good ones, in one ingest with two worker processes, under a
+    2 GB address-space limit (the worker processes inherit it): the good files are ingested, each bad file is one
+    problem line naming it, no traceback, exit 0."""
+    import json
+    import resource
+    import subprocess
+
+    bad = []
+    for k, make in enumerate(CASES):
+        folder = tmp_path / f"case{k:02d}"
+        folder.mkdir()
+        bad.append(make(folder, shared_data)[0])
+    good = [need(shared_data / g) for g in (GOOD_IMAGE, GOOD_SPECTRUM)]
+    good += sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:40]   # over 64 files: worker processes
+
+    def two_gb():
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+    r = subprocess.run([sys.executable, "-m", "galdesk", "ingest", *map(str, bad + good), "-o",
+                        str(tmp_path / "p"), "--json", "--workers", "2"], capture_output=True, text=True,
+                       timeout=600, preexec_fn=two_gb)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    assert out["objects"] + out["spectra"] == len(good) == 42, out
+    named = [p["path"] for p in out["problems"]]
+    assert sorted(named) == sorted(map(str, bad)), set(named) ^ set(map(str, bad))

@@ -37,7 +37,7 @@ def test_ingest_and_vet_on_a_full_disk(small_disk, shared_data, tmp_path):
     assert _run("ingest", *files[:5], "-o", proj_path, "--size", "64").returncode == 0
     before = {p.name: p.read_bytes() for p in proj_path.iterdir() if p.is_file() and p.suffix != ".sqlite"}
     filler = small_disk / "filler"
-    with open(filler, "wb") as fh:  # fill the disk
+    with open(filler, "wb", buffering=0) as fh:  # fill the disk (unbuffered: nothing left to fail at close)
         try:
             while True:
                 fh.write(b"\0" * 65536)

@@ -10,6 +10,7 @@ import time
 
 import psutil
 import pytest
+from astropy.table import Table
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -54,31 +55,42 @@ def test_a_worker_initialised_by_die_with_parent_ends_when_the_parent_dies(tmp_p
 
 CHILD = """
 import sys, time
-import galdesk.project.arrays as arrays, galdesk.project.store as store
+import galdesk.project.arrays as arrays, galdesk.project.segments as segments, galdesk.project.store as store
 from galdesk.services.ingest import ingest
 
 target, which, files = sys.argv[1], sys.argv[2], sys.argv[3:]
-for mod in (arrays, store):
+for mod in (arrays, segments, store):
     real = mod.atomic_write
 
     def slow(path, write, real=real):
         def w(tmp):
             write(tmp)
-            if str(path).endswith(which):
+            if str(path).endswith(which) and not str(path).endswith("000001.h5"):
                 print("writing", flush=True)  # the temporary file is complete, the rename not done: kill now
                 time.sleep(120)
         return real(path, w)
 
     mod.atomic_write = slow
+real_append = store.append_rows
+
+def slow_append(*args, **kwargs):
+    out = real_append(*args, **kwargs)
+    if which == "objects.ecsv":
+        print("writing", flush=True)  # the new rows are in the file, the index does not commit them yet: kill now
+        time.sleep(120)
+    return out
+
+store.append_rows = slow_append
 ingest(files, target, workers=1)
 """
 
 
-@pytest.mark.parametrize("which", ["arrays.h5", "objects.ecsv"])
+@pytest.mark.parametrize("which", [".h5", "arrays.json", "objects.ecsv"])
 def test_kill_9_in_the_middle_of_an_ingest_write_leaves_the_old_project(tmp_path, shared_data, which):
-    """Killed while the arrays or the object table are being written, an ingest leaves the project as it was (plus,
-    after the arrays, stack rows nothing points to); opening it removes the interrupted write's temporary file,
-    and every object still shows its own galaxy."""
+    """Killed while the new arrays segment or the index that commits it is being written, or after the new object
+    rows were appended to the table but before the index committed them, an ingest leaves the project as it was:
+    opening it removes the interrupted write's temporary file, a segment the index does not list and table rows
+    after the commit, and every object still shows its own galaxy."""
     import numpy as np
 
     from galdesk.io.reading import read
@@ -93,15 +105,22 @@ def test_kill_9_in_the_middle_of_an_ingest_write_leaves_the_old_project(tmp_path
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "writing", proc.stderr.read()[-2000:]
-        assert list((tmp_path / "p.galdesk").glob(".*.tmp")), "the interrupted write's temporary file"
+        if which != "objects.ecsv":
+            assert list((tmp_path / "p.galdesk").glob(".*.tmp")), "the interrupted write's temporary file"
         proc.kill()
         proc.wait(10)
     finally:
         proc.kill()
     proj = Project.open(target)
     assert proj.cleaned and not list(proj.path.rglob(".*.tmp"))
-    assert proj.n_images == 20
-    assert proj.unreferenced_rows() == (40 if which == "objects.ecsv" else 0)
+    if which != ".h5":      # the segment was complete, but nothing listed it: removed too
+        assert any(p.endswith("arrays-000002.h5") for p in proj.cleaned)
+    if which == "objects.ecsv":
+        assert any("rows after its last commit" in p for p in proj.cleaned)
+    assert [p.name for p in proj.arrays.paths()] == ["arrays-000001.h5"]
+    assert sorted(p.name for p in proj.path.glob("arrays*.h5")) == ["arrays-000001.h5"]
+    assert proj.n_images == 20 and len(Table.read(proj.path / "objects.ecsv")) == 20   # TOPCAT sees 20 too
+    assert proj.unreferenced_rows() == 0
     objs = proj.objects
     for row in range(0, 20, 4):
         src = read(str(objs["source"][row]))[0]

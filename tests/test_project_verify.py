@@ -44,14 +44,20 @@ def test_a_whole_project_has_no_problems(demo):
     p.close()
 
 
+SEGMENT = "arrays-000001.h5"     # the demo's arrays: one segment
+
+
 @pytest.mark.parametrize("damage, file, words", [
-    ("truncate", "arrays.h5", "damaged"),
+    ("truncate", SEGMENT, "damaged"),
     ("garbage", "objects.ecsv", "unreadable"),
     ("garbage", "journal.sqlite", "not a readable vetting journal"),
-    ("missing", "arrays.h5", "missing"),
+    ("missing", SEGMENT, "missing"),
+    ("garbage", "arrays.json", "damaged"),
+    ("missing", "arrays.json", "missing"),
 ])
 def test_each_damaged_file_is_named_once(demo, tmp_path, damage, file, words):
     path = _copy(demo, tmp_path)
+    assert [p.name for p in Project.open(path).arrays.paths()] == [SEGMENT]
     target = path / file
     if damage == "truncate":
         with open(target, "r+b") as f:
@@ -62,6 +68,8 @@ def test_each_damaged_file_is_named_once(demo, tmp_path, damage, file, words):
         target.unlink()
     problems = _problems(path)
     assert len(problems) == 1 and problems[0].startswith(str(target)) and words in problems[0], problems
+    if file == "arrays.json":    # without a readable index no segment is judged a leftover and deleted
+        assert (path / SEGMENT).exists()
     p = Project.open(path)
     with pytest.raises(ProjectError, match="damaged project"):
         check_project(p)
@@ -70,7 +78,7 @@ def test_each_damaged_file_is_named_once(demo, tmp_path, damage, file, words):
 
 def test_a_stack_shorter_than_the_objects_say(demo, tmp_path):
     path = _copy(demo, tmp_path)
-    with h5py.File(path / "arrays.h5", "a") as f:
+    with h5py.File(path / SEGMENT, "a") as f:
         name = [f"stacks/{g}" for g in f["stacks"]][0]
         data = f[name][:2]
         del f[name]
@@ -111,13 +119,13 @@ def test_the_window_refuses_it_with_one_dialog(demo, tmp_path, qtbot, monkeypatc
     boxes = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: boxes.append((title, text)))
     path = _copy(demo, tmp_path)
-    with open(path / "arrays.h5", "r+b") as f:
-        f.truncate(os.path.getsize(path / "arrays.h5") // 2)
+    with open(path / SEGMENT, "r+b") as f:
+        f.truncate(os.path.getsize(path / SEGMENT) // 2)
     w = MainWindow()
     qtbot.addWidget(w)
     assert w.open_project(path) is False
     assert w.state.project is None
-    assert len(boxes) == 1 and boxes[0][0] == "Cannot open project" and "arrays.h5" in boxes[0][1]
+    assert len(boxes) == 1 and boxes[0][0] == "Cannot open project" and SEGMENT in boxes[0][1]
     assert w.open_project(demo) is True          # a whole one opens as before
     w.state.set_project(None)
     w.close()

@@ -1,7 +1,10 @@
-"""The arrays file of a project, ``arrays.h5``: image stacks ``/stacks/c{C}`` (N, C, S, S) float32, one per band
-count, and spectra ``/spectra/{wavelength,flux,ivar,mask,resolution}`` concatenated with ``/spectra/offsets``
-(n + 1) and one JSON ``/spectra/attrs`` string per spectrum. :class:`galdesk.project.store.Project` reads and writes
-it only through these functions.
+"""One arrays file of a project (a *segment*, :mod:`galdesk.project.segments`): image stacks ``/stacks/c{C}``
+(N, C, S, S) float32, one per band count, and spectra ``/spectra/{wavelength,flux,ivar,mask,resolution}``
+concatenated with ``/spectra/offsets`` (n + 1) and one JSON ``/spectra/attrs`` string per spectrum. Rows and
+spectra are numbered from 0 within the file; the segment index maps a project's rows onto its files.
+
+Files are written by :class:`SegmentWriter` into resizable, chunked datasets, so that a writer can add cut-outs
+batch by batch (peak memory one batch) or copy other segments block by block (a merge never holds a whole stack).
 
 A spectrum's plain ``meta`` values (str, int, float, bool, None) are kept in its attrs, so
 ``meta["errors_estimated"]`` (errors estimated from the flux at read time, :mod:`galdesk.io.noise`) survives the
@@ -21,65 +24,165 @@ from galdesk.io.model import SpectrumData
 from galdesk.io.noise import add_estimated_errors
 from galdesk.jsonutil import json_default
 
-__all__ = ["group_counts", "n_spectra_stored", "write_arrays", "write_spectra", "read_spectrum", "spectrum_attrs"]
+__all__ = ["SegmentWriter", "write_arrays", "file_counts", "read_spectrum", "spectrum_attrs", "COPY_ROWS"]
+
+SPECTRUM_KEYS = ("wavelength", "flux", "ivar", "mask", "resolution")
+_DTYPES = {"wavelength": np.float64, "flux": np.float64, "ivar": np.float64, "mask": np.uint8,
+           "resolution": np.float64}
+#: rows (cut-outs) or spectra copied at a time when segments are merged: memory stays one block
+COPY_ROWS = 1024
+#: about this many bytes per HDF5 chunk of a stack (whole cut-outs per chunk; a thumbnail reads one chunk)
+CHUNK_BYTES = 256 * 1024
 
 
-def group_counts(path: Path) -> dict[str, int]:
-    """Objects per image stack (``{"c3": 4988}``); {} without an arrays file."""
-    import h5py
+class SegmentWriter:
+    """Write one arrays file: ``add_planes`` and ``add_spectra`` append, ``add_file`` copies another file's
+    contents after what is there; use as a context manager (the file is closed, not renamed: pair it with
+    :func:`galdesk.fsutil.atomic_write`)."""
 
-    if not path.exists():
-        return {}
-    with h5py.File(path, "r") as f:
-        return {name: int(ds.shape[0]) for name, ds in f.get("stacks", {}).items()}
+    def __init__(self, path: str | Path, working_size: int, schema_version: int = 1) -> None:
+        import h5py
 
+        self.file = h5py.File(path, "w")
+        self.file.attrs["schema_version"] = schema_version
+        self.file.attrs["working_size"] = working_size
+        self.counts: dict[str, int] = {}
+        self.n_spectra = 0
 
-def n_spectra_stored(path: Path) -> int:
-    import h5py
+    def __enter__(self) -> "SegmentWriter":
+        return self
 
-    if not path.exists():
-        return 0
-    with h5py.File(path, "r") as f:
-        return int(f["spectra/offsets"].shape[0] - 1) if "spectra/offsets" in f else 0
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+
+    def add_planes(self, group: str, planes) -> None:
+        """Append cut-outs (n, C, S, S) (or a list of (C, S, S)) to stack ``group``."""
+        planes = np.asarray(planes, dtype=np.float32)
+        if not len(planes):
+            return
+        name = f"stacks/{group}"
+        if name not in self.file:
+            # whole cut-outs per chunk, no more than the first batch has (a chunk is allocated whole)
+            per = min(len(planes), max(1, CHUNK_BYTES // max(planes[0].nbytes, 1)))
+            self.file.create_dataset(name, shape=(0, *planes.shape[1:]), maxshape=(None, *planes.shape[1:]),
+                                     dtype=np.float32, chunks=(per, *planes.shape[1:]))
+        ds = self.file[name]
+        n = ds.shape[0]
+        ds.resize(n + len(planes), axis=0)
+        ds[n:] = planes
+        self.counts[group] = n + len(planes)
+
+    def _spectra_group(self, first: int):
+        """The spectra group, made with chunks sized by the ``first`` batch's pixel count when new."""
+        import h5py
+
+        if "spectra" in self.file:
+            return self.file["spectra"]
+        g = self.file.create_group("spectra")
+        for k in SPECTRUM_KEYS:
+            g.create_dataset(k, shape=(0,), maxshape=(None,), dtype=_DTYPES[k],
+                             chunks=(int(np.clip(first, 1024, 65536)),))
+        g.create_dataset("offsets", data=np.zeros(1, np.int64), maxshape=(None,), chunks=(4096,))
+        g.create_dataset("attrs", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1024,))
+        return g
+
+    def _append_spectra(self, arrays: dict[str, np.ndarray], lengths: np.ndarray, attrs: list[str]) -> None:
+        g = self._spectra_group(arrays["flux"].size)
+        total = int(g["offsets"][-1])
+        for k in SPECTRUM_KEYS:
+            ds = g[k]
+            ds.resize(total + arrays[k].size, axis=0)
+            ds[total:] = arrays[k]
+        off = g["offsets"]
+        n = off.shape[0]
+        off.resize(n + lengths.size, axis=0)
+        off[n:] = total + np.cumsum(lengths)
+        at = g["attrs"]
+        at.resize(at.shape[0] + len(attrs), axis=0)
+        at[at.shape[0] - len(attrs):] = np.array(attrs, dtype=object)
+        self.n_spectra += len(attrs)
+
+    def add_spectra(self, spectra: list[SpectrumData]) -> None:
+        if not spectra:
+            return
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in SPECTRUM_KEYS}
+        attrs = []
+        for s in spectra:
+            n = len(s)
+            parts["wavelength"].append(np.asarray(s.wavelength, np.float64))
+            parts["flux"].append(np.asarray(s.flux, np.float64))
+            parts["ivar"].append(np.asarray(s.ivar, np.float64))
+            parts["mask"].append(np.asarray(s.mask, np.uint8))
+            res = s.resolution_kms if s.resolution_kms is not None else np.full(n, np.nan)
+            parts["resolution"].append(np.asarray(res, np.float64))
+            meta = {k: v for k, v in s.meta.items() if _is_plain(v)}
+            attrs.append(json.dumps({"vacuum": bool(s.vacuum), "flux_unit": s.flux_unit,
+                                     "redshift_err": s.redshift_err, "meta": meta}, default=json_default))
+        self._append_spectra({k: np.concatenate(v) for k, v in parts.items()},
+                             np.array([len(s) for s in spectra], np.int64), attrs)
+
+    def add_file(self, path: str | Path) -> None:
+        """Copy every stack and the spectra of the arrays file ``path`` after what this writer holds, a block of
+        :data:`COPY_ROWS` cut-outs or spectra at a time."""
+        import h5py
+
+        with h5py.File(path, "r") as src:
+            for group, ds in sorted(src.get("stacks", {}).items()):
+                for a in range(0, ds.shape[0], COPY_ROWS):
+                    self.add_planes(group, ds[a:a + COPY_ROWS])
+            if "spectra/offsets" not in src:
+                return
+            g = src["spectra"]
+            off = g["offsets"][...]
+            for a in range(0, off.size - 1, COPY_ROWS):
+                b = min(a + COPY_ROWS, off.size - 1)
+                lo, hi = int(off[a]), int(off[b])
+                self._append_spectra({k: g[k][lo:hi] for k in SPECTRUM_KEYS}, np.diff(off[a:b + 1]),
+                                     [_text(t) for t in g["attrs"][a:b]])
 
 
 def write_arrays(path: Path, working_size: int, new_planes: dict[str, list[np.ndarray]],
-                 spectra: list[SpectrumData], schema_version: int = 1) -> None:
-    """Rewrite ``path`` atomically with the old stacks and spectra plus ``new_planes`` (group -> list of (C, S, S))
-    and ``spectra``."""
-    import h5py
-
-    old = path if path.exists() else None
+                 spectra: list[SpectrumData], schema_version: int = 1) -> dict:
+    """Write one arrays file atomically with ``new_planes`` (group -> list of (C, S, S)) and ``spectra``; returns
+    its counts ``{"stacks": {group: n}, "spectra": n}``."""
+    out: dict = {}
 
     def write(tmp):
-        with h5py.File(tmp, "w") as out:
-            out.attrs["schema_version"] = schema_version
-            out.attrs["working_size"] = working_size
-            src = h5py.File(old, "r") if old else None
-            try:
-                groups = set(new_planes) | (set(src["stacks"]) if src and "stacks" in src else set())
-                for g in sorted(groups):
-                    parts = []
-                    if src is not None and f"stacks/{g}" in src:
-                        parts.append(src[f"stacks/{g}"][...])
-                    if g in new_planes:
-                        parts.append(np.stack(new_planes[g]).astype(np.float32))
-                    out.create_dataset(f"stacks/{g}", data=np.concatenate(parts))
-                write_spectra(out, src, spectra)
-            finally:
-                if src is not None:
-                    src.close()
+        with SegmentWriter(tmp, working_size, schema_version) as w:
+            for g in sorted(new_planes):
+                w.add_planes(g, np.stack(new_planes[g]) if len(new_planes[g]) else [])
+            w.add_spectra(list(spectra))
+            out.update(stacks=dict(w.counts), spectra=w.n_spectra)
 
     atomic_write(path, write)
+    return out
+
+
+def file_counts(path: Path) -> dict:
+    """``{"stacks": {group: n}, "spectra": n}`` of one arrays file."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        stacks = {name: int(ds.shape[0]) for name, ds in f.get("stacks", {}).items()}
+        n = int(f["spectra/offsets"].shape[0] - 1) if "spectra/offsets" in f else 0
+    return {"stacks": stacks, "spectra": n}
+
+
+def _text(raw) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def _attrs(raw) -> dict:
-    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    return json.loads(_text(raw))
 
 
 def read_spectrum(path: Path, k: int, *, source: str, oid: str, z: float, spec_class: str | None,
                   subclass: str | None) -> SpectrumData:
-    """Spectrum ``k`` of the arrays file, with the object-table fields given."""
+    """Spectrum ``k`` of the arrays file ``path``, with the object-table fields given."""
     import h5py
 
     with h5py.File(path, "r") as f:
@@ -101,47 +204,12 @@ def read_spectrum(path: Path, k: int, *, source: str, oid: str, z: float, spec_c
 
 
 def spectrum_attrs(path: Path, ks: list[int]) -> list[dict]:
-    """The JSON attributes of spectra ``ks`` without their arrays."""
+    """The JSON attributes of spectra ``ks`` of the arrays file ``path``, without their arrays."""
     import h5py
 
     with h5py.File(path, "r") as f:
         attrs = f["spectra/attrs"]
         return [_attrs(attrs[k]) for k in ks]
-
-
-def write_spectra(out, src, spectra: list[SpectrumData]) -> None:
-    """Write ``/spectra`` of the open file ``out``: the spectra of ``src`` (an open file or None), then ``spectra``."""
-    import h5py
-
-    keys = ("wavelength", "flux", "ivar", "mask", "resolution")
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    offsets = [0]
-    attrs: list[str] = []
-    if src is not None and "spectra/offsets" in src:
-        g = src["spectra"]
-        for k in keys:
-            parts[k].append(g[k][...])
-        offsets = list(g["offsets"][...])
-        attrs = [a.decode() if isinstance(a, bytes) else str(a) for a in g["attrs"][...]]
-    for s in spectra:
-        n = len(s)
-        parts["wavelength"].append(np.asarray(s.wavelength, np.float64))
-        parts["flux"].append(np.asarray(s.flux, np.float64))
-        parts["ivar"].append(np.asarray(s.ivar, np.float64))
-        parts["mask"].append(np.asarray(s.mask, np.uint8))
-        res = s.resolution_kms if s.resolution_kms is not None else np.full(n, np.nan)
-        parts["resolution"].append(np.asarray(res, np.float64))
-        offsets.append(offsets[-1] + n)
-        meta = {k: v for k, v in s.meta.items() if _is_plain(v)}
-        attrs.append(json.dumps({"vacuum": bool(s.vacuum), "flux_unit": s.flux_unit,
-                                 "redshift_err": s.redshift_err, "meta": meta}, default=json_default))
-    if len(offsets) == 1:
-        return
-    g = out.create_group("spectra")
-    for k in keys:
-        g.create_dataset(k, data=np.concatenate(parts[k]))
-    g.create_dataset("offsets", data=np.asarray(offsets, np.int64))
-    g.create_dataset("attrs", data=np.array(attrs, dtype=object), dtype=h5py.string_dtype())
 
 
 def _is_plain(v) -> bool:

@@ -5,18 +5,21 @@ Layout (a folder whose name ends in ``.galdesk``)::
     NAME.galdesk/
       manifest.json     schema_version, name, dates, working size, display settings, sources, history
       objects.ecsv      one row per object (image or spectrum), catalogue columns joined (astropy ECSV: units kept)
-      arrays.h5         image stacks  /stacks/c{C}  (N, C, S, S) float32 — each cut-out padded to square and
+      arrays.json       the index of the arrays segments (:mod:`galdesk.project.segments`)
+      arrays-NNNNNN.h5  image stacks  /stacks/c{C}  (N, C, S, S) float32 — each cut-out padded to square and
                         area-averaged to the working size S; spectra  /spectra/{wavelength,flux,ivar,mask,resolution}
-                        concatenated with /spectra/offsets (n+1)
+                        concatenated with /spectra/offsets (n+1); one file per append, merged as they accumulate
+                        (``arrays.h5``: the single arrays file of a project made before segments)
       results/NAME.h5   one file per result set (predictions, features, linkage), each written atomically
       journal.sqlite    append-only journal (vetting decisions, cuts, line fits) — see :mod:`galdesk.project.journal`
 
 Every file except the journal is written to a temporary file in the same folder and renamed over the old one
 (``os.replace`` is atomic on POSIX and Windows), so a crash leaves either the old or the new version, never a torn
-one. The journal is SQLite in WAL mode with synchronous commits.
+one. Arrays are never rewritten to add objects: a new segment file is written and listed in the index (the commit
+point), then the object table. The journal is SQLite in WAL mode with synchronous commits.
 
 A folder was chosen over a single file so that the journal can be an SQLite database (crash-safe appends) beside
-HDF5 arrays that are rewritten as a whole, and so that a user can look inside with h5ls, TOPCAT or sqlite3.
+HDF5 segments that are each written whole, and so that a user can look inside with h5ls, TOPCAT or sqlite3.
 """
 
 from __future__ import annotations
@@ -34,10 +37,19 @@ from galdesk import __version__
 from galdesk.fsutil import atomic_write
 from galdesk.io.model import ImageData, SpectrumData
 from galdesk.jsonutil import json_default
-from galdesk.project.arrays import group_counts, n_spectra_stored, read_spectrum, spectrum_attrs, write_arrays
 from galdesk.project.journal import Journal
 from galdesk.project.lock import LOCK_NAME, ProjectBusy, ProjectLock
 from galdesk.project.objects import BASE_COLUMNS, as_float, cell_str, join_catalog, unique_id, with_columns_of
+from galdesk.project.segments import ArrayStore
+from galdesk.project.table_file import (
+    append_rows,
+    can_append,
+    commit_of,
+    committed_length,
+    read_table,
+    truncate_to_commit,
+    write_table,
+)
 
 __all__ = ["Project", "ProjectError", "SCHEMA_VERSION", "SUFFIX", "DEFAULT_SIZE", "is_project", "as_project",
            "migrate_manifest", "stack_group", "project_path", "check_new_project"]
@@ -103,6 +115,7 @@ class Project:
         self.path = Path(path)
         self.manifest = manifest
         self._objects = None
+        self._objects_commit: dict | None = None    # the commit the cached object table was read at
         self._journal: Journal | None = None
         self._stack_cache: dict[str, np.ndarray] = {}
         self._lock: ProjectLock | None = None
@@ -167,16 +180,24 @@ class Project:
         return proj
 
     def clean_leftovers(self) -> list[str]:
-        """Remove the temporary files that interrupted writes left beside project files (``.NAME.*.tmp``), when no
-        writer is at work and the folder is writable; returns the paths removed (nothing else is ever deleted: a
-        crash leaves the old or the new version of each file, see :func:`galdesk.fsutil.atomic_write`)."""
-        stale = [p for d in (self.path, self.path / "results") if d.is_dir() for p in d.glob(".*.tmp")]
-        if not stale or not os.access(self.path, os.W_OK):
+        """Remove what interrupted writes left, when no writer is at work and the folder is writable: temporary
+        files beside project files (``.NAME.*.tmp``) and arrays segments the index does not list
+        (:meth:`galdesk.project.segments.ArrayStore.leftovers`); returns the paths removed. Nothing else is ever
+        deleted: a crash leaves the old or the new version of each file (:func:`galdesk.fsutil.atomic_write`)."""
+        def stale():
+            tmp = [p for d in (self.path, self.path / "results") if d.is_dir() for p in d.glob(".*.tmp")]
+            return tmp + self.arrays.leftovers()
+
+        table, commit = self.path / "objects.ecsv", self.arrays.objects_commit()
+        torn = table.exists() and committed_length(table, commit) not in (None, table.stat().st_size)
+        if not (stale() or torn) or not os.access(self.path, os.W_OK):
             return []
         removed = []
         try:
             with ProjectLock(self.path, timeout=0).hold("cleaning"):
-                for p in stale:
+                if truncate_to_commit(table, self.arrays.objects_commit()):
+                    removed.append(f"{table} (rows after its last commit)")
+                for p in stale():    # again under the lock: a writer may have finished meanwhile
                     try:
                         p.unlink()
                         removed.append(str(p))
@@ -195,6 +216,15 @@ class Project:
         self.reload_manifest()
         self._objects = None
         self._stack_cache.clear()
+
+    def refresh(self) -> None:
+        """Re-read the manifest, and the object table only if another writer committed a change since it was read
+        (reading a 20,000-row table costs ~0.7 s; an append to a project already open need not pay it)."""
+        self.reload_manifest()
+        self._stack_cache.clear()
+        if self._objects is not None and (self._objects_commit is None or
+                                          self.arrays.objects_commit() != self._objects_commit):
+            self._objects = None
 
     # -- manifest ---------------------------------------------------------------------------------------------------
     def save_manifest(self) -> None:
@@ -283,15 +313,16 @@ class Project:
     def objects(self):
         """The object table (astropy Table; one row per image or spectrum)."""
         if self._objects is None:
-            from astropy.table import Table
-
             path = self.path / "objects.ecsv"
-            self._objects = Table.read(path, format="ascii.ecsv") if path.exists() else self._empty_objects()
+            self._objects_commit = self.arrays.objects_commit()
+            self._objects = read_table(path, self._objects_commit) if path.exists() else self._empty_objects()
         return self._objects
 
     def _write_objects(self, table) -> None:
-        atomic_write(self.path / "objects.ecsv", lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True))
-        self._objects = table
+        """Rewrite the object table whole (atomically) and record its commit with the array segments."""
+        commit = write_table(self.path / "objects.ecsv", table)
+        self.arrays.commit(self.arrays.segments(), commit)
+        self._objects, self._objects_commit = table, commit
 
     @property
     def n_images(self) -> int:
@@ -347,7 +378,7 @@ class Project:
         if not images and not spectra:
             return 0, 0
         with self.writing("add"):
-            self.reload()  # under the lock: what another writer added is the base of this write, never lost
+            self.refresh()  # under the lock: what another writer added is the base of this write, never lost
             return self._add(images, spectra, stacks, catalog, sources)
 
     def _add(self, images, spectra, stacks, catalog, sources) -> tuple[int, int]:
@@ -392,14 +423,36 @@ class Project:
                 added["label"] = [("" if v is None else str(v)) for v in labels]
             table = vstack([table, added], join_type="outer", metadata_conflicts="silent") if len(table) else \
                 with_columns_of(added, table)
-        self._write_arrays(new_planes, spectra)
-        if catalog is not None:
-            table = join_catalog(table, catalog)
-        self._write_objects(table)
+        self._commit_add(table, new_planes, spectra, catalog)
         self.manifest.setdefault("sources", []).extend(str(s) for s in sources)
         self.add_history("add", images=len(images), spectra=len(spectra))
         self.save_manifest()
         return len(images), len(spectra)
+
+    def _commit_add(self, table, new_planes, spectra, catalog) -> None:
+        """Write the new segment and the new object rows, then commit both in one index write; where the rows
+        cannot be appended to the table's file (new columns, a catalogue join), the segment is committed first and
+        the table rewritten whole after it. Either way a crash leaves the previous state or rows nothing points to.
+        """
+        store, path = self.arrays, self.path / "objects.ecsv"
+        old = self.objects
+        segment = store.write_segment(new_planes, spectra)
+        segments = store.segments() + ([segment] if segment is not None else [])
+        commit = store.objects_commit()
+        if catalog is None and path.exists() and can_append(old, table):
+            base = commit if committed_length(path, commit) is not None else commit_of(path)
+            try:
+                new = append_rows(path, table, len(old), base)
+                store.commit(segments, new)
+            except BaseException:
+                truncate_to_commit(path, base)   # a full disk, Ctrl+C: the file as it was, not only as read
+                raise
+            self._objects, self._objects_commit = table, new
+        else:
+            store.commit(segments, commit)
+            self._write_objects(join_catalog(table, catalog) if catalog is not None else table)
+        self._stack_cache.clear()
+        store.compact()
 
     def join_catalog(self, catalog) -> int:
         """Join catalogue columns onto the objects by id; returns how many objects matched."""
@@ -412,27 +465,28 @@ class Project:
 
     # -- arrays -------------------------------------------------------------------------------------------------------
     @property
-    def arrays_path(self) -> Path:
-        return self.path / "arrays.h5"
+    def arrays(self) -> ArrayStore:
+        """The segment files of image stacks and spectra (:mod:`galdesk.project.segments`)."""
+        return ArrayStore(self.path, self.working_size, SCHEMA_VERSION)
 
     def _group_counts(self) -> dict[str, int]:
-        return group_counts(self.arrays_path)
+        return self.arrays.group_counts()
 
     def _n_spectra_stored(self) -> int:
-        return n_spectra_stored(self.arrays_path)
-
-    def _write_arrays(self, new_planes: dict[str, list[np.ndarray]], spectra: list[SpectrumData]) -> None:
-        write_arrays(self.arrays_path, self.working_size, new_planes, spectra, SCHEMA_VERSION)
-        self._stack_cache.clear()
+        return self.arrays.n_spectra()
 
     def stack(self, group: str) -> np.ndarray:
         """The whole image stack of one band-count group, (N, C, S, S) float32 (cached in memory)."""
-        import h5py
-
         if group not in self._stack_cache:
-            with h5py.File(self.arrays_path, "r") as f:
-                self._stack_cache[group] = f[f"stacks/{group}"][...]
+            self._stack_cache[group] = self.arrays.read_stack(group)
         return self._stack_cache[group]
+
+    def stack_rows(self, group: str, rows) -> np.ndarray:
+        """Cut-outs ``rows`` (stack row numbers, as in the object table's ``row``) of one group, (n, C, S, S), read
+        from the files without loading the whole stack (unless it is already in memory)."""
+        if group in self._stack_cache:
+            return self._stack_cache[group][np.asarray(rows, dtype=np.int64)]
+        return self.arrays.read_rows(group, rows)
 
     def stack_groups(self) -> list[str]:
         return sorted(self._group_counts())
@@ -443,29 +497,23 @@ class Project:
         Reads one row from the HDF5 file unless the whole stack is already in memory, so that showing a few
         thumbnails of a large project never loads the whole stack (on the GUI thread).
         """
-        import h5py
-
         obj = self.objects[row]
-        group = str(obj["group"])
-        if group in self._stack_cache:
-            return self._stack_cache[group][int(obj["row"])]
-        with h5py.File(self.arrays_path, "r") as f:
-            return f[f"stacks/{group}"][int(obj["row"])]
+        return self.stack_rows(str(obj["group"]), [int(obj["row"])])[0]
 
     def spectrum(self, row: int) -> SpectrumData:
         """The stored spectrum of the object in row ``row`` of :attr:`objects`."""
         obj = self.objects[row]
         if obj["kind"] != "spectrum":
             raise ValueError(f"object {obj['id']} is not a spectrum")
-        return read_spectrum(self.arrays_path, int(obj["row"]), source=str(obj["source"]), oid=str(obj["id"]),
-                             z=float(obj["z"]), spec_class=cell_str(obj["spec_class"]) or None,
-                             subclass=cell_str(obj["subclass"]) or None)
+        return self.arrays.read_spectrum(int(obj["row"]), source=str(obj["source"]), oid=str(obj["id"]),
+                                         z=float(obj["z"]), spec_class=cell_str(obj["spec_class"]) or None,
+                                         subclass=cell_str(obj["subclass"]) or None)
 
     def spectrum_attrs(self, rows) -> list[dict]:
         """The stored attributes (``flux_unit``, ``vacuum``, ``redshift_err``, ``meta``) of the spectrum objects in
         object-table ``rows``, read in one pass without their arrays."""
         objs = self.objects
-        return spectrum_attrs(self.arrays_path, [int(objs["row"][int(r)]) for r in rows])
+        return self.arrays.spectrum_attrs([int(objs["row"][int(r)]) for r in rows])
 
     def load_full_image(self, row: int) -> ImageData:
         """Re-read the full-resolution cut-out of an image object from its source file.

@@ -5,8 +5,10 @@ dialog (a truncated ``arrays.h5`` used to raise in every ``rowCount()`` of the t
 Checked, cheaply (milliseconds, whatever the project's size):
 
 * ``objects.ecsv`` reads as a table with the columns galdesk writes;
-* ``arrays.h5`` opens; every image group the objects name has its stack, long enough for the rows they point at,
-  and the first and last of those rows read (a truncated file fails there); the spectra index is readable;
+* the arrays index (``arrays.json``, or the single ``arrays.h5`` of an older project) reads; every image group the
+  objects name has a stack, long enough for the rows they point at, and enough spectra are stored; every segment
+  file exists, has what the index says, and its first and last cut-out and last spectrum read (a truncated file
+  fails there);
 * ``journal.sqlite``, when present, is a SQLite database with the journal's table (read-only query).
 
 :func:`project_problems` lists what is wrong (empty: whole); :func:`check_project` raises
@@ -49,40 +51,56 @@ def project_problems(project) -> list[str]:
 
 
 def _array_problems(project, objects) -> list[str]:
-    import h5py  # noqa: PLC0415
-
-    arrays = project.arrays_path
     kind = np.asarray(objects["kind"]).astype(str)
     groups = np.asarray(objects["group"]).astype(str)
-    rows = np.asarray(objects["row"])
+    rows = np.asarray(objects["row"]).astype(np.int64)
     images = kind == "image"
-    if not arrays.exists():
-        return [f"{arrays}: missing (the object table lists {len(objects)} objects)"] if len(objects) else []
+    store = project.arrays
     try:
-        with h5py.File(arrays, "r") as f:
-            out = []
-            for group in sorted(set(groups[images].tolist())):
-                sel = rows[images & (groups == group)].astype(np.int64)
-                name = f"stacks/{group}"
-                if name not in f:
-                    out.append(f"{arrays}: no stack {group!r} for {sel.size} image objects")
-                    continue
-                ds = f[name]
-                if sel.size and sel.max() >= ds.shape[0]:
-                    out.append(f"{arrays}: stack {group!r} holds {ds.shape[0]} cut-outs, the object table points at "
-                               f"row {int(sel.max())}")
-                    continue
-                for r in {int(sel.min()), int(sel.max())}:
-                    ds[r]                                          # a truncated file fails here
-            if np.any(kind == "spectrum") and "spectra/offsets" in f:
+        segments = store.segments()
+    except Exception as exc:  # noqa: BLE001 - a damaged index or a legacy file that does not open
+        name = store.index_path if store.index_path.exists() else project.path / "arrays.h5"
+        return [f"{name}: damaged ({_first_line(exc)})"]
+    if not segments:
+        return [f"{store.index_path}: missing (the object table lists {len(objects)} objects)"]
+    out = [f"{project.path / s.file}: missing" for s in segments if not (project.path / s.file).exists()]
+    if out:
+        return out
+    counts = store.group_counts()
+    for group in sorted(set(groups[images].tolist())):
+        sel = rows[images & (groups == group)]
+        if group not in counts:
+            out.append(f"{store.index_path}: no stack {group!r} for {sel.size} image objects")
+        elif sel.size and sel.max() >= counts[group]:
+            out.append(f"{store.index_path}: stack {group!r} holds {counts[group]} cut-outs, the object table "
+                       f"points at row {int(sel.max())}")
+    n_spec = int(np.count_nonzero(kind == "spectrum"))
+    if n_spec and store.n_spectra() < n_spec:
+        out.append(f"{store.index_path}: {store.n_spectra()} spectra stored, the object table lists {n_spec}")
+    return out or [p for s in segments if (p := _segment_problem(project.path / s.file, s))]
+
+
+def _segment_problem(path, segment) -> str | None:
+    """One segment file: it opens, its stacks and spectra have the lengths the index says, and its first and last
+    cut-out and last spectrum read (a truncated file fails there)."""
+    import h5py  # noqa: PLC0415
+
+    try:
+        with h5py.File(path, "r") as f:
+            for group, n in segment.stacks.items():
+                ds = f[f"stacks/{group}"]
+                if ds.shape[0] < n:
+                    return f"{path}: stack {group!r} holds {ds.shape[0]} cut-outs, the index says {n}"
+                for r in {0, n - 1} if n else ():
+                    ds[r]
+            if segment.spectra:
                 offsets = f["spectra/offsets"][...]
-                if offsets.size and offsets[-1] > f["spectra/flux"].shape[0]:
-                    out.append(f"{arrays}: the spectra index points past the stored flux")
-                elif offsets.size > 1:
-                    f["spectra/flux"][int(offsets[-2]):int(offsets[-1])]
-            return out
+                if offsets.size - 1 < segment.spectra or offsets[-1] > f["spectra/flux"].shape[0]:
+                    return f"{path}: the spectra index points past the stored flux"
+                f["spectra/flux"][int(offsets[-2]):int(offsets[-1])]
     except Exception as exc:  # noqa: BLE001 - h5py raises OSError, KeyError, ValueError... for damaged files
-        return [f"{arrays}: damaged ({_first_line(exc)})"]
+        return f"{path}: damaged ({_first_line(exc)})"
+    return None
 
 
 def _journal_problems(path) -> list[str]:
