@@ -4,10 +4,11 @@ progress and Cancel; a Problems panel; drag and drop of files, folders and proje
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Slot
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -62,6 +63,8 @@ def _open_checked(path):
 
 
 class MainWindow(QMainWindow):
+    deviceFound = Signal(str)    # the compute device, from the start-up probe's thread
+
     def __init__(self, settings=None) -> None:
         super().__init__()
         self.settings = settings or load_settings()
@@ -383,9 +386,20 @@ class MainWindow(QMainWindow):
 
             return text
 
-        self._device_runner = TaskRunner(self)
-        self._device_runner.start(probe, on_result=lambda text: self.device_label.setText(f"device: {text}"),
-                                  on_error=lambda exc, tb: self.device_label.setText("device: cpu"))
+        def run():
+            try:
+                text = probe()
+            except Exception:  # noqa: BLE001 - no torch, no device: the CPU
+                text = "cpu"
+            try:
+                self.deviceFound.emit(text)
+            except RuntimeError:  # the window is gone already
+                pass
+
+        # a daemon thread, not a QThread: closing the window never waits for these imports (5-10 s on a loaded
+        # machine), and an abandoned import ends with the process
+        self.deviceFound.connect(lambda text: self.device_label.setText(f"device: {text}"))
+        threading.Thread(target=run, name="galdesk-device-probe", daemon=True).start()
 
     # -- state -> window -----------------------------------------------------------------------------------------------
     def _on_project_changed(self, project) -> None:
@@ -434,8 +448,6 @@ class MainWindow(QMainWindow):
         self._save_window()
         self.runner.cancel()
         self.runner.wait(10000)
-        if hasattr(self, "_device_runner"):
-            self._device_runner.wait(10000)
         for tab in self.extra_tabs.values():
             if hasattr(tab, "shutdown"):
                 tab.shutdown()

@@ -35,6 +35,7 @@ from scipy.integrate import trapezoid
 from scipy.optimize import least_squares
 
 from galdesk.lines.agn_basis import FWHM_PER_SIGMA, AGNBasis, AGNOptions
+from galdesk.lines.spectral import cancellable
 from galdesk.lines.stellar import Templates, load_templates, template_resource
 from galdesk.tasks import NullContext
 
@@ -354,7 +355,8 @@ def _fit_nonlinear(prob: AGNBasis, bounds: _Bounds, ctx):
         ctx.check_cancelled()
         # after clipping the solution moves little: fewer evaluations, and χ² to 1e-6 is plenty for a valley
         # whose width is judged by Δχ² = 1 on ~2000 pixels
-        sol = least_squares(prob.resid, p, args=(pixels,), bounds=(bounds.lb, bounds.ub), x_scale=bounds.xs,
+        sol = least_squares(cancellable(prob.resid, ctx), p, args=(pixels,), bounds=(bounds.lb, bounds.ub),
+                            x_scale=bounds.xs,
                             diff_step=1e-3, method="trf", ftol=1e-6, max_nfev=80 if it == 0 else 30)
         p = sol.x
         if clip <= 0 or it == 2:

@@ -87,7 +87,7 @@ def _chi2(spec, model, pix) -> float:
     return float(np.sum((spec.flux[pix] - model[pix]) ** 2 * spec.ivar[pix]))
 
 
-def choose_continuum(spec, templates=None, inst_sigma_kms=None, agn_masks=None) -> ContinuumChoice:
+def choose_continuum(spec, templates=None, inst_sigma_kms=None, agn_masks=None, ctx=None) -> ContinuumChoice:
     """Decide between the stellar and the AGN continuum from the spectrum (see the module text).
 
     ``fits`` of the result holds the fits made ({"stellar": StellarFit, "agn": AGNContinuumFit}) so that the caller
@@ -101,14 +101,18 @@ def choose_continuum(spec, templates=None, inst_sigma_kms=None, agn_masks=None) 
     from galdesk.lines.stellar import fit_stellar_continuum
 
     survey = " ".join(str(x) for x in (spec.spec_class, spec.subclass) if x)
-    s = fit_stellar_continuum(spec, templates, inst_sigma_kms=inst_sigma_kms)
-    sp = fit_stellar_continuum(spec, templates, inst_sigma_kms=inst_sigma_kms, powerlaw=True)
+    s = fit_stellar_continuum(spec, templates, inst_sigma_kms=inst_sigma_kms, ctx=ctx)
+    sp = fit_stellar_continuum(spec, templates, inst_sigma_kms=inst_sigma_kms, powerlaw=True, ctx=ctx)
     good = (np.asarray(spec.ivar) > 0) & ~np.asarray(spec.mask, bool)
     both = s.used & sp.used & good & np.isfinite(s.model) & np.isfinite(sp.model)
     d_pl = _chi2(spec, s.model, both) - _chi2(spec, sp.model, both)
     screen = float(sp.powerlaw_fraction)
     out = ContinuumChoice(kind="stellar", reason="", nucleus_screen=screen, delta_chi2_powerlaw=d_pl,
                           npix=int(both.sum()), survey_class=survey, fits={"stellar": s, "stellar_powerlaw": sp})
+    if not np.isfinite(screen):
+        out.reason = ("stellar: no power-law share could be measured (the templates fit no light: e.g. a "
+                      "continuum-subtracted spectrum)")
+        return out
     if not screen >= SCREEN_NUCLEUS:
         out.reason = (f"stellar: a power law would carry {screen:.0%} of the light (< {SCREEN_NUCLEUS:.0%}), "
                       "no nucleus")
@@ -118,7 +122,7 @@ def choose_continuum(spec, templates=None, inst_sigma_kms=None, agn_masks=None) 
 
     try:
         a = fit_agn_continuum(spec, templates, inst_sigma_kms=inst_sigma_kms,
-                              masks=agn_masks if agn_masks is not None else default_masks("masks"))
+                              masks=agn_masks if agn_masks is not None else default_masks("masks"), ctx=ctx)
     except ValueError as exc:
         out.reason = f"stellar: the AGN continuum could not be fitted ({exc})"
         return out

@@ -27,7 +27,7 @@ def continuum_kind(spec, config: FitConfig) -> str:
     return meta.get("continuum_kind", "local")
 
 
-def _fit_continuum(spec, config: FitConfig, meta: dict):
+def _fit_continuum(spec, config: FitConfig, meta: dict, ctx=None):
     """The whole-spectrum continuum fit of :func:`stellar_continuum` (not cached); ``meta["continuum_choice"]``
     records why (ValueError when it cannot be fitted)."""
     from galdesk.lines.agn import agn_masks, fit_agn_continuum
@@ -37,7 +37,7 @@ def _fit_continuum(spec, config: FitConfig, meta: dict):
         from galdesk.lines.choose import choose_continuum
 
         ch = choose_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
-                              agn_masks=masks)
+                              agn_masks=masks, ctx=ctx)
         choice = ch.to_dict()
         if ch.kind == "stellar" and config.stellar_powerlaw:
             choice["reason"] = "stellar + power law: asked for (" + ch.reason + ")"
@@ -48,14 +48,14 @@ def _fit_continuum(spec, config: FitConfig, meta: dict):
     meta["continuum_choice"] = {"kind": config.continuum, "reason": f"{config.continuum}: asked for"}
     if config.continuum == "agn":
         return "agn", fit_agn_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
-                                        masks=masks)
+                                        masks=masks, ctx=ctx)
     from galdesk.lines.stellar import fit_stellar_continuum
 
     return "stellar", fit_stellar_continuum(spec, config.stellar_templates, inst_sigma_kms=config.inst_sigma_kms,
-                                            powerlaw=config.stellar_powerlaw)
+                                            powerlaw=config.stellar_powerlaw, ctx=ctx)
 
 
-def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
+def stellar_continuum(spec, config: FitConfig, ctx=None) -> np.ndarray | None:
     """The continuum model of a spectrum (its pixels; NaN where undefined), or None for a local continuum.
 
     Stellar populations (:func:`galdesk.lines.stellar.fit_stellar_continuum`) or host + power law + Fe II
@@ -63,7 +63,8 @@ def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
     (:func:`galdesk.lines.choose.choose_continuum`). Fitted once per spectrum and cached in ``spec.meta``:
     ``"stellar_continuum"`` (the model), ``"stellar_fit"`` (the :class:`~galdesk.lines.stellar.StellarFit` or
     :class:`~galdesk.lines.agn.AGNContinuumFit`), ``"continuum_kind"`` ("stellar"/"agn"), ``"continuum_choice"``
-    (why) or ``"stellar_error"`` (why there is none).
+    (why) or ``"stellar_error"`` (why there is none). ``ctx`` (a TaskContext) can cancel the fit: Cancelled is
+    raised and nothing is cached.
 
     Raises
     ------
@@ -90,7 +91,7 @@ def stellar_continuum(spec, config: FitConfig) -> np.ndarray | None:
         return None
     meta["stellar_key"] = key
     try:
-        kind, st = _fit_continuum(spec, config, meta)
+        kind, st = _fit_continuum(spec, config, meta, ctx)
     except ValueError as exc:
         what = "AGN continuum" if config.continuum == "agn" else "stellar continuum"
         meta["stellar_error"] = f"{what}: {exc}"

@@ -213,7 +213,7 @@ def fit_complex(spec, complex_name: str, config: FitConfig | None = None, ctx=No
         keys = list(params_override.keys())
         nb = len({k.split("_")[0] for k in keys if k.startswith("broad") and k.endswith("sigma")})
         out = any(k.startswith("outflow_") for k in keys)
-        data = prepare_data(spec, complex_name, config, window, broad=bool(nb) or config.broad != "no")
+        data = prepare_data(spec, complex_name, config, window, broad=bool(nb) or config.broad != "no", ctx=ctx)
         layout, inst = build_layout(data, complex_name, config, n_broad=nb, outflow=out,
                                     absorption=any(k == "abs_sigma" for k in keys))
         return run_lmfit(layout, data, inst, config, ctx, params_override)
@@ -222,7 +222,7 @@ def fit_complex(spec, complex_name: str, config: FitConfig | None = None, ctx=No
     # a vetoed broad component is not even tried: the broad fits are ~70 % of the cost of a spectrum
     want_broad = wide and not (broad_veto and config.broad == "auto")
     want_out = bool(cx.outflow) and config.outflow != "no" and complex_name in OUTFLOW_TESTED
-    data = prepare_data(spec, complex_name, config, window, broad=wide or want_out)
+    data = prepare_data(spec, complex_name, config, window, broad=wide or want_out, ctx=ctx)
     tests: list[BroadTest] = []
     best = fit_variant(data, complex_name, config, ctx, fixed=fixed)
     if want_broad:

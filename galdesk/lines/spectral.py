@@ -15,7 +15,7 @@ from scipy.optimize import nnls
 from galdesk.lines import linelist as LL
 from galdesk.units import C_KMS
 
-__all__ = ["EMISSION_MASK_LINES", "SKY_LINES", "spectrum_arrays", "mask_pixels", "instrument_sigma",
+__all__ = ["EMISSION_MASK_LINES", "SKY_LINES", "cancellable", "spectrum_arrays", "mask_pixels", "instrument_sigma",
            "gauss_convolve_variable", "nnls_scaled"]
 
 #: Vacuum rest wavelengths (Angstrom) masked in the continuum fit: emission lines of galaxies and AGN, plus the
@@ -143,3 +143,16 @@ def nnls_scaled(A, b):
     scale[scale == 0] = 1.0
     x, _ = nnls(A / scale, b, maxiter=50 * A.shape[1])
     return x / scale
+
+
+def cancellable(fn, ctx):
+    """``fn`` that first checks ``ctx`` for cancellation (a TaskContext, or None: ``fn`` itself), for the residual
+    function of an optimiser: a Cancel reaches a fit within one function evaluation, not at its end."""
+    if ctx is None:
+        return fn
+
+    def wrapped(*args, **kwargs):
+        ctx.check_cancelled()
+        return fn(*args, **kwargs)
+
+    return wrapped

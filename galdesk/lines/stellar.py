@@ -40,7 +40,14 @@ from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
 from scipy.optimize import least_squares
 
 from galdesk.lines import linelist as LL
-from galdesk.lines.spectral import gauss_convolve_variable, instrument_sigma, mask_pixels, nnls_scaled, spectrum_arrays
+from galdesk.lines.spectral import (
+    cancellable,
+    gauss_convolve_variable,
+    instrument_sigma,
+    mask_pixels,
+    nnls_scaled,
+    spectrum_arrays,
+)
 from galdesk.tasks import NullContext
 from galdesk.units import C_KMS
 
@@ -503,7 +510,8 @@ def _fit_kinematics(prob: _Problem, ctx):
     sol = None
     for it in range(3):
         ctx.check_cancelled()
-        sol = least_squares(prob.resid, p, args=(pixels,), bounds=([-opts.v_max, 1.0], [opts.v_max, opts.sigma_max]),
+        sol = least_squares(cancellable(prob.resid, ctx), p, args=(pixels,),
+                            bounds=([-opts.v_max, 1.0], [opts.v_max, opts.sigma_max]),
                             diff_step=[1e-2 / max(abs(p[0]), 1.0) if p[0] else 1e-2, 1e-2], x_scale=[50.0, 50.0],
                             method="trf", max_nfev=60)
         p = sol.x

@@ -53,7 +53,7 @@ def fit_window(cx: LL.Complex, z: float, config: FitConfig, broad: bool, agn: bo
     return lo * (1 - w) * (1 + z), hi * (1 + w) * (1 + z)
 
 
-def prepare_data(spec, complex_name: str, config: FitConfig, window=None, broad: bool = False) -> dict:
+def prepare_data(spec, complex_name: str, config: FitConfig, window=None, broad: bool = False, ctx=None) -> dict:
     """Select the pixels of one complex: inside the window, good, away from other lines.
 
     Parameters
@@ -87,7 +87,7 @@ def prepare_data(spec, complex_name: str, config: FitConfig, window=None, broad:
     if not spec.vacuum:
         wave = LL.air_to_vac(wave)
     flux = np.asarray(spec.flux, dtype=float)
-    stellar = stellar_continuum(spec, config)
+    stellar = stellar_continuum(spec, config, ctx)
     agn = stellar is not None and isinstance(spec.meta, dict) and spec.meta.get("continuum_kind") == "agn"
     if window is None:
         lo, hi = fit_window(cx, z, config, broad, agn)

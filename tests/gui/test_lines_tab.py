@@ -277,3 +277,29 @@ def test_refits_after_the_spectrum_fit_keep_its_verdict(qtbot, window_with_vetoe
     assert not rec["broad_needed"]
     assert not any(m["component"] == "broad" for m in rec["lines"] if m["name"] == "hbeta")
     assert any(n.startswith("hbeta: refitted by hand in the Lines tab") for n in rec["notes"])
+
+
+def test_closing_the_window_during_fit_all_spectra_stops_it(qtbot, lines_window):
+    """Fit all spectra, then the window is closed before it ends: the job is cancelled and joined within seconds,
+    no worker process outlives it, and nothing half-fitted is journaled."""
+    import time
+
+    import psutil
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    w, tab = lines_window
+    me = psutil.Process()
+    tab.fit_all()
+    assert tab.tasks.runner.running
+    loop = QEventLoop()
+    QTimer.singleShot(1500, loop.quit)      # let the fits start (each takes seconds)
+    loop.exec()
+    t0 = time.monotonic()
+    w.close()
+    took = time.monotonic() - t0
+    assert took < 8, took
+    assert tab.tasks.runner.wait(0)          # every thread of the job has ended
+    gone, alive = psutil.wait_procs(me.children(recursive=True), timeout=5)
+    assert not alive, alive
+    fits = w.state.project.journal.latest("line_fit") if w.state.project is not None else {}
+    assert all(rec.payload.get("fit_status", "fitted") == "fitted" for rec in fits.values())

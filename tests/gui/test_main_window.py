@@ -34,6 +34,15 @@ def test_all_tabs_exist(window):
     assert titles == ["Data", "Classify", "Dendrogram", "Lines", "Vet"]
 
 
+def test_the_device_appears_in_the_status_bar(qtbot, window):
+    """Found by a start-up probe on a daemon thread (torch's import): the status bar names it; closing the window
+    never waits for that probe."""
+    qtbot.waitUntil(lambda: window.device_label.text() != "device: …", timeout=120000)
+    from galdesk.ml.device import describe_device
+
+    assert window.device_label.text() == f"device: {describe_device()}"
+
+
 def test_load_real_cutouts_and_spectrum_and_show_them(qtbot, window, shared_data, tmp_path):
     jpegs = sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:6]
     spec = shared_data / "spectra/sdss/spec-0266-51602-0013.fits"
