@@ -21,7 +21,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def make_project(path: Path, n: int):
-    import h5py
     from astropy.table import Table
 
     from galdesk.project import Project
@@ -29,8 +28,8 @@ def make_project(path: Path, n: int):
     proj = Project.create(path, working_size=64)
     rng = np.random.default_rng(0)
     stack = (rng.random((n, 3, 64, 64), dtype=np.float32) * 255).astype(np.float32)
-    with h5py.File(proj.path / "arrays.h5", "w") as f:    # a single arrays file, as an older project has
-        f.create_dataset("stacks/c3", data=stack)
+    segment = proj.arrays.write_segment({"c3": stack}, [])
+    proj.arrays.commit([segment], proj.arrays.objects_commit())
     t = Table({"id": [f"g{i:06d}" for i in range(n)], "kind": ["image"] * n, "source": ["synthetic"] * n,
                "hdu": np.full(n, -1), "bands": ["r,g,b"] * n, "group": ["c3"] * n, "row": np.arange(n),
                "ra": np.full(n, np.nan), "dec": np.full(n, np.nan), "z": np.full(n, np.nan),

@@ -128,11 +128,8 @@ class ArrayStore:
             listed = {s.file for s in self.segments()}
         except ValueError:
             return []   # a damaged index: nothing is judged a leftover by it
-        out = [p for p in self.folder.glob("arrays-*.h5") if _SEGMENT_RE.match(p.name) and p.name not in listed]
-        legacy = self.folder / LEGACY_NAME
-        if LEGACY_NAME not in listed and legacy.exists():
-            out.append(legacy)   # merged into a segment, then a crash before it was deleted
-        return out
+        # never arrays.h5: the file of an older project (or an older galdesk) is not judged by a newer index
+        return [p for p in self.folder.glob("arrays-*.h5") if _SEGMENT_RE.match(p.name) and p.name not in listed]
 
     # -- reading ------------------------------------------------------------------------------------------------------
     def _retry(self, read):

@@ -39,7 +39,7 @@ from galdesk.io.model import ImageData, SpectrumData
 from galdesk.jsonutil import json_default
 from galdesk.project.journal import Journal
 from galdesk.project.lock import LOCK_NAME, ProjectBusy, ProjectLock
-from galdesk.project.objects import BASE_COLUMNS, as_float, cell_str, join_catalog, unique_id, with_columns_of
+from galdesk.project.objects import BASE_COLUMNS, appended_rows, cell_str, join_catalog, stack_group
 from galdesk.project.segments import ArrayStore
 from galdesk.project.table_file import (
     append_rows,
@@ -54,7 +54,8 @@ from galdesk.project.table_file import (
 __all__ = ["Project", "ProjectError", "SCHEMA_VERSION", "SUFFIX", "DEFAULT_SIZE", "is_project", "as_project",
            "migrate_manifest", "stack_group", "project_path", "check_new_project"]
 
-SCHEMA_VERSION = 1
+#: 2: arrays in segments listed by arrays.json, object rows appended (galdesk.project.segments); 1: one arrays.h5
+SCHEMA_VERSION = 2
 SUFFIX = ".galdesk"
 DEFAULT_SIZE = 64
 
@@ -98,11 +99,6 @@ def check_new_project(path: str | Path, working_size: int = DEFAULT_SIZE) -> Pat
 def as_project(project: "Project | str | Path") -> "Project":
     """``project`` itself, or the project opened at that path."""
     return project if isinstance(project, Project) else Project.open(project)
-
-
-def stack_group(n_bands: int) -> str:
-    """Name of the stack that holds cut-outs with ``n_bands`` bands (``"c3"``...)."""
-    return f"c{n_bands}"
 
 
 class Project:
@@ -384,45 +380,12 @@ class Project:
     def _add(self, images, spectra, stacks, catalog, sources) -> tuple[int, int]:
         from galdesk.io.resample import resample_planes
 
-        table = self.objects.copy(copy_data=True)
-        existing = {(k, i) for k, i in zip(np.asarray(table["kind"]), np.asarray(table["id"]).astype(str))}
-        new_rows = []
         new_planes: dict[str, list[np.ndarray]] = {}
-        counts = self._group_counts()
         for img in images:
-            group = stack_group(img.n_bands)
             planes = stacks.get(id(img)) if stacks else None
-            if planes is None:
-                planes = resample_planes(img.pixels, self.working_size)
-            new_planes.setdefault(group, []).append(planes)
-            row = counts.get(group, 0)
-            counts[group] = row + 1
-            oid = unique_id(img.id, "image", existing)
-            new_rows.append(dict(
-                id=oid, kind="image", source=str(img.source), hdu=-1 if img.hdu is None else int(img.hdu),
-                bands=",".join(img.bands), group=group, row=row, ra=as_float(img.meta.get("ra")),
-                dec=as_float(img.meta.get("dec")), z=as_float(img.meta.get("z")), spec_class="", subclass="",
-                label=img.meta.get("label"),
-            ))
-        spec_start = self._n_spectra_stored()
-        for k, spec in enumerate(spectra):
-            oid = unique_id(spec.id, "spectrum", existing)
-            new_rows.append(dict(
-                id=oid, kind="spectrum", source=str(spec.source), hdu=-1, bands="", group="spectra",
-                row=spec_start + k, ra=as_float(spec.meta.get("ra")), dec=as_float(spec.meta.get("dec")),
-                z=as_float(spec.redshift), spec_class=spec.spec_class or "", subclass=spec.subclass or "",
-            ))
-        if new_rows:
-            from astropy.table import Table, vstack
-
-            # one vstack, not add_row per object (add_row costs ~1 ms a row on a wide table)
-            added = Table(rows=[[r[c] for c in BASE_COLUMNS] for r in new_rows], names=BASE_COLUMNS)
-            labels = [r.get("label") for r in new_rows]
-            if any(v is not None and str(v) != "" for v in labels):
-                # labels stored with the pixels (an HDF5 stack's "labels"/"ans" dataset): a catalogue column
-                added["label"] = [("" if v is None else str(v)) for v in labels]
-            table = vstack([table, added], join_type="outer", metadata_conflicts="silent") if len(table) else \
-                with_columns_of(added, table)
+            new_planes.setdefault(stack_group(img.n_bands), []).append(
+                planes if planes is not None else resample_planes(img.pixels, self.working_size))
+        table = appended_rows(self.objects, images, spectra, self._group_counts(), self._n_spectra_stored())
         self._commit_add(table, new_planes, spectra, catalog)
         self.manifest.setdefault("sources", []).extend(str(s) for s in sources)
         self.add_history("add", images=len(images), spectra=len(spectra))
@@ -630,4 +593,7 @@ def migrate_manifest(manifest: dict) -> dict:
         manifest.setdefault("catalogs", [])
         manifest.setdefault("history", [])
         manifest["schema_version"] = 1
+    if version < 2:
+        # the single arrays.h5 of version 1 is read as one segment; the first append writes the index
+        manifest["schema_version"] = 2
     return manifest
