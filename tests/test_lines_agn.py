@@ -131,7 +131,9 @@ def test_auto_uses_the_agn_continuum_for_quasars_and_falls_back_with_a_reason(sh
     with pytest.raises(ValueError, match="spec-1931-53358-0251.*continuum pixels"):
         fit_agn_continuum(hz)
     sf = fit_spectrum(hz, FitConfig(complexes=("hbeta",)))
-    assert sf.to_dict()["continuum"] == "local" and "continuum pixels" in sf.stellar["error"]
+    # nothing of Hβ in range either: skipped, not "fitted on a local continuum"; the continuum's reason is kept
+    assert sf.status == "skipped" and sf.to_dict()["continuum"] is None and "outside" in sf.skipped["hbeta"]
+    assert "continuum pixels" in hz.meta["stellar_error"]
     # asked for explicitly, the complex is skipped with the reason instead
     sf = fit_spectrum(hz, FitConfig(complexes=("hbeta",), continuum="agn"))
     assert not sf.complexes and "AGN continuum" in sf.skipped["hbeta"]

@@ -119,3 +119,73 @@ def test_6dfgs_broad_artefacts_are_rejected_and_doubts_are_noted(shared_data):
     assert any("pixels of the line's core are masked" in n for n in saturated["notes"])
     t = results_table([blend, saturated])
     assert str(t["halpha_flux"].unit) == "Angstrom ct" and "not flux-calibrated" in t["notes"][0]
+
+
+def test_a_quasar_broad_line_far_from_its_narrow_lines_is_kept():
+    """A broad-line region 1,500 km/s from the narrow lines, 8,000 km/s wide (quasars' broad lines sit that far:
+    SDSS spec-0853's broad Hα at 1,440 km/s was rejected by a flat 1,000 km/s limit): the limit grows to a quarter of
+    the FWHM, so it is kept; the LINER bump above (FWHM 2,600 km/s at +2,300) is still rejected."""
+    s = 8000.0 / 2.3548
+    blr = [(LL.LINES["halpha"], 3000.0, 1500.0, s), (LL.LINES["hbeta"], 1000.0, 1500.0, s)]
+    sf = fit_spectrum(spectrum(narrow() + blr), CFG)
+    t = broad_test(sf, "halpha")
+    assert t.needed and t.criteria["offset"]["value"] > 1000 and t.criteria["offset"]["limit"] >= 1900
+    assert sf.line("halpha", "broad").flux == pytest.approx(3000, rel=0.1)
+
+
+def test_broad_hgamma_follows_the_broad_halpha_of_the_same_region():
+    """Broad Hα at +450 km/s and broad Hγ at +1,050 km/s (SDSS spec-7340): one broad-line region, so Hγ's offset is
+    judged with Hα's added; rejected, its flux went into narrow Hγ (Hγ/Hβ 1.5)."""
+    s = 3000.0 / 2.3548
+    L = LL.LINES
+    blr = [(L["halpha"], 900.0, 450.0, s), (L["hbeta"], 300.0, 450.0, s), (L["hgamma"], 140.0, 1050.0, s)]
+    lines = narrow() + [(L["hgamma"], 300.0 / 2.86 * 0.47, 0, 100.0)] + blr
+    sf = fit_spectrum(spectrum(lines, noise=0.15), FitConfig(**{**CFG.__dict__, "complexes": ("halpha", "hbeta",
+                                                                                               "hgamma")}))
+    assert broad_test(sf, "halpha").needed
+    hg = broad_test(sf, "hgamma")
+    assert hg.needed and hg.criteria["offset"]["value"] > 1000 and hg.criteria["offset"]["pass"]
+    ratio = sf.line("hgamma").flux / sf.line("hbeta").flux
+    assert 0.35 < ratio < 0.6
+
+
+def test_a_redshift_off_by_1300_km_s_is_refined_from_the_narrow_lines():
+    """The given z puts the narrow lines 1,300 km/s away (beyond the 600 km/s they may move): the fit walks z to
+    them, fits again there, and says so; the fluxes are right. Without refining, the lines end at the bound."""
+    from galdesk.units import C_KMS
+
+    spec = spectrum(narrow(o3=3.0))
+    true_z = spec.redshift
+    spec.redshift = (1 + true_z) * (1 - 1300.0 / C_KMS) - 1
+    sf = fit_spectrum(spec, CFG)
+    assert sf.z == pytest.approx(true_z, abs=30 / C_KMS)
+    assert any(n.startswith("redshift refined from the narrow lines") for n in sf.notes)
+    assert sf.line("halpha").flux == pytest.approx(300.0, rel=0.05)
+    kept = fit_spectrum(spec, FitConfig(**{**CFG.__dict__, "refine_redshift": False}))
+    assert kept.z == spec.redshift and not kept.line("halpha").flux == pytest.approx(300.0, rel=0.05)
+
+
+def test_nothing_in_range_is_skipped_not_fitted(shared_data):
+    """A z = 1.19 quasar with every optical complex beyond its spectrum: skipped with the reason (it was "fitted",
+    "no broad component", exit 0)."""
+    from conftest import need
+
+    from galdesk.lines.batch import fit_many
+
+    sf = fit_many([str(need(shared_data / "spectra/sdss/spec-1931-53358-0251.fits"))], FitConfig(), n_jobs=1)[0]
+    assert sf.status == "skipped" and "no line complex could be fitted" in sf.skip_reason
+    assert sf.to_dict()["broad_needed"] is None
+
+
+def test_stars_are_skipped_unless_asked_for(shared_data):
+    """A LAMOST K star (CLASS = STAR): galaxy templates left '[OIII] at S/N 15'; skipped with the reason, fitted on
+    request."""
+    from conftest import need
+
+    from galdesk.lines.batch import STAR, fit_many
+
+    path = str(need(shared_data / "spectra/lamost/spec-55862-B6212_sp06-020.fits"))
+    sf = fit_many([path], FitConfig(), n_jobs=1)[0]
+    assert sf.status == "skipped" and sf.skip_reason == STAR
+    forced = fit_many([path], FitConfig(fit_stars=True, complexes=("hbeta",)), n_jobs=1)[0]
+    assert forced.status == "fitted"

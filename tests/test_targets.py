@@ -182,6 +182,23 @@ def test_z_option_for_a_real_spectrum_without_one(shared_data, capsys):
     assert r["broad_needed"] is True  # its broad Hα (pyspeckit: FWHM ~68 A)
     broad = next(ln for ln in r["lines"] if ln["name"] == "halpha" and ln["component"] == "broad")
     assert 2000 < broad["fwhm_kms"] < 5000
+    # the EW of a continuum-subtracted spectrum is not a measurement (it was -8,380 to -79,400 Å)
+    assert all(ln["ew"] is None for ln in r["lines"])
+
+
+def test_a_catalogue_that_does_not_name_a_spectrum_says_so(shared_data, tmp_path, capsys):
+    """--catalog with rows for other objects: the spectrum is skipped for lack of a redshift, and the record says
+    that no catalogue row matched its id or file (it was a bare "no redshift")."""
+    from conftest import need
+
+    txt = str(need(shared_data / "spectra/sdss_old/sample_sdss.txt"))
+    cat = tmp_path / "z.csv"
+    cat.write_text("id,z\nsomething_else,0.1\n")
+    assert main(["fit-lines", txt, "--catalog", str(cat), "--lines", "halpha", "--jobs", "1", "--json"]) == 2
+    r = json.loads(capsys.readouterr().out)[0]
+    assert r["skip_reason"] == "no redshift"
+    assert any("no row of z.csv matches this spectrum's id 'sample_sdss' or file 'sample_sdss.txt'" in n
+               for n in r["notes"]), r["notes"]
 
 
 def test_batch_fit_lines_every_target_locally_and_on_dask(pair, capsys, monkeypatch):

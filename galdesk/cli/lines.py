@@ -20,12 +20,17 @@ def add_fit_options(f) -> None:
     f.add_argument("--mc", type=int, default=0, help="Monte Carlo noise realisations for the errors")
     f.add_argument("--continuum", default="auto", choices=["auto", "stellar", "agn", "local"],
                    help="stellar-population continuum, AGN pseudo-continuum (host + power law + Fe II) or local "
-                        "polynomial + Balmer trough (auto: stellar, AGN for SDSS quasars)")
+                        "polynomial + Balmer trough (auto: decided by the spectrum, never by the survey's class: "
+                        "stars, or the AGN pseudo-continuum where a nucleus carries >= 35%% of the light at 5100 A "
+                        "and fits better; see docs/lines_validation.md)")
     f.add_argument("--agn-windows", default="masks", choices=["masks", "qso"],
                    help="AGN continuum fitted outside the emission lines (masks) or only in the line-free windows "
                         "of quasar catalogues (qso: Shen et al. 2011, PyQSOFit)")
     f.add_argument("--tie-broad", action="store_true",
                    help="broad Hβ/Hγ take broad Hα's velocities and widths (one broad-line region, as GELATO)")
+    f.add_argument("--fit-stars", action="store_true",
+                   help="fit spectra that the file classes as stars (skipped by default: nebular lines on galaxy "
+                        "templates mean nothing for a star)")
     f.add_argument("--templates", help="stellar template FITS (default: the bundled BC03 MILES SSPs)")
     f.add_argument("--powerlaw", action="store_true",
                    help="add a featureless AGN power law to the stellar templates (Seyfert hosts)")
@@ -44,7 +49,7 @@ def config_from_args(args):
 
     kw = {"broad": args.broad, "continuum": args.continuum, "stellar_powerlaw": bool(args.powerlaw),
           "tie_broad": bool(args.tie_broad), "mc_samples": int(args.mc or 0),
-          "agn_windows": getattr(args, "agn_windows", "masks")}
+          "agn_windows": getattr(args, "agn_windows", "masks"), "fit_stars": bool(getattr(args, "fit_stars", False))}
     cx = complexes_for(args.lines)
     if cx:
         kw["complexes"] = cx
@@ -113,7 +118,10 @@ def report_problems(command: str, results: list[dict]) -> int:
 
 
 def _num(v, fmt: str) -> str:
-    return "—" if v is None or not isinstance(v, (int, float)) or not math.isfinite(v) else format(v, fmt)
+    if v is None or not isinstance(v, (int, float)) or not math.isfinite(v):
+        width = int("".join(ch for ch in fmt.split(".")[0] if ch.isdigit()) or 0)
+        return "—".rjust(width)    # the column stays aligned
+    return format(v, fmt)
 
 
 def format_result(r: dict) -> str:

@@ -182,6 +182,11 @@ class Redshifts:
         else:
             info = self.lookup(spec, n_in_file)
         if info is None:
+            if own is None and self.catalogs:   # say why the catalogue did not help, instead of a bare "no redshift"
+                where = f"id {spec.id!r}" + (f" or file {Path(spec.source).name!r}" if n_in_file == 1 and
+                                             spec.source else "")
+                meta.setdefault("z_notes", []).append(
+                    f"no row of {', '.join(Path(c).name for c in self.catalogs)} matches this spectrum's {where}")
             return spec
         z = float(info["z"])
         if own is not None and abs(z - own) > DIFFER_DZ * (1 + own):

@@ -27,8 +27,10 @@ from galdesk.procutil import stop_pool, worker_pool
 from galdesk.tasks import Cancelled, NullContext
 
 __all__ = ["fit_many", "fit_target", "fit_chunk", "fit_file", "fit_record", "target_info", "chunks", "record_status",
-           "batch_summary", "NO_REDSHIFT", "MIN_CHUNK"]
+           "batch_summary", "NO_REDSHIFT", "STAR", "MIN_CHUNK"]
 
+#: ``skip_reason`` of a spectrum its file classes as a star (``FitConfig.fit_stars`` fits it anyway).
+STAR = "a star (the file's class is STAR): galaxy templates and nebular lines do not apply (--fit-stars fits it)"
 #: ``skip_reason`` of a spectrum without a redshift.
 NO_REDSHIFT = "no redshift"
 #: Fewest targets of one file that a worker fits per task (each task reads the file).
@@ -81,11 +83,14 @@ def fit_target(spec: SpectrumData, config: FitConfig | None = None, redshifts=No
     reason = spec.meta.get("skip_reason") if isinstance(spec.meta, dict) else None
     if reason is None and spec.redshift is None:
         reason = NO_REDSHIFT
+    config = config or FitConfig()
+    if reason is None and str(spec.spec_class or "").strip().upper() == "STAR" and not config.fit_stars:
+        reason = STAR
     if reason:
         return SpectrumFit(**base, skip_reason=str(reason), **target_info(spec, fitted=False))
     info = target_info(spec)
     try:
-        sf = fit_spectrum(spec, config or FitConfig())
+        sf = fit_spectrum(spec, config)
     except Cancelled:
         raise
     except Exception as exc:  # a failed fit is one error entry, never the end of the batch

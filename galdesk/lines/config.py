@@ -118,7 +118,19 @@ class FitConfig:
         A broad component narrower than this FWHM (km/s) is a wing, not a broad-line region: never "needed".
     broad_dv_max : float
         Largest |broad − narrow| centroid offset (km/s) of a broad-line region; a broad Gaussian further away sits in
-        the continuum between lines (a LINER's "broad Hα" at +2300 km/s between [NII] and [SII]).
+        the continuum between lines (a LINER's "broad Hα" at +2300 km/s between [NII] and [SII]). For very broad
+        lines the limit is ``broad_dv_fwhm_fraction`` of the FWHM when that is larger.
+    refine_redshift : bool
+        When the narrow lines end at ``narrow_v_max`` from the given redshift, or the fit put them far from where
+        they are found, fit again at the narrow-line redshift (the result's ``z`` and a note say so); off: the
+        given z is kept whatever the fit says.
+    fit_stars : bool
+        Fit spectra whose file classes them as stars (``spec_class`` STAR); by default they are skipped with that
+        reason in batch fits (a K star's absorption on galaxy templates left [OIII] "at S/N 15").
+    broad_dv_fwhm_fraction : float
+        The offset limit grows with the broad line's width: quasars' broad lines sit up to ~1,500-2,000 km/s from
+        their narrow lines (Shen et al. 2016), a quarter of a typical 6,000-8,000 km/s FWHM; a bump of 2,600 km/s
+        FWHM at +2,300 km/s is still rejected.
     outflow_min_ratio : float
         An outflow wing must be at least this many times broader (dispersion) than the core, else it is a core split,
         not an outflow.
@@ -179,6 +191,9 @@ class FitConfig:
     tie_broad: bool = False
     broad_fwhm_min: float = 1200.0
     broad_dv_max: float = 1000.0
+    broad_dv_fwhm_fraction: float = 0.25
+    fit_stars: bool = False
+    refine_redshift: bool = True
     outflow_min_ratio: float = 1.5
     check_templates: str | None = "mastar"
     scale_covar: bool = False

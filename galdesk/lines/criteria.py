@@ -60,11 +60,12 @@ def _physical_checks(t: BroadTest, with_: ComplexFit, config: FitConfig) -> None
                      fwhm, config.broad_fwhm_min)
         vb, vn = _component_kinematics(with_, "broad")
         dv = abs(vb - vn) if np.isfinite(vb) and np.isfinite(vn) else float("nan")
-        ok = not dv > config.broad_dv_max
-        t.criteria["offset"] = {"value": dv, "limit": config.broad_dv_max, "pass": ok}
+        limit = max(config.broad_dv_max, config.broad_dv_fwhm_fraction * fwhm) if np.isfinite(fwhm) else \
+            config.broad_dv_max
+        ok = not dv > limit
+        t.criteria["offset"] = {"value": dv, "limit": limit, "pass": ok}
         if not ok:
-            t.reject("offset", f"centred {dv:.0f} km/s from the narrow lines (> {config.broad_dv_max:.0f})",
-                     dv, config.broad_dv_max)
+            t.reject("offset", f"centred {dv:.0f} km/s from the narrow lines (> {limit:.0f})", dv, limit)
         pinned = pinned_parameters(with_, ("broad",))
     else:
         i_n, i_o = with_.layout.index("narrow_sigma"), with_.layout.index("outflow_dsigma")

@@ -168,6 +168,11 @@ def measure(cf: ComplexFit, cov: np.ndarray | None = None) -> list[LineMeasureme
     out = []
     for j, (line, comp, idx) in enumerate(groups):
         flux, fw, vw, ew, lev = q0[j]
+        ew_err = err[j, 3]
+        if not (lev > 0 and lev > 3.0 * err[j, 4]):
+            # no continuum to measure an equivalent width against (a continuum-subtracted spectrum: EWs of
+            # -80,000 Å): not a measurement
+            ew = ew_err = float("nan")
         s_int = fw / FWHM_PER_SIGMA
         s_inst = float(inst[idx[0]])
         f_err = err[j, 0]
@@ -175,7 +180,7 @@ def measure(cf: ComplexFit, cov: np.ndarray | None = None) -> list[LineMeasureme
             name=line, wave_vac=LL.LINES[line], component=comp, flux=float(flux), flux_err=float(f_err),
             fwhm_kms=float(fw), fwhm_err=float(err[j, 1]), sigma_kms=float(s_int),
             sigma_obs_kms=float(math.hypot(s_int, s_inst)), v_kms=float(vw), v_err=float(err[j, 2]),
-            ew=float(ew), ew_err=float(err[j, 3]), snr=float(flux / f_err) if f_err > 0 else float("nan"),
+            ew=float(ew), ew_err=float(ew_err), snr=float(flux / f_err) if f_err > 0 else float("nan"),
             continuum=float(lev), complex_name=cf.complex_name,
         ))
     return out

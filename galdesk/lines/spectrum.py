@@ -85,11 +85,33 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
     -------
     SpectrumFit
         Complexes outside the spectrum (or without good pixels) are listed in ``skipped`` with the reason.
-        ``broad`` is the Hα test when Hα was fitted, else the Hβ test.
+        ``broad`` is the Hα test when Hα was fitted, else the Hβ test. When the narrow lines of Hα (else Hβ) end at
+        the velocity bound, or the fit put them far from where the lines are, the given redshift is off (SDSS
+        quasar redshifts come partly from broad lines, 1,000+ km/s from the narrow ones): the spectrum is fitted
+        again at the narrow lines' redshift (:mod:`galdesk.lines.redshift`), with a note saying so
+        (``FitConfig.refine_redshift``).
     """
 
     config = config or FitConfig()
     ctx = ctx or NullContext()
+    sf = _fit_spectrum(spec, config, ctx)
+    if config.refine_redshift and sf.status == "fitted" and spec.redshift is not None:
+        from galdesk.lines.redshift import redshift_to_refit
+
+        ref = sf.complexes.get("halpha") or sf.complexes.get("hbeta")
+        if ref is not None:
+            z, why = redshift_to_refit(spec, ref, config)
+            if z is not None:
+                moved = copy.copy(spec)
+                moved.redshift = z   # and a continuum fitted at it: the old one may have been pinned too
+                moved.meta = {k: v for k, v in spec.meta.items() if k not in CONTINUUM_KEYS}
+                sf = _fit_spectrum(moved, config, ctx)
+            if why:
+                sf.notes.insert(0, why)
+    return sf
+
+
+def _fit_spectrum(spec, config: FitConfig, ctx) -> SpectrumFit:
     sf = SpectrumFit(source=str(spec.source), id=str(spec.id), z=spec.redshift,
                      flux_unit=str(getattr(spec, "flux_unit", "") or ""))
     est = spec.meta.get("errors_estimated") if isinstance(spec.meta, dict) else None
@@ -118,6 +140,12 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
     except ValueError as exc:
         sf.notes.append(f"doubtful-broad check not run: {exc}")
     sf.complexes = {k: sf.complexes[k] for k in config.complexes if k in sf.complexes}
+    if not sf.complexes:   # nothing was measured: skipped (no verdict, not counted as fitted), never "fitted"
+        w = np.asarray(spec.wavelength, float)
+        sf.skip_reason = (f"no line complex could be fitted ({', '.join(config.complexes)}): the observed range "
+                          f"{np.nanmin(w):.0f}-{np.nanmax(w):.0f} A at z = {sf.z:.4g} holds none of them with good "
+                          "pixels")
+        return sf
     sf.stellar = _continuum_summary(spec, config)
     if sf.z is not None and sf.z > 0:
         # load astropy.cosmology here, on the worker (~0.5 s, once per process): summarize() also runs on the GUI
@@ -153,6 +181,13 @@ def _fit_tied(spec, name: str, done: dict[str, ComplexFit], config: FitConfig, c
         fixed = {**(fixed or {}), **tie}
         cfg = replace(config, n_broad=n_broad_of(ha))
     veto = _broad_veto(name, done)
+    if veto is None and not tie and name in ("hbeta", "hgamma") and _broad_needed(ha):
+        # the same broad-line region as Hα's: Hβ/Hγ's broad lines may sit as far from the narrow lines as Hα's does,
+        # plus the usual margin (spec-7340: broad Hα +421 km/s, broad Hγ +1021 km/s was rejected, its flux pushed
+        # into narrow Hγ: Hγ/Hβ 1.5)
+        off = next(t for t in ha.tests if t.component == "broad").criteria.get("offset", {}).get("value")
+        if off is not None and np.isfinite(off):
+            cfg = replace(cfg, broad_dv_max=config.broad_dv_max + float(off))
     ref = done.get("halpha") or done.get("hbeta")
     kin = balmer_kinematics(done) if name in BALMER_TIED and config.tie_balmer else None
     if kin is not None:

@@ -144,7 +144,8 @@ def _pixel_scale_arcsec(wcs) -> float | None:
     try:
         from astropy.wcs.utils import proj_plane_pixel_scales
 
-        scales = proj_plane_pixel_scales(wcs.celestial) * 3600.0
+        # the WCS is celestial already (celestial_wcs): .celestial would copy it (0.26 ms a file, 20x the scale)
+        scales = proj_plane_pixel_scales(wcs if wcs.is_celestial else wcs.celestial) * 3600.0
         return float(np.mean(scales))
     except Exception:  # noqa: BLE001
         return None
