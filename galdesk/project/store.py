@@ -562,6 +562,7 @@ class Project:
             "objects": self.n_images,
             "spectra": self.n_spectra,
             "stack_groups": {g: int(n) for g, n in self._group_counts().items()},
+            "array_segments": len(self.arrays.segments()),
             "unreferenced_rows": self.unreferenced_rows(),
             "catalog_columns": [c for c in self.objects.colnames if c not in BASE_COLUMNS],
             "results": self.results(),

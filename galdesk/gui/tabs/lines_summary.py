@@ -60,8 +60,15 @@ def summary_html(cf, spec, spectrum_fit=None) -> str:
         choice = describe_choice({"choice": meta["continuum_choice"]})
     if choice and cf.layout.tidx >= 0:
         parts.append(html.escape(choice))
+    alone = " of this complex alone" if spectrum_fit is None else ""
     for t in cf.tests:
-        parts.append(f"{t.component} test: <b>{html.escape(t.verdict)}</b> ({html.escape(test_details(t.to_dict()))})")
+        parts.append(f"{t.component} test{alone}: <b>{html.escape(t.verdict)}</b> "
+                     f"({html.escape(test_details(t.to_dict()))})")
+    if alone and any(t.component == "broad" for t in cf.tests):
+        # a user reading "needed" here must not take it for the spectrum's verdict (Hα decides, a second
+        # stellar library, the narrow-line wing: spec 1237658802572296399 is "needed" alone, "not needed" there)
+        parts.append("<span style='color:#666'>the spectrum's verdict applies more checks (Hα decides, a second "
+                     "stellar library, the narrow-line wing): Fit spectrum &amp; save</span>")
     kin = describe_kinematics(line_kinematics(cf, "oiii5007")) if "oiii5007" in cf.layout.g_line else ""
     masses = describe_masses(spectrum_fit.bh_mass) if spectrum_fit is not None else ""
     parts += [kin] if kin else []
