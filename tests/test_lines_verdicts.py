@@ -163,6 +163,10 @@ def test_a_redshift_off_by_1300_km_s_is_refined_from_the_narrow_lines():
     assert sf.line("halpha").flux == pytest.approx(300.0, rel=0.05)
     kept = fit_spectrum(spec, FitConfig(**{**CFG.__dict__, "refine_redshift": False}))
     assert kept.z == spec.redshift and not kept.line("halpha").flux == pytest.approx(300.0, rel=0.05)
+    # a redshift the user gave (--z, a catalogue, the Lines tab) is kept; a note says where the lines are
+    spec.meta["z_given"] = True
+    given = fit_spectrum(spec, CFG)
+    assert given.z == spec.redshift and any("from the given z" in n for n in given.notes)
 
 
 def test_nothing_in_range_is_skipped_not_fitted(shared_data):

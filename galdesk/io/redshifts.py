@@ -195,6 +195,7 @@ class Redshifts:
         spec.redshift_err = spec.redshift_err if own is not None and z == own else None
         spec.redshift = z
         meta["z_source"] = info["source"]
+        meta["z_given"] = True   # the user's: line fits keep it (galdesk.lines.redshift only notes an offset)
         for key in ("zwarn", "spectype"):
             if key in info:
                 meta[key] = info[key]

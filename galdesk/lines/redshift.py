@@ -79,10 +79,11 @@ def narrow_line_velocity(spec, z: float) -> tuple[float, float]:
     return float(vel[k]), float((total[k] - np.median(total)) / scatter)
 
 
-def redshift_to_refit(spec, ref, config: FitConfig) -> tuple[float | None, str]:
+def redshift_to_refit(spec, ref, config: FitConfig, move: bool = True) -> tuple[float | None, str]:
     """``(z, note)``: the redshift to fit ``spec`` again at, when the fitted narrow lines of the reference complex
     ``ref`` (Hα, else Hβ) end at their bound or sit :data:`DISAGREE_KMS` from where the lines are found
-    (significantly); else ``(None, note)`` — the note says the redshift may be wrong when they end at the bound."""
+    (significantly); else ``(None, note)`` — the note says the redshift may be wrong when they end at the bound.
+    ``move=False`` (a redshift the user gave): never a new z, the note says where the lines are."""
     z0 = float(spec.redshift)
     v_found, sig = narrow_line_velocity(spec, z0)
     try:
@@ -90,7 +91,11 @@ def redshift_to_refit(spec, ref, config: FitConfig) -> tuple[float | None, str]:
     except (ValueError, KeyError, IndexError):
         return None, ""
     pinned = narrow_lines_pinned(ref, config)
-    if sig >= MIN_SIGNIFICANCE and (pinned or abs(v_found - v_fit) > DISAGREE_KMS) and abs(v_found) > 50.0:
+    off = sig >= MIN_SIGNIFICANCE and (pinned or abs(v_found - v_fit) > DISAGREE_KMS) and abs(v_found) > 50.0
+    if off and not move:
+        return None, (f"the narrow lines lie {v_found:+.0f} km/s from the given z = {z0:.5f} (found at {sig:.0f} "
+                      "sigma); fitted at the given z as asked")
+    if off:
         z = (1.0 + z0) * (1.0 + v_found / C_KMS) - 1.0
         return z, (f"redshift refined from the narrow lines: they lie {v_found:+.0f} km/s from z = {z0:.5f} "
                    f"(found at {sig:.0f} sigma; the fit at that z had them at {v_fit:+.0f} km/s); fitted at "

@@ -99,8 +99,10 @@ def fit_spectrum(spec, config: FitConfig | None = None, ctx=None) -> SpectrumFit
         from galdesk.lines.redshift import redshift_to_refit
 
         ref = sf.complexes.get("halpha") or sf.complexes.get("hbeta")
+        given = bool(spec.meta.get("z_given")) if isinstance(spec.meta, dict) else False
         if ref is not None:
-            z, why = redshift_to_refit(spec, ref, config)
+            # a redshift the user gave (--z, a catalogue, the Lines tab) is kept; only a note says it looks off
+            z, why = redshift_to_refit(spec, ref, config, move=not given)
             if z is not None:
                 moved = copy.copy(spec)
                 moved.redshift = z   # and a continuum fitted at it: the old one may have been pinned too

@@ -269,6 +269,7 @@ class LinesTab(QWidget):
         self._clear_fit()
         self.spec.redshift = z
         self.spec.meta["z_source"] = Z_FROM_TAB
+        self.spec.meta["z_given"] = True
         self._set_default_window()
         self._draw_data()
         self.refit(fresh=True)
