@@ -166,20 +166,17 @@ def view_features(stack, model, views=(0,), ctx: TaskContext | None = None, batc
 
 
 def stack_and_rows(project, loaded, rows=None):
-    """Object rows and working-size stack (N, C, S, S) of the image objects ``loaded`` can take (its band count;
-    an int is taken as the band count), all of them or ``rows``."""
+    """Object rows and working-size stack (N, C, S, S; a lazy :class:`~galdesk.project.segments.StackRows` read a
+    slice at a time) of the image objects ``loaded`` can take (its band count; an int is taken as the band count),
+    all of them or ``rows``."""
     in_ch = int(loaded) if isinstance(loaded, (int, np.integer)) else int(
         (loaded.card.get("architecture") or {}).get("in_channels") or 3)
     group, all_rows = image_rows_for(project, in_ch)
     rows = all_rows if rows is None else np.asarray(rows, np.int64)
     if rows.size and not np.all(np.isin(rows, all_rows)):
         raise ValueError(f"some rows are not {in_ch}-band image objects")
-    if rows.size:
-        index = np.asarray(project.objects["row"])[rows].astype(np.int64)
-        stack = project.stack(group)[index]
-    else:
-        stack = np.zeros((0, in_ch, project.working_size, project.working_size), np.float32)
-    return rows, stack
+    index = np.asarray(project.objects["row"])[rows].astype(np.int64) if rows.size else np.zeros(0, np.int64)
+    return rows, project.stack_view(group, index)   # read a batch at a time: memory does not grow with the project
 
 
 def extract_features(project, model="gz1-binary", rotations=False, ctx: TaskContext | None = None,

@@ -122,8 +122,8 @@ def classify_project(project, model: str = DEFAULT_MODEL, device: str | None = N
     in_ch = int((loaded.card.get("architecture") or {}).get("in_channels") or 3)
     group, rows = stack_group(in_ch), project.image_rows(in_ch)
     n_images = project.n_images
-    stack = project.stack(group)[np.asarray(project.objects["row"])[rows].astype(int)] if rows.size else \
-        np.zeros((0, in_ch, project.working_size, project.working_size), np.float32)
+    # read a batch at a time from the files: memory does not grow with the project
+    stack = project.stack_view(group, np.asarray(project.objects["row"])[rows].astype(np.int64))
     preds = classify_stack(stack, loaded, ctx=ctx, batch_size=batch_size, device=device, tta=tta)
     out = {"classified": int(len(preds)), "skipped": int(n_images - len(preds)), "device": preds.device,
            "model": preds.model_id, "model_hash": preds.model_hash, "class_names": preds.class_names,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["BASE_COLUMNS", "join_catalog", "cell_str", "as_float", "with_columns_of", "unique_id",
-           "main_image_group", "appended_rows", "stack_group"]
+           "main_image_group", "appended_rows", "stack_group", "full_image"]
 
 # Columns every object table has, in this order; catalogue columns follow.
 BASE_COLUMNS = ("id", "kind", "source", "hdu", "bands", "group", "row", "ra", "dec", "z", "spec_class", "subclass")
@@ -157,4 +157,32 @@ def appended_rows(table, images, spectra, counts: dict[str, int], spec_start: in
     if not len(table):
         return with_columns_of(added, table)
     return vstack([table, added], join_type="outer", metadata_conflicts="silent")
+
+
+def full_image(obj, stored_planes):
+    """The full-resolution cut-out of the image object ``obj`` (a row of the object table), re-read from its source
+    file; ``stored_planes()`` (the working-size planes, ``meta["from_stack"] = True``) when it cannot be."""
+    from pathlib import Path
+
+    from galdesk.io.model import ImageData
+
+    src = Path(str(obj["source"]))
+    try:
+        from galdesk.io.formats.hdf5 import is_hdf5_path, read_hdf5_image
+        from galdesk.io.reading import read
+
+        if is_hdf5_path(src):
+            return read_hdf5_image(src, str(obj["id"]))  # one image, not the whole stack
+        items = read(src, kind="image")
+        hdu = int(obj["hdu"])
+        for it in items:
+            if (hdu < 0 and len(items) == 1) or it.hdu == hdu or it.id == obj["id"]:
+                return it
+        if items:
+            return items[0]
+    except Exception:  # noqa: BLE001 - any failure falls back to the stored planes
+        pass
+    bands = [b for b in str(obj["bands"]).split(",")]
+    return ImageData(pixels=stored_planes(), bands=bands, source=str(src), id=str(obj["id"]),
+                     rgb=bands == ["r", "g", "b"], meta={"from_stack": True})
 

@@ -34,7 +34,7 @@ from galdesk.fsutil import atomic_write
 from galdesk.io.model import SpectrumData
 from galdesk.project.arrays import SegmentWriter, file_counts, read_spectrum, spectrum_attrs, write_arrays
 
-__all__ = ["ArrayStore", "Segment", "INDEX_NAME", "LEGACY_NAME", "MAX_SEGMENTS"]
+__all__ = ["ArrayStore", "Segment", "StackRows", "INDEX_NAME", "LEGACY_NAME", "MAX_SEGMENTS"]
 
 INDEX_NAME = "arrays.json"
 LEGACY_NAME = "arrays.h5"
@@ -259,3 +259,31 @@ class ArrayStore:
                 os.unlink(self.folder / s.file)
             except OSError:
                 pass   # e.g. open elsewhere on Windows: a leftover, removed at the next open
+
+
+class StackRows:
+    """Cut-outs ``index`` (stack rows) of one image stack as an array-like that reads from the files a slice at a
+    time: ``shape``, ``len()``, ``view[i:j]`` (an ndarray of those rows), ``view[k]``, ``np.asarray(view)`` (all).
+    Batched consumers (classification, features, descriptors) so hold one batch in memory, not the stack."""
+
+    def __init__(self, read, index, plane_shape: tuple[int, ...]) -> None:
+        self._read = read
+        self.index = np.asarray(index, dtype=np.int64)
+        self.shape = (int(self.index.size), *plane_shape)
+        self.dtype = np.dtype(np.float32)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self._read(self.index[[int(key)]])[0]
+        rows = self.index[key]
+        if not rows.size:
+            return np.zeros((0, *self.shape[1:]), np.float32)
+        return self._read(rows)
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)

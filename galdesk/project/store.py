@@ -39,8 +39,8 @@ from galdesk.io.model import ImageData, SpectrumData
 from galdesk.jsonutil import json_default
 from galdesk.project.journal import Journal
 from galdesk.project.lock import LOCK_NAME, ProjectBusy, ProjectLock
-from galdesk.project.objects import BASE_COLUMNS, appended_rows, cell_str, join_catalog, stack_group
-from galdesk.project.segments import ArrayStore
+from galdesk.project.objects import BASE_COLUMNS, appended_rows, cell_str, full_image, join_catalog, stack_group
+from galdesk.project.segments import ArrayStore, StackRows
 from galdesk.project.table_file import (
     append_rows,
     can_append,
@@ -451,6 +451,13 @@ class Project:
             return self._stack_cache[group][np.asarray(rows, dtype=np.int64)]
         return self.arrays.read_rows(group, rows)
 
+    def stack_view(self, group: str, index) -> StackRows:
+        """Cut-outs ``index`` (stack rows) of one group as a lazy array-like read a slice at a time
+        (:class:`~galdesk.project.segments.StackRows`): batched work holds one batch, not the stack."""
+        c = int(group[1:]) if group.startswith("c") and group[1:].isdigit() else 1
+        s = self.working_size
+        return StackRows(lambda rows: self.stack_rows(group, rows), index, (c, s, s))
+
     def stack_groups(self) -> list[str]:
         return sorted(self._group_counts())
 
@@ -479,31 +486,9 @@ class Project:
         return self.arrays.spectrum_attrs([int(objs["row"][int(r)]) for r in rows])
 
     def load_full_image(self, row: int) -> ImageData:
-        """Re-read the full-resolution cut-out of an image object from its source file.
-
-        Falls back to the working-size planes (with ``meta["from_stack"] = True``) when the source is gone.
-        """
-        obj = self.objects[row]
-        src = Path(str(obj["source"]))
-        try:
-            from galdesk.io.formats.hdf5 import is_hdf5_path, read_hdf5_image
-            from galdesk.io.reading import read
-
-            if is_hdf5_path(src):
-                return read_hdf5_image(src, str(obj["id"]))  # one image, not the whole stack
-            items = read(src, kind="image")
-            hdu = int(obj["hdu"])
-            for it in items:
-                if (hdu < 0 and len(items) == 1) or it.hdu == hdu or it.id == obj["id"]:
-                    return it
-            if items:
-                return items[0]
-        except Exception:  # noqa: BLE001 - any failure falls back to the stored planes
-            pass
-        bands = [b for b in str(obj["bands"]).split(",")]
-        planes = self.thumbnail_planes(row)
-        return ImageData(pixels=planes, bands=bands, source=str(src), id=str(obj["id"]),
-                         rgb=bands == ["r", "g", "b"], meta={"from_stack": True})
+        """Re-read the full-resolution cut-out of an image object from its source file; the working-size planes
+        (``meta["from_stack"] = True``) when the source is gone (:func:`galdesk.project.objects.full_image`)."""
+        return full_image(self.objects[row], lambda: self.thumbnail_planes(row))
 
     # -- results ------------------------------------------------------------------------------------------------------
     def save_result(self, name: str, arrays: dict[str, np.ndarray], attrs: dict | None = None) -> Path:
