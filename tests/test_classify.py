@@ -55,7 +55,13 @@ def test_train_small_model_then_classify_and_store(gz_project, tmp_path):
     assert attrs["model_hash"] == res["model_hash"] and len(res["model_hash"]) == 64
 
 
-def test_bundled_model_on_real_galaxies(gz_project):
+def test_bundled_model_on_real_galaxies(gz_project, monkeypatch):
+    from galdesk.project import Project
+
+    def whole_stack(*a, **k):
+        raise AssertionError("classification must read the store a batch at a time, never the whole stack")
+
+    monkeypatch.setattr(Project, "stack", whole_stack)
     res = classify_project(gz_project, label_column="gz1_label", label_map=parse_label_map(GZ_MAP))
     m = res["metrics"]
     assert m["n_labelled"] == 120

@@ -184,3 +184,17 @@ def test_a_failed_append_leaves_the_table_byte_for_byte(tmp_path, monkeypatch):
         monkeypatch.undo()
         assert (proj.path / "objects.ecsv").read_bytes() == table and proj.arrays.index_path.read_bytes() == index
         assert Project.open(proj.path).n_images == 10
+
+
+def test_a_stack_view_reads_slices_from_the_segments(tmp_path):
+    """Project.stack_view: the rows asked for, in their order, read a slice at a time across segments; the same
+    numbers as the whole stack indexed."""
+    proj = Project.create(tmp_path / "p", working_size=S)
+    proj.add([_img(f"a{i}") for i in range(30)])
+    proj.add([_img(f"b{i}") for i in range(4)])
+    index = np.array([33, 0, 31, 5, 5, 12])
+    view = proj.stack_view("c3", index)
+    whole = proj.stack("c3")
+    assert view.shape == (6, 3, S, S) and len(view) == 6 and np.shape(view) == (6, 3, S, S)
+    assert np.array_equal(view[1:4], whole[index[1:4]]) and np.array_equal(view[0], whole[33])
+    assert np.array_equal(np.asarray(view), whole[index]) and view[6:].shape == (0, 3, S, S)
