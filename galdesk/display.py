@@ -1,6 +1,8 @@
-"""Stretches, limits, colour composites and thumbnails for cut-outs (astropy.visualization underneath).
+"""Stretches, limits, colour composites and thumbnails for cut-outs (astropy.visualization underneath), and the
+smoothing of a spectrum for display (astropy.convolution kernels, as Specviz offers).
 
-Everything returns plain numpy arrays in [0, 1] (or uint8 RGB), so the GUI only hands them to pyqtgraph / QImage.
+Everything returns plain numpy arrays in [0, 1] (or uint8 RGB, or a smoothed flux and error), so the GUI only hands
+them to pyqtgraph / QImage.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 __all__ = ["DisplaySettings", "STRETCHES", "LIMITS", "CMAPS", "limits_for", "stretch_for", "normalise",
-           "to_rgb8", "lupton_rgb", "render", "composite_order", "thumbnail_rgb8", "colormap_lut"]
+           "to_rgb8", "lupton_rgb", "render", "composite_order", "thumbnail_rgb8", "colormap_lut", "SMOOTHINGS",
+           "smooth_spectrum"]
 
 STRETCHES = ("linear", "sqrt", "log", "asinh", "power", "histeq")
 LIMITS = ("minmax", "zscale", "99", "99.5", "99.9", "manual")
@@ -230,3 +233,36 @@ def thumbnail_rgb8(planes: np.ndarray, settings: DisplaySettings, rgb8: bool = F
     FITS row 0 is the bottom of the image (DS9 convention); QImage row 0 is the top.
     """
     return np.ascontiguousarray(render(planes, settings, rgb8=rgb8, bands=bands)[::-1])
+
+
+#: Display smoothings of a spectrum: name -> (kernel, width in pixels: boxcar width or Gaussian sigma)
+SMOOTHINGS = {"none": None, "boxcar 3 px": ("box", 3), "boxcar 5 px": ("box", 5), "boxcar 9 px": ("box", 9),
+              "Gaussian σ 1 px": ("gauss", 1.0), "Gaussian σ 2 px": ("gauss", 2.0), "Gaussian σ 4 px": ("gauss", 4.0)}
+
+
+def smooth_spectrum(flux, error, bad, smoothing: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(flux, error)`` smoothed for display by one of :data:`SMOOTHINGS`: the flux convolved with a normalised
+    kernel (astropy.convolution; bad pixels, ``bad`` True or non-finite, are interpolated over by the kernel and
+    stay gaps), and the error of that weighted mean, sqrt(sum w_i^2 sigma_i^2) (independent pixels: a 5-pixel
+    boxcar divides the noise by sqrt 5)."""
+    flux = np.asarray(flux, float)
+    error = np.asarray(error, float)
+    spec = SMOOTHINGS.get(smoothing)
+    if spec is None:
+        return flux, error
+    from astropy.convolution import Box1DKernel, Gaussian1DKernel, convolve
+
+    kind, width = spec
+    kernel = Box1DKernel(width) if kind == "box" else Gaussian1DKernel(width)
+    gap = np.asarray(bad, bool) | ~np.isfinite(flux)
+    f = np.where(gap, np.nan, flux)
+    smooth = convolve(f, kernel, boundary="extend", nan_treatment="interpolate", preserve_nan=True)
+    var = np.where(gap | ~np.isfinite(error), np.nan, error**2)
+    w2 = kernel.array**2
+    # the weights renormalised over the good pixels, as the interpolating convolution does
+    num = convolve(var, w2, boundary="extend", nan_treatment="fill", fill_value=0.0, normalize_kernel=False)
+    norm = convolve((~np.isnan(var)).astype(float), kernel.array, boundary="extend", normalize_kernel=False)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.sqrt(num) / norm
+    return smooth, np.where(gap, np.nan, err)
+

@@ -93,3 +93,23 @@ def test_composite_puts_the_reddest_band_in_red():
     planes[:, 4, 4] *= 30
     rgb = render(planes, DisplaySettings(limits="minmax"), bands=["g", "r", "i"]).astype(int)
     assert rgb[4, 4, 0] > rgb[4, 4, 2]
+
+
+def test_spectrum_smoothing_propagates_the_errors_and_keeps_gaps():
+    """Display smoothing: the error of the smoothed flux is the error of the kernel-weighted mean (white noise of
+    sigma 1: 1/sqrt 5 for a 5-pixel boxcar, (2 sqrt(pi) sigma)^-1/2 for a Gaussian), as the scatter of the smoothed
+    noise shows; masked pixels stay gaps, their neighbours are smoothed from the good pixels; "none" changes
+    nothing."""
+    from galdesk.display import smooth_spectrum
+
+    rng = np.random.default_rng(0)
+    flux, err = rng.normal(0, 1, 40000), np.ones(40000)
+    bad = np.zeros(40000, bool)
+    bad[100:110] = True
+    for kind, expected in (("boxcar 5 px", 1 / np.sqrt(5)), ("Gaussian σ 2 px", (2 * np.sqrt(np.pi) * 2) ** -0.5)):
+        s, e = smooth_spectrum(flux, err, bad, kind)
+        assert np.nanmedian(e[200:]) == pytest.approx(expected, rel=0.02)
+        assert np.nanstd(s[200:]) == pytest.approx(expected, rel=0.03)
+        assert np.isnan(s[100:110]).all() and np.isfinite(s[99]) and np.isfinite(s[110])
+    s, e = smooth_spectrum(flux, err, bad, "none")
+    assert s is not None and np.array_equal(s, flux) and np.array_equal(e, err)

@@ -84,7 +84,14 @@ def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window, monke
     assert tab.grid.gridSize().width() >= tab.grid.fontMetrics().horizontalAdvance("elliptical 0.52") + 8
     assert tab.grid.textElideMode() == Qt.ElideMiddle
     assert tab.confusion.rowCount() == 2
-    total = sum(int(tab.confusion.item(i, j).text()) for i in range(2) for j in range(2))
+    total = sum(int(tab.confusion.item(i, j).text().split()[0]) for i in range(2) for j in range(2))
+    # a heat map: each cell says its share of the row, and a larger share is a darker cell
+    cells = [[tab.confusion.item(i, j) for j in range(2)] for i in range(2)]
+    shares = [[float(c.text().split("(")[1].rstrip("%)")) for c in row] for row in cells]
+    assert all(abs(sum(r) - 100) <= 1 for r in shares)
+    flat = sorted((s, c.background().color().lightnessF()) for r, row in zip(shares, cells) for s, c in zip(r, row))
+    assert flat[0][1] >= flat[-1][1]
+    assert tab.confusion.verticalHeaderItem(0).text().startswith("catalogue ")
     assert tab.confusion.editTriggers() == QAbstractItemView.NoEditTriggers     # a result: not editable
     assert "balanced accuracy" in tab.metrics_label.text()
     assert tab.roc.getPlotItem().titleLabel.text.startswith("positive class: spiral · AUC")

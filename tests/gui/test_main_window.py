@@ -91,6 +91,16 @@ def test_load_real_cutouts_and_spectrum_and_show_them(qtbot, window, shared_data
     assert np.allclose(x, wave / (1 + z), rtol=1e-6)
     visible = [name for name, line in plot.markers if line.isVisible()]
     assert "halpha" in visible and "oiii5007" in visible
+    # display smoothing (as Specviz): a 5-pixel boxcar halves the pixel-to-pixel scatter of the flux and narrows
+    # the error band by about sqrt 5; "none" gives the data back
+    _, raw = plot.curve.getData()
+    band = np.nanmedian(plot.hi.getData()[1] - plot.lo.getData()[1])
+    plot.smoothing.setCurrentText("boxcar 5 px")
+    _, smooth = plot.curve.getData()
+    assert np.nanstd(np.diff(smooth)) < 0.5 * np.nanstd(np.diff(raw))
+    assert np.nanmedian(plot.hi.getData()[1] - plot.lo.getData()[1]) < 0.6 * band
+    plot.smoothing.setCurrentText("none")
+    assert np.array_equal(plot.curve.getData()[1], raw, equal_nan=True)
     # back to the images: a click on the thumbnail that is still current in the grid shows it again
     grid = window.data_tab.grid
     idx = grid.currentIndex()

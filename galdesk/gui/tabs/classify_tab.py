@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -384,11 +385,21 @@ class ClassifyTab(QWidget):
         cm = m["confusion_matrix"]
         self.confusion.setRowCount(len(names))
         self.confusion.setColumnCount(len(names))
-        self.confusion.setHorizontalHeaderLabels(names)
-        self.confusion.setVerticalHeaderLabels(names)
+        self.confusion.setVerticalHeaderLabels([f"catalogue {n}" for n in names])
+        self.confusion.setHorizontalHeaderLabels([f"model {n}" for n in names])
         for i in range(len(names)):
+            total = max(sum(cm[i]), 1)
             for j in range(len(names)):
-                self.confusion.setItem(i, j, QTableWidgetItem(str(cm[i][j])))
+                share = cm[i][j] / total
+                item = QTableWidgetItem(f"{cm[i][j]}  ({share:.0%})")
+                item.setTextAlignment(Qt.AlignCenter)
+                # a heat map of each row's shares (the diagonal: recall of that class), as scikit-learn draws it
+                item.setBackground(QColor.fromRgbF(1 - 0.75 * share, 1 - 0.55 * share, 1 - 0.2 * share))
+                item.setForeground(QColor("white") if share > 0.6 else QColor("black"))
+                item.setToolTip(f"{cm[i][j]} of the {sum(cm[i])} objects the catalogue calls {names[i]} "
+                                f"were classified {names[j]} ({share:.1%})")
+                self.confusion.setItem(i, j, item)
+        self.confusion.resizeColumnsToContents()
         self._draw_roc(out)
         self.suspects.clear()
         for s in out.get("suspects", []):

@@ -1,4 +1,5 @@
-"""Spectrum plot: flux with a ±1σ error band, observed / rest-frame toggle, emission-line markers.
+"""Spectrum plot: flux with a ±1σ error band, observed / rest-frame toggle, emission-line markers, and display
+smoothing (boxcar or Gaussian, the error band smoothed with it: :func:`galdesk.display.smooth_spectrum`).
 
 Items are created once and updated with ``setData`` (pyqtgraph speed rule); the curves use a 1-pixel pen without
 antialiasing.
@@ -9,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from galdesk.display import SMOOTHINGS, smooth_spectrum
 from galdesk.lines.linelist import LINES, vac_to_air
 
 __all__ = ["SpectrumPlot"]
@@ -28,10 +30,16 @@ class SpectrumPlot(QWidget):
         self.rest = QCheckBox("Rest frame")
         self.show_lines = QCheckBox("Line markers")
         self.show_lines.setChecked(True)
+        self.smoothing = QComboBox()
+        self.smoothing.addItems(list(SMOOTHINGS))
+        self.smoothing.setToolTip("Smooth the plotted spectrum (display only: fits and exports use the data as "
+                                  "they are); the ±1σ band is smoothed with it")
         self.info = QLabel(" ")
         bar = QHBoxLayout()
         bar.addWidget(self.rest)
         bar.addWidget(self.show_lines)
+        bar.addWidget(QLabel("Smooth"))
+        bar.addWidget(self.smoothing)
         bar.addWidget(self.info, 1)
         self.plot = pg.PlotWidget()
         self.plot.showGrid(x=True, y=True, alpha=0.2)
@@ -63,6 +71,7 @@ class SpectrumPlot(QWidget):
         self.rest.toggled.connect(self._redraw)
         self.rest.toggled.connect(lambda _on: self.reset_range() if self.spectrum is not None else None)
         self.show_lines.toggled.connect(self._redraw)
+        self.smoothing.currentTextChanged.connect(self._redraw)
 
     def set_model(self, curves: list[tuple[np.ndarray, np.ndarray]] | None) -> None:
         """Overlay model curves (observed wavelength, flux), e.g. a line fit's total model per complex."""
@@ -129,8 +138,8 @@ class SpectrumPlot(QWidget):
         if spec is None:
             return
         x = self.x_values()
-        flux = np.where(spec.mask, np.nan, spec.flux)
-        err = spec.error
+        flux, err = smooth_spectrum(spec.flux, spec.error, spec.mask, self.smoothing.currentText())
+        flux = np.where(spec.mask, np.nan, flux)
         ok = np.isfinite(err) & ~spec.mask
         lo = np.where(ok, flux - err, np.nan)
         hi = np.where(ok, flux + err, np.nan)
