@@ -396,10 +396,11 @@ class MainWindow(QMainWindow):
             except RuntimeError:  # the window is gone already
                 pass
 
-        # a daemon thread, not a QThread: closing the window never waits for these imports (5-10 s on a loaded
-        # machine), and an abandoned import ends with the process
+        # a plain thread, not a QThread: closing the window never waits for these imports (5-10 s on a loaded
+        # machine); not a daemon either: the interpreter lets the import end before it exits (a daemon thread
+        # stopped inside torch's import crashed the exit now and then)
         self.deviceFound.connect(lambda text: self.device_label.setText(f"device: {text}"))
-        threading.Thread(target=run, name="galdesk-device-probe", daemon=True).start()
+        threading.Thread(target=run, name="galdesk-device-probe", daemon=False).start()
 
     # -- state -> window -----------------------------------------------------------------------------------------------
     def _on_project_changed(self, project) -> None:

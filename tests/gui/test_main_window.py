@@ -35,8 +35,8 @@ def test_all_tabs_exist(window):
 
 
 def test_the_device_appears_in_the_status_bar(qtbot, window):
-    """Found by a start-up probe on a daemon thread (torch's import): the status bar names it; closing the window
-    never waits for that probe."""
+    """Found by a start-up probe on a thread of its own (torch's import): the status bar names it; closing the
+    window never waits for that probe."""
     qtbot.waitUntil(lambda: window.device_label.text() != "device: …", timeout=120000)
     from galdesk.ml.device import describe_device
 
@@ -227,3 +227,31 @@ def test_help_has_a_quick_start(qtbot, window, monkeypatch):
     assert shown and shown[0][0] == "Quick start"
     for word in ("Open", "Classify", "Dendrogram", "Lines", "Vet", "Export", "Alt+1"):
         assert word in shown[0][1]
+
+
+def test_find_filter_and_sort_in_the_data_tab(qtbot, window, shared_data, tmp_path):
+    """A Galaxy Zoo project with its catalogue: find by id, keep the spirals, sort by class number descending."""
+    from conftest import gz1_catalog
+
+    from galdesk.services.ingest import ingest
+
+    ingest([], tmp_path / "gz", catalog=gz1_catalog(shared_data, tmp_path, 30), workers=1)
+    assert window.open_project(tmp_path / "gz.galdesk")
+    tab, project = window.data_tab, window.state.project
+    ids = [str(i) for i in project.objects["id"]]
+    tab.find.setText(ids[7][-9:])
+    tab.find_object()
+    assert window.state.current == 7 and "contain" in tab.search_note.text()
+    tab.filter.setText("gz1_label spiral")            # not an expression: said, not applied
+    tab.apply_view()
+    assert "filter not applied" in tab.search_note.text() and tab.grid.thumbs.rowCount() == 30
+    tab.filter.setText("gz1_class >= 1 and gz1_class <= 3")
+    tab.sort.setCurrentIndex(tab.sort.findData("gz1_class"))
+    tab.descending.setChecked(True)
+    shown = tab.grid.thumbs._rows
+    classes = np.asarray(project.objects["gz1_class"])[shown]
+    assert 0 < shown.size < 30 and np.all((classes >= 1) & (classes <= 3)) and np.all(np.diff(classes) <= 0)
+    assert f"{shown.size} of 30 images" in tab.search_note.text()
+    tab.filter.setText("")
+    tab.sort.setCurrentIndex(0)
+    assert tab.grid.thumbs.rowCount() == 30

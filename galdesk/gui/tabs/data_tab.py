@@ -1,5 +1,7 @@
 """Data tab: thumbnail grid of cut-outs and list of spectra on the left; the current object, shown DS9-style
-(or as a spectrum plot), with its catalogue fields on the right."""
+(or as a spectrum plot), with its catalogue fields on the right. Above the lists: find an object by id or by RA Dec
+[radius], keep only the objects a filter expression passes (``z < 0.1 and gz1_label == 0``) and sort by any
+column (:mod:`galdesk.project.query` does the work)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QSplitter,
     QStackedWidget,
     QTableView,
@@ -61,6 +67,7 @@ class DataTab(QWidget):
         self.lists = QTabWidget()
         self.lists.addTab(self.grid, "Images")
         self.lists.addTab(self.spec_table, "Spectra")
+        left = self._build_search()
 
         self.image_view = ImageView()
         self.spectrum_plot = SpectrumPlot()
@@ -81,7 +88,7 @@ class DataTab(QWidget):
         right.setStretchFactor(0, 4)
         right.setStretchFactor(1, 1)
         split = QSplitter(Qt.Horizontal)
-        split.addWidget(self.lists)
+        split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
@@ -97,6 +104,82 @@ class DataTab(QWidget):
         self.grid.objectActivated.connect(state.set_current)
         self.spec_table.selectionModel().currentRowChanged.connect(self._on_spec_row)
         self.image_view.displayChanged.connect(self._on_view_display)
+
+    def _build_search(self) -> QWidget:
+        """Find (id or position), filter (expression) and sort (column) above the lists; returns the left panel."""
+        self.find = QLineEdit()
+        self.find.setPlaceholderText("find: id, or RA Dec [radius\"]")
+        self.find.setToolTip("An id (or part of one), or a position in degrees or sexagesimal, e.g. 150.1 2.2 or "
+                             "10:00:24 +02:12:00, with an optional radius in arcsec (default 5); Enter finds")
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("filter: z < 0.1 and gz1_label == 0")
+        self.filter.setToolTip("Conditions on columns (< <= > >= == !=) joined by 'and'; empty shows everything; "
+                               "Enter applies")
+        self.sort = QComboBox()
+        self.sort.setToolTip("Sort the objects by a column (missing values last)")
+        self.descending = QCheckBox("desc")
+        self.search_note = QLabel("")
+        self.search_note.setWordWrap(True)
+        bar = QGridLayout()
+        bar.addWidget(self.find, 0, 0, 1, 3)
+        bar.addWidget(self.filter, 1, 0)
+        bar.addWidget(self.sort, 1, 1)
+        bar.addWidget(self.descending, 1, 2)
+        bar.setColumnStretch(0, 3)
+        bar.setColumnStretch(1, 2)
+        left = QWidget()
+        lay = QVBoxLayout(left)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(bar)
+        lay.addWidget(self.search_note)
+        lay.addWidget(self.lists, 1)
+        self.find.returnPressed.connect(self.find_object)
+        self.filter.returnPressed.connect(self.apply_view)
+        self.sort.currentIndexChanged.connect(self.apply_view)
+        self.descending.toggled.connect(self.apply_view)
+        return left
+
+    def find_object(self) -> None:
+        """Select the first object matching the find field (id or position) and say what was found."""
+        from galdesk.project.query import find_objects
+
+        project = self.state.project
+        if project is None:
+            return
+        rows, message = find_objects(project.objects, self.find.text())
+        self.search_note.setText(message)
+        if rows.size:
+            kind = str(project.objects["kind"][int(rows[0])])
+            self.lists.setCurrentIndex(0 if kind == "image" else 1)
+            self.state.set_current(int(rows[0]))
+
+    def apply_view(self) -> None:
+        """Show the objects the filter passes, in the chosen order (images in the grid, spectra in their list)."""
+        from galdesk.project.query import filter_rows, sort_rows
+
+        project = self.state.project
+        if project is None:
+            return
+        table = project.objects
+        try:
+            rows = filter_rows(table, self.filter.text()) if self.filter.text().strip() else np.arange(len(table))
+        except ValueError as exc:
+            self.search_note.setText(f"filter not applied: {exc}")
+            return
+        column = self.sort.currentData()
+        if column:
+            rows = sort_rows(table, rows, column, self.descending.isChecked())
+        kind = np.asarray(table["kind"]).astype(str)
+        images, spectra = rows[kind[rows] == "image"], rows[kind[rows] == "spectrum"]
+        self.grid.thumbs.set_rows(images)
+        self._fill_spectra(spectra)
+        shown = f"{images.size} of {project.n_images} images, {spectra.size} of {project.n_spectra} spectra"
+        self.search_note.setText(shown if self.filter.text().strip() or column else "")
+        filtered = bool(self.filter.text().strip())
+        self.lists.setTabText(0, f"Images ({images.size} of {project.n_images})" if filtered else
+                              f"Images ({project.n_images})")
+        self.lists.setTabText(1, f"Spectra ({spectra.size} of {project.n_spectra})" if filtered else
+                              f"Spectra ({project.n_spectra})")
 
     # -- state -> view -------------------------------------------------------------------------------------------------
     def _on_project_changed(self, project) -> None:
@@ -116,8 +199,31 @@ class DataTab(QWidget):
             return
         if len(project.objects):
             self.empty.setText("Select a galaxy or a spectrum on the left.")
-        objs = project.objects
-        for row in project.spectrum_rows():
+        self._fill_sort_columns(project)
+        self._fill_spectra(project.spectrum_rows())
+        self.lists.setTabText(0, f"Images ({project.n_images})")
+        self.lists.setTabText(1, f"Spectra ({project.n_spectra})")
+        if project.n_images == 0 and project.n_spectra:
+            self.lists.setCurrentIndex(1)
+        if self.filter.text().strip() or self.sort.currentData():
+            self.apply_view()
+
+    def _fill_sort_columns(self, project) -> None:
+        current = self.sort.currentData()
+        self.sort.blockSignals(True)
+        self.sort.clear()
+        self.sort.addItem("file order", None)
+        for name in project.objects.colnames:
+            if name not in ("group", "row", "hdu"):
+                self.sort.addItem(name, name)
+        k = self.sort.findData(current) if current else 0
+        self.sort.setCurrentIndex(max(k, 0))
+        self.sort.blockSignals(False)
+
+    def _fill_spectra(self, rows) -> None:
+        self.spec_model.setRowCount(0)
+        objs = self.state.project.objects
+        for row in rows:
             items = []
             for col in SPEC_COLUMNS:
                 value = objs[col][row]
@@ -128,10 +234,6 @@ class DataTab(QWidget):
                 it.setData(int(row), Qt.UserRole + 1)
                 items.append(it)
             self.spec_model.appendRow(items)
-        self.lists.setTabText(0, f"Images ({project.n_images})")
-        self.lists.setTabText(1, f"Spectra ({project.n_spectra})")
-        if project.n_images == 0 and project.n_spectra:
-            self.lists.setCurrentIndex(1)
 
     def _on_display_changed(self, settings) -> None:
         self.grid.thumbs.set_display(settings)
