@@ -20,7 +20,7 @@ from galdesk.project.store import stack_group
 from galdesk.tasks import NullContext, TaskContext
 
 __all__ = ["classify_project", "train_project", "catalogue_labels", "parse_label_map", "label_columns",
-           "prediction_rows", "binary_roc", "PREDICTION_ORDERS", "DEFAULT_MODEL"]
+           "prediction_rows", "binary_roc", "PREDICTION_ORDERS", "DEFAULT_MODEL", "prediction_agreement"]
 
 
 
@@ -49,6 +49,16 @@ def catalogue_labels(project: Project, column: str, rows: np.ndarray, label_map:
         v = cell_str(objs[column][int(r)]).strip()
         out.append(label_map.get(v, v) if v else None)
     return out
+
+
+def prediction_agreement(project: Project, preds, column: str | None, label_map: dict | None = None) -> dict:
+    """Object row -> True (the model agrees with the catalogue's label), False (it does not); rows without a
+    catalogue label, or without a ``column``, are left out."""
+    if not column or column not in project.objects.colnames:
+        return {}
+    rows = np.asarray(preds.rows, np.int64)
+    labels = catalogue_labels(project, column, rows, label_map)
+    return {int(r): preds.label(i) == lab for i, (r, lab) in enumerate(zip(rows, labels)) if lab is not None}
 
 
 def label_columns(project: Project) -> list[str]:

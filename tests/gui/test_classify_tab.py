@@ -83,6 +83,17 @@ def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window, monke
     # the cells are wide enough for "elliptical 0.52" (it was cut to "elliptical..."), ids elided in the middle
     assert tab.grid.gridSize().width() >= tab.grid.fontMetrics().horizontalAdvance("elliptical 0.52") + 8
     assert tab.grid.textElideMode() == Qt.ElideMiddle
+    # captions coloured by agreement with the catalogue: green where the model says what the catalogue says
+    from galdesk.gui.tabs.classify_tab import AGREE, DISAGREE
+    from galdesk.ml.service import catalogue_labels, parse_label_map
+
+    labels = catalogue_labels(w.state.project, "gz1_label", tab.preds.rows, parse_label_map(GZ_MAP))
+    for i in range(tab.grid.thumbs.rowCount()):
+        index = tab.grid.thumbs.index(i)
+        row = tab.grid.thumbs.object_row(index)
+        k = list(tab.preds.rows).index(row)
+        want = AGREE if tab.preds.label(k) == labels[k] else DISAGREE
+        assert tab.grid.thumbs.data(index, Qt.ForegroundRole) == want
     assert tab.confusion.rowCount() == 2
     total = sum(int(tab.confusion.item(i, j).text().split()[0]) for i in range(2) for j in range(2))
     # a heat map: each cell says its share of the row, and a larger share is a darker cell

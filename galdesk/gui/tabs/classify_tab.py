@@ -35,6 +35,9 @@ from galdesk.gui.widgets.thumbnails import ThumbnailGrid
 
 __all__ = ["ClassifyTab"]
 
+#: caption colours: the model agrees / disagrees with the catalogue column
+AGREE, DISAGREE = QColor(0, 120, 0), QColor(190, 0, 0)
+
 
 def _fmt(value) -> str:
     """A metric with 3 decimals; "n/a" when there is none (no test labels, one class only)."""
@@ -96,6 +99,8 @@ class ClassifyTab(QWidget):
         self.label_column = QComboBox()
         self.label_map = QLineEdit()
         self.label_map.setPlaceholderText("catalogue value=class, … (e.g. spiral_clockwise=spiral)")
+        self.label_column.setToolTip("Catalogue column to compare with: metrics, suspects, and the captions under "
+                                     "the thumbnails (green: the model agrees, red: it does not)")
         self.tta = QCheckBox("average 8 rotations/flips")
         self.panel = TaskPanel("Classify", title="Classify")
         self.runner = self.panel.runner
@@ -193,6 +198,8 @@ class ClassifyTab(QWidget):
         self.model_btn.clicked.connect(self._choose_model_file)
         self.filter.currentIndexChanged.connect(self._apply_view)
         self.sort.currentIndexChanged.connect(self._apply_view)
+        self.label_column.currentIndexChanged.connect(self._caption)   # captions coloured against that column
+        self.label_map.editingFinished.connect(self._caption)
         self.suspects.itemActivated.connect(self._on_suspect_activated)
         self.vet_suspects_btn.clicked.connect(self._vet_suspects)
         self.grid.objectActivated.connect(state.set_current)
@@ -337,14 +344,26 @@ class ClassifyTab(QWidget):
         for c in self.preds.class_names:
             self.filter.addItem(f"predicted {c}", c)
         self.filter.blockSignals(False)
-        conf = self.preds.confidence
-        ids_caption = {int(r): f"{self.preds.label(i)} {conf[i]:.2f}" for i, r in enumerate(self.preds.rows)}
-        self.grid.thumbs.set_labels(ids_caption)
+        self._caption()
         self.grid.fit_captions(f"{c} 0.00" for c in self.preds.class_names)
         self._apply_view()
         if out is None:                                   # a reopened project: the summary stored with them
             out = self._stored_summary()
         self._show_metrics(out)
+
+    def _caption(self) -> None:
+        """Captions "class p" under the thumbnails, green where the model agrees with the chosen catalogue column,
+        red where it does not (the tooltip of the legend label says so)."""
+        from galdesk.ml.service import parse_label_map, prediction_agreement
+
+        if self.preds is None:
+            return
+        conf = self.preds.confidence
+        captions = {int(r): f"{self.preds.label(i)} {conf[i]:.2f}" for i, r in enumerate(self.preds.rows)}
+        agree = prediction_agreement(self.state.project, self.preds, self.label_column.currentData(),
+                                     parse_label_map(self.label_map.text()))
+        colours = {r: AGREE if ok else DISAGREE for r, ok in agree.items()}
+        self.grid.thumbs.set_labels(captions, colours)
 
     def _stored_summary(self) -> dict:
         """The classification summary kept in the predictions result (metrics, suspects, label column), with the

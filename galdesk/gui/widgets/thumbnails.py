@@ -34,6 +34,7 @@ class ThumbnailModel(QAbstractListModel):
         self._project = None
         self._rows = np.zeros(0, int)
         self._labels: dict[int, str] = {}
+        self._colours: dict = {}
         self._settings = DisplaySettings()
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self._bands: np.ndarray = np.zeros(0, str)
@@ -54,9 +55,11 @@ class ThumbnailModel(QAbstractListModel):
         self._rows = np.asarray(rows, int)
         self.endResetModel()
 
-    def set_labels(self, labels: dict[int, str]) -> None:
-        """Caption per object row (e.g. predicted class and probability)."""
+    def set_labels(self, labels: dict[int, str], colours: dict | None = None) -> None:
+        """Caption per object row (e.g. predicted class and probability), and optionally its colour (a QColor per
+        row, e.g. by agreement with the catalogue)."""
         self._labels = dict(labels)
+        self._colours = dict(colours or {})
         if self.rowCount():
             self.dataChanged.emit(self.index(0), self.index(self.rowCount() - 1), [Qt.DisplayRole])
 
@@ -80,6 +83,8 @@ class ThumbnailModel(QAbstractListModel):
             return self._labels.get(row) or str(self._project.objects["id"][row])
         if role == Qt.DecorationRole:
             return self._pixmap(row)
+        if role == Qt.ForegroundRole:
+            return self._colours.get(row)
         if role == Qt.ToolTipRole:
             obj = self._project.objects[row]
             return f"{obj['id']}\n{obj['source']}"
