@@ -111,6 +111,12 @@ def test_classify_on_worker_keeps_event_loop_alive(qtbot, classify_window, monke
     ent = {int(r): e for r, e in zip(tab.preds.rows, tab.preds.entropy)}
     order = [ent[int(r)] for r in tab.grid.thumbs._rows]
     assert np.all(np.diff(order) <= 1e-9)
+    # a suspect label is listed with its thumbnail
+    oid = str(w.state.project.objects["id"][int(tab.preds.rows[0])])
+    tab._show_metrics({**out, "suspects": [{"id": oid, "catalogue": "spiral", "predicted": "elliptical",
+                                            "confidence": 0.99}], "n_suspects": 1})
+    assert tab.suspects.count() == 1 and not tab.suspects.item(0).icon().isNull()
+    tab._show_metrics(out)
     # reopened: the metrics, the confusion matrix and the suspects come back with the predictions
     metrics, suspects_tab = tab.metrics_label.text(), tab.result_tabs.tabText(2)
     path = w.state.project.path

@@ -5,8 +5,8 @@ curve and the suspect catalogue labels that feed the Vet tab."""
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -184,6 +184,7 @@ class ClassifyTab(QWidget):
 
     def _build_suspects(self) -> QWidget:
         self.suspects = QListWidget()
+        self.suspects.setIconSize(QSize(64, 64))     # each suspect with its thumbnail: judge it at a glance
         self.vet_suspects_btn = QPushButton("Vet these (suspect order)")
         w = QWidget()
         sl = QVBoxLayout(w)
@@ -425,6 +426,10 @@ class ClassifyTab(QWidget):
             item = QListWidgetItem(f"{s['id']}: catalogue {s['catalogue']}, model {s['predicted']} "
                                    f"(p = {s['confidence']:.2f})")
             item.setData(Qt.UserRole, s["id"])
+            try:
+                item.setIcon(QIcon(self.grid.thumbs.pixmap(self.state.project.find(str(s["id"]), "image"))))
+            except KeyError:
+                pass   # an object that is gone: the line without its picture
             self.suspects.addItem(item)
         self.result_tabs.setTabText(2, f"Suspect labels ({out.get('n_suspects') or self.suspects.count()})")
 

@@ -92,6 +92,10 @@ class ThumbnailModel(QAbstractListModel):
             return row
         return None
 
+    def pixmap(self, row: int) -> QPixmap:
+        """The thumbnail of object row ``row`` (rendered with the current display settings, cached)."""
+        return self._pixmap(row)
+
     def _pixmap(self, row: int) -> QPixmap:
         pm = self._cache.get(row)
         if pm is not None:
