@@ -255,3 +255,19 @@ def test_find_filter_and_sort_in_the_data_tab(qtbot, window, shared_data, tmp_pa
     tab.filter.setText("")
     tab.sort.setCurrentIndex(0)
     assert tab.grid.thumbs.rowCount() == 30
+
+
+def test_controls_that_do_nothing_are_disabled_and_say_why(qtbot, window, shared_data):
+    """A JPEG cut-out shown as it is: stretch, limits and colours are off (they used to stay on and do nothing),
+    until one band is chosen; a single FITS band has them all."""
+    _load(qtbot, window, sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:1])
+    window.state.set_current(0)
+    c = window.data_tab.image_view.controls
+    assert c.band.currentData() is None
+    assert not c.stretch.isEnabled() and not c.limits.isEnabled() and not c.cmap.isEnabled()
+    assert "shown as it is" in c.stretch.toolTip()
+    c.band.setCurrentIndex(c.band.findData(1))
+    assert c.stretch.isEnabled() and c.limits.isEnabled() and c.cmap.isEnabled()
+    before = window.data_tab.image_view.rendered().copy()
+    c.stretch.setCurrentText("log" if c.stretch.currentText() != "log" else "linear")
+    assert not np.array_equal(before, window.data_tab.image_view.rendered())

@@ -57,12 +57,15 @@ class DisplayControls(QWidget):
         lay.addStretch(1)
         self._settings = DisplaySettings()
         self._block = False
+        self._rgb8 = False
+        self._n_bands = 1
         for w in (self.stretch, self.limits, self.cmap, self.band):
             w.currentIndexChanged.connect(self._on_changed)
         self.vmin.valueChanged.connect(self._on_changed)
         self.vmax.valueChanged.connect(self._on_changed)
 
     def set_bands(self, bands: list[str], rgb8: bool = False) -> None:
+        self._rgb8, self._n_bands = bool(rgb8), len(bands)
         self._block = True
         current = self.band.currentData()
         self.band.clear()
@@ -74,6 +77,26 @@ class DisplayControls(QWidget):
         self.band.setCurrentIndex(max(idx, 0))
         self._block = False
         self._settings.band = self.band.currentData()
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        """Controls that do nothing for what is shown are disabled, and say why: an 8-bit colour cut-out (JPEG,
+        PNG) is shown as it is; a Lupton composite has its own asinh stretch and colours, its limits apply to the
+        band average."""
+        composite = self._settings.band is None and self._n_bands >= 3
+        manual = self._settings.limits == "manual"
+        as_is = composite and self._rgb8
+        why = ("an 8-bit colour cut-out is shown as it is: choose a band to stretch it" if as_is else
+               "the Lupton composite has its own asinh stretch and colours: choose a band for these" if composite
+               else "")
+        for w in (self.stretch, self.cmap):
+            w.setEnabled(not composite)
+            w.setToolTip(why)
+        self.limits.setEnabled(not as_is)
+        self.limits.setToolTip(why if as_is else ("limits of the band average (the composite's common scale)"
+                                                  if composite else ""))
+        for w in (self.vmin, self.vmax):
+            w.setEnabled(manual and not as_is)
 
     def set_settings(self, s: DisplaySettings) -> None:
         self._block = True
@@ -81,9 +104,8 @@ class DisplayControls(QWidget):
         self.stretch.setCurrentText(s.stretch)
         self.limits.setCurrentIndex(max(self.limits.findData(s.limits), 0))
         self.cmap.setCurrentText(s.cmap)
-        self.vmin.setEnabled(s.limits == "manual")
-        self.vmax.setEnabled(s.limits == "manual")
         self._block = False
+        self._update_enabled()
 
     def show_limits(self, lo: float, hi: float) -> None:
         """Show the limits in use (so that switching to manual starts from them)."""
@@ -104,8 +126,7 @@ class DisplayControls(QWidget):
         s.cmap = self.cmap.currentText()
         s.band = self.band.currentData()
         manual = s.limits == "manual"
-        self.vmin.setEnabled(manual)
-        self.vmax.setEnabled(manual)
+        self._update_enabled()
         s.vmin, s.vmax = (self.vmin.value(), self.vmax.value()) if manual else (None, None)
         self.changed.emit(DisplaySettings.from_dict(s.to_dict()))
 
@@ -220,7 +241,10 @@ class ImageView(QWidget):
         px = self.image.pixels
         s = self.settings
         rgb = render(px, s, rgb8=self.image.rgb, bands=self.image.bands)
-        if not (s.band is None and px.shape[0] >= 3 and self.image.rgb):
+        composite = s.band is None and px.shape[0] >= 3
+        if composite and not self.image.rgb:    # the limits the Lupton composite uses: the band average's
+            self.controls.show_limits(*limits_for(np.nan_to_num(np.asarray(px, float)).mean(axis=0), s))
+        elif not composite:
             band = 0 if s.band is None else int(s.band)
             lo, hi = limits_for(px[min(band, px.shape[0] - 1)], s)
             self.controls.show_limits(lo, hi)
