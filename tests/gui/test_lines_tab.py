@@ -93,6 +93,17 @@ def test_fit_spectrum_is_journaled_and_on_the_bpt(qtbot, lines_window):
     assert rec.payload["bpt_class"] == d["bpt_class"]
     x, y = tab.bpt.current[0].getData()
     assert x[0] == pytest.approx(d["bpt"]["log_n2ha"]) and y[0] == pytest.approx(d["bpt"]["log_o3hb"])
+    # the demarcations are named, the regions labelled, and a larger window follows the same fits
+    names = [label.text for _, label in tab.bpt.plots[0].legend.items]
+    assert names == ["Kauffmann+03", "Kewley+01", "Schawinski+07"]
+    texts = [it.toPlainText() for it in tab.bpt.plots[0].items if hasattr(it, "toPlainText")]
+    assert {"star-forming", "composite", "Seyfert", "LINER"} <= set(texts)
+    big = tab.bpt.open_window()
+    assert big.current[0].getData()[0][0] == pytest.approx(x[0])
+    tab.bpt.set_current(None)
+    assert len(big.current[0].getData()[0]) == 0
+    tab.bpt.set_current(d["bpt"])
+    big.close()
     assert np.isfinite(x[0])
     # its broad Hα (GELATO finds it too) gives a virial mass, journaled and shown under the fit
     assert d["broad_needed"] and rec.payload["bh_mass"]["log_mbh_halpha"] == d["bh_mass"]["log_mbh_halpha"]
