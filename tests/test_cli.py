@@ -76,3 +76,16 @@ def test_ctrl_c_stops_a_parallel_fit_at_once(tmp_path, shared_data):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and time.monotonic() - t0 < 5, (proc.returncode, time.monotonic() - t0)
     assert err.strip().splitlines()[-1] == "galdesk fit-lines: cancelled"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the .desktop files are Linux's")
+def test_shortcut_makes_a_double_click_launcher(tmp_path):
+    """`galdesk shortcut` (pyshortcuts): a desktop and an applications-menu entry that start the window without a
+    terminal."""
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": ""}
+    r = subprocess.run([sys.executable, "-m", "galdesk", "shortcut"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    for path in (tmp_path / "Desktop" / "galdesk.desktop", tmp_path / ".local/share/applications/galdesk.desktop"):
+        text = path.read_text()
+        assert "Terminal=false" in text and "Exec=" in text and "galdesk" in text.split("Exec=")[1].split()[0]
