@@ -147,9 +147,30 @@ def test_schema_defaults_and_storage(proj):
 
 
 def test_schema_default_without_predictions(shared_data, tmp_path):
+    """A project of cut-outs and spectra: galaxies in morphology classes, spectra in spectral classes, each kind on
+    its own number keys; the CLI's number keys follow the object's kind; stored and read back."""
+    from galdesk.cli import main
+    from galdesk.vetting.schema import DEFAULT_SPECTRUM_CLASSES
+
     p = make_project(tmp_path / "np.galdesk", shared_data, n_each=2, predictions=False, clusters=False,
                      line_fits=False)
-    assert LabelSchema.load(p).classes == ["elliptical", "spiral", "other"]
+    schema = LabelSchema.load(p)
+    assert schema.classes == ["elliptical", "spiral", "other"]
+    assert schema.spectrum_classes == DEFAULT_SPECTRUM_CLASSES
+    assert schema.classes_for("spectrum")[2] == "Seyfert" and schema.classes_for("image")[2] == "other"
+    assert schema.check_label("LINER") == "LINER" and schema.check_label("spiral") == "spiral"
+    with pytest.raises(ValueError, match="for spectra: star-forming"):
+        schema.check_label("Sb")
+    schema.save(p)
+    assert LabelSchema.load(p).spectrum_classes == DEFAULT_SPECTRUM_CLASSES
+    spec_id = str(p.objects["id"][int(p.spectrum_rows()[0])])
+    img_id = str(p.objects["id"][int(p.image_rows()[0])])
+    p.close()
+    for oid, key, label in ((spec_id, "3", "Seyfert"), (img_id, "2", "spiral")):
+        assert main(["vet", str(tmp_path / "np.galdesk"), "--id", oid, "--label", key, "--json"]) == 0
+    p = Project.open(tmp_path / "np.galdesk")
+    s = VetSession(p)
+    assert s.state(spec_id)["label"] == "Seyfert" and s.state(img_id)["label"] == "spiral"
     p.close()
 
 

@@ -51,8 +51,10 @@ def cmd_vet(args) -> int:
         elif low == "skip":
             rec = s.skip(args.id)
         else:
-            if label in s.schema.keys and label not in s.schema.classes:
-                label = s.schema.label_for_key(label)
+            kind = str(proj.objects["kind"][proj.find(args.id)])
+            classes = s.schema.classes_for(kind)
+            if label.isdigit() and label not in classes and 0 < int(label) <= min(len(classes), 9):
+                label = classes[int(label) - 1]    # a number key: the classes of that kind of object
             rec = s.decide(args.id, label, note=note, flags=flags)
         if rec is None:
             return _fail(f"{proj.path}: nothing to {low} for vetter {s.vetter!r}")

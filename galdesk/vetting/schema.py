@@ -73,29 +73,39 @@ class LabelSchema:
     flags : list of str
     seq : int or None
         Journal seq of the stored version (None: not stored, i.e. a default).
+    spectrum_classes : list of str or None
+        Classes of the spectra in a project that holds images and spectra (their number keys are these when a
+        spectrum is shown); None: ``classes`` for every object.
     """
 
     classes: list[str]
     flags: list[str] = field(default_factory=lambda: list(DEFAULT_FLAGS))
     seq: int | None = None
+    spectrum_classes: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.classes = [str(c).strip() for c in self.classes]
         self.flags = [str(f).strip() for f in self.flags]
+        if self.spectrum_classes is not None:
+            self.spectrum_classes = [str(c).strip() for c in self.spectrum_classes] or None
         if not self.classes:
             raise ValueError("a label schema needs at least one class")
-        for kind, names in (("class", self.classes), ("flag", self.flags)):
+        for kind, names in (("class", self.classes), ("flag", self.flags), ("class", self.spectrum_classes or [])):
             if any(not n for n in names):
                 raise ValueError(f"empty {kind} name in label schema")
             if len(set(names)) != len(names):
                 raise ValueError(f"duplicate {kind} names in label schema: {names}")
-        if REJECTED in self.classes:
+        if REJECTED in self.classes or REJECTED in (self.spectrum_classes or []):
             raise ValueError(f"{REJECTED!r} is reserved for rejected objects and cannot be a class")
 
     @property
     def keys(self) -> dict[str, str]:
         """Number key -> class (``{"1": classes[0], ...}``, at most 9)."""
         return {str(i + 1): c for i, c in enumerate(self.classes[:9])}
+
+    def classes_for(self, kind: str | None) -> list[str]:
+        """The classes of an object of ``kind`` ("image", "spectrum"): the spectra's own in a mixed schema."""
+        return self.spectrum_classes if kind == "spectrum" and self.spectrum_classes else self.classes
 
     def key_for(self, label: str) -> str | None:
         """The number key of a class, or None."""
@@ -114,9 +124,11 @@ class LabelSchema:
     def check_label(self, label: str) -> str:
         """Return ``label`` if it is a class (or ``"rejected"``); ValueError naming the classes otherwise."""
         label = str(label).strip()
-        if label in self.classes or label == REJECTED:
+        if label in self.classes or label in (self.spectrum_classes or []) or label == REJECTED:
             return label
-        raise ValueError(f"unknown label {label!r}; the schema's classes are: {', '.join(self.classes)}")
+        known = ", ".join(self.classes) + (f"; for spectra: {', '.join(self.spectrum_classes)}"
+                                           if self.spectrum_classes else "")
+        raise ValueError(f"unknown label {label!r}; the schema's classes are: {known}")
 
     def check_flag(self, flag: str) -> str:
         flag = str(flag).strip()
@@ -125,21 +137,26 @@ class LabelSchema:
         return flag
 
     def to_dict(self) -> dict:
-        return {"classes": list(self.classes), "flags": list(self.flags), "keys": self.keys}
+        out = {"classes": list(self.classes), "flags": list(self.flags), "keys": self.keys}
+        if self.spectrum_classes:
+            out["spectrum_classes"] = list(self.spectrum_classes)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict, seq: int | None = None) -> "LabelSchema":
-        return cls(list(d["classes"]), list(d.get("flags", DEFAULT_FLAGS)), seq)
+        return cls(list(d["classes"]), list(d.get("flags", DEFAULT_FLAGS)), seq, d.get("spectrum_classes"))
 
     @classmethod
     def default(cls, project) -> "LabelSchema":
         """From the predictions' class names, else :data:`DEFAULT_SPECTRUM_CLASSES` for a project of spectra only,
-        else :data:`DEFAULT_CLASSES`."""
+        else :data:`DEFAULT_CLASSES`; a project with images and spectra also gets the spectral classes for its
+        spectra (:attr:`spectrum_classes`)."""
         preds = load_predictions(project)
         names = [c for c in preds.class_names if c != REJECTED] if preds else []
         if not names and project.n_spectra and not project.n_images:
             names = list(DEFAULT_SPECTRUM_CLASSES)
-        return cls(names or list(DEFAULT_CLASSES))
+        mixed = project.n_spectra and project.n_images
+        return cls(names or list(DEFAULT_CLASSES), spectrum_classes=list(DEFAULT_SPECTRUM_CLASSES) if mixed else None)
 
     @classmethod
     def load(cls, project) -> "LabelSchema":

@@ -135,3 +135,34 @@ def test_edit_menu_undo_and_redo_from_another_tab(qtbot, vet_window):
     assert first not in VetSession(proj, vetter="vera").current()
     redo.trigger()
     assert VetSession(proj, vetter="vera").current()[first]["label"] == "spiral"
+
+
+def test_a_mixed_project_vets_each_kind_in_its_own_classes(qtbot, shared_data, tmp_path):
+    """Cut-outs and a spectrum in one project: the number keys are the morphology classes on a galaxy and the
+    spectral classes on a spectrum (they were elliptical/spiral for everything)."""
+    make_app()
+    from galdesk.gui.main_window import MainWindow
+    from galdesk.services.ingest import ingest
+    from galdesk.vetting.session import VetSession
+
+    files = sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:2]
+    ingest([*files, shared_data / "spectra/sdss/spec-0266-51602-0013.fits"], tmp_path / "m", workers=1)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_project(tmp_path / "m.galdesk")
+    tab = w.extra_tabs["Vet"]
+    tab.vetter.setText("vera")
+    tab.start()
+    seen = {}
+    for _ in range(3):
+        kind = tab._current_kind()
+        first = tab.buttons_box.itemAt(0).widget().text()
+        seen[kind] = first
+        oid = tab.current_id
+        tab.label_key(3)
+        label = VetSession(w.state.project, vetter="vera").state(oid)["label"]
+        assert label == ("Seyfert" if kind == "spectrum" else "other"), (kind, label)
+    assert seen == {"image": "1  elliptical", "spectrum": "1  star-forming"}
+    tab.shutdown()
+    w.close()

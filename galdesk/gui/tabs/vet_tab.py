@@ -298,7 +298,8 @@ class VetTab(QWidget):
             if item.widget():
                 item.widget().deleteLater()
         schema = self.session.schema
-        for i, cls in enumerate(schema.classes[:9], 1):
+        self._buttons_kind = self._current_kind()
+        for i, cls in enumerate(schema.classes_for(self._buttons_kind)[:9], 1):
             b = QPushButton(f"{i}  {cls}")
             b.setFocusPolicy(Qt.NoFocus)
             b.clicked.connect(lambda _=False, i=i: self.label_key(i))
@@ -324,6 +325,13 @@ class VetTab(QWidget):
             return project.find(oid, "image")
         except KeyError:
             return project.find(oid)
+
+    def _current_kind(self) -> str | None:
+        """"image" or "spectrum" for the object shown (its number keys are that kind's classes), None for none."""
+        oid = self.current_id if self.session is not None else None
+        if oid is None or self.state.project is None:
+            return None
+        return str(self.state.project.objects["kind"][self._row_of(oid)])
 
     def _load(self, oid: str):
         if oid in self._cache:
@@ -361,6 +369,8 @@ class VetTab(QWidget):
             self._overlay_fit(oid, data)
         self._show_fields(oid)
         self._show_decision(oid)
+        if self._current_kind() != getattr(self, "_buttons_kind", None):
+            self._build_buttons()      # a spectrum after a galaxy (or back): that kind's classes on the keys
         # "the next object is ready at once": read it while the vetter looks at this one
         nxt = self.queue[self.pos + 1] if self.pos + 1 < len(self.queue) else None
         if nxt is not None:
@@ -480,7 +490,7 @@ class VetTab(QWidget):
     def label_key(self, k: int) -> None:
         if self.session is None:
             return
-        classes = self.session.schema.classes
+        classes = self.session.schema.classes_for(self._current_kind())
         if k - 1 < len(classes):
             self._act(self.session.decide, classes[k - 1])
 
