@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = ["DisplaySettings", "STRETCHES", "LIMITS", "CMAPS", "limits_for", "stretch_for", "normalise",
            "to_rgb8", "lupton_rgb", "render", "composite_order", "thumbnail_rgb8", "colormap_lut", "SMOOTHINGS",
-           "smooth_spectrum"]
+           "smooth_spectrum", "colourbar_ticks"]
 
 STRETCHES = ("linear", "sqrt", "log", "asinh", "power", "histeq")
 LIMITS = ("minmax", "zscale", "99", "99.5", "99.9", "manual")
@@ -110,6 +110,23 @@ def normalise(data: np.ndarray, settings: DisplaySettings, limits: tuple[float, 
         out = stretch_for(settings)(np.where(nan, 0.0, scaled), clip=True)
         out[nan] = np.nan
     return out.astype(np.float32)
+
+
+def colourbar_ticks(settings: DisplaySettings, limits: tuple[float, float], data=None, n: int = 5
+                    ) -> list[tuple[float, float]]:
+    """``(position in [0, 1] along the colour bar, data value)`` for ``n`` ticks evenly spaced along the bar, as DS9
+    labels its colour bar: each value is the one the stretch maps to that position (unevenly spaced in value for
+    log, sqrt, asinh ...; the inverse stretch, or the data's quantiles for histogram equalisation)."""
+    lo, hi = float(limits[0]), float(limits[1])
+    pos = np.linspace(0.0, 1.0, n)
+    if settings.stretch == "histeq":
+        finite = np.asarray(data, float)[np.isfinite(np.asarray(data, float))] if data is not None else np.zeros(0)
+        finite = finite[(finite >= lo) & (finite <= hi)]
+        vals = np.quantile(finite, pos) if finite.size else lo + pos * (hi - lo)
+        vals[0], vals[-1] = lo, hi     # the bar's ends are the limits, as for the other stretches
+    else:
+        vals = lo + np.clip(stretch_for(settings).inverse(pos), 0.0, 1.0) * (hi - lo)
+    return [(float(p), float(v)) for p, v in zip(pos, vals)]
 
 
 # -- colour maps ------------------------------------------------------------------------------------------------------

@@ -113,3 +113,25 @@ def test_spectrum_smoothing_propagates_the_errors_and_keeps_gaps():
         assert np.isnan(s[100:110]).all() and np.isfinite(s[99]) and np.isfinite(s[110])
     s, e = smooth_spectrum(flux, err, bad, "none")
     assert s is not None and np.array_equal(s, flux) and np.array_equal(e, err)
+
+
+@pytest.mark.parametrize("stretch", ["linear", "sqrt", "log", "asinh", "power", "histeq"])
+def test_colour_bar_ticks_are_the_values_the_stretch_puts_there(stretch):
+    """A DS9-style colour bar: each tick's value is mapped by the display (limits + stretch) to the tick's place
+    along the bar."""
+    from galdesk.display import DisplaySettings, colourbar_ticks, normalise
+
+    rng = np.random.default_rng(1)
+    data = rng.lognormal(0, 1, 5000)
+    s = DisplaySettings(stretch=stretch, limits="99")
+    lo, hi = np.percentile(data, [0.5, 99.5])
+    ticks = colourbar_ticks(s, (lo, hi), data)
+    assert [p for p, _ in ticks] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    values = np.array([v for _, v in ticks])
+    assert values[0] == pytest.approx(lo) and values[-1] == pytest.approx(hi) and np.all(np.diff(values) > 0)
+    if stretch != "histeq":
+        shown = normalise(values, s, (lo, hi))
+        assert np.allclose(shown, [p for p, _ in ticks], atol=1e-4)
+    else:   # equal shares of the pixels between ticks
+        shares = np.histogram(data[(data >= lo) & (data <= hi)], bins=values)[0]
+        assert np.ptp(shares) < 0.02 * shares.sum()

@@ -266,8 +266,13 @@ def test_controls_that_do_nothing_are_disabled_and_say_why(qtbot, window, shared
     assert c.band.currentData() is None
     assert not c.stretch.isEnabled() and not c.limits.isEnabled() and not c.cmap.isEnabled()
     assert "shown as it is" in c.stretch.toolTip()
+    view = window.data_tab.image_view
+    assert not view.cbar.isVisible()                 # several colours at once: no one colour bar
     c.band.setCurrentIndex(c.band.findData(1))
     assert c.stretch.isEnabled() and c.limits.isEnabled() and c.cmap.isEnabled()
+    assert view.cbar.isVisible()                     # one band, one colour map: a colour bar with data values
+    ticks = view.cbar.getAxis("bottom")._tickLevels[0]
+    assert len(ticks) == 5 and ticks[0][0] == 0.0 and ticks[-1][0] == 1.0
     before = window.data_tab.image_view.rendered().copy()
     c.stretch.setCurrentText("log" if c.stretch.currentText() != "log" else "linear")
     assert not np.array_equal(before, window.data_tab.image_view.rendered())

@@ -147,6 +147,7 @@ class ImageView(QWidget):
         self.view = self.glw.addViewBox(lockAspect=True, enableMenu=False)
         self.item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.item)
+        self._build_colour_bar()
         self.readout = QLabel(" ")
         self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.header = QPlainTextEdit()
@@ -185,6 +186,30 @@ class ImageView(QWidget):
         self.rot_btn.clicked.connect(self.rotate)
         self.flip_btn.clicked.connect(self.flip)
         self._proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse_moved)
+
+    def _build_colour_bar(self) -> None:
+        """A DS9-style colour bar under the image: the colour map, labelled with the data values the stretch maps
+        to evenly spaced points along it (:func:`galdesk.display.colourbar_ticks`); shown for one band."""
+        self.cbar = self.glw.addPlot(row=1, col=0)
+        self.cbar.setMaximumHeight(48)
+        self.cbar.setMouseEnabled(False, False)
+        self.cbar.hideButtons()
+        self.cbar.hideAxis("left")
+        self.cbar.getAxis("bottom").setStyle(tickLength=4)
+        self.cbar_img = pg.ImageItem(axisOrder="row-major")
+        self.cbar.addItem(self.cbar_img)
+        self.cbar.setXRange(0, 1, padding=0)
+        self.cbar.setYRange(0, 1, padding=0)
+
+    def _show_colour_bar(self, plane, limits) -> None:
+        from galdesk.display import colormap_lut, colourbar_ticks
+
+        s = self.settings
+        self.cbar_img.setImage(colormap_lut(s.cmap)[None, :, :], levels=(0, 255))
+        self.cbar_img.setRect(0, 0, 1, 1)
+        ticks = colourbar_ticks(s, limits, plane)
+        self.cbar.getAxis("bottom").setTicks([[(p, f"{v:.4g}") for p, v in ticks]])
+        self.cbar.setVisible(True)
 
     # -- public --------------------------------------------------------------------------------------------------------
     def set_image(self, image) -> None:
@@ -242,12 +267,15 @@ class ImageView(QWidget):
         s = self.settings
         rgb = render(px, s, rgb8=self.image.rgb, bands=self.image.bands)
         composite = s.band is None and px.shape[0] >= 3
+        self.cbar.setVisible(False)              # a colour bar only where one colour map is used
         if composite and not self.image.rgb:    # the limits the Lupton composite uses: the band average's
             self.controls.show_limits(*limits_for(np.nan_to_num(np.asarray(px, float)).mean(axis=0), s))
         elif not composite:
             band = 0 if s.band is None else int(s.band)
-            lo, hi = limits_for(px[min(band, px.shape[0] - 1)], s)
+            plane = px[min(band, px.shape[0] - 1)]
+            lo, hi = limits_for(plane, s)
             self.controls.show_limits(lo, hi)
+            self._show_colour_bar(plane, (lo, hi))
         if self.flipped:
             rgb = rgb[:, ::-1]
         if self.rotation:
