@@ -276,3 +276,21 @@ def test_controls_that_do_nothing_are_disabled_and_say_why(qtbot, window, shared
     before = window.data_tab.image_view.rendered().copy()
     c.stretch.setCurrentText("log" if c.stretch.currentText() != "log" else "linear")
     assert not np.array_equal(before, window.data_tab.image_view.rendered())
+
+
+def test_cursor_readout_names_the_band_and_the_position(qtbot, window, shared_data):
+    """Under the cursor: the FITS pixel (1-based), each band's value with its name (and BUNIT when the file gives
+    one), and RA/Dec from the WCS."""
+    from astropy.io import fits
+    from PySide6.QtCore import QPointF
+
+    path = sorted((shared_data / "images/fits/galsim_hst").glob("*.img.fits"))[0]
+    _load(qtbot, window, [path])
+    window.state.set_current(0)
+    view = window.data_tab.image_view
+    qtbot.waitUntil(lambda: view.view.sceneBoundingRect().width() > 10, timeout=5000)
+    view._on_mouse_moved((view.view.mapViewToScene(QPointF(10.5, 12.5)),))
+    text = view.readout.text()
+    value = float(fits.getdata(path)[12, 10])
+    assert text.startswith("x=11 y=13") and f"{view.image.bands[0]}={value:.5g}" in text, text
+    assert "RA=" in text and "Dec=" in text

@@ -295,7 +295,12 @@ class ImageView(QWidget):
             self.readout.setText(" ")
             return
         vals = self.image.pixels[:, y, x]
-        text = f"x={x + 1} y={y + 1}  value=" + ", ".join(f"{v:.5g}" for v in vals)  # FITS 1-based pixels
+        bands = list(self.image.bands) if len(self.image.bands) == len(vals) else [""] * len(vals)
+        header = self.image.header
+        unit = str(header.get("BUNIT", "")).strip() if header is not None and hasattr(header, "get") else ""
+        # FITS 1-based pixels; each band's value with its name, and the file's unit (BUNIT) when it gives one
+        text = f"x={x + 1} y={y + 1}  " + ", ".join(f"{b + '=' if b else ''}{v:.5g}" for b, v in zip(bands, vals))
+        text += f" {unit}" if unit else ""
         wcs = self.image.wcs
         if wcs is not None:
             try:
