@@ -1,4 +1,4 @@
-"""Batch line fitting on a Dask LocalCluster gives the same answers as local processes."""
+"""Batch line fitting and ingest on a Dask LocalCluster give the same answers as local processes."""
 
 import json
 import subprocess
@@ -44,3 +44,29 @@ def test_cli_batch_local_processes(tmp_path, shared_data):
                          timeout=300)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)[0]["broad_needed"] is True
+
+
+def test_batch_ingest_on_a_dask_cluster_equals_a_local_ingest(shared_data, tmp_path):
+    """`galdesk batch ingest` decodes the files on a Dask LocalCluster (two workers): the same objects, in the same
+    order, with the same pixels as a local ingest; a bad file is one problem there too."""
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from galdesk.project import Project
+    from galdesk.services.ingest import ingest
+
+    files = [str(p) for p in sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:40]]
+    bad = tmp_path / "broken.fits"
+    bad.write_bytes(b"SIMPLE  =                    T" + b"\0" * 100)
+    r = subprocess.run([sys.executable, "-m", "galdesk", "batch", "ingest", *files, str(bad), "-o",
+                        str(tmp_path / "d"), "--workers", "2", "--json"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert out["objects"] == 40 and [p["path"] for p in out["problems"]] == [str(bad)]
+    ingest(files, tmp_path / "l", workers=1)
+    d, loc = Project.open(tmp_path / "d"), Project.open(tmp_path / "l")
+    assert list(d.objects["id"]) == list(loc.objects["id"])
+    assert np.array_equal(d.stack("c3"), loc.stack("c3"))

@@ -44,9 +44,26 @@ def cmd_batch_fit_lines(args) -> int:
     return report_problems("batch", results)
 
 
+def cmd_batch_ingest(args) -> int:
+    """``galdesk batch ingest``: ``galdesk ingest`` with the files decoded on a Dask cluster."""
+    from galdesk.cli.project import cmd_ingest
+
+    return cmd_ingest(args)
+
+
 def add_parsers(sub) -> None:
     b = sub.add_parser("batch", help="batch work over many files, locally or on a Dask cluster")
     bsub = b.add_subparsers(dest="batch_command", metavar="TASK", required=True)
+    i = bsub.add_parser("ingest", help="read many files into a project, decoding them on a Dask cluster")
+    i.add_argument("sources", nargs="*", help="files or folders")
+    i.add_argument("-o", "--output", required=True, help="project folder (NAME or NAME.galdesk)")
+    i.add_argument("--catalog", help="catalogue of files and columns to join")
+    i.add_argument("--size", type=int, default=None, help="working size of a new project (px)")
+    i.add_argument("--scheduler", default="local", help="Dask scheduler address (tcp://host:8786), scheduler file, "
+                                                         "or 'local' (default: a LocalCluster here)")
+    i.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_batch_ingest)
     f = bsub.add_parser("fit-lines", help="fit emission lines of many spectrum files")
     f.add_argument("sources", nargs="+", help="spectrum files or folders")
     f.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786), scheduler file, or 'local'; "

@@ -17,7 +17,8 @@ def cmd_ingest(args) -> int:
 
     ctx = ConsoleContext(quiet=args.json)
     try:
-        res = ingest(args.sources, args.output, catalog=args.catalog, size=args.size, ctx=ctx, workers=args.workers)
+        res = ingest(args.sources, args.output, catalog=args.catalog, size=args.size, ctx=ctx, workers=args.workers,
+                     scheduler=getattr(args, "scheduler", None))
     except ProjectError as exc:
         return fail("ingest", str(exc))
     if args.json:

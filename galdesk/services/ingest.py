@@ -151,7 +151,8 @@ def _read_large_stack(path: str, size: int, ctx: TaskContext | None = None) -> l
 
 
 def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = None, size: int | None = None,
-           ctx: TaskContext | None = None, workers: int | None = None) -> IngestResult:
+           ctx: TaskContext | None = None, workers: int | None = None, scheduler: str | None = None
+           ) -> IngestResult:
     """Read ``sources`` (files and folders) and a catalogue into ``project`` (a Project or a path to create/open).
 
     Parameters
@@ -165,7 +166,11 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         Rows that name files add those files; its other columns are joined to the objects by id.
     size : working size in pixels for a new project (default 64)
     ctx : progress/cancel context
-    workers : decoding processes (default: one per core; 1 = in this process)
+    workers : decoding processes (default: one per core; 1 = in this process); with ``scheduler="local"`` the
+        number of LocalCluster workers
+    scheduler : a Dask scheduler (address, scheduler file or ``"local"``), optional
+        Decode the files on that cluster (:mod:`galdesk.services.batch`; the workers need the files at the same
+        paths); the project is written here, as always.
 
     Raises
     ------
@@ -204,7 +209,8 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     images: list[ImageData] = []
     spectra: list[SpectrumData] = []
     n = len(files)
-    for done, (fpath, items, error) in enumerate(_read_all([str(f) for f in files], working_size, ctx, workers), 1):
+    for done, (fpath, items, error) in enumerate(_read_all([str(f) for f in files], working_size, ctx, workers,
+                                                           scheduler), 1):
         if error is not None:
             result.problems.append(Problem(fpath, error))
         else:
@@ -301,10 +307,18 @@ def _write(project, result: IngestResult, images, spectra, sources, tables, ctx:
     ctx.progress(1.0, f"Loaded {result.images} images, {result.spectra} spectra")
 
 
-def _read_all(paths: list[str], size: int, ctx: TaskContext, workers: int | None):
-    """Yield ``(path, items, error)`` per file, decoding in worker processes when it pays."""
-    workers = default_workers() if workers is None else max(1, int(workers))
+def _read_all(paths: list[str], size: int, ctx: TaskContext, workers: int | None, scheduler: str | None = None):
+    """Yield ``(path, items, error)`` per file, decoding in worker processes when it pays, or on a Dask cluster."""
     chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    if scheduler is not None and chunks:
+        from galdesk.services.batch import run_on_dask
+        from galdesk.tasks import ScaledContext
+
+        for part in run_on_dask(read_chunk, chunks, scheduler, ctx=ScaledContext(ctx, 0.0, 0.9), n_workers=workers,
+                                size=size):
+            yield from part
+        return
+    workers = default_workers() if workers is None else max(1, int(workers))
     if workers == 1 or len(paths) < PARALLEL_MIN_FILES:
         for chunk in chunks:
             ctx.check_cancelled()
