@@ -70,3 +70,27 @@ def test_batch_ingest_on_a_dask_cluster_equals_a_local_ingest(shared_data, tmp_p
     d, loc = Project.open(tmp_path / "d"), Project.open(tmp_path / "l")
     assert list(d.objects["id"]) == list(loc.objects["id"])
     assert np.array_equal(d.stack("c3"), loc.stack("c3"))
+
+
+def test_batch_classify_on_a_dask_cluster_equals_a_local_classify(shared_data, tmp_path):
+    """`galdesk batch classify` on a LocalCluster, in chunks read by the workers from the project's files: the
+    stored probabilities equal a local classification's."""
+    import numpy as np
+
+    from galdesk.ml.service import classify_project
+    from galdesk.project import Project
+    from galdesk.project.results import load_predictions
+    from galdesk.services.batch import classify_batch
+    from galdesk.services.ingest import ingest
+
+    files = [str(p) for p in sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:30]]
+    ingest(files, tmp_path / "p", workers=1)
+    local = classify_project(tmp_path / "p.galdesk", device="cpu")
+    ref = load_predictions(Project.open(tmp_path / "p.galdesk"))
+    out = classify_batch(tmp_path / "p.galdesk", "gz1-binary", "local", n_workers=2, device="cpu", chunk=8)
+    got = load_predictions(Project.open(tmp_path / "p.galdesk"))
+    assert out["classified"] == local["classified"] == 30 and "Dask" in out["device"]
+    assert np.array_equal(got.rows, ref.rows) and np.allclose(got.prob, ref.prob, atol=1e-5)
+    r = subprocess.run([sys.executable, "-m", "galdesk", "batch", "classify", str(tmp_path / "p.galdesk"),
+                        "--workers", "1", "--device", "cpu", "--json"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and json.loads(r.stdout)["classified"] == 30, r.stderr[-2000:]

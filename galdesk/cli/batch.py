@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from galdesk.cli.classify import add_classify_options, cmd_classify
 from galdesk.cli.common import fail, print_json
 from galdesk.cli.lines import add_fit_options, config_from_args, report_problems
 
@@ -54,6 +55,13 @@ def cmd_batch_ingest(args) -> int:
 def add_parsers(sub) -> None:
     b = sub.add_parser("batch", help="batch work over many files, locally or on a Dask cluster")
     bsub = b.add_subparsers(dest="batch_command", metavar="TASK", required=True)
+    c = bsub.add_parser("classify", help="classify a project's cut-outs on a Dask cluster (the workers read the "
+                                         "project's files at the same path)")
+    add_classify_options(c)
+    c.add_argument("--scheduler", default="local", help="Dask scheduler address (tcp://host:8786), scheduler file, "
+                                                         "or 'local' (default: a LocalCluster here)")
+    c.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
+    c.set_defaults(func=cmd_classify)
     i = bsub.add_parser("ingest", help="read many files into a project, decoding them on a Dask cluster")
     i.add_argument("sources", nargs="*", help="files or folders")
     i.add_argument("-o", "--output", required=True, help="project folder (NAME or NAME.galdesk)")

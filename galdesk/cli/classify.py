@@ -5,7 +5,7 @@ from __future__ import annotations
 from galdesk.cli.common import DEVICES, EXIT_OK, device_option, fail, message, print_json
 from galdesk.ml import DEFAULT_MODEL
 
-__all__ = ["add_parsers", "cmd_classify", "cmd_train"]
+__all__ = ["add_parsers", "add_classify_options", "cmd_classify", "cmd_train"]
 
 
 
@@ -15,9 +15,16 @@ def cmd_classify(args) -> int:
     from galdesk.tasks import ConsoleContext
 
     try:
-        out = classify_project(args.project, model=args.model, device=device_option(args.device),
-                               label_column=args.label_column, label_map=parse_label_map(args.label_map),
-                               tta=args.tta, ctx=ConsoleContext(quiet=args.json))
+        if getattr(args, "scheduler", None):   # galdesk batch classify: on a Dask cluster
+            from galdesk.services.batch import classify_batch
+
+            out = classify_batch(args.project, args.model, args.scheduler, ctx=ConsoleContext(quiet=args.json),
+                                 n_workers=args.workers, device=device_option(args.device), tta=args.tta,
+                                 label_column=args.label_column, label_map=parse_label_map(args.label_map))
+        else:
+            out = classify_project(args.project, model=args.model, device=device_option(args.device),
+                                   label_column=args.label_column, label_map=parse_label_map(args.label_map),
+                                   tta=args.tta, ctx=ConsoleContext(quiet=args.json))
     except (ProjectError, FileNotFoundError, KeyError, ValueError) as exc:
         return fail("classify", message(exc))
     if args.json:
@@ -71,6 +78,12 @@ def add_parsers(sub) -> None:
     t.set_defaults(func=cmd_train)
 
     c = sub.add_parser("classify", help="classify a project's cut-outs with the bundled or your own model")
+    add_classify_options(c)
+    c.set_defaults(func=cmd_classify)
+
+
+def add_classify_options(c) -> None:
+    """The options of ``classify``, shared with ``batch classify``."""
     c.add_argument("project")
     c.add_argument("--model", default=DEFAULT_MODEL, help=f"bundled name or model file (default {DEFAULT_MODEL})")
     c.add_argument("--device", default="auto", choices=DEVICES)
@@ -78,4 +91,3 @@ def add_parsers(sub) -> None:
     c.add_argument("--label-map", help="catalogue value=class pairs, comma-separated")
     c.add_argument("--tta", action="store_true", help="average the 8 rotations/flips (slower)")
     c.add_argument("--json", action="store_true")
-    c.set_defaults(func=cmd_classify)

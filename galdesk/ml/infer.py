@@ -21,7 +21,7 @@ from galdesk.ml.preprocess import dihedral, preprocess
 from galdesk.ml.weights import LoadedModel, load_model
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["Predictions", "classify_stack", "evaluate", "suspect_labels", "is_oom", "run_batches"]
+__all__ = ["Predictions", "classify_stack", "evaluate", "suspect_labels", "is_oom", "run_batches", "make_predictions"]
 
 _log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from galdesk.project.objects import BASE_COLUMNS, cell_str
 from galdesk.project.store import stack_group
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["classify_project", "train_project", "catalogue_labels", "parse_label_map", "label_columns",
+__all__ = ["classify_project", "classify_targets", "store_predictions", "classify_chunk", "train_project",
+           "catalogue_labels", "parse_label_map", "label_columns",
            "prediction_rows", "binary_roc", "PREDICTION_ORDERS", "DEFAULT_MODEL", "prediction_agreement"]
 
 
@@ -121,7 +122,7 @@ def classify_project(project, model: str = DEFAULT_MODEL, device: str | None = N
         another band count), ``metrics`` (accuracy, ROC AUC, confusion matrix, n_labelled against
         ``label_column``; empty without one) and ``suspects`` (catalogue labels the model confidently contradicts).
     """
-    from galdesk.ml.infer import classify_stack, evaluate, suspect_labels
+    from galdesk.ml.infer import classify_stack
     from galdesk.ml.weights import load_model
 
     ctx = ctx or NullContext()
@@ -129,13 +130,29 @@ def classify_project(project, model: str = DEFAULT_MODEL, device: str | None = N
     project.check_writable("predictions")
     ctx.progress(0.0, "Loading model")
     loaded = load_model(model)
-    in_ch = int((loaded.card.get("architecture") or {}).get("in_channels") or 3)
-    group, rows = stack_group(in_ch), project.image_rows(in_ch)
-    n_images = project.n_images
+    group, rows, index = classify_targets(project, loaded)
     # read a batch at a time from the files: memory does not grow with the project
-    stack = project.stack_view(group, np.asarray(project.objects["row"])[rows].astype(np.int64))
-    preds = classify_stack(stack, loaded, ctx=ctx, batch_size=batch_size, device=device, tta=tta)
-    out = {"classified": int(len(preds)), "skipped": int(n_images - len(preds)), "device": preds.device,
+    preds = classify_stack(project.stack_view(group, index), loaded, ctx=ctx, batch_size=batch_size, device=device,
+                           tta=tta)
+    out = store_predictions(project, rows, preds, label_column, label_map, suspect_threshold)
+    ctx.progress(1.0, f"Classified {len(preds)} objects on {preds.device}")
+    return out
+
+
+def classify_targets(project: Project, loaded) -> tuple[str, np.ndarray, np.ndarray]:
+    """``(group, object rows, stack rows)`` of the cut-outs a loaded model can take (its band count)."""
+    in_ch = int((loaded.card.get("architecture") or {}).get("in_channels") or 3)
+    rows = project.image_rows(in_ch)
+    return stack_group(in_ch), rows, np.asarray(project.objects["row"])[rows].astype(np.int64)
+
+
+def store_predictions(project: Project, rows: np.ndarray, preds, label_column: str | None = None,
+                      label_map: dict | None = None, suspect_threshold: float = 0.9) -> dict:
+    """Store predictions of object ``rows`` as the project's result ``predictions``, with the summary (metrics
+    and suspects against ``label_column``) that :func:`classify_project` returns."""
+    from galdesk.ml.infer import evaluate, suspect_labels
+
+    out = {"classified": int(len(preds)), "skipped": int(project.n_images - len(preds)), "device": preds.device,
            "model": preds.model_id, "model_hash": preds.model_hash, "class_names": preds.class_names,
            "metrics": {}, "suspects": []}
     if label_column:
@@ -153,8 +170,21 @@ def classify_project(project, model: str = DEFAULT_MODEL, device: str | None = N
                         {"class_names": preds.class_names, "model_id": preds.model_id,
                          "model_hash": preds.model_hash, "device": preds.device, "threshold": preds.threshold,
                          "tta": preds.tta, "label_column": label_column, "summary": summary})
-    ctx.progress(1.0, f"Classified {len(preds)} objects on {preds.device}")
     return out
+
+
+def classify_chunk(index, project, model: str, device: str | None = None, tta: bool = False,
+                   batch_size: int = 64) -> tuple[np.ndarray, str]:
+    """``(probabilities, device)`` of the cut-outs at stack rows ``index`` of ``project`` (a path: this runs on a
+    cluster worker, which reads them from the project's files)."""
+    from galdesk.ml.infer import classify_stack
+    from galdesk.ml.weights import load_model
+
+    project = as_project(project)
+    loaded = load_model(model)
+    group = classify_targets(project, loaded)[0]
+    preds = classify_stack(project.stack_view(group, index), loaded, batch_size=batch_size, device=device, tta=tta)
+    return preds.probabilities, preds.device
 
 
 def train_project(project, label_column: str, output: str | Path | None = None, class_names: list[str] | None = None,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from galdesk.tasks import Cancelled, NullContext, TaskContext
 
-__all__ = ["fit_lines_batch", "run_on_dask"]
+__all__ = ["fit_lines_batch", "run_on_dask", "classify_batch"]
 
 
 def _client(scheduler: str, n_workers: int | None, connect_timeout: float):
@@ -112,3 +112,33 @@ def _fit_on_dask(files: list[str], config, redshifts, scheduler: str, ctx: TaskC
     for (k, _a, _b), (_n, fits) in zip(rest, later):
         per_file[k].extend(fits)
     return [sf for fits in per_file for sf in fits]
+
+
+def classify_batch(project, model: str, scheduler: str, ctx: TaskContext | None = None, n_workers: int | None = None,
+                   device: str | None = None, tta: bool = False, label_column: str | None = None,
+                   label_map: dict | None = None, chunk: int = 2048) -> dict:
+    """:func:`galdesk.ml.service.classify_project` with the cut-outs classified on a Dask cluster, ``chunk`` at a
+    time (each worker reads its cut-outs from the project's files, which it must see at the same path); the
+    predictions are stored here. Returns the same summary."""
+    import numpy as np
+
+    from galdesk.ml.infer import make_predictions
+    from galdesk.ml.service import classify_chunk, classify_targets, store_predictions
+    from galdesk.ml.weights import load_model
+    from galdesk.project import as_project
+
+    ctx = ctx or NullContext()
+    project = as_project(project)
+    project.check_writable("predictions")
+    loaded = load_model(model)
+    _group, rows, index = classify_targets(project, loaded)
+    parts = [index[a:a + chunk] for a in range(0, index.size, chunk)]
+    done = run_on_dask(classify_chunk, parts, scheduler, ctx=ctx, n_workers=n_workers, project=str(project.path),
+                       model=str(model), device=device, tta=tta) if parts else []
+    probs = np.concatenate([p for p, _ in done]) if done else np.zeros((0, len(loaded.class_names)), np.float32)
+    devices = sorted({d for _, d in done}) or ["cpu"]
+    n_views = 8 if tta is True else (int(tta) if tta else 1)
+    preds = make_predictions(probs, loaded.class_names, loaded.decision_threshold, model_id=loaded.id,
+                             model_hash=loaded.hash, device="+".join(devices) + " (Dask)", tta=n_views)
+    return store_predictions(project, rows, preds, label_column, label_map)
+
