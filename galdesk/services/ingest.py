@@ -166,11 +166,8 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         Rows that name files add those files; its other columns are joined to the objects by id.
     size : working size in pixels for a new project (default 64)
     ctx : progress/cancel context
-    workers : decoding processes (default: one per core; 1 = in this process); with ``scheduler="local"`` the
-        number of LocalCluster workers
-    scheduler : a Dask scheduler (address, scheduler file or ``"local"``), optional
-        Decode the files on that cluster (:mod:`galdesk.services.batch`; the workers need the files at the same
-        paths); the project is written here, as always.
+    workers : decoding processes (default: one per core; 1 = in this process), or LocalCluster workers
+    scheduler : decode on this Dask cluster (:mod:`galdesk.services.batch`; files at the same paths), optional
 
     Raises
     ------
@@ -209,8 +206,8 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     images: list[ImageData] = []
     spectra: list[SpectrumData] = []
     n = len(files)
-    for done, (fpath, items, error) in enumerate(_read_all([str(f) for f in files], working_size, ctx, workers,
-                                                           scheduler), 1):
+    paths = [str(f) for f in files]
+    for done, (fpath, items, error) in enumerate(_read_all(paths, working_size, ctx, workers, scheduler), 1):
         if error is not None:
             result.problems.append(Problem(fpath, error))
         else:
