@@ -125,7 +125,8 @@ class Project:
         path = project_path(path)
         if exist_ok and is_project(path):
             return cls.open(path)
-        check_new_project(path, working_size)
+        if not path.is_dir():
+            check_new_project(path, working_size)   # every check before a folder is made
         path.mkdir(parents=True, exist_ok=True)
         proj = cls(path, {})
         with proj.writing("create"):
@@ -133,6 +134,8 @@ class Project:
                 if exist_ok:
                     return cls.open(path)
                 raise ProjectError(f"{path}: a project already exists here")
+            # under the lock: a folder another ingest is filling right now is not taken for someone else's files
+            check_new_project(path, working_size)
             proj.manifest = cls._new_manifest(path, working_size)
             proj._write_objects(proj._empty_objects())
             proj.save_manifest()  # last: the manifest is what makes the folder a project

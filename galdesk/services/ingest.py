@@ -176,7 +176,7 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     """
     from galdesk.io.reading import expand_paths
     from galdesk.project import DEFAULT_SIZE, Project, is_project
-    from galdesk.project.lock import LOCK_NAME, ProjectLock
+    from galdesk.project.lock import ProjectLock
     from galdesk.project.store import check_new_project, project_path
 
     ctx = ctx or NullContext()
@@ -184,9 +184,11 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         path = project.path
     else:
         path = project_path(project)
-        if not is_project(path) and (path / LOCK_NAME).exists():
+        if not is_project(path) and path.is_dir():
+            # another process may be making this project right now (its folder exists, its lock file maybe not yet):
+            # wait for the lock, then decide (checking the folder in the middle of its making failed the ingest)
             with ProjectLock(path).hold("ingest"):
-                pass  # another process is making this project right now: wait until it has
+                pass
         project = Project.open(path) if is_project(path) else None
         if project is None:
             check_new_project(path, size or DEFAULT_SIZE)
