@@ -166,8 +166,7 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         Rows that name files add those files; its other columns are joined to the objects by id.
     size : working size in pixels for a new project (default 64)
     ctx : progress/cancel context
-    workers : decoding processes (default: one per core; 1 = in this process), or LocalCluster workers
-    scheduler : decode on this Dask cluster (:mod:`galdesk.services.batch`; files at the same paths), optional
+    workers, scheduler : decoding processes (default: one per core; 1 = here); a Dask cluster to decode on instead
 
     Raises
     ------
@@ -185,8 +184,7 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     else:
         path = project_path(project)
         if not is_project(path) and path.is_dir():
-            # another process may be making this project right now (its folder exists, its lock file maybe not yet):
-            # wait for the lock, then decide (checking the folder in the middle of its making failed the ingest)
+            # another ingest may be making it now: wait for its lock, then decide
             with ProjectLock(path).hold("ingest"):
                 pass
         project = Project.open(path) if is_project(path) else None
@@ -208,8 +206,8 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     images: list[ImageData] = []
     spectra: list[SpectrumData] = []
     n = len(files)
-    paths = [str(f) for f in files]
-    for done, (fpath, items, error) in enumerate(_read_all(paths, working_size, ctx, workers, scheduler), 1):
+    for done, (fpath, items, error) in enumerate(_read_all(list(map(str, files)), working_size, ctx, workers,
+                                                           scheduler), 1):
         if error is not None:
             result.problems.append(Problem(fpath, error))
         else:
