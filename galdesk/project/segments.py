@@ -215,19 +215,13 @@ class ArrayStore:
 
     def write_segment(self, new_planes: dict[str, list[np.ndarray]], spectra: list[SpectrumData]) -> Segment | None:
         """Write ``new_planes`` (group -> list of (C, S, S)) and ``spectra`` as a new segment file, not yet listed
-        (:meth:`commit` lists it); None when there is nothing to write."""
+        (:meth:`commit` lists it, with the object table's commit: ``Project.add``); None when there is nothing
+        to write."""
         if not any(len(v) for v in new_planes.values()) and not spectra:
             return None
         name = self._next_name(self.segments())
         counts = write_arrays(self.folder / name, self.working_size, new_planes, spectra, self.schema_version)
         return Segment(name, counts["stacks"], counts["spectra"])
-
-    def append(self, new_planes: dict[str, list[np.ndarray]], spectra: list[SpectrumData]) -> None:
-        """Write a new segment and list it (the object table's commit unchanged), then merge per the policy."""
-        segment = self.write_segment(new_planes, spectra)
-        if segment is not None:
-            self._write_index([*self.segments(), segment])
-            self.compact()
 
     def compact(self, segments: list[Segment] | None = None) -> None:
         """Merge the newest segments per the policy of the module docstring."""
