@@ -58,21 +58,48 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
     them, so a cancelled command would wait for its longest running fit. Python 3.14 has
     ``terminate_workers()``; before that the pool's worker processes are terminated one by one.
     """
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    results = getattr(pool, "_result_queue", None)
     terminate = getattr(pool, "terminate_workers", None)
     if terminate is not None:
         terminate()
-        return
-    workers = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
-    manager = getattr(pool, "_executor_manager_thread", None)
-    if manager is not None:
-        _quiet_threads.add(manager)
-        _install_excepthook()
-    pool.shutdown(wait=False, cancel_futures=True)
+    else:
+        manager = getattr(pool, "_executor_manager_thread", None)
+        if manager is not None:
+            _quiet_threads.add(manager)
+            _install_excepthook()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in workers:
+            try:
+                proc.terminate()
+            except (OSError, ValueError, AttributeError):  # already gone or closed
+                pass
+    _unblock_manager(workers, results)
+
+
+def _unblock_manager(workers: list, results) -> None:
+    """A worker terminated while it was writing its result leaves half a message in the result pipe; the pool's
+    manager thread then waits for the rest forever, and so does the interpreter's exit, which joins it (seen when
+    a full disk stopped an ingest). Once the workers are gone, closing this process's end of the pipe's writing
+    side gives that read an end of file, which the manager thread takes for a broken pool, and it ends."""
     for proc in workers:
         try:
-            proc.terminate()
-        except (OSError, ValueError, AttributeError):  # already gone or closed
+            proc.join(2.0)
+        except (OSError, ValueError, AssertionError, AttributeError):
             pass
+    writer = getattr(results, "_writer", None)
+    if writer is not None and not any(_alive(p) for p in workers):
+        try:
+            writer.close()
+        except OSError:
+            pass
+
+
+def _alive(proc) -> bool:
+    try:
+        return proc.is_alive()
+    except (ValueError, AssertionError):  # closed
+        return False
 
 
 _quiet_threads: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
