@@ -26,11 +26,17 @@ def test_ingest_real_jpegs_and_spectra(tmp_path, shared_data):
     res = ingest(jpegs + specs, tmp_path / "p", workers=1)
     assert (res.images, res.spectra, res.problems) == (12, 3, [])
     proj = Project.open(tmp_path / "p.galdesk")
-    # stack = the JPEG, flipped so row 0 is the bottom, padded/area-averaged to 64 px
+    # stack = the JPEG, flipped so row 0 is the bottom, padded/area-averaged to 64 px; decoded at a reduced DCT
+    # scale and averaged in 8 bits (io/formats/pil_image.py), so within about a level of the float average of a
+    # full decode, never a shifted or flipped image
     from PIL import Image
 
     raw = np.asarray(Image.open(jpegs[0]).convert("RGB"), dtype=np.float32)[::-1].transpose(2, 0, 1)
-    assert np.allclose(proj.thumbnail_planes(0), resample_planes(raw, 64), atol=1e-3)
+    stored, exact = proj.thumbnail_planes(0), resample_planes(raw, 64)
+    assert np.all(stored == np.round(stored))                       # 8-bit levels
+    assert np.mean(np.abs(stored - exact)) < 1.2
+    assert np.corrcoef(stored.ravel(), exact.ravel())[0, 1] > 0.99
+    assert np.mean(np.abs(stored - exact[:, ::-1])) > 3 * np.mean(np.abs(stored - exact))
     # spectrum as astropy reads it
     row = proj.find(specs[0].stem, "spectrum")
     s = proj.spectrum(row)

@@ -185,6 +185,11 @@ class HDUInfo:
         self._header = None
 
     @property
+    def raw(self) -> str:
+        """The header's 80-character cards as read from the file (up to END)."""
+        return self._raw
+
+    @property
     def header(self):
         if self._header is None:
             from astropy.io import fits

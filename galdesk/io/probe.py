@@ -31,6 +31,11 @@ class Probe:
         File size in bytes.
     is_fits : bool
         The file starts with ``SIMPLE  =``.
+    light : bool
+        The caller keeps only pixels and plain metadata (an ingest): readers may leave out the astropy Header and
+        WCS objects and put the sky position of the centre and the pixel scale in ``meta`` instead.
+    working_size : int or None
+        With ``light``: the size the caller shrinks cut-outs to; a reader may return them shrunk already.
     """
 
     def __init__(self, path: str | os.PathLike, max_bytes: int | None = None) -> None:
@@ -48,6 +53,8 @@ class Probe:
         self.is_fits = self.head.startswith(b"SIMPLE  =")
         self._max_bytes = max_bytes
         self.fits_error: str | None = None
+        self.light = False
+        self.working_size: int | None = None
 
     @cached_property
     def fits_layout(self) -> FitsLayout | None:

@@ -47,6 +47,7 @@ from galdesk.io.model import ImageData, Problem, ReadError, SpectrumData
 from galdesk.io.noise import add_estimated_errors
 from galdesk.io.probe import Probe
 from galdesk.io.registry import identify
+from galdesk.io.shapes import DEFAULT_MAX_ASPECT_RATIO, check_cutout_shape, max_aspect_ratio
 from galdesk.warncap import capture
 
 __all__ = [
@@ -71,8 +72,6 @@ __all__ = [
 MIN_SPECTRUM_PIXELS = 16
 #: Plausible redshifts (a star at -0.1 would move at -30,000 km/s; nothing spectroscopic lies beyond z = 15).
 REDSHIFT_RANGE = (-0.1, 15.0)
-#: Longest/shortest side of a cut-out unless ``GALDESK_MAX_ASPECT_RATIO`` says otherwise.
-DEFAULT_MAX_ASPECT_RATIO = 20.0
 
 #: Suffixes (lower case) of files that a folder walk skips: never images or spectra.
 SKIP_SUFFIXES: frozenset[str] = frozenset(
@@ -94,33 +93,6 @@ _SUFFIX_MAGIC = {".jpg": ("JPEG", b"\xff\xd8"), ".jpeg": ("JPEG", b"\xff\xd8"), 
 # ------------------------------------------------------------------------------------------------------------------
 # Validation shared by every reader
 # ------------------------------------------------------------------------------------------------------------------
-def max_aspect_ratio() -> float:
-    """Longest/shortest side a cut-out may have (``GALDESK_MAX_ASPECT_RATIO`` or the setting ``max_aspect_ratio``,
-    default 20; :func:`galdesk.config.limit`)."""
-    from galdesk.config import limit
-
-    return max(1.0, limit("max_aspect_ratio", DEFAULT_MAX_ASPECT_RATIO))
-
-
-def check_cutout_shape(shape, limit_bytes: int | None = None) -> None:
-    """ValueError unless a ``(bands, ny, nx)`` cut-out is one galaxy's stamp: not thinner than
-    :func:`max_aspect_ratio` (a 1 x 2,000,000 "image" is a spectrum or a table, and padding it to a square would need
-    terabytes), and its square padding (bands x n x n float32, n the longer side) within the data limit."""
-    from galdesk.io import fitshead
-
-    c, ny, nx = (int(v) for v in shape)
-    lo, hi = min(ny, nx), max(ny, nx)
-    limit = max_aspect_ratio()
-    if hi > limit * lo:
-        raise ValueError(f"a {ny} x {nx} image is not a galaxy cut-out: sides in ratio {hi / lo:,.0f}:1, more than "
-                         f"{limit:g}:1 (set GALDESK_MAX_ASPECT_RATIO to allow thinner stamps)")
-    need = c * hi * hi * 4
-    limit_bytes = fitshead.MAX_DATA_BYTES if limit_bytes is None else limit_bytes
-    if need > limit_bytes:
-        raise ValueError(f"a {c} x {ny} x {nx} cut-out needs {fitshead.human_bytes(need)} as a padded float32 "
-                         f"square, over the {fitshead.human_bytes(limit_bytes)} limit")
-
-
 def check_image(img: ImageData) -> ImageData:
     """Enforce the ImageData conventions (float32 ``(n_bands, ny, nx)``, some finite pixel, the shape of a cut-out:
     :func:`check_cutout_shape`); ValueError if broken."""
@@ -216,11 +188,28 @@ def check_spectrum(spec: SpectrumData) -> SpectrumData:
     return spec
 
 
+def _check_probe(p: Path, probe: Probe) -> None:
+    """ReadError for a file that is empty, gzipped FITS, not what its name says, or FITS the guard refused."""
+    if probe.size == 0:
+        raise ReadError(p, "empty file (0 bytes)")
+    if probe.suffix in (".fits.gz", ".fit.gz", ".fts.gz"):
+        raise ReadError(p, "gzip-compressed FITS is not supported: decompress it first (gunzip)")
+    if probe.suffix in FITS_SUFFIXES and not probe.is_fits:
+        raise ReadError(p, f"not a FITS file despite its {probe.suffix} name (starts with {_describe_head(probe)})")
+    magic = _SUFFIX_MAGIC.get(probe.suffix)
+    if magic is not None and not probe.head.startswith(magic[1]):
+        raise ReadError(p, f"not a {magic[0]} file despite its {probe.suffix} name "
+                           f"(starts with {_describe_head(probe)})")
+    if probe.is_fits and probe.fits_layout is None:
+        raise ReadError(p, probe.fits_error or "unreadable FITS file")
+    _check_scaling(p, probe)
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # read / read_paths / expand_paths
 # ------------------------------------------------------------------------------------------------------------------
-def read(path: str | os.PathLike, kind: str | None = None, keep_skipped: bool = False
-         ) -> list[ImageData | SpectrumData]:
+def read(path: str | os.PathLike, kind: str | None = None, keep_skipped: bool = False, light: bool = False,
+         size: int | None = None) -> list[ImageData | SpectrumData]:
     """Read one file with the registered reader that claims it.
 
     Parameters
@@ -231,6 +220,10 @@ def read(path: str | os.PathLike, kind: str | None = None, keep_skipped: bool = 
     keep_skipped : bool
         Also return the skipped targets of the file (module docstring), each with ``meta["skip_reason"]``;
         callers that report per target (ingest, line fits) ask for them.
+    light, size : bool, int
+        For an ingest, which keeps pixels and plain metadata: FITS images come without Header and WCS objects,
+        with the centre's ``ra``/``dec`` and ``pixel_scale_arcsec`` in ``meta`` (:mod:`galdesk.io.wcscore`), and
+        8-bit JPEG/PNG cut-outs already shrunk to ``size`` (:mod:`galdesk.io.formats.pil_image`).
 
     Returns
     -------
@@ -251,19 +244,8 @@ def read(path: str | os.PathLike, kind: str | None = None, keep_skipped: bool = 
         if not p.is_file():  # opening a named pipe would wait for a writer forever
             raise ReadError(p, "not a regular file (a named pipe, socket or device); only regular files are read")
         probe = Probe(p)
-        if probe.size == 0:
-            raise ReadError(p, "empty file (0 bytes)")
-        if probe.suffix in (".fits.gz", ".fit.gz", ".fts.gz"):
-            raise ReadError(p, "gzip-compressed FITS is not supported: decompress it first (gunzip)")
-        if probe.suffix in FITS_SUFFIXES and not probe.is_fits:
-            raise ReadError(p, f"not a FITS file despite its {probe.suffix} name (starts with {_describe_head(probe)})")
-        magic = _SUFFIX_MAGIC.get(probe.suffix)
-        if magic is not None and not probe.head.startswith(magic[1]):
-            raise ReadError(p, f"not a {magic[0]} file despite its {probe.suffix} name "
-                               f"(starts with {_describe_head(probe)})")
-        if probe.is_fits and probe.fits_layout is None:
-            raise ReadError(p, probe.fits_error or "unreadable FITS file")
-        _check_scaling(p, probe)
+        probe.light, probe.working_size = light, (size if light else None)
+        _check_probe(p, probe)
         entry = identify(probe, kind)
         try:
             with capture() as caught:
