@@ -33,6 +33,7 @@ import numpy as np
 from galdesk.fsutil import atomic_write
 from galdesk.io.model import SpectrumData
 from galdesk.project.arrays import SegmentWriter, file_counts, read_spectrum, spectrum_attrs, write_arrays
+from galdesk.project.pending import PendingSegment, stale_pending
 
 __all__ = ["ArrayStore", "Segment", "StackRows", "INDEX_NAME", "LEGACY_NAME", "MAX_SEGMENTS"]
 
@@ -120,16 +121,19 @@ class ArrayStore:
         return sum(s.spectra for s in self.segments())
 
     def leftovers(self) -> list[Path]:
-        """Segment files the index does not list: an append or merge interrupted before its index was written, or
-        merged files a crash kept from being deleted."""
+        """Segment files the index does not list: an append or merge interrupted before its index was written,
+        merged files a crash kept from being deleted, and pending segments of writers that died
+        (:func:`galdesk.project.pending.stale_pending`)."""
         if not self.index_path.exists():
-            return []   # no index (an older project, or a lost index): nothing is judged a leftover without one
+            # no index (an older project, or a lost index): no segment is judged a leftover without one
+            return stale_pending(self.folder)
         try:
             listed = {s.file for s in self.segments()}
         except ValueError:
-            return []   # a damaged index: nothing is judged a leftover by it
+            return stale_pending(self.folder)   # a damaged index: no segment is judged a leftover by it
         # never arrays.h5: the file of an older project (or an older galdesk) is not judged by a newer index
-        return [p for p in self.folder.glob("arrays-*.h5") if _SEGMENT_RE.match(p.name) and p.name not in listed]
+        unlisted = [p for p in self.folder.glob("arrays-*.h5") if _SEGMENT_RE.match(p.name) and p.name not in listed]
+        return unlisted + stale_pending(self.folder)
 
     # -- reading ------------------------------------------------------------------------------------------------------
     def _retry(self, read):
@@ -208,7 +212,8 @@ class ArrayStore:
         return self._retry(read)
 
     # -- writing (the caller holds the project's write lock) ------------------------------------------------------
-    def _next_name(self, segments: list[Segment]) -> str:
+    def next_segment_name(self, segments: list[Segment]) -> str:
+        """The file name of the next segment after ``segments`` (and after any unlisted segment file)."""
         numbers = [int(m.group(1)) for p in [*(s.file for s in segments), *(q.name for q in
                    self.folder.glob("arrays-*.h5"))] if (m := _SEGMENT_RE.match(Path(p).name))]
         return f"arrays-{max(numbers, default=0) + 1:06d}.h5"
@@ -219,9 +224,24 @@ class ArrayStore:
         to write."""
         if not any(len(v) for v in new_planes.values()) and not spectra:
             return None
-        name = self._next_name(self.segments())
+        name = self.next_segment_name(self.segments())
         counts = write_arrays(self.folder / name, self.working_size, new_planes, spectra, self.schema_version)
         return Segment(name, counts["stacks"], counts["spectra"])
+
+    def pending(self) -> PendingSegment:
+        """A new pending segment of this store (:mod:`galdesk.project.pending`)."""
+        return PendingSegment(self.folder, self.working_size, self.schema_version)
+
+    def adopt(self, pending: PendingSegment) -> Segment | None:
+        """``pending`` moved into place as the next segment, not yet listed (the caller holds the write lock and
+        commits it, as :meth:`write_segment`'s); None, and the file deleted, when it holds nothing."""
+        if pending.empty:
+            pending.discard()
+            return None
+        name = self.next_segment_name(self.segments())
+        counts, n_spectra = dict(pending.counts), pending.n_spectra
+        pending.finish(name)
+        return Segment(name, counts, n_spectra)
 
     def compact(self, segments: list[Segment] | None = None) -> None:
         """Merge the newest segments per the policy of the module docstring."""
@@ -237,7 +257,7 @@ class ArrayStore:
     def merge(self, segments: list[Segment], k: int) -> None:
         """Merge the last ``k`` of ``segments`` into one new segment file (streamed), then drop the old files."""
         old = segments[-k:]
-        name = self._next_name(segments)
+        name = self.next_segment_name(segments)
         counts: dict = {}
 
         def write(tmp):

@@ -40,6 +40,7 @@ from galdesk.jsonutil import json_default
 from galdesk.project.journal import Journal
 from galdesk.project.lock import LOCK_NAME, ProjectBusy, ProjectLock
 from galdesk.project.objects import BASE_COLUMNS, appended_rows, cell_str, full_image, join_catalog, stack_group
+from galdesk.project.pending import PendingSegment
 from galdesk.project.segments import ArrayStore, StackRows
 from galdesk.project.table_file import (
     append_rows,
@@ -359,7 +360,8 @@ class Project:
 
     # -- adding data --------------------------------------------------------------------------------------------------
     def add(self, images: Iterable[ImageData] = (), spectra: Iterable[SpectrumData] = (),
-            stacks: dict | None = None, catalog=None, sources: Iterable[str] = ()) -> tuple[int, int]:
+            stacks: dict | None = None, catalog=None, sources: Iterable[str] = (),
+            pending: PendingSegment | None = None) -> tuple[int, int]:
         """Add objects and write the project atomically; returns (n_images_added, n_spectra_added).
 
         Parameters
@@ -370,6 +372,10 @@ class Project:
         spectra : SpectrumData
         catalog : astropy Table or None
             Extra per-object columns joined by ``id`` (already matched by the caller).
+        pending : PendingSegment, optional
+            A segment (:meth:`pending_segment`) that already holds the planes of ``images`` and the arrays of
+            ``spectra``, in that order (an ingest writes them while it reads); ``images`` and ``spectra`` then only
+            give the object rows, and their arrays may have been dropped.
         """
 
         images = list(images)
@@ -378,31 +384,37 @@ class Project:
             return 0, 0
         with self.writing("add"):
             self.refresh()  # under the lock: what another writer added is the base of this write, never lost
-            return self._add(images, spectra, stacks, catalog, sources)
+            return self._add(images, spectra, stacks, catalog, sources, pending)
 
-    def _add(self, images, spectra, stacks, catalog, sources) -> tuple[int, int]:
+    def pending_segment(self) -> PendingSegment:
+        """A new segment file to fill before taking the write lock, then pass to :meth:`add`
+        (:mod:`galdesk.project.pending`); use it as a context manager so that it is deleted if never added."""
+        self.check_writable("new objects")
+        return self.arrays.pending()
+
+    def _add(self, images, spectra, stacks, catalog, sources, pending=None) -> tuple[int, int]:
         from galdesk.io.resample import resample_planes
 
         new_planes: dict[str, list[np.ndarray]] = {}
-        for img in images:
+        for img in images if pending is None else ():
             planes = stacks.get(id(img)) if stacks else None
             new_planes.setdefault(stack_group(img.n_bands), []).append(
                 planes if planes is not None else resample_planes(img.pixels, self.working_size))
         table = appended_rows(self.objects, images, spectra, self._group_counts(), self._n_spectra_stored())
-        self._commit_add(table, new_planes, spectra, catalog)
+        self._commit_add(table, new_planes, spectra, catalog, pending)
         self.manifest.setdefault("sources", []).extend(str(s) for s in sources)
         self.add_history("add", images=len(images), spectra=len(spectra))
         self.save_manifest()
         return len(images), len(spectra)
 
-    def _commit_add(self, table, new_planes, spectra, catalog) -> None:
+    def _commit_add(self, table, new_planes, spectra, catalog, pending=None) -> None:
         """Write the new segment and the new object rows, then commit both in one index write; where the rows
         cannot be appended to the table's file (new columns, a catalogue join), the segment is committed first and
         the table rewritten whole after it. Either way a crash leaves the previous state or rows nothing points to.
         """
         store, path = self.arrays, self.path / "objects.ecsv"
         old = self.objects
-        segment = store.write_segment(new_planes, spectra)
+        segment = store.write_segment(new_planes, spectra) if pending is None else store.adopt(pending)
         segments = store.segments() + ([segment] if segment is not None else [])
         commit = store.objects_commit()
         if catalog is None and path.exists() and can_append(old, table):

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 from galdesk.io.model import ImageData, Problem, SpectrumData
 from galdesk.procutil import stop_pool, worker_pool
 from galdesk.tasks import Cancelled, NullContext, TaskContext
@@ -28,6 +30,8 @@ __all__ = ["IngestResult", "ingest", "read_chunk", "default_workers"]
 #: Below this many files, decoding in this process is faster than starting workers.
 PARALLEL_MIN_FILES = 64
 CHUNK = 32
+#: an ingest writes what it read to its pending segment every this many bytes of arrays (its memory is one batch)
+FLUSH_BYTES = 64 * 1024**2
 #: HDF5 image stacks whose float32 copy exceeds this are read slice by slice (each slice shrunk to the working
 #: size before the next is read), so their size is limited by the project, not by memory or one read.
 STREAM_BYTES = 512 * 1024**2
@@ -76,7 +80,7 @@ def read_chunk(paths: list[str], size: int,
                 out.append((p, streamed, None))
                 continue
             items = [_skipped(p, it) if it.meta.get("skip_reason") else _light(it, size)  # resampling inside the
-                     for it in read(p, keep_skipped=True)]                              # per-file guard too
+                     for it in read(p, keep_skipped=True, light=True, size=size)]      # per-file guard too
         except Cancelled:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is reported per file (MemoryError included)
@@ -203,33 +207,87 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     tables = [(cat_table, str(catalog))] if cat_table is not None else []
     files = _redshift_catalogs(files, tables, result)
 
-    images: list[ImageData] = []
-    spectra: list[SpectrumData] = []
+    sink = _Sink(path, project, working_size, result)
     n = len(files)
-    for done, (fpath, items, error) in enumerate(_read_all(list(map(str, files)), working_size, ctx, workers,
-                                                           scheduler), 1):
-        if error is not None:
-            result.problems.append(Problem(fpath, error))
-        else:
-            result.problems.extend(it for it in items if isinstance(it, Problem))
-            items = [it for it in items if not isinstance(it, Problem)]
-            for it in _name_by_catalog(items, id_for_path.get(fpath)):
-                (images if isinstance(it, ImageData) else spectra).append(it)
-        if done % 16 == 0 or done == n:
-            ctx.progress(0.9 * done / max(n, 1), f"Read {done}/{n} files")
-    ctx.check_cancelled()
-    if project is None:
-        if not images and not spectra:
-            return result  # nothing could be read: no empty project is left to block the next try
-        project, result.created = _new_project(path, working_size)
+    reads = _read_all(list(map(str, files)), working_size, ctx, workers, scheduler)
     try:
-        _write(project, result, images, spectra, sources, tables, ctx)
+        for done, (fpath, items, error) in enumerate(reads, 1):
+            if error is not None:
+                result.problems.append(Problem(fpath, error))
+            else:
+                result.problems.extend(it for it in items if isinstance(it, Problem))
+                sink.take(_name_by_catalog([it for it in items if not isinstance(it, Problem)],
+                                           id_for_path.get(fpath)))
+            if done % 16 == 0 or done == n:
+                ctx.progress(0.9 * done / max(n, 1), f"Read {done}/{n} files")
+        ctx.check_cancelled()
+        if sink.pending is None:
+            return result  # nothing could be read: no empty project is left to block the next try
+        sink.flush()
+        _write(sink.project, result, sink.images, sink.spectra, sources, tables, ctx, sink.pending)
     except BaseException:
-        if result.created:  # a new project that could not be written completely is removed, not left half-made
-            project.close()
-            shutil.rmtree(path, ignore_errors=True)
+        reads.close()   # stops the workers now, not when the traceback is freed (a full disk while writing)
+        sink.abandon()
         raise
     return result
+
+
+class _Sink:
+    """Where an ingest puts what it reads: each batch of cut-outs and spectra goes into a pending segment of the
+    project (:mod:`galdesk.project.pending`) as it comes, so memory holds one batch and the object rows, not the
+    stack; the project itself is made when the first object arrives."""
+
+    def __init__(self, path, project, working_size: int, result: IngestResult) -> None:
+        self.path, self.project, self.working_size, self.result = path, project, working_size, result
+        self.pending = None
+        self.images: list[ImageData] = []     # for the object rows; their pixels are dropped once written
+        self.spectra: list[SpectrumData] = []
+        self._planes: dict[str, list] = {}
+        self._spectra: list[SpectrumData] = []
+        self._bytes = 0
+        self._dropped = 0
+
+    def take(self, items: list) -> None:
+        from galdesk.project.objects import stack_group
+
+        if items and self.pending is None:
+            if self.project is None:
+                self.project, self.result.created = _new_project(self.path, self.working_size)
+            self.pending = self.project.pending_segment()
+        for it in items:
+            if isinstance(it, ImageData):
+                self._planes.setdefault(stack_group(it.n_bands), []).append(it.pixels)
+                self._bytes += it.pixels.nbytes
+                self.images.append(it)
+            else:
+                self._spectra.append(it)
+                self._bytes += 8 * 4 * len(it)
+                self.spectra.append(it)
+        if self._bytes >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the batch into the pending segment and drop its arrays from memory."""
+        if self.pending is None:
+            return
+        self.pending.add(self._planes, self._spectra)
+        for planes in self._planes.values():
+            planes.clear()
+        for it in self.images[self._dropped:]:
+            it.pixels = np.empty((it.n_bands, 0, 0), np.float32)   # the band count stays, for the rows
+        self._dropped = len(self.images)
+        for sp in self._spectra:
+            sp.wavelength = sp.flux = sp.ivar = sp.resolution_kms = np.empty(0)
+            sp.mask = np.empty(0, bool)
+        self._spectra, self._bytes = [], 0
+
+    def abandon(self) -> None:
+        """Cancelled or failed: delete the pending segment, and a project this ingest made."""
+        if self.pending is not None:
+            self.pending.discard()
+        if self.result.created and self.project is not None:
+            self.project.close()
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _catalog_files(catalog, result: IngestResult):
@@ -288,14 +346,14 @@ def _redshift_catalogs(files: list, tables: list, result: IngestResult) -> list:
     return kept
 
 
-def _write(project, result: IngestResult, images, spectra, sources, tables, ctx: TaskContext) -> None:
-    """Add what was read, join the catalogues (``(table, name)``) and note them, all under the project's write lock
-    (a second ingest into the same project waits, then adds to what this one wrote)."""
+def _write(project, result: IngestResult, images, spectra, sources, tables, ctx: TaskContext, pending) -> None:
+    """Commit the pending segment with the object rows, join the catalogues (``(table, name)``) and note them, all
+    under the project's write lock (a second ingest into the same project waits, then adds to what this one
+    wrote)."""
     ctx.progress(0.92, "Writing project")
-    stacks = {id(im): im.pixels for im in images}
     with project.writing("ingest"):
-        result.images, result.spectra = project.add(images, spectra, stacks=stacks,
-                                                    sources=[str(s) for s in sources])
+        result.images, result.spectra = project.add(images, spectra, sources=[str(s) for s in sources],
+                                                    pending=pending)
         if tables and len(project.objects):
             for table, name in tables:
                 result.catalog_matched += project.join_catalog(table)
