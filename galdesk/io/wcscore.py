@@ -4,8 +4,9 @@
 lookup-table distortions and runs ``wcsfix``); an ingest needs two numbers from it, the sky position of the
 cut-out's centre and its pixel scale. :func:`centre_and_scale` builds a bare :class:`astropy.wcs.Wcsprm` from the
 WCS cards alone (~0.07 ms) and converts one pixel. A header with distortion cards (SIP ``A_ORDER``, ``CPDIS``,
-``D2IMDIS``, TPV ``PV1_5``+), which move the centre by up to arcseconds, goes through the full WCS instead, so the
-numbers are the same as ``WCS(header).all_pix2world`` in every case.
+``D2IMDIS``, TPV ``PV1_5``+) or a DSS plate solution, which move the centre by milli-arcseconds to arcseconds,
+goes through the full WCS instead, so the numbers are the same as ``WCS(header).all_pix2world`` in every case
+(checked on astropy's own WCS test headers, tests/test_fast_read.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ __all__ = ["wcs_cards", "centre_and_scale"]
 _WCS_KEY = re.compile(
     r"^(?:WCSAXES|CTYPE\d|CRVAL\d|CRPIX\d|CDELT\d|CUNIT\d|CROTA\d|CD\d_\d|PC\d_\d|PV\d_\d+|PS\d_\d+|LONPOLE|LATPOLE"
     r"|RADESYS|RADECSYS|EQUINOX|EPOCH|MJD-OBS|DATE-OBS)$")
-_DISTORTION = re.compile(r"^(?:A_ORDER|B_ORDER|AP_ORDER|BP_ORDER|CPDIS\d|D2IMDIS\d|PV\d_(?:[5-9]|\d\d))$")
+#: distortion cards, and the DSS plate solution (``PLTRAH``, ``AMDX``n), which the full WCS translates itself
+_DISTORTION = re.compile(r"^(?:A_ORDER|B_ORDER|AP_ORDER|BP_ORDER|CPDIS\d|D2IMDIS\d|PV\d_(?:[5-9]|\d\d)"
+                         r"|PLTRAH|AMDX\d+)$")
 
 
 def wcs_cards(raw_header: str) -> tuple[str, bool]:
