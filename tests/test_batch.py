@@ -94,3 +94,67 @@ def test_batch_classify_on_a_dask_cluster_equals_a_local_classify(shared_data, t
     r = subprocess.run([sys.executable, "-m", "galdesk", "batch", "classify", str(tmp_path / "p.galdesk"),
                         "--workers", "1", "--device", "cpu", "--json"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and json.loads(r.stdout)["classified"] == 30, r.stderr[-2000:]
+
+
+def test_batch_features_on_a_dask_cluster_equal_galdesk_features(shared_data, tmp_path):
+    """`galdesk batch features` (chunks of 8 on two LocalCluster workers) stores the features `galdesk features`
+    stores, averaged over the same four rotations."""
+    import numpy as np
+
+    from galdesk.cli import main
+    from galdesk.project import Project
+    from galdesk.services.ingest import ingest
+
+    files = sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:30]
+    ingest(files, tmp_path / "p", workers=1)
+    proj = tmp_path / "p.galdesk"
+    assert main(["features", str(proj), "--rotations", "4", "--device", "cpu", "--json"]) == 0
+    local = Project.open(proj).load_result("features")
+    assert main(["batch", "features", str(proj), "--rotations", "4", "--device", "cpu", "--workers", "2",
+                 "--chunk", "8", "--json"]) == 0
+    dask = Project.open(proj).load_result("features")
+    assert np.array_equal(local[0]["row"], dask[0]["row"]) and local[0]["features"].shape == (30, 192)
+    assert np.allclose(local[0]["features"], dask[0]["features"], rtol=1e-5, atol=1e-5)
+    assert local[1]["rotations"] == dask[1]["rotations"] == 4 and "Dask" in dask[1]["device"]
+    assert not (proj / "batch").exists()          # the finished batch's checkpoints are gone
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL of a process group is POSIX")
+def test_a_killed_batch_classify_continues_where_it_stopped(shared_data, tmp_path):
+    """Killed (SIGKILL, with its LocalCluster) after some chunks finished, `galdesk batch classify` started again
+    runs only the chunks it had not finished and stores the predictions of an uninterrupted local run."""
+    import os
+    import signal
+    import time
+
+    import numpy as np
+
+    from galdesk.ml.service import classify_project
+    from galdesk.project import Project
+    from galdesk.project.results import load_predictions
+    from galdesk.services.ingest import ingest
+
+    files = sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:120]
+    ingest(files, tmp_path / "p", workers=1)
+    proj = tmp_path / "p.galdesk"
+    classify_project(proj, device="cpu")
+    ref = load_predictions(Project.open(proj))
+    (proj / "results" / "predictions.h5").unlink()
+    cmd = [sys.executable, "-m", "galdesk", "batch", "classify", str(proj), "--workers", "1", "--device", "cpu",
+           "--chunk", "4"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(list(proj.glob("batch/classify-*/chunk-*.npz"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    still_running = first.poll() is None
+    os.killpg(first.pid, signal.SIGKILL)        # the command and its cluster's processes
+    first.wait(30)
+    kept = len(list(proj.glob("batch/classify-*/chunk-*.npz")))
+    assert still_running and 3 <= kept < 30, kept
+    assert not (proj / "results" / "predictions.h5").exists()       # nothing committed by the killed run
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"resuming: {kept} of 30 tasks already done" in r.stderr
+    got = load_predictions(Project.open(proj))
+    assert np.array_equal(got.rows, ref.rows) and np.allclose(got.prob, ref.prob, atol=1e-5)
+    assert not (proj / "batch").exists()

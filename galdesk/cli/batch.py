@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from galdesk.cli.classify import add_classify_options, cmd_classify
+from galdesk.cli.cluster import add_feature_options, cmd_features
 from galdesk.cli.common import fail, print_json
 from galdesk.cli.lines import add_fit_options, config_from_args, report_problems
 
@@ -61,7 +62,16 @@ def add_parsers(sub) -> None:
     c.add_argument("--scheduler", default="local", help="Dask scheduler address (tcp://host:8786), scheduler file, "
                                                          "or 'local' (default: a LocalCluster here)")
     c.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
+    c.add_argument("--chunk", type=int, default=2048, help="cut-outs per task (default 2048)")
     c.set_defaults(func=cmd_classify)
+    e = bsub.add_parser("features", help="CNN features of a project's cut-outs on a Dask cluster (the workers read "
+                                         "the project's files at the same path); the same as `galdesk features`")
+    add_feature_options(e)
+    e.add_argument("--scheduler", default="local", help="Dask scheduler address (tcp://host:8786), scheduler file, "
+                                                         "or 'local' (default: a LocalCluster here)")
+    e.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
+    e.add_argument("--chunk", type=int, default=2048, help="cut-outs per task (default 2048)")
+    e.set_defaults(func=cmd_features)
     i = bsub.add_parser("ingest", help="read many files into a project, decoding them on a Dask cluster")
     i.add_argument("sources", nargs="*", help="files or folders")
     i.add_argument("-o", "--output", required=True, help="project folder (NAME or NAME.galdesk)")

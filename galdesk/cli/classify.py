@@ -20,7 +20,8 @@ def cmd_classify(args) -> int:
 
             out = classify_batch(args.project, args.model, args.scheduler, ctx=ConsoleContext(quiet=args.json),
                                  n_workers=args.workers, device=device_option(args.device), tta=args.tta,
-                                 label_column=args.label_column, label_map=parse_label_map(args.label_map))
+                                 label_column=args.label_column, label_map=parse_label_map(args.label_map),
+                                 chunk=args.chunk)
         else:
             out = classify_project(args.project, model=args.model, device=device_option(args.device),
                                    label_column=args.label_column, label_map=parse_label_map(args.label_map),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from galdesk.cli.common import DEVICES, EXIT_OK, device_option, fail, message, print_json
 
-__all__ = ["add_parsers", "cmd_cluster"]
+__all__ = ["add_parsers", "add_feature_options", "cmd_cluster", "cmd_features"]
 
 
 def cmd_cluster(args) -> int:
@@ -71,8 +71,63 @@ def cmd_cluster(args) -> int:
     return EXIT_OK
 
 
+def cmd_features(args) -> int:
+    """``galdesk features`` (here) and ``galdesk batch features`` (``args.scheduler``: on a Dask cluster)."""
+    from galdesk.project import Project, ProjectError  # noqa: PLC0415
+    from galdesk.tasks import ConsoleContext  # noqa: PLC0415
+
+    ctx = ConsoleContext(quiet=args.json)
+    try:
+        project = Project.open(args.project)
+    except ProjectError as exc:
+        return fail("features", message(exc))
+    try:
+        if getattr(args, "scheduler", None):
+            from galdesk.services.batch import features_batch  # noqa: PLC0415
+
+            rows, feats = features_batch(project, args.model, rotations=args.rotations or False,
+                                         scheduler=args.scheduler, ctx=ctx, n_workers=args.workers,
+                                         device=device_option(args.device), chunk=args.chunk)
+        else:
+            from galdesk.cluster.features import extract_features  # noqa: PLC0415
+
+            rows, feats = extract_features(project, args.model, rotations=args.rotations or False, ctx=ctx,
+                                           device=device_option(args.device))
+        attrs = project.load_result("features")[1]
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        return fail("features", message(exc))
+    finally:
+        project.close()
+    if not rows.size:
+        return fail("features", f"{project.path}: no cut-outs with the bands the model {args.model} takes")
+    out = {"project": str(project.path), "objects": int(rows.size), "dim": int(feats.shape[1]),
+           "model": attrs.get("model_id"), "model_hash": attrs.get("model_hash"), "device": attrs.get("device"),
+           "rotations": attrs.get("rotations")}
+    if args.json:
+        print_json(out)
+    else:
+        print(f"features of {out['objects']} objects ({out['dim']} numbers each, {out['model']}, averaged over "
+              f"{out['rotations']} view(s), on {out['device']}) stored in {project.path / 'results/features.h5'}")
+    return EXIT_OK
+
+
+def add_feature_options(f) -> None:
+    """The options of ``features``, shared with ``batch features``."""
+    f.add_argument("project")
+    f.add_argument("--model", default="gz1-binary",
+                   help="image CNN whose penultimate layer gives the features (bundled name or file)")
+    f.add_argument("--rotations", type=int, choices=[0, 4, 8], default=0,
+                   help="average the features over 4 rotations or 8 rotations and flips (default 0: none)")
+    f.add_argument("--device", default="auto", choices=DEVICES)
+    f.add_argument("--json", action="store_true")
+
+
 def add_parsers(sub) -> None:
-    """Add ``cluster`` to the ``galdesk`` sub-command parsers."""
+    """Add ``cluster`` and ``features`` to the ``galdesk`` sub-command parsers."""
+    f = sub.add_parser("features", help="penultimate-layer CNN features of a project's cut-outs, stored in the "
+                                        "project (results/features.h5) for clustering and export")
+    add_feature_options(f)
+    f.set_defaults(func=cmd_features)
     c = sub.add_parser("cluster", help="Ward clustering of CNN features with cuts (global, per-branch or "
                                        "suggested by rotation consistency)")
     c.add_argument("project")

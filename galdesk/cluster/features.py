@@ -28,9 +28,9 @@ from galdesk.project import as_project
 from galdesk.project.store import stack_group
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["extract_features", "rotated_features", "view_features", "load_features", "image_rows_for", "PCA",
-           "fit_pca", "VIEWS", "LAYER", "n_views", "load_feature_model", "stack_and_rows", "DESCRIPTORS",
-           "is_descriptors", "main_band_count"]
+__all__ = ["feature_targets", "features_chunk", "extract_features", "rotated_features", "view_features",
+           "load_features", "image_rows_for", "PCA", "fit_pca", "VIEWS", "LAYER", "n_views", "load_feature_model",
+           "stack_and_rows", "DESCRIPTORS", "is_descriptors", "main_band_count"]
 
 LAYER = "penultimate"
 VIEWS = {1: [0], 4: [0, 1, 2, 3], 8: list(range(8))}   # indices for galdesk.ml.preprocess.dihedral
@@ -242,6 +242,25 @@ def rotated_features(project, model="gz1-binary", rotations=8, rows=None, ctx: T
     feats, _ = view_features(stack, loaded, VIEWS[nv], ctx=ctx, batch_size=batch_size, device=device,
                              label="Rotated copies")
     return rows, feats
+
+
+def feature_targets(project, model="gz1-binary"):
+    """``(loaded model, object rows, stack rows)`` of the cut-outs ``model`` can take (its band count)."""
+    loaded = load_feature_model(model)
+    group, rows = image_rows_for(project, int((loaded.card.get("architecture") or {}).get("in_channels") or 3))
+    index = np.asarray(project.objects["row"])[rows].astype(np.int64) if rows.size else np.zeros(0, np.int64)
+    return loaded, rows, index
+
+
+def features_chunk(index, project, model="gz1-binary", views=(0,), device: str | None = None,
+                   batch_size: int = 64) -> tuple[np.ndarray, dict]:
+    """:func:`view_features` of the cut-outs at stack rows ``index`` of ``project`` (a path: this runs on a cluster
+    worker, which reads them from the project's files); ``(features (n, views, D), info)``."""
+    project = as_project(project)
+    loaded = load_feature_model(model)
+    group, _rows = image_rows_for(project, int((loaded.card.get("architecture") or {}).get("in_channels") or 3))
+    return view_features(project.stack_view(group, np.asarray(index, np.int64)), loaded, views,
+                         batch_size=batch_size, device=device)
 
 
 def load_features(project) -> tuple[np.ndarray, np.ndarray, dict] | None:

@@ -174,9 +174,9 @@ def store_predictions(project: Project, rows: np.ndarray, preds, label_column: s
 
 
 def classify_chunk(index, project, model: str, device: str | None = None, tta: bool = False,
-                   batch_size: int = 64) -> tuple[np.ndarray, str]:
-    """``(probabilities, device)`` of the cut-outs at stack rows ``index`` of ``project`` (a path: this runs on a
-    cluster worker, which reads them from the project's files)."""
+                   batch_size: int = 64) -> tuple[np.ndarray, dict]:
+    """``(probabilities, {"device": device})`` of the cut-outs at stack rows ``index`` of ``project`` (a path: this
+    runs on a cluster worker, which reads them from the project's files)."""
     from galdesk.ml.infer import classify_stack
     from galdesk.ml.weights import load_model
 
@@ -184,7 +184,7 @@ def classify_chunk(index, project, model: str, device: str | None = None, tta: b
     loaded = load_model(model)
     group = classify_targets(project, loaded)[0]
     preds = classify_stack(project.stack_view(group, index), loaded, batch_size=batch_size, device=device, tta=tta)
-    return preds.probabilities, preds.device
+    return preds.probabilities, {"device": preds.device}
 
 
 def train_project(project, label_column: str, output: str | Path | None = None, class_names: list[str] | None = None,

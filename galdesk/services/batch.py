@@ -9,16 +9,22 @@ The task functions are the same plain functions the GUI and the CLI use (:func:`
   started with ``dask scheduler`` / ``dask worker`` or dask-jobqueue on an HPC system. The workers need galdesk
   installed and the files visible at the same paths.
 
-Progress is reported as results arrive; cancel stops waiting and cancels the futures not yet run.
+Progress is reported as results arrive; cancel stops waiting and cancels the futures not yet run. The results are
+committed here, by the one process that started the batch; until then each finished chunk is kept on disk
+(:mod:`galdesk.services.checkpoint`), so that a killed ``classify`` or ``features`` batch, started again, runs only
+the chunks it had not finished.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from galdesk.services.checkpoint import Checkpoint
 from galdesk.tasks import Cancelled, NullContext, TaskContext
 
-__all__ = ["fit_lines_batch", "run_on_dask", "classify_batch"]
+__all__ = ["fit_lines_batch", "run_on_dask", "classify_batch", "features_batch"]
 
 
 def _client(scheduler: str, n_workers: int | None, connect_timeout: float):
@@ -34,34 +40,46 @@ def _client(scheduler: str, n_workers: int | None, connect_timeout: float):
     return Client(scheduler, timeout=connect_timeout), None
 
 
-def _map(client, fn, items: list, ctx: TaskContext, label: str, **kwargs) -> list:
-    """``[fn(item, **kwargs) ...]`` on the client's cluster, in input order, with progress and cancel."""
+def _map(client, fn, items: list, ctx: TaskContext, label: str, checkpoint=None, **kwargs) -> list:
+    """``[fn(item, **kwargs) ...]`` on the client's cluster, in input order, with progress and cancel; with a
+    :class:`~galdesk.services.checkpoint.Checkpoint`, the items it holds are not run again and each new result is
+    kept in it as it arrives."""
     from dask.distributed import as_completed
 
-    futures = client.map(fn, items, pure=False, **kwargs)
-    index = {f.key: i for i, f in enumerate(futures)}
-    results: list = [None] * len(items)
-    done = 0
+    done = checkpoint.load() if checkpoint is not None else {}
+    done = {i: r for i, r in done.items() if i < len(items)}
+    if done:
+        ctx.log(f"resuming: {len(done)} of {len(items)} {label} already done")
+    todo = [i for i in range(len(items)) if i not in done]
+    futures = client.map(fn, [items[i] for i in todo], pure=False, **kwargs)
+    index = {f.key: i for f, i in zip(futures, todo)}
+    results: list = [done.get(i) for i in range(len(items))]
+    n_done = len(done)
     for fut in as_completed(futures):
         if ctx.cancelled():
             client.cancel(futures)
             raise Cancelled()
-        results[index[fut.key]] = fut.result()
-        done += 1
-        ctx.progress(done / max(len(items), 1), f"{done}/{len(items)} {label} on the cluster")
+        i = index[fut.key]
+        results[i] = fut.result()
+        if checkpoint is not None:
+            checkpoint.save(i, results[i])
+        n_done += 1
+        ctx.progress(n_done / max(len(items), 1), f"{n_done}/{len(items)} {label} on the cluster")
     return results
 
 
 def run_on_dask(fn, items: list, scheduler: str, ctx: TaskContext | None = None, n_workers: int | None = None,
-                connect_timeout: float = 10.0, **kwargs) -> list:
+                connect_timeout: float = 10.0, checkpoint=None, **kwargs) -> list:
     """``[fn(item, **kwargs) for item in items]`` on a Dask cluster, in input order, with progress and cancel.
 
     ``connect_timeout`` (s): how long to try to reach a remote scheduler before giving up with an OSError.
+    ``checkpoint``: keep finished items there and skip those it already holds (:mod:`galdesk.services.checkpoint`;
+    ``fn`` then returns ``(array, json-able dict)``).
     """
     ctx = ctx or NullContext()
     client, cluster = _client(scheduler, n_workers, connect_timeout)
     try:
-        return _map(client, fn, items, ctx, "tasks", **kwargs)
+        return _map(client, fn, items, ctx, "tasks", checkpoint=checkpoint, **kwargs)
     finally:
         client.close()
         if cluster is not None:
@@ -119,9 +137,8 @@ def classify_batch(project, model: str, scheduler: str, ctx: TaskContext | None 
                    label_map: dict | None = None, chunk: int = 2048) -> dict:
     """:func:`galdesk.ml.service.classify_project` with the cut-outs classified on a Dask cluster, ``chunk`` at a
     time (each worker reads its cut-outs from the project's files, which it must see at the same path); the
-    predictions are stored here. Returns the same summary."""
-    import numpy as np
-
+    predictions are stored here. Returns the same summary. A batch that was killed continues from its finished
+    chunks (:mod:`galdesk.services.checkpoint`)."""
     from galdesk.ml.infer import make_predictions
     from galdesk.ml.service import classify_chunk, classify_targets, store_predictions
     from galdesk.ml.weights import load_model
@@ -133,12 +150,44 @@ def classify_batch(project, model: str, scheduler: str, ctx: TaskContext | None 
     loaded = load_model(model)
     _group, rows, index = classify_targets(project, loaded)
     parts = [index[a:a + chunk] for a in range(0, index.size, chunk)]
+    checkpoint = Checkpoint(project.path, "classify", {"model": loaded.hash, "tta": tta, "device": device,
+                                                       "index": index, "chunk": chunk})
     done = run_on_dask(classify_chunk, parts, scheduler, ctx=ctx, n_workers=n_workers, project=str(project.path),
-                       model=str(model), device=device, tta=tta) if parts else []
+                       model=str(model), device=device, tta=tta, checkpoint=checkpoint) if parts else []
     probs = np.concatenate([p for p, _ in done]) if done else np.zeros((0, len(loaded.class_names)), np.float32)
-    devices = sorted({d for _, d in done}) or ["cpu"]
+    devices = sorted({d["device"] for _, d in done}) or ["cpu"]
     n_views = 8 if tta is True else (int(tta) if tta else 1)
     preds = make_predictions(probs, loaded.class_names, loaded.decision_threshold, model_id=loaded.id,
                              model_hash=loaded.hash, device="+".join(devices) + " (Dask)", tta=n_views)
-    return store_predictions(project, rows, preds, label_column, label_map)
+    summary = store_predictions(project, rows, preds, label_column, label_map)
+    checkpoint.clear()
+    return summary
 
+
+def features_batch(project, model: str = "gz1-binary", rotations=False, scheduler: str = "local",
+                   ctx: TaskContext | None = None, n_workers: int | None = None, device: str | None = None,
+                   chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`galdesk.cluster.features.extract_features` with the cut-outs run through the network on a Dask
+    cluster, ``chunk`` at a time; the result ``"features"`` is stored here, the same as a local run's. A batch that
+    was killed continues from its finished chunks (:mod:`galdesk.services.checkpoint`)."""
+    from galdesk.cluster.features import VIEWS, feature_targets, features_chunk, n_views
+    from galdesk.project import as_project
+
+    ctx = ctx or NullContext()
+    project = as_project(project)
+    project.check_writable("the features")
+    nv = n_views(rotations)
+    loaded, rows, index = feature_targets(project, model)
+    parts = [index[a:a + chunk] for a in range(0, index.size, chunk)]
+    checkpoint = Checkpoint(project.path, "features", {"model": loaded.hash, "views": VIEWS[nv], "device": device,
+                                                       "index": index, "chunk": chunk})
+    done = run_on_dask(features_chunk, parts, scheduler, ctx=ctx, n_workers=n_workers, project=str(project.path),
+                       model=str(model), views=VIEWS[nv], device=device, checkpoint=checkpoint) if parts else []
+    if not done:
+        raise ValueError(f"{project.path}: no cut-outs the model can take")
+    features = np.concatenate([f for f, _ in done]).mean(axis=1).astype(np.float32)
+    info = dict(done[0][1])
+    info["device"] = "+".join(sorted({d["device"] for _, d in done})) + " (Dask)"
+    project.save_result("features", {"row": rows, "features": features}, {**info, "rotations": nv})
+    checkpoint.clear()
+    return rows, features
