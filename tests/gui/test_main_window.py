@@ -294,3 +294,31 @@ def test_cursor_readout_names_the_band_and_the_position(qtbot, window, shared_da
     value = float(fits.getdata(path)[12, 10])
     assert text.startswith("x=11 y=13") and f"{view.image.bands[0]}={value:.5g}" in text, text
     assert "RA=" in text and "Dec=" in text
+
+
+def test_the_image_view_draws_an_ra_dec_grid_from_the_wcs(qtbot):
+    """The Grid button draws lines of constant RA and Dec with their labels; it is off for a file without a WCS
+    and while the image is rotated (the grid is drawn on the image as the file has it)."""
+    from astropy.wcs import WCS
+
+    from galdesk.gui.widgets.image_view import ImageView
+    from galdesk.io.model import ImageData
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval, w.wcs.crpix = [150.1, 2.2], [32.5, 32.5]
+    w.wcs.cd = np.array([[-0.262, 0], [0, 0.262]]) / 3600
+    view = ImageView()
+    qtbot.addWidget(view)
+    rng = np.random.default_rng(0)
+    view.set_image(ImageData(rng.normal(size=(1, 64, 64)).astype(np.float32), ["r"], "a.fits", "a", wcs=w))
+    assert view.grid_btn.isEnabled() and view.grid is None
+    view.grid_btn.setChecked(True)
+    assert view.grid is not None and len(view.grid.lines) >= 4
+    x, _y = view.grid_curves["ra"].getData()
+    assert x is not None and np.isfinite(x).sum() > 20
+    assert {t.toPlainText() for t in view.grid_labels} >= {"+02°12′00″"}
+    view.rotate()
+    assert not view.grid_btn.isEnabled() and view.grid is None and not view.grid_labels
+    view.set_image(ImageData(rng.normal(size=(1, 64, 64)).astype(np.float32), ["r"], "b.png", "b"))
+    assert not view.grid_btn.isEnabled() and "no celestial WCS" in view.grid_btn.toolTip()

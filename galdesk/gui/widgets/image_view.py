@@ -148,6 +148,7 @@ class ImageView(QWidget):
         self.item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.item)
         self._build_colour_bar()
+        self._build_grid()
         self.readout = QLabel(" ")
         self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.header = QPlainTextEdit()
@@ -158,9 +159,13 @@ class ImageView(QWidget):
         self.header.setFont(font)
         self.rot_btn = QPushButton("Rotate 90°")
         self.flip_btn = QPushButton("Flip")
+        self.grid_btn = QPushButton("Grid")
+        self.grid_btn.setCheckable(True)
+        self.grid_btn.setToolTip("RA/Dec coordinate grid from the file's WCS (as DS9's Analysis > Coordinate Grid)")
         bar = QHBoxLayout()
         bar.addWidget(self.rot_btn)
         bar.addWidget(self.flip_btn)
+        bar.addWidget(self.grid_btn)
         bar.addWidget(self.readout, 1)
 
         left = QWidget()
@@ -185,6 +190,7 @@ class ImageView(QWidget):
         self.controls.changed.connect(self._on_controls_changed)
         self.rot_btn.clicked.connect(self.rotate)
         self.flip_btn.clicked.connect(self.flip)
+        self.grid_btn.toggled.connect(lambda _on: self._draw_grid())
         self._proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse_moved)
 
     def _build_colour_bar(self) -> None:
@@ -211,6 +217,49 @@ class ImageView(QWidget):
         self.cbar.getAxis("bottom").setTicks([[(p, f"{v:.4g}") for p, v in ticks]])
         self.cbar.setVisible(True)
 
+    def _build_grid(self) -> None:
+        pen = pg.mkPen((80, 255, 120, 200), width=1)
+        self.grid_curves = {k: pg.PlotCurveItem(pen=pen, connect="finite") for k in ("ra", "dec")}
+        for curve in self.grid_curves.values():
+            curve.setZValue(10)
+            self.view.addItem(curve)
+        self.grid_labels: list[pg.TextItem] = []
+        self.grid = None
+
+    def _draw_grid(self) -> None:
+        """The RA/Dec grid (:func:`galdesk.skygrid.sky_grid`) over the image, when asked for and possible."""
+        from galdesk.skygrid import sky_grid
+
+        for label in self.grid_labels:
+            self.view.removeItem(label)
+        self.grid_labels = []
+        for curve in self.grid_curves.values():
+            curve.setData([], [])
+        wcs = getattr(self.image, "wcs", None)
+        has_wcs = self.image is not None and wcs is not None
+        self.grid_btn.setEnabled(has_wcs and not (self.rotation or self.flipped))
+        self.grid_btn.setToolTip("RA/Dec coordinate grid from the file's WCS (as DS9's Analysis > Coordinate Grid)"
+                                 if has_wcs and not (self.rotation or self.flipped) else
+                                 "the grid is drawn on the image as the file has it: undo the rotation or flip"
+                                 if has_wcs else "no celestial WCS in this file's header")
+        if not (self.grid_btn.isChecked() and self.grid_btn.isEnabled()):
+            self.grid = None
+            return
+        ny, nx = self.image.shape
+        self.grid = sky_grid(wcs, ny, nx)
+        for kind, curve in self.grid_curves.items():
+            x, y = self.grid.polyline(kind)
+            curve.setData(x + 0.5, y + 0.5)     # pixel centres: the image item's pixel i spans [i, i + 1]
+        for line in self.grid.lines:
+            if line.label_at is None:
+                continue
+            text = pg.TextItem(line.label, color=(80, 255, 120), anchor=(0.5, 0.0) if line.kind == "ra" else
+                               (0.0, 0.5))
+            text.setZValue(11)
+            text.setPos(line.label_at[0] + 0.5, line.label_at[1] + 0.5)
+            self.view.addItem(text)
+            self.grid_labels.append(text)
+
     # -- public --------------------------------------------------------------------------------------------------------
     def set_image(self, image) -> None:
         """Show an :class:`~galdesk.io.model.ImageData` (or None to clear)."""
@@ -220,6 +269,7 @@ class ImageView(QWidget):
             self.item.clear()
             self.header.setPlainText("")
             self.readout.setText(" ")
+            self._draw_grid()
             return
         self.controls.set_bands(list(image.bands), rgb8=image.rgb)
         self.settings.band = self.controls.settings().band
@@ -232,7 +282,8 @@ class ImageView(QWidget):
             text = f"(no FITS header: {image.meta.get('image_format') or 'image'} file)\n{image.source}"
         self.header.setPlainText(text)
         self._redraw()
-        self.view.autoRange(padding=0.02)
+        self._draw_grid()
+        self.view.autoRange(padding=0.02, items=[self.item])
 
     def set_settings(self, settings: DisplaySettings) -> None:
         band = self.settings.band
@@ -244,11 +295,13 @@ class ImageView(QWidget):
     def rotate(self) -> None:
         self.rotation = (self.rotation + 1) % 4
         self._redraw()
-        self.view.autoRange(padding=0.02)
+        self._draw_grid()
+        self.view.autoRange(padding=0.02, items=[self.item])
 
     def flip(self) -> None:
         self.flipped = not self.flipped
         self._redraw()
+        self._draw_grid()
 
     def rendered(self) -> np.ndarray | None:
         """The (ny, nx, 3) uint8 array on screen (row 0 at the bottom), for tests."""
