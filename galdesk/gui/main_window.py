@@ -17,8 +17,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QTabWidget,
 )
 
@@ -27,8 +25,8 @@ from galdesk.config import data_dir, load_settings, log_path
 from galdesk.gui.errors import log_exception
 from galdesk.gui.state import AppState
 from galdesk.gui.tabs.data_tab import DataTab
+from galdesk.gui.widgets.activity import Activity
 from galdesk.gui.worker import TaskRunner
-from galdesk.tasks import eta_text
 
 __all__ = ["MainWindow"]
 
@@ -106,18 +104,15 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         self.device_label = QLabel("device: …")
         self.count_label = QLabel("no project")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(220)
-        self.progress.setTextVisible(True)
-        self.progress.hide()
-        self.progress_label = QLabel("")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.hide()
-        self.cancel_btn.clicked.connect(self.cancel_task)
-        sb.addPermanentWidget(self.progress_label)
-        sb.addPermanentWidget(self.progress)
-        sb.addPermanentWidget(self.cancel_btn)
+        # one progress + Cancel for every long job: this window's own (ingest) and the tabs' (classify, cluster,
+        # line fits), whichever tab is shown
+        self.activity = Activity()
+        self._job = None
+        sb.addPermanentWidget(self.activity)
+        for title, tab in self.extra_tabs.items():
+            for panel in (getattr(tab, "panel", None), getattr(tab, "tasks", None)):
+                if panel is not None and hasattr(panel, "attach"):
+                    panel.attach(self.activity)
         sb.addPermanentWidget(self.count_label)
         sb.addPermanentWidget(self.device_label)
 
@@ -338,10 +333,8 @@ class MainWindow(QMainWindow):
 
     # -- long work --------------------------------------------------------------------------------------------------
     def _start(self, title, fn, *args, on_result=None, **kwargs) -> None:
-        self.progress.setValue(0)
-        self.progress.show()
-        self.cancel_btn.show()
-        self.progress_label.setText(title)
+        self._on_task_done()
+        self._job = self.activity.begin(title, self.cancel_task)
         self.runner.start(fn, *args, on_result=on_result, on_error=self._on_task_error,
                           on_progress=self._on_progress, on_cancelled=self._on_task_cancelled, **kwargs)
         self.runner.done.connect(self._on_task_done, Qt.UniqueConnection)
@@ -353,9 +346,8 @@ class MainWindow(QMainWindow):
 
     @Slot(float, str, float)
     def _on_progress(self, fraction, message, eta) -> None:
-        self.progress.setValue(int(fraction * 1000))
-        eta_s = eta_text(eta if eta >= 0 else None)
-        self.progress_label.setText(message + (f"  (ETA {eta_s})" if eta_s else ""))
+        if self._job is not None:
+            self._job.progress(fraction, message, eta)
 
     def _on_task_error(self, exc, tb) -> None:
         log_exception(exc, tb)
@@ -365,9 +357,9 @@ class MainWindow(QMainWindow):
         self.state.status.emit("Cancelled; nothing was changed")
 
     def _on_task_done(self) -> None:
-        self.progress.hide()
-        self.cancel_btn.hide()
-        self.progress_label.setText("")
+        if self._job is not None:
+            self._job.end()
+            self._job = None
 
     def _probe_device(self) -> None:
         def probe(ctx=None):

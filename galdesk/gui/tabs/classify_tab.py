@@ -283,7 +283,7 @@ class ClassifyTab(QWidget):
             return
         opts = self._options()
         self.panel.start(classify_project, str(project.path), model=model, tta=self.tta.isChecked(), **opts,
-                         on_result=self._on_classified)
+                         on_result=self._on_classified, job_title="Classify")
 
     def train(self) -> None:
         from galdesk.ml.service import train_project
@@ -302,7 +302,7 @@ class ClassifyTab(QWidget):
         cfg = TrainConfig(epochs=self.epochs.value(), device=opts["device"])
         self.panel.start(train_project, str(project.path), column, class_names=classes,
                          label_map=opts["label_map"], config=cfg, on_epoch=self._bridge.epoch.emit,
-                         on_result=self._on_trained)
+                         on_result=self._on_trained, job_title="Train")
 
     def cancel(self) -> None:
         self.panel.cancel()

@@ -239,7 +239,7 @@ class DendrogramTab(QWidget):
         self.panel.set_progress(0.0)
         self.panel.start(compute_job, str(project.path), model, int(self.rotations.currentData()),
                          self.average.isChecked(), float(self.threshold.value()), current_author(),
-                         on_result=self._on_computed)
+                         on_result=self._on_computed, job_title="Features and Ward tree")
 
     def suggest(self) -> None:
         """Cuts suggested by rotation consistency (computed on a worker, then committed)."""

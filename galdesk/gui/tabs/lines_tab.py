@@ -423,7 +423,8 @@ class LinesTab(QWidget):
         if project is None or project.n_spectra == 0:
             QMessageBox.information(self, "Lines", "The project has no spectra.")
             return
-        self.tasks.start(fit_project, str(project.path), self.config(), on_result=self._on_batch)
+        self.tasks.start(fit_project, str(project.path), self.config(), on_result=self._on_batch,
+                         job_title="Fit all spectra")
 
     def _on_batch(self, results) -> None:
         from galdesk.lines.batch import batch_summary

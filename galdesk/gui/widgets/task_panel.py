@@ -9,6 +9,8 @@
 - A failed job is logged with its traceback (:func:`galdesk.gui.errors.log_exception`), shown as
   ``"failed: …"`` and in a warning box titled with the panel's title.
 - Cancel stops the job at its next check; its late results reach nobody.
+- With :meth:`attach`, jobs started with a ``job_title`` also show in the window's status bar
+  (:class:`galdesk.gui.widgets.activity.Activity`), whose Cancel is this panel's.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class TaskPanel(QWidget):
         self._busy = False
         self._runnable = True
         self._also: list[QWidget] = []
+        self._activity = None
+        self._job = None
         self.buttons = [QPushButton(text) for text in run_texts]
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
@@ -127,33 +131,49 @@ class TaskPanel(QWidget):
             w.setEnabled(self._runnable and not self._busy)
         self.cancel_btn.setEnabled(self._busy)
 
+    def attach(self, activity) -> None:
+        """Show the jobs started with a ``job_title`` in ``activity`` (the status bar's) too."""
+        self._activity = activity
+
+    def _end_job(self) -> None:
+        if self._job is not None:
+            self._job.end()
+            self._job = None
+
     # -- jobs ------------------------------------------------------------------------------------------------------
-    def start(self, fn, *args, on_result=None, on_error=None, on_cancelled=None, progress: bool = True, **kwargs):
+    def start(self, fn, *args, on_result=None, on_error=None, on_cancelled=None, progress: bool = True,
+              job_title: str | None = None, **kwargs):
         """Run ``fn(*args, ctx=ctx, **kwargs)`` on the worker; callbacks run on the GUI thread.
 
         ``on_error`` runs after the failure was logged and shown; ``progress=False`` leaves the bar and the status
-        line alone while the job reports.
+        line alone while the job reports; ``job_title``: show the job in the attached status-bar activity.
         """
 
         def done(value) -> None:
+            self._end_job()
             self._set_busy(False)
             if on_result is not None:
                 on_result(value)
 
         def failed(exc, tb) -> None:
+            self._end_job()
             self._set_busy(False)
             self.fail(exc, tb)
             if on_error is not None:
                 on_error(exc, tb)
 
         def stopped() -> None:
+            self._end_job()
             self._set_busy(False)
             self.set_status(JOB_CANCELLED_TEXT)
             if on_cancelled is not None:
                 on_cancelled()
 
+        self._end_job()   # a new start cancels the running job
         worker = self.runner.start(fn, *args, on_result=done, on_error=failed, on_cancelled=stopped,
                                    on_progress=self.show_progress if progress else None, **kwargs)
+        if self._activity is not None and job_title:
+            self._job = self._activity.begin(job_title, self.cancel)
         self._set_busy(True)
         return worker
 
@@ -162,6 +182,8 @@ class TaskPanel(QWidget):
         self.set_progress(fraction)
         e = eta_text(eta if eta >= 0 else None)
         self.set_status(message + (f"   ETA {e}" if e else ""))
+        if self._job is not None:
+            self._job.progress(fraction, message, eta)
 
     def fail(self, exc, tb: str | None = None) -> None:
         """Report a failure (of this panel's job or of another one of its owner): log, status line, warning box."""
@@ -177,6 +199,7 @@ class TaskPanel(QWidget):
     def stop(self) -> None:
         """Stop the job without a word (the owner is about to start another, or its data went away)."""
         self.runner.cancel()
+        self._end_job()
         if self._busy:
             self._set_busy(False)
 
