@@ -24,7 +24,7 @@ import numpy as np
 from galdesk.services.checkpoint import Checkpoint
 from galdesk.tasks import Cancelled, NullContext, TaskContext
 
-__all__ = ["fit_lines_batch", "run_on_dask", "classify_batch", "features_batch"]
+__all__ = ["fit_lines_batch", "run_on_dask", "stream_on_dask", "classify_batch", "features_batch"]
 
 
 def _client(scheduler: str, n_workers: int | None, connect_timeout: float):
@@ -80,6 +80,42 @@ def run_on_dask(fn, items: list, scheduler: str, ctx: TaskContext | None = None,
     client, cluster = _client(scheduler, n_workers, connect_timeout)
     try:
         return _map(client, fn, items, ctx, "tasks", checkpoint=checkpoint, **kwargs)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def stream_on_dask(fn, items: list, scheduler: str, ctx: TaskContext | None = None, n_workers: int | None = None,
+                   connect_timeout: float = 10.0, ahead: int = 4, **kwargs):
+    """Yield ``fn(item, **kwargs)`` for each item, in input order, computed on a Dask cluster with at most ``ahead``
+    tasks per worker thread submitted and not yet yielded: memory holds a few results, not all of them (an
+    ingest's decoded cut-outs). Progress as results arrive; cancel between them."""
+    from dask.distributed import wait
+
+    ctx = ctx or NullContext()
+    client, cluster = _client(scheduler, n_workers, connect_timeout)
+    try:
+        limit = max(2, ahead * max(1, sum((client.nthreads() or {}).values())))
+        futures: dict[int, object] = {}
+        submitted = 0
+        for i in range(len(items)):
+            while submitted < len(items) and submitted - i < limit:
+                futures[submitted] = client.submit(fn, items[submitted], pure=False, **kwargs)
+                submitted += 1
+            fut = futures.pop(i)
+            while not fut.done():
+                if ctx.cancelled():
+                    client.cancel(list(futures.values()) + [fut])
+                    raise Cancelled()
+                try:
+                    wait([fut], timeout=0.2)
+                except TimeoutError:
+                    pass
+            result = fut.result()
+            fut.release()
+            ctx.progress((i + 1) / max(len(items), 1), f"{i + 1}/{len(items)} tasks on the cluster")
+            yield result
     finally:
         client.close()
         if cluster is not None:

@@ -366,11 +366,12 @@ def _read_all(paths: list[str], size: int, ctx: TaskContext, workers: int | None
     """Yield ``(path, items, error)`` per file, decoding in worker processes when it pays, or on a Dask cluster."""
     chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
     if scheduler is not None and chunks:
-        from galdesk.services.batch import run_on_dask
+        from galdesk.services.batch import stream_on_dask
         from galdesk.tasks import ScaledContext
 
-        for part in run_on_dask(read_chunk, chunks, scheduler, ctx=ScaledContext(ctx, 0.0, 0.9), n_workers=workers,
-                                size=size):
+        # in file order, a few chunks ahead: the decoded cut-outs go to the pending segment as they come
+        for part in stream_on_dask(read_chunk, chunks, scheduler, ctx=ScaledContext(ctx, 0.0, 0.9),
+                                   n_workers=workers, size=size):
             yield from part
         return
     workers = default_workers() if workers is None else max(1, int(workers))

@@ -55,7 +55,7 @@ class Activity(QWidget):
         self.label = QLabel("")
         # a long message is cut, never widens the window (1,280 px screens); the tooltip has it all
         self.label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.label.setMinimumWidth(120)
+        self.label.setMinimumWidth(180)
         self.label.setMaximumWidth(420)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)

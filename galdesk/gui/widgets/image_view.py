@@ -253,10 +253,13 @@ class ImageView(QWidget):
         for line in self.grid.lines:
             if line.label_at is None:
                 continue
-            text = pg.TextItem(line.label, color=(80, 255, 120), anchor=(0.5, 0.0) if line.kind == "ra" else
-                               (0.0, 0.5))
+            x, y = line.label_at
+            # inside the image, against the edge the line leaves by (y runs up: anchor y 1 puts text above)
+            edge = min((abs(x + 0.5), (0.0, 0.5)), (abs(x - nx + 0.5), (1.0, 0.5)), (abs(y + 0.5), (0.5, 1.0)),
+                       (abs(y - ny + 0.5), (0.5, 0.0)))
+            text = pg.TextItem(line.label, color=(80, 255, 120), anchor=edge[1], fill=pg.mkBrush(0, 0, 0, 150))
             text.setZValue(11)
-            text.setPos(line.label_at[0] + 0.5, line.label_at[1] + 0.5)
+            text.setPos(x + 0.5, y + 0.5)
             self.view.addItem(text)
             self.grid_labels.append(text)
 
