@@ -322,3 +322,36 @@ def test_the_image_view_draws_an_ra_dec_grid_from_the_wcs(qtbot):
     assert not view.grid_btn.isEnabled() and view.grid is None and not view.grid_labels
     view.set_image(ImageData(rng.normal(size=(1, 64, 64)).astype(np.float32), ["r"], "b.png", "b"))
     assert not view.grid_btn.isEnabled() and "no celestial WCS" in view.grid_btn.toolTip()
+
+
+def test_a_colour_composite_with_per_band_limits(qtbot):
+    """Bands of very different brightness: the Lupton composite keeps their ratio (the faint band is dark), the
+    per-band composite puts each band through its own limits (each channel reaches full scale), and its stretch
+    applies while the colour map does not; the choice round-trips through the display settings."""
+    from galdesk.display import DisplaySettings
+    from galdesk.gui.widgets.image_view import PER_BAND, ImageView
+    from galdesk.io.model import ImageData
+
+    yy, xx = np.mgrid[:64, :64] - 31.5
+    blob = np.exp(-(xx**2 + yy**2) / 50.0)
+    rng = np.random.default_rng(2)
+    px = np.stack([s * blob + 0.001 * s * rng.normal(size=blob.shape) for s in (1.0, 10.0, 100.0)]).astype(np.float32)
+    view = ImageView()
+    qtbot.addWidget(view)
+    view.set_image(ImageData(px, ["g", "r", "i"], "a.fits", "a"))
+    lupton = view.rendered().astype(float)
+    blue_lupton = lupton[..., 2].max()                    # g (the faintest) is blue
+    assert not view.controls.stretch.isEnabled()
+    view.controls.band.setCurrentIndex(view.controls.band.findData(PER_BAND))
+    s = view.settings
+    assert s.band is None and s.composite == "stretch"
+    assert view.controls.stretch.isEnabled() and not view.controls.cmap.isEnabled()
+    per_band = view.rendered().astype(float)
+    assert per_band[..., 2].max() >= 250 and blue_lupton < 0.5 * per_band[..., 2].max()
+    assert DisplaySettings.from_dict(s.to_dict()).composite == "stretch"
+    again = ImageView()
+    qtbot.addWidget(again)
+    again.set_image(ImageData(px, ["g", "r", "i"], "a.fits", "a"))
+    again.set_settings(s)
+    assert again.controls.band.currentData() == PER_BAND
+    assert np.array_equal(again.rendered(), view.rendered())

@@ -22,6 +22,9 @@ from galdesk.display import CMAPS, LIMITS, STRETCHES, DisplaySettings, limits_fo
 
 __all__ = ["ImageView", "DisplayControls"]
 
+#: the band combo's entry for a colour composite with each band through its own limits
+PER_BAND = -1
+
 LIMIT_LABELS = {"minmax": "min/max", "zscale": "zscale", "99": "99%", "99.5": "99.5%", "99.9": "99.9%",
                 "manual": "manual"}
 
@@ -71,30 +74,46 @@ class DisplayControls(QWidget):
         self.band.clear()
         if len(bands) >= 3:
             self.band.addItem("colour (as is)" if rgb8 else "colour (Lupton)", None)
+            if not rgb8:   # each band through its own limits (by the Limits rule) and the stretch, as DS9's RGB frame
+                self.band.addItem("colour (per-band limits)", PER_BAND)
         for i, b in enumerate(bands):
             self.band.addItem(b or f"band {i}", i)
         idx = self.band.findData(current)
         self.band.setCurrentIndex(max(idx, 0))
         self._block = False
-        self._settings.band = self.band.currentData()
+        self._take_band()
         self._update_enabled()
+
+    def _take_band(self) -> None:
+        """The band combo's choice into the settings: a band, the Lupton composite or the per-band composite."""
+        data = self.band.currentData()
+        self._settings.band = None if data in (None, PER_BAND) else data
+        if data == PER_BAND:
+            self._settings.composite = "stretch"
+        elif data is None:
+            self._settings.composite = "lupton"
 
     def _update_enabled(self) -> None:
         """Controls that do nothing for what is shown are disabled, and say why: an 8-bit colour cut-out (JPEG,
         PNG) is shown as it is; a Lupton composite has its own asinh stretch and colours, its limits apply to the
         band average."""
         composite = self._settings.band is None and self._n_bands >= 3
+        per_band = composite and not self._rgb8 and self._settings.composite == "stretch"
         manual = self._settings.limits == "manual"
         as_is = composite and self._rgb8
         why = ("an 8-bit colour cut-out is shown as it is: choose a band to stretch it" if as_is else
                "the Lupton composite has its own asinh stretch and colours: choose a band for these" if composite
                else "")
-        for w in (self.stretch, self.cmap):
-            w.setEnabled(not composite)
-            w.setToolTip(why)
+        self.stretch.setEnabled(not composite or per_band)
+        self.stretch.setToolTip("applied to each band" if per_band else why)
+        self.cmap.setEnabled(not composite)
+        self.cmap.setToolTip("a colour composite has its own colours: choose a band for a colour map"
+                             if per_band else why)
         self.limits.setEnabled(not as_is)
-        self.limits.setToolTip(why if as_is else ("limits of the band average (the composite's common scale)"
-                                                  if composite else ""))
+        self.limits.setToolTip(why if as_is else
+                               ("each band's own limits by this rule (manual: the same limits for every band)"
+                                if per_band else "limits of the band average (the composite's common scale)"
+                                if composite else ""))
         for w in (self.vmin, self.vmax):
             w.setEnabled(manual and not as_is)
 
@@ -104,6 +123,8 @@ class DisplayControls(QWidget):
         self.stretch.setCurrentText(s.stretch)
         self.limits.setCurrentIndex(max(self.limits.findData(s.limits), 0))
         self.cmap.setCurrentText(s.cmap)
+        if s.band is None and self.band.findData(PER_BAND) >= 0:
+            self.band.setCurrentIndex(self.band.findData(PER_BAND if s.composite == "stretch" else None))
         self._block = False
         self._update_enabled()
 
@@ -124,7 +145,7 @@ class DisplayControls(QWidget):
         s.stretch = self.stretch.currentText()
         s.limits = self.limits.currentData()
         s.cmap = self.cmap.currentText()
-        s.band = self.band.currentData()
+        self._take_band()
         manual = s.limits == "manual"
         self._update_enabled()
         s.vmin, s.vmax = (self.vmin.value(), self.vmax.value()) if manual else (None, None)
@@ -276,6 +297,7 @@ class ImageView(QWidget):
             return
         self.controls.set_bands(list(image.bands), rgb8=image.rgb)
         self.settings.band = self.controls.settings().band
+        self.settings.composite = self.controls.settings().composite
         hdr = image.header
         if hasattr(hdr, "tostring"):
             text = hdr.tostring(sep="\n")
