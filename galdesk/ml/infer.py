@@ -160,7 +160,10 @@ def run_batches(model: torch.nn.Module, n: int, make_batch: Callable[[int, int, 
                         xv = view(x, k) if (view is not None and n_views > 1) else x
                         p = p + torch.softmax(model(xv).float(), dim=1)
                     p = p / n_views
-            out.append(p.float().cpu().numpy())
+            p = p.float().cpu().numpy()
+            if not out:    # one array for all, made once: small per-batch arrays left between the batches' large
+                out.append(np.empty((n, p.shape[1]), np.float32))   # freed blocks would pin the heap (it grew)
+            out[0][i:j] = p
         except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
             if not is_oom(exc):
                 raise
@@ -185,8 +188,7 @@ def run_batches(model: torch.nn.Module, n: int, make_batch: Callable[[int, int, 
         ctx.progress(i / n, f"{label} {i}/{n}")
     info["final_batch_size"] = batch_size
     info["seconds"] = time.monotonic() - t0
-    k_out = out[0].shape[1] if out else 0
-    probs = np.concatenate(out, axis=0) if out else np.zeros((0, k_out), np.float32)
+    probs = out[0] if out else np.zeros((0, 0), np.float32)
     return probs, device, info
 
 
