@@ -35,7 +35,7 @@ def cmd_classify(args) -> int:
         print(f"classified {out['classified']} objects with {out['model']} on {out['device']}")
         m = out["metrics"]
         if m:
-            print(f"against {args.label_column}: accuracy {m['accuracy']}, ROC AUC {m['roc_auc']}, "
+            print(f"against {args.label_column}: accuracy {_num(m.get('accuracy'))}, ROC AUC {_num(m.get('roc_auc'))}, "
                   f"n_labelled {m['n_labelled']}; {len(out['suspects'])} suspect label(s)")
     return EXIT_OK
 
@@ -59,8 +59,13 @@ def cmd_train(args) -> int:
     else:
         test = (out["metrics"] or {}).get("test") or {}
         print(f"model saved to {out['model']} (best epoch {out['best_epoch']}); test accuracy "
-              f"{test.get('accuracy')}, ROC AUC {test.get('roc_auc')}")
+              f"{_num(test.get('accuracy'))}, ROC AUC {_num(test.get('roc_auc'))}")
     return EXIT_OK
+
+
+def _num(value) -> str:
+    """A metric as a terminal shows it: three decimals (the JSON keeps every digit)."""
+    return f"{value:.3f}" if isinstance(value, (int, float)) else str(value)
 
 
 def add_parsers(sub) -> None:
