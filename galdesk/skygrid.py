@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import astropy.units as u
 import numpy as np
+from astropy.coordinates import Angle
 
 __all__ = ["GridLine", "SkyGrid", "sky_grid", "format_ra", "format_dec"]
 
@@ -62,32 +64,20 @@ def _step(span: float, target: int, unit: float) -> float:
 
 
 def format_ra(deg: float, step: float) -> str:
-    """RA as DS9 labels it (``10h00m28.6s``), to the precision the step needs."""
-    seconds = (deg % 360.0) / 15.0 * 3600.0
+    """RA as DS9 labels it (``10h00m28.6s``), to the fields and precision the step needs (astropy ``Angle``)."""
     decimals = 1 if step * 240.0 < 1 - 1e-9 else 0
-    seconds = round(seconds, decimals) % 86400.0
-    h, rem = divmod(seconds, 3600.0)
-    m, s = divmod(rem, 60.0)
-    if step >= 15.0 - 1e-9:
-        return f"{int(h)}h"
-    if step * 240.0 >= 60.0 - 1e-9:
-        return f"{int(h)}h{int(m):02d}m"
-    return f"{int(h)}h{int(m):02d}m{s:0{3 + decimals if decimals else 2}.{decimals}f}s"
+    seconds = round((deg % 360.0) * 240.0, decimals) % 86400.0   # rounded first: 23h59m59.99s is 0h00m00s
+    fields = 1 if step >= 15.0 - 1e-9 else 2 if step * 240.0 >= 60.0 - 1e-9 else 3
+    return Angle(seconds / 240.0, u.deg).to_string(unit=u.hourangle, sep="hms", fields=fields, precision=decimals,
+                                                   pad=False)
 
 
 def format_dec(deg: float, step: float) -> str:
-    """Dec as DS9 labels it (``+02°12′36″``), to the precision the step needs."""
-    sign = "-" if deg < -1e-12 else "+"
-    arcsec = abs(deg) * 3600.0
+    """Dec as DS9 labels it (``+02°12′36″``), to the fields and precision the step needs (astropy ``Angle``)."""
     decimals = 1 if step * 3600.0 < 1 - 1e-9 else 0
-    arcsec = round(arcsec, decimals)
-    d, rem = divmod(arcsec, 3600.0)
-    m, s = divmod(rem, 60.0)
-    if step >= 1.0 - 1e-9:
-        return f"{sign}{int(d):02d}°"
-    if step * 60.0 >= 1.0 - 1e-9:
-        return f"{sign}{int(d):02d}°{int(m):02d}′"
-    return f"{sign}{int(d):02d}°{int(m):02d}′{s:0{3 + decimals if decimals else 2}.{decimals}f}″"
+    fields = 1 if step >= 1.0 - 1e-9 else 2 if step * 60.0 >= 1.0 - 1e-9 else 3
+    return Angle(deg, u.deg).to_string(unit=u.deg, format="unicode", fields=fields, precision=decimals,
+                                       alwayssign=True, pad=True)
 
 
 def sky_grid(wcs, ny: int, nx: int, target: int = 4, samples: int = 200) -> SkyGrid:

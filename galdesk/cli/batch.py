@@ -53,24 +53,26 @@ def cmd_batch_ingest(args) -> int:
     return cmd_ingest(args)
 
 
+def _add_cluster_options(p) -> None:
+    """Where a project's cut-outs are run through a network: the scheduler, LocalCluster workers, chunk size."""
+    p.add_argument("--scheduler", default="local", help="Dask scheduler address (tcp://host:8786), scheduler file, "
+                                                         "or 'local' (default: a LocalCluster here)")
+    p.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
+    p.add_argument("--chunk", type=int, default=2048, help="cut-outs per task (default 2048)")
+
+
 def add_parsers(sub) -> None:
     b = sub.add_parser("batch", help="batch work over many files, locally or on a Dask cluster")
     bsub = b.add_subparsers(dest="batch_command", metavar="TASK", required=True)
     c = bsub.add_parser("classify", help="classify a project's cut-outs on a Dask cluster (the workers read the "
                                          "project's files at the same path)")
     add_classify_options(c)
-    c.add_argument("--scheduler", default="local", help="Dask scheduler address (tcp://host:8786), scheduler file, "
-                                                         "or 'local' (default: a LocalCluster here)")
-    c.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
-    c.add_argument("--chunk", type=int, default=2048, help="cut-outs per task (default 2048)")
+    _add_cluster_options(c)
     c.set_defaults(func=cmd_classify)
     e = bsub.add_parser("features", help="CNN features of a project's cut-outs on a Dask cluster (the workers read "
                                          "the project's files at the same path); the same as `galdesk features`")
     add_feature_options(e)
-    e.add_argument("--scheduler", default="local", help="Dask scheduler address (tcp://host:8786), scheduler file, "
-                                                         "or 'local' (default: a LocalCluster here)")
-    e.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
-    e.add_argument("--chunk", type=int, default=2048, help="cut-outs per task (default 2048)")
+    _add_cluster_options(e)
     e.set_defaults(func=cmd_features)
     i = bsub.add_parser("ingest", help="read many files into a project, decoding them on a Dask cluster")
     i.add_argument("sources", nargs="*", help="files or folders")

@@ -168,6 +168,21 @@ def _fit_on_dask(files: list[str], config, redshifts, scheduler: str, ctx: TaskC
     return [sf for fits in per_file for sf in fits]
 
 
+def _chunks_on_dask(task: str, fn, project, index: np.ndarray, chunk: int, scheduler: str, ctx: TaskContext,
+                    n_workers: int | None, key: dict, **kwargs) -> tuple[list, str, Checkpoint]:
+    """``fn(part, project=..., **kwargs)`` for the stack rows ``index`` in parts of ``chunk``, on a Dask cluster,
+    resumable (:class:`~galdesk.services.checkpoint.Checkpoint` keyed by ``key``, the rows, the chunk size and the
+    device asked for); returns the ``(array, meta)`` results, the devices they ran on ("cpu (Dask)") and the
+    checkpoint to clear once the caller has committed the results."""
+    parts = [index[a:a + chunk] for a in range(0, index.size, chunk)]
+    checkpoint = Checkpoint(project.path, task, {**key, "device": kwargs.get("device"), "index": index,
+                                                 "chunk": chunk})
+    done = run_on_dask(fn, parts, scheduler, ctx=ctx, n_workers=n_workers, project=str(project.path),
+                       checkpoint=checkpoint, **kwargs) if parts else []
+    used = "+".join(sorted({meta["device"] for _, meta in done}) or ["cpu"]) + " (Dask)"
+    return done, used, checkpoint
+
+
 def classify_batch(project, model: str, scheduler: str, ctx: TaskContext | None = None, n_workers: int | None = None,
                    device: str | None = None, tta: bool = False, label_column: str | None = None,
                    label_map: dict | None = None, chunk: int = 2048) -> dict:
@@ -185,16 +200,13 @@ def classify_batch(project, model: str, scheduler: str, ctx: TaskContext | None 
     project.check_writable("predictions")
     loaded = load_model(model)
     _group, rows, index = classify_targets(project, loaded)
-    parts = [index[a:a + chunk] for a in range(0, index.size, chunk)]
-    checkpoint = Checkpoint(project.path, "classify", {"model": loaded.hash, "tta": tta, "device": device,
-                                                       "index": index, "chunk": chunk})
-    done = run_on_dask(classify_chunk, parts, scheduler, ctx=ctx, n_workers=n_workers, project=str(project.path),
-                       model=str(model), device=device, tta=tta, checkpoint=checkpoint) if parts else []
+    done, used, checkpoint = _chunks_on_dask("classify", classify_chunk, project, index, chunk, scheduler, ctx,
+                                             n_workers, {"model": loaded.hash, "tta": tta}, model=str(model),
+                                             device=device, tta=tta)
     probs = np.concatenate([p for p, _ in done]) if done else np.zeros((0, len(loaded.class_names)), np.float32)
-    devices = sorted({d["device"] for _, d in done}) or ["cpu"]
     n_views = 8 if tta is True else (int(tta) if tta else 1)
     preds = make_predictions(probs, loaded.class_names, loaded.decision_threshold, model_id=loaded.id,
-                             model_hash=loaded.hash, device="+".join(devices) + " (Dask)", tta=n_views)
+                             model_hash=loaded.hash, device=used, tta=n_views)
     summary = store_predictions(project, rows, preds, label_column, label_map)
     checkpoint.clear()
     return summary
@@ -214,16 +226,13 @@ def features_batch(project, model: str = "gz1-binary", rotations=False, schedule
     project.check_writable("the features")
     nv = n_views(rotations)
     loaded, rows, index = feature_targets(project, model)
-    parts = [index[a:a + chunk] for a in range(0, index.size, chunk)]
-    checkpoint = Checkpoint(project.path, "features", {"model": loaded.hash, "views": VIEWS[nv], "device": device,
-                                                       "index": index, "chunk": chunk})
-    done = run_on_dask(features_chunk, parts, scheduler, ctx=ctx, n_workers=n_workers, project=str(project.path),
-                       model=str(model), views=VIEWS[nv], device=device, checkpoint=checkpoint) if parts else []
-    if not done:
+    if not index.size:
         raise ValueError(f"{project.path}: no cut-outs the model can take")
+    done, used, checkpoint = _chunks_on_dask("features", features_chunk, project, index, chunk, scheduler, ctx,
+                                             n_workers, {"model": loaded.hash, "views": VIEWS[nv]},
+                                             model=str(model), views=VIEWS[nv], device=device)
     features = np.concatenate([f for f, _ in done]).mean(axis=1).astype(np.float32)
-    info = dict(done[0][1])
-    info["device"] = "+".join(sorted({d["device"] for _, d in done})) + " (Dask)"
+    info = {**done[0][1], "device": used}
     project.save_result("features", {"row": rows, "features": features}, {**info, "rotations": nv})
     checkpoint.clear()
     return rows, features
