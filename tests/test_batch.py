@@ -158,3 +158,155 @@ def test_a_killed_batch_classify_continues_where_it_stopped(shared_data, tmp_pat
     got = load_predictions(Project.open(proj))
     assert np.array_equal(got.rows, ref.rows) and np.allclose(got.prob, ref.prob, atol=1e-5)
     assert not (proj / "batch").exists()
+
+
+# -- resumable `batch fit-lines` --------------------------------------------------------------------------------------
+#: four SDSS galaxies, an old SDSS text spectrum without a redshift, a LAMOST star (both skipped with their reason)
+RESUME = ["spectra/sdss/spec-0266-51602-0013.fits", "spectra/sdss/spec-0266-51602-0107.fits",
+          "spectra/sdss/spec-0295-51585-0596.fits", "spectra/sdss/spec-0280-51612-0117.fits",
+          "spectra/sdss_old/sample_sdss.txt", "spectra/lamost/spec-55862-B6212_sp06-003.fits"]
+QUICK = ["--lines", "halpha", "--broad", "no", "--continuum", "local"]
+
+
+def _quick():
+    from galdesk.lines.config import FitConfig
+
+    return FitConfig(complexes=("halpha",), broad="no", continuum="local")
+
+
+def _resume_sources(shared_data, tmp_path) -> list[str]:
+    """The real spectra of :data:`RESUME` and a file that is not there (an error entry with its reason)."""
+    return [str(shared_data / f) for f in RESUME] + [str(tmp_path / "missing.fits")]
+
+
+def _targets(chunks) -> list[tuple[int, int]]:
+    """``(item, target)`` of every fit in ``(item, start, n_targets, fits)`` chunks."""
+    return [(i, start + k) for i, start, _n, fits in chunks for k in range(len(fits))]
+
+
+def test_fit_book_todo_gives_only_the_missing_targets():
+    from galdesk.lines.batch import MIN_CHUNK, FitBook
+
+    seen = []
+    book = FitBook(3, on_chunk=lambda *c: seen.append(c))
+    book.add(1, 0, 20, ["a"])                         # item 1: 20 targets, the first fitted
+    book.add(1, 9, 20, ["j", "k", "l"])               # ... and 9:12
+    book.add(2, 0, 2, ["x", "y"])                     # item 2 complete
+    assert book.gaps(1) == [(1, 9), (12, 20)] and book.gaps(2) == []
+    assert book.todo(1) == [(0, 0, None), (1, 1, 9), (1, 12, 20)]   # one worker: unknown files whole, gaps whole
+    many = book.todo(8)
+    assert many[0] == (0, 0, 1)                       # a file of unknown size: its first target alone
+    covered = sorted(k for i, a, b in many[1:] for k in range(a, b))
+    assert all(i == 1 for i, _a, _b in many[1:]) and covered == list(range(1, 9)) + list(range(12, 20))
+    assert all(b - a >= MIN_CHUNK for _i, a, b in many[1:-1])
+    assert book.todo(8, only=[2]) == []
+    book.add(0, 0, 1, ["failed"], keep=False)         # a stand-in for a lost worker's task: not reported
+    assert [c[:3] for c in seen] == [(1, 0, 20), (1, 9, 20), (2, 0, 2)]
+    assert book.results() == ["failed", "a", "j", "k", "l", "x", "y"] and book.n_fits() == 7
+
+
+@pytest.mark.parametrize("scheduler, workers", [(None, 1), (None, 2), ("local", 1)])
+def test_a_stopped_batch_fit_lines_continues_where_it_stopped(shared_data, tmp_path, monkeypatch, scheduler,
+                                                              workers):
+    """Stopped after some chunks, `batch fit-lines` started again (same files and options) fits only the targets
+    it had not finished, in this process, on local processes and on a Dask LocalCluster, and gives the records of
+    an uninterrupted run exactly (fits, skips and errors with their reasons)."""
+    from galdesk.lines import batch as lines_batch
+    from galdesk.services.batch import BATCH_FOLDER, fit_lines_batch, lines_checkpoint
+    from galdesk.tasks import Cancelled, RecordingContext
+
+    paths = _resume_sources(shared_data, tmp_path)
+    out = tmp_path / "out" / "lines.ecsv"
+    uninterrupted = fit_lines_batch(paths, _quick(), scheduler=scheduler, n_workers=workers)
+    assert [r["status"] for r in uninterrupted] == ["fitted"] * 4 + ["skipped"] * 2 + ["error"]
+    assert uninterrupted[4]["skip_reason"] == "no redshift" and "STAR" in uninterrupted[5]["skip_reason"]
+
+    first = lines_checkpoint(paths, _quick(), out)
+    assert first.path.parent == out.parent / BATCH_FOLDER
+    with pytest.raises(Cancelled):
+        fit_lines_batch(paths, _quick(), scheduler=scheduler, n_workers=workers, checkpoint=first,
+                        ctx=RecordingContext(cancel_after=2))
+    kept = lines_checkpoint(paths, _quick(), out).load()
+    assert 2 <= len(_targets(kept)) < len(paths), kept
+
+    calls = []
+    if workers == 1 and scheduler is None:  # in this process: every fit is seen
+        fit_target = lines_batch.fit_target
+        monkeypatch.setattr(lines_batch, "fit_target", lambda spec, *a, **k: calls.append(spec.source)
+                            or fit_target(spec, *a, **k))
+    again = lines_checkpoint(paths, _quick(), out)
+    saved = []
+    save = again.save
+    monkeypatch.setattr(again, "save", lambda *chunk: saved.append(chunk) or save(*chunk))
+    ctx = RecordingContext()
+    resumed = fit_lines_batch(paths, _quick(), scheduler=scheduler, n_workers=workers, checkpoint=again, ctx=ctx)
+    assert resumed == uninterrupted
+    assert any(line.startswith("resuming: ") for line in ctx.logs), ctx.logs
+    # every target fitted exactly once over the two runs: the second one only did what the first had not
+    assert sorted(_targets(kept) + _targets(saved)) == [(i, 0) for i in range(len(paths))]
+    if calls:
+        done = {paths[i] for i, _t in _targets(kept)}
+        assert sorted(calls) == sorted(p for p in paths if p not in done and not p.endswith("missing.fits"))
+
+
+def test_a_changed_input_or_option_never_reuses_a_checkpoint(shared_data, tmp_path):
+    """The checkpoint is keyed by the files (path, size, time), the options and the redshifts given: a file
+    touched since, another FitConfig or a --z start afresh, while the same inputs find the kept chunks."""
+    import os
+    import shutil
+
+    from galdesk.services.batch import fit_lines_batch, lines_checkpoint
+    from galdesk.tasks import Cancelled, RecordingContext
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in RESUME[:3]:
+        shutil.copy2(shared_data / f, src)
+    paths = sorted(str(p) for p in src.iterdir())
+    out = tmp_path / "lines.fits"
+    with pytest.raises(Cancelled):
+        fit_lines_batch(paths, _quick(), n_workers=1, checkpoint=lines_checkpoint(paths, _quick(), out),
+                        ctx=RecordingContext(cancel_after=1))
+    assert len(lines_checkpoint(paths, _quick(), out).load()) == 1        # the same inputs: reused
+    other = _quick()
+    other.window_kms = 2500.0
+    assert lines_checkpoint(paths, other, out).load() == []
+    assert lines_checkpoint(paths, _quick(), out, z=0.1).load() == []
+    st = os.stat(paths[0])
+    os.utime(paths[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))      # the file was written again
+    touched = lines_checkpoint(paths, _quick(), out)
+    assert touched.load() == []
+    ctx = RecordingContext()
+    records = fit_lines_batch(paths, _quick(), n_workers=1, checkpoint=touched, ctx=ctx)
+    assert [r["status"] for r in records] == ["fitted"] * 3 and not any("resuming" in s for s in ctx.logs)
+
+
+def test_cli_batch_fit_lines_resumes_and_clears_its_checkpoint(shared_data, tmp_path, monkeypatch, capsys):
+    """`galdesk batch fit-lines ... -o TABLE` cancelled half-way keeps its finished chunks beside the table; run
+    again, it says it resumes, writes the table an uninterrupted run writes, and removes `.galdesk-batch`."""
+    from astropy.table import Table
+
+    from galdesk import tasks
+    from galdesk.cli import main
+    from galdesk.cli.common import EXIT_CANCELLED
+
+    paths = _resume_sources(shared_data, tmp_path)
+    ref, out = tmp_path / "ref" / "lines.ecsv", tmp_path / "run" / "lines.ecsv"
+    ref.parent.mkdir()
+    out.parent.mkdir()
+    cmd = ["batch", "fit-lines", *paths, *QUICK, "--workers", "1"]
+    assert main([*cmd, "-o", str(ref)]) == 0                # some fitted (the missing file is a problem listed)
+    assert ref.exists() and not (ref.parent / ".galdesk-batch").exists()
+    capsys.readouterr()
+    real = tasks.ConsoleContext
+    monkeypatch.setattr(tasks, "ConsoleContext", lambda quiet=False: tasks.RecordingContext(cancel_after=3))
+    assert main([*cmd, "-o", str(out)]) == EXIT_CANCELLED
+    chunks = list((out.parent / ".galdesk-batch").glob("fit-lines-*/chunk-*.npz"))
+    assert len(chunks) == 3 and not out.exists()
+    monkeypatch.setattr(tasks, "ConsoleContext", real)
+    capsys.readouterr()
+    assert main([*cmd, "-o", str(out)]) == 0
+    assert "resuming: 3 spectra of 3 files already fitted" in capsys.readouterr().err
+    assert not (out.parent / ".galdesk-batch").exists()
+    assert out.read_bytes() == ref.read_bytes()                # the same table, byte for byte
+    assert len(Table.read(out)) == len(paths)

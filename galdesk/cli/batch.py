@@ -14,7 +14,7 @@ def cmd_batch_fit_lines(args) -> int:
     from galdesk.catalog.lines_table import results_table
     from galdesk.catalog.writers import check_output, write_table
     from galdesk.io.reading import expand_paths
-    from galdesk.services.batch import fit_lines_batch
+    from galdesk.services.batch import fit_lines_batch, lines_checkpoint
     from galdesk.tasks import ConsoleContext
 
     try:
@@ -26,9 +26,11 @@ def cmd_batch_fit_lines(args) -> int:
     paths = [str(p) for p in expand_paths(args.sources)]
     if not paths:
         return fail("batch", "no files found")
+    # with a table to write, finished chunks are kept beside it until it is written: a killed run resumes
+    checkpoint = lines_checkpoint(paths, config, args.output, args.z, args.catalog) if args.output else None
     try:
         results = fit_lines_batch(paths, config, scheduler=args.scheduler, ctx=ConsoleContext(quiet=args.json),
-                                  n_workers=args.workers, z=args.z, catalogs=args.catalog)
+                                  n_workers=args.workers, z=args.z, catalogs=args.catalog, checkpoint=checkpoint)
     except ValueError as exc:  # --z for several targets, an implausible --z: before any work
         return fail("batch", str(exc))
     except OSError as exc:
@@ -37,6 +39,7 @@ def cmd_batch_fit_lines(args) -> int:
         return fail("batch", f"cannot reach the Dask scheduler {args.scheduler!r}: {exc}")
     if args.output:
         write_table(results_table(results), args.output, overwrite=args.overwrite)
+        checkpoint.clear()
     if args.json:
         print_json(results)
     else:
@@ -84,13 +87,20 @@ def add_parsers(sub) -> None:
     i.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_batch_ingest)
-    f = bsub.add_parser("fit-lines", help="fit emission lines of many spectrum files")
+    f = bsub.add_parser("fit-lines", help="fit emission lines of many spectrum files",
+                        description="Fit the emission lines of every target of many spectrum files, on local "
+                                    "processes or a Dask cluster. With -o TABLE the run is resumable: each finished "
+                                    "chunk is kept in .galdesk-batch/ beside the table until the table is written, "
+                                    "so a killed run started again with the same files and options fits only what "
+                                    "it had not finished. Without -o nothing is kept.")
     f.add_argument("sources", nargs="+", help="spectrum files or folders")
     f.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786), scheduler file, or 'local'; "
                                        "default: processes on this machine")
     f.add_argument("--workers", type=int, default=None, help="local processes / LocalCluster workers")
     add_fit_options(f)
-    f.add_argument("-o", "--output", help="result table (.fits, .csv, .ecsv, .xml)")
+    f.add_argument("-o", "--output", help="result table (.fits, .csv, .ecsv, .xml); makes the run resumable "
+                                          "(finished chunks kept in .galdesk-batch/ beside it); without -o a "
+                                          "killed run starts again from the beginning")
     f.add_argument("--overwrite", action="store_true")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=cmd_batch_fit_lines)

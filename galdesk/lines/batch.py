@@ -26,8 +26,8 @@ from galdesk.lines.spectrum import fit_spectrum
 from galdesk.procutil import stop_pool, worker_pool
 from galdesk.tasks import Cancelled, NullContext
 
-__all__ = ["fit_many", "fit_target", "fit_chunk", "fit_file", "fit_record", "target_info", "chunks", "record_status",
-           "batch_summary", "NO_REDSHIFT", "STAR", "MIN_CHUNK"]
+__all__ = ["FitBook", "fit_many", "fit_target", "fit_chunk", "fit_file", "fit_record", "target_info", "chunks",
+           "record_status", "batch_summary", "NO_REDSHIFT", "STAR", "MIN_CHUNK"]
 
 #: ``skip_reason`` of a spectrum its file classes as a star (``FitConfig.fit_stars`` fits it anyway).
 STAR = "a star (the file's class is STAR): galaxy templates and nebular lines do not apply (--fit-stars fits it)"
@@ -142,20 +142,73 @@ def fit_file(path, config: FitConfig | None = None, redshifts=None, ctx=None) ->
     return fit_chunk((path, 0, None), config, redshifts, ctx)[1]
 
 
-class _Book:
-    """The fits of each input item as chunks arrive, and the progress they make."""
+def chunks(n_targets: int, first: int, n_jobs: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the tasks that fit targets ``first:n_targets`` on ``n_jobs`` workers: about two
+    chunks per worker, never fewer than :data:`MIN_CHUNK` targets."""
+    rest = n_targets - first
+    if rest <= 0:
+        return []
+    size = max(MIN_CHUNK, math.ceil(rest / (2 * max(n_jobs, 1))))
+    return [(s, min(s + size, n_targets)) for s in range(first, n_targets, size)]
 
-    def __init__(self, n: int) -> None:
+
+
+class FitBook:
+    """The fits of each input item as its chunks arrive: what is left to fit, the progress made, the results.
+
+    A batch that was stopped continues from the chunks it had finished (kept by the caller through ``on_chunk``,
+    e.g. :class:`galdesk.services.batch.LinesCheckpoint`): :meth:`add` them again and :meth:`todo` gives only the
+    targets still missing.
+
+    Parameters
+    ----------
+    n : int
+        Number of input items (files or spectra).
+    on_chunk : callable or None
+        ``on_chunk(i, start, n_targets, fits)`` for each chunk of fits added with ``keep`` (item ``i``, its targets
+        ``start:start + len(fits)`` of ``n_targets``): a chunk that was fitted, not the error entries that stand in
+        for a task whose worker failed.
+    """
+
+    def __init__(self, n: int, on_chunk=None) -> None:
         self.total: list[int | None] = [None] * n
         self.parts: list[dict[int, list]] = [{} for _ in range(n)]
+        self.on_chunk = on_chunk
 
-    def add(self, i: int, start: int, n_targets: int, fits: list) -> bool:
+    def add(self, i: int, start: int, n_targets: int, fits: list, keep: bool = True) -> bool:
         """Record a chunk; True when it is the item's first (its target count was not known before)."""
         first = self.total[i] is None
         if first:
-            self.total[i] = max(n_targets, len(fits))
-        self.parts[i][start] = fits
+            self.total[i] = max(n_targets, start + len(fits))
+        self.parts[i][start] = list(fits)
+        if keep and self.on_chunk is not None:
+            self.on_chunk(i, start, self.total[i], self.parts[i][start])
         return first
+
+    def gaps(self, i: int) -> list[tuple[int, int]]:
+        """``(start, stop)`` of the runs of item ``i``'s targets that no chunk holds (its count must be known)."""
+        out, at = [], 0
+        for start in sorted(self.parts[i]):
+            if start > at:
+                out.append((at, start))
+            at = max(at, start + len(self.parts[i][start]))
+        if at < (self.total[i] or 0):
+            out.append((at, self.total[i]))
+        return out
+
+    def todo(self, n_jobs: int, only=None) -> list[tuple[int, int, int | None]]:
+        """``(item, start, stop)`` of the tasks still to run on ``n_jobs`` workers (of the items ``only``, default
+        all): an item whose target count is unknown is read and fitted whole by one worker (``n_jobs`` 1) or first
+        its first target alone (then :meth:`add` tells the count); the gaps of the others, whole (``n_jobs`` 1)
+        or in :func:`chunks`."""
+        out: list[tuple[int, int, int | None]] = []
+        for i in range(len(self.total)) if only is None else only:
+            if self.total[i] is None:
+                out.append((i, 0, None if n_jobs <= 1 else 1))
+                continue
+            for a, b in self.gaps(i):
+                out.extend([(i, a, b)] if n_jobs <= 1 else [(i, s, e) for s, e in chunks(b, a, n_jobs)])
+        return out
 
     def fraction(self) -> float:
         done = 0.0
@@ -167,22 +220,13 @@ class _Book:
     def n_fits(self) -> int:
         return sum(len(p) for parts in self.parts for p in parts.values())
 
-    def results(self) -> list[SpectrumFit]:
+    def results(self) -> list:
+        """Every fit, items in input order and targets in file order."""
         return [sf for parts in self.parts for start in sorted(parts) for sf in parts[start]]
 
 
-def chunks(n_targets: int, first: int, n_jobs: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` of the tasks that fit targets ``first:n_targets`` on ``n_jobs`` workers: about two
-    chunks per worker, never fewer than :data:`MIN_CHUNK` targets."""
-    rest = n_targets - first
-    if rest <= 0:
-        return []
-    size = max(MIN_CHUNK, math.ceil(rest / (2 * max(n_jobs, 1))))
-    return [(s, min(s + size, n_targets)) for s in range(first, n_targets, size)]
-
-
 def fit_many(spectra_or_paths, config: FitConfig | None = None, ctx=None, n_jobs: int | None = None,
-             redshifts=None) -> list[SpectrumFit]:
+             redshifts=None, done=(), on_chunk=None) -> list:
     """Fit every target of every item with :func:`~galdesk.lines.spectrum.fit_spectrum`, in parallel processes.
 
     Parameters
@@ -197,36 +241,43 @@ def fit_many(spectra_or_paths, config: FitConfig | None = None, ctx=None, n_jobs
         Worker processes (default: all cores); 1 runs in this process (no pickling, easier debugging).
     redshifts : galdesk.io.redshifts.Redshifts or None
         Redshifts given for this run (``--z``, catalogues), applied before each fit.
+    done : iterable of (item, start, n_targets, fits)
+        Chunks finished by an earlier run of the same batch (what ``on_chunk`` was given): not fitted again, their
+        fits returned as they are (e.g. result records read back from a checkpoint).
+    on_chunk : callable or None
+        ``on_chunk(item, start, n_targets, fits)`` as each chunk is fitted (:class:`FitBook`), in this process.
 
     Returns
     -------
     list of SpectrumFit
         One per target, items in input order and targets in file order; ``status`` says fitted, skipped
-        (``skip_reason``) or error (``error``, no lines).
+        (``skip_reason``) or error (``error``, no lines). The targets of ``done`` chunks hold what ``done`` held.
     """
     config = config or FitConfig()
     ctx = ctx or NullContext()
     items = list(spectra_or_paths)
     n_jobs = n_jobs or os.cpu_count() or 1
-    book = _Book(len(items))
+    book = FitBook(len(items))
+    for chunk in done:
+        book.add(*chunk)
+    book.on_chunk = on_chunk
     if n_jobs <= 1:
-        for i, it in enumerate(items):
+        todo = book.todo(1)
+        for k, (i, a, b) in enumerate(todo):
             ctx.check_cancelled()
-            book.add(i, 0, *fit_chunk((it, 0, None), config, redshifts, ctx))
-            ctx.progress(book.fraction(), f"{book.n_fits()} spectra fitted, {i + 1}/{len(items)} items")
+            book.add(i, a, *fit_chunk((items[i], a, b), config, redshifts, ctx))
+            ctx.progress(book.fraction(), f"{book.n_fits()} spectra fitted, {k + 1}/{len(todo)} tasks")
         return book.results()
-    todo = [(i, 0, 1) for i in range(len(items))]
-    if len(items) == 1:  # one file: its first target here (no pool for a single spectrum), the rest on the pool
-        ctx.check_cancelled()
+    if len(items) == 1 and book.total[0] is None:  # one file: its first target here (no pool for a single
+        ctx.check_cancelled()                      # spectrum), the rest on the pool
         book.add(0, 0, *fit_chunk((items[0], 0, 1), config, redshifts))
-        todo = [(0, a, b) for a, b in chunks(book.total[0] or 1, 1, n_jobs)]
-        if not todo:
-            return book.results()
-    _run_pool(items, todo, book, config, redshifts, ctx, n_jobs)
+    todo = book.todo(n_jobs)
+    if todo:
+        _run_pool(items, todo, book, config, redshifts, ctx, n_jobs)
     return book.results()
 
 
-def _run_pool(items, todo, book: _Book, config, redshifts, ctx, n_jobs: int) -> None:
+def _run_pool(items, todo, book: FitBook, config, redshifts, ctx, n_jobs: int) -> None:
     """Run the chunks ``todo`` (item index, start, stop) on a process pool, adding each file's further chunks
     once its first one says how many targets it holds."""
     files = any(isinstance(it, (str, os.PathLike)) for it in items)  # a file may split into many tasks
@@ -245,18 +296,19 @@ def _run_pool(items, todo, book: _Book, config, redshifts, ctx, n_jobs: int) -> 
                 finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     i, a, b = futures.pop(fut)
+                    keep = True
                     try:
                         n_targets, fits = fut.result()
-                    except Exception as exc:  # e.g. a worker died
+                    except Exception as exc:  # e.g. a worker died: error entries, not kept (a restart refits)
                         why = f"{type(exc).__name__}: {exc}"
                         if isinstance(items[i], (str, os.PathLike)):
                             fits = _errors(str(items[i]), a, b, why)
                         else:
                             fits = [SpectrumFit(source=str(items[i].source), id=str(items[i].id), z=None, error=why)]
-                        n_targets = book.total[i] or a + len(fits)
-                    if book.add(i, a, n_targets, fits):
-                        for c in chunks(n_targets, b or n_targets, n_jobs):
-                            submit(i, *c)
+                        n_targets, keep = book.total[i] or a + len(fits), False
+                    if book.add(i, a, n_targets, fits, keep=keep):
+                        for task in book.todo(n_jobs, only=[i]):
+                            submit(*task)
                     pending = set(futures)
                     ctx.progress(book.fraction(), f"{book.n_fits()} spectra fitted")
                 ctx.check_cancelled()

@@ -11,20 +11,26 @@ The task functions are the same plain functions the GUI and the CLI use (:func:`
 
 Progress is reported as results arrive; cancel stops waiting and cancels the futures not yet run. The results are
 committed here, by the one process that started the batch; until then each finished chunk is kept on disk
-(:mod:`galdesk.services.checkpoint`), so that a killed ``classify`` or ``features`` batch, started again, runs only
-the chunks it had not finished.
+(:mod:`galdesk.services.checkpoint`), so that a killed ``classify``, ``features`` or ``fit-lines -o TABLE`` batch,
+started again, runs only the chunks it had not finished.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
+from galdesk.jsonutil import json_default
 from galdesk.services.checkpoint import Checkpoint
 from galdesk.tasks import Cancelled, NullContext, TaskContext
 
-__all__ = ["fit_lines_batch", "run_on_dask", "stream_on_dask", "classify_batch", "features_batch"]
+__all__ = ["fit_lines_batch", "run_on_dask", "stream_on_dask", "classify_batch", "features_batch",
+           "LinesCheckpoint", "lines_checkpoint", "BATCH_FOLDER"]
+
+#: the folder beside a ``batch fit-lines`` output table that holds the checkpoints of its unfinished runs
+BATCH_FOLDER = ".galdesk-batch"
 
 
 def _client(scheduler: str, n_workers: int | None, connect_timeout: float):
@@ -123,49 +129,155 @@ def stream_on_dask(fn, items: list, scheduler: str, ctx: TaskContext | None = No
 
 
 def fit_lines_batch(paths: list[str], config=None, scheduler: str | None = None, ctx: TaskContext | None = None,
-                    n_workers: int | None = None, z=None, catalogs=()) -> list[dict]:
+                    n_workers: int | None = None, z=None, catalogs=(), checkpoint=None) -> list[dict]:
     """Fit the emission lines of every target of spectrum files; one dict per target (``status`` fitted, skipped
     or error; failures carry ``error``).
 
     ``z``/``catalogs``: redshifts given for this run (:func:`galdesk.lines.service.plan_redshifts`: a ``--z`` for
-    more than one target is a ValueError, an unusable catalogue a ReadError, both before any work). On Dask, each
-    file's first target is fitted with its reading; a file with more targets is then split into chunks fitted on
-    the other workers (:func:`galdesk.lines.batch.chunks`).
+    more than one target is a ValueError, an unusable catalogue a ReadError, both before any work). A file's first
+    target is fitted with its reading; a file with more targets is then split into chunks fitted on the other
+    workers (:class:`galdesk.lines.batch.FitBook`). ``checkpoint`` (:func:`lines_checkpoint`): each finished chunk
+    is kept there, and the chunks it already holds are not fitted again (the caller clears it once the results
+    are committed). The records are JSON's (tuples as lists, numpy numbers as Python's), the same whether they were
+    fitted now or read back from the checkpoint.
     """
-    from galdesk.lines.batch import fit_many, fit_record
+    from galdesk.lines.batch import FitBook, fit_many
     from galdesk.lines.service import plan_redshifts
 
     ctx = ctx or NullContext()
     files, redshifts = plan_redshifts([str(p) for p in paths], 0, z, catalogs)
     redshifts = redshifts or None
+    done = checkpoint.load() if checkpoint is not None else []
+    if done:
+        ctx.log(f"resuming: {sum(len(c[3]) for c in done)} spectra of {len({c[0] for c in done})} files "
+                "already fitted")
+    on_chunk = checkpoint.save if checkpoint is not None else None
     if scheduler is None:
-        return [fit_record(sf) for sf in fit_many(files, config, ctx=ctx, n_jobs=n_workers, redshifts=redshifts)]
-    return [fit_record(sf) for sf in _fit_on_dask([str(f) for f in files], config, redshifts, scheduler, ctx,
-                                                n_workers)]
+        fits = fit_many(files, config, ctx=ctx, n_jobs=n_workers, redshifts=redshifts, done=done, on_chunk=on_chunk)
+    else:
+        book = FitBook(len(files))
+        for chunk in done:
+            book.add(*chunk)
+        book.on_chunk = on_chunk
+        _fit_on_dask([str(f) for f in files], config, redshifts, scheduler, ctx, n_workers, book)
+        fits = book.results()
+    return [_plain(sf) for sf in fits]
 
 
-def _fit_on_dask(files: list[str], config, redshifts, scheduler: str, ctx: TaskContext, n_workers) -> list:
-    """Every target of ``files`` on a Dask cluster: first targets (and counts), then the other chunks."""
-    from galdesk.lines.batch import chunks, fit_chunk
-    from galdesk.tasks import ScaledContext
+def _plain(fit) -> dict:
+    """The JSON record of a :class:`~galdesk.lines.results.SpectrumFit` (or of a record read back)."""
+    from galdesk.lines.batch import fit_record
+    from galdesk.lines.results import SpectrumFit
+
+    return json.loads(json.dumps(fit_record(fit) if isinstance(fit, SpectrumFit) else fit, default=json_default))
+
+
+def _fit_on_dask(files: list[str], config, redshifts, scheduler: str, ctx: TaskContext, n_workers, book) -> None:
+    """The targets of ``files`` that :class:`~galdesk.lines.batch.FitBook` ``book`` lacks, on a Dask cluster:
+    each file's first target (and its count), then the other chunks, added to ``book`` as they finish."""
+    from dask.distributed import as_completed
+
+    from galdesk.lines.batch import fit_chunk
 
     client, cluster = _client(scheduler, n_workers, 10.0)
     try:
-        first = _map(client, fit_chunk, [(f, 0, 1) for f in files], ScaledContext(ctx, 0.0, 0.5), "files",
-                     config=config, redshifts=redshifts)
         n_cores = max(1, sum((client.nthreads() or {}).values()))
-        rest = [(k, a, b) for k, (n, _fits) in enumerate(first) for a, b in chunks(n, 1, n_cores)]
-        later = _map(client, fit_chunk, [(files[k], a, b) for k, a, b in rest], ScaledContext(ctx, 0.5, 1.0),
-                     "chunks", config=config, redshifts=redshifts) if rest else []
+        tasks: dict = {}
+
+        def submit(i: int, a: int, b: int | None):
+            fut = client.submit(fit_chunk, (files[i], a, b), pure=False, config=config, redshifts=redshifts)
+            tasks[fut.key] = (fut, (i, a, b))
+            return fut
+
+        running = as_completed([submit(*t) for t in book.todo(n_cores)])
+        for fut in running:
+            _fut, (i, a, _b) = tasks.pop(fut.key)
+            n_targets, fits = fut.result()  # a task that failed (a lost worker) stops the batch: a restart resumes
+            fut.release()
+            if book.add(i, a, n_targets, fits):
+                for task in book.todo(n_cores, only=[i]):
+                    running.add(submit(*task))
+            ctx.progress(book.fraction(), f"{book.n_fits()} spectra fitted on the cluster")
+            if ctx.cancelled():
+                client.cancel([f for f, _ in tasks.values()])
+                raise Cancelled()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
     ctx.progress(1.0, f"{len(files)} files on the cluster")
-    per_file = [list(fits) for _n, fits in first]
-    for (k, _a, _b), (_n, fits) in zip(rest, later):
-        per_file[k].extend(fits)
-    return [sf for fits in per_file for sf in fits]
+
+
+def _stat(path) -> list:
+    """``[path, size, mtime_ns]`` of a file (None, None when it is not there)."""
+    try:
+        st = Path(path).stat()
+        return [str(path), st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [str(path), None, None]
+
+
+class LinesCheckpoint:
+    """The finished chunks of a ``batch fit-lines`` run (:func:`lines_checkpoint`), as result records.
+
+    Each chunk, ``(item, start, n_targets, fits)`` as :class:`galdesk.lines.batch.FitBook` reports it, is one file
+    of a :class:`~galdesk.services.checkpoint.Checkpoint`, written atomically by this process: the records
+    (:func:`galdesk.lines.batch.fit_record`, skips and errors with their reasons included) in JSON, whose numbers
+    read back exactly.
+    """
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+        self._next: int | None = None
+
+    @property
+    def path(self) -> Path:
+        """The folder of this batch's chunks."""
+        return self.checkpoint.path
+
+    def load(self) -> list[tuple[int, int, int, list[dict]]]:
+        """``(item, start, n_targets, records)`` of every chunk kept (one that cannot be read is fitted again)."""
+        kept = self.checkpoint.load()
+        self._next = max(kept, default=-1) + 1
+        out = []
+        for _n, (_array, meta) in sorted(kept.items()):
+            try:
+                chunk = (int(meta["item"]), int(meta["start"]), int(meta["n_targets"]), list(meta["fits"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if all(isinstance(r, dict) for r in chunk[3]):
+                out.append(chunk)
+        return out
+
+    def save(self, item: int, start: int, n_targets: int, fits: list) -> None:
+        """Keep one finished chunk (``FitBook``'s ``on_chunk``)."""
+        if self._next is None:
+            self._next = max(self.checkpoint.load(), default=-1) + 1
+        meta = {"item": item, "start": start, "n_targets": n_targets, "fits": [_plain(f) for f in fits]}
+        self.checkpoint.save(self._next, (np.zeros(0, np.uint8), meta))
+        self._next += 1
+
+    def clear(self) -> None:
+        """Remove the chunks (the table is written), and ``.galdesk-batch`` when nothing else is in it."""
+        self.checkpoint.clear()
+
+
+def lines_checkpoint(paths: list[str], config, output, z=None, catalogs=()) -> LinesCheckpoint:
+    """The checkpoint of ``batch fit-lines PATHS -o OUTPUT``: in ``.galdesk-batch/`` beside the output table (there
+    is no project), keyed by each input file's path, size and modification time, the
+    :class:`~galdesk.lines.config.FitConfig` (and its template file's), ``z`` and the catalogues' files, and
+    galdesk's version: a changed input or option never reuses fits made from the old one."""
+    import dataclasses
+
+    from galdesk import __version__
+    from galdesk.lines.config import FitConfig
+
+    config = config or FitConfig()
+    key = {"files": [_stat(p) for p in paths], "config": dataclasses.asdict(config), "z": z,
+           "catalogs": [_stat(c) for c in catalogs or ()], "version": __version__,
+           "templates": _stat(config.stellar_templates) if config.stellar_templates else None}
+    folder = Path(output).resolve().parent / BATCH_FOLDER
+    return LinesCheckpoint(Checkpoint(None, "fit-lines", key, folder=folder))
 
 
 def _chunks_on_dask(task: str, fn, project, index: np.ndarray, chunk: int, scheduler: str, ctx: TaskContext,

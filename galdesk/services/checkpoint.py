@@ -3,11 +3,12 @@
 A batch (:mod:`galdesk.services.batch`) splits its work into chunks that run on worker processes or a Dask cluster;
 its results are committed at the end by the one process that started it. Until then, each finished chunk's result
 is written by that process into ``PROJECT/batch/<task>-<key>/chunk-NNNNNN.npz`` (atomically: a chunk file is whole
-or absent). ``<key>`` is a digest of everything the result depends on (the task, the model's hash, the options and
-the stack rows of every chunk), so a restart with the same inputs finds the finished chunks and runs only the
-others, while a restart with other inputs (another model, a project that grew) starts afresh and never mixes the
-two. The folder is removed once the results are committed. Each result is an array and a JSON-able dict; nothing
-is unpickled.
+or absent); a batch without a project names its own folder (``batch fit-lines -o TABLE``: ``.galdesk-batch/``
+beside the table). ``<key>`` is a digest of everything the result depends on (the task, the model's hash, the
+options and the stack rows of every chunk; the input files' sizes and times), so a restart with the same inputs
+finds the finished chunks and runs only the others, while a restart with other inputs (another model, a project
+that grew, a file changed) starts afresh and never mixes the two. The folder is removed once the results are
+committed. Each result is an array and a JSON-able dict; nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ __all__ = ["Checkpoint", "FOLDER"]
 
 #: the folder of a project that holds the checkpoints of unfinished batches
 FOLDER = "batch"
-_CHUNK = re.compile(r"^chunk-(\d{6})\.npz$")
+_CHUNK = re.compile(r"^chunk-(\d{6,})\.npz$")
 
 
 class Checkpoint:
@@ -39,9 +40,12 @@ class Checkpoint:
     project_path : the project folder
     task : a name (``"classify"``, ``"features"``)
     key : everything the chunks' results depend on (JSON-able; arrays are hashed by their bytes)
+    folder : where the checkpoints live instead of ``project_path/batch`` (a batch without a project, e.g.
+        ``batch fit-lines -o TABLE``: ``.galdesk-batch`` beside the table); ``project_path`` is then not used
     """
 
-    def __init__(self, project_path: str | Path, task: str, key: dict) -> None:
+    def __init__(self, project_path: str | Path | None, task: str, key: dict,
+                 folder: str | Path | None = None) -> None:
         h = hashlib.sha256()
         for name in sorted(key):
             value = key[name]
@@ -50,7 +54,8 @@ class Checkpoint:
                 h.update(str(value.dtype).encode() + str(value.shape).encode() + np.ascontiguousarray(value).tobytes())
             else:
                 h.update(json.dumps(value, sort_keys=True, default=json_default).encode())
-        self.path = Path(project_path) / FOLDER / f"{task}-{h.hexdigest()[:16]}"
+        base = Path(folder) if folder is not None else Path(project_path) / FOLDER
+        self.path = base / f"{task}-{h.hexdigest()[:16]}"
 
     def load(self) -> dict[int, tuple[np.ndarray, dict]]:
         """``{chunk: (array, meta)}`` of the chunks already finished (a file that cannot be read is run again)."""
@@ -81,7 +86,8 @@ class Checkpoint:
         atomic_write(self.path / f"chunk-{chunk:06d}.npz", write)
 
     def clear(self) -> None:
-        """Remove the folder (the results are committed), and the ``batch`` folder when nothing else is in it."""
+        """Remove the folder (the results are committed), and the ``batch`` folder (or ``folder``) when nothing
+        else is in it."""
         shutil.rmtree(self.path, ignore_errors=True)
         try:
             self.path.parent.rmdir()
