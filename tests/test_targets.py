@@ -223,6 +223,32 @@ def test_batch_fit_lines_every_target_locally_and_on_dask(pair, capsys, monkeypa
             assert _line(a, "halpha")["flux"] == pytest.approx(_line(b, "halpha")["flux"], rel=1e-9)
 
 
+def test_batch_fit_lines_resumes_inside_a_multi_target_file(pair, tmp_path, monkeypatch):
+    """A run that kept only some chunks of a coadd's targets (as if killed before the others were written),
+    started again, fits only the targets between them, on local processes, and gives the same records."""
+    from galdesk.lines import batch
+    from galdesk.lines.config import FitConfig
+    from galdesk.services.batch import fit_lines_batch, lines_checkpoint
+
+    coadd, redrock = pair
+    paths = [str(coadd), str(redrock)]                # the redrock file is a catalogue, not a spectrum
+    cfg = FitConfig(complexes=("halpha",), broad="no", continuum="local")
+    monkeypatch.setattr(batch, "MIN_CHUNK", 1)        # one-target chunks across two processes
+    out = tmp_path / "t.fits"
+    first = lines_checkpoint(paths, cfg, out)
+    save = first.save
+    monkeypatch.setattr(first, "save", lambda i, start, n, fits: start in (0, 2) and save(i, start, n, fits))
+    full = fit_lines_batch(paths, cfg, n_workers=2, checkpoint=first)
+    assert [r["id"] for r in full] == IDS and [r["status"] for r in full][2:] == ["fitted"] * 3
+    again = lines_checkpoint(paths, cfg, out)
+    assert sorted(c[1] for c in again.load()) == [0, 2]
+    saved = []
+    save2 = again.save
+    monkeypatch.setattr(again, "save", lambda *c: saved.append(c) or save2(*c))
+    assert fit_lines_batch(paths, cfg, n_workers=2, checkpoint=again) == full
+    assert sorted(start + k for _i, start, _n, fits in saved for k in range(len(fits))) == [1, 3, 4]
+
+
 def test_chunks_cover_every_target_once():
     from galdesk.lines.batch import MIN_CHUNK, chunks
 

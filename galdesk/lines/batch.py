@@ -10,6 +10,10 @@ order: ``status`` "fitted", "skipped" (``skip_reason``: a sky, empty or fully ma
 or "error". A worker first reads a file and fits its first target (:func:`fit_chunk`); a file with more targets is
 then split into chunks of targets that other workers fit in parallel (each reads the file again: reading is cheap
 next to fitting). A spectrum without a redshift is never fitted (its lines could not be placed).
+
+:class:`FitBook` collects the chunks as they finish and says which targets are still missing: a batch that was
+stopped, given the chunks it had finished (``fit_many(done=...)``, kept through ``on_chunk`` by
+:class:`galdesk.services.batch.LinesCheckpoint`), fits only the others.
 """
 
 from __future__ import annotations

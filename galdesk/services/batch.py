@@ -179,6 +179,9 @@ def _fit_on_dask(files: list[str], config, redshifts, scheduler: str, ctx: TaskC
 
     from galdesk.lines.batch import fit_chunk
 
+    if not book.todo(1):  # all kept by the checkpoint: no cluster needed
+        ctx.progress(1.0, f"{len(files)} files fitted before")
+        return
     client, cluster = _client(scheduler, n_workers, 10.0)
     try:
         n_cores = max(1, sum((client.nthreads() or {}).values()))
