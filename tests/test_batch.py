@@ -281,6 +281,27 @@ def test_a_changed_input_or_option_never_reuses_a_checkpoint(shared_data, tmp_pa
     assert [r["status"] for r in records] == ["fitted"] * 3 and not any("resuming" in s for s in ctx.logs)
 
 
+def test_a_damaged_chunk_file_is_fitted_again(shared_data, tmp_path):
+    """A chunk file that cannot be read (a disk that failed, a hand edit) is not trusted: its targets are fitted
+    again, the others are reused, and the records are an uninterrupted run's."""
+    from galdesk.services.batch import fit_lines_batch, lines_checkpoint
+    from galdesk.tasks import Cancelled, RecordingContext
+
+    paths = [str(shared_data / f) for f in RESUME[:4]]
+    out = tmp_path / "lines.csv"
+    uninterrupted = fit_lines_batch(paths, _quick(), n_workers=1)
+    with pytest.raises(Cancelled):
+        fit_lines_batch(paths, _quick(), n_workers=1, checkpoint=lines_checkpoint(paths, _quick(), out),
+                        ctx=RecordingContext(cancel_after=2))
+    files = sorted(lines_checkpoint(paths, _quick(), out).path.glob("chunk-*.npz"))
+    assert len(files) == 2
+    files[0].write_bytes(b"not a chunk")
+    again = lines_checkpoint(paths, _quick(), out)
+    assert [c[0] for c in again.load()] == [1]
+    assert fit_lines_batch(paths, _quick(), n_workers=1, checkpoint=again) == uninterrupted
+    assert len(list(again.path.glob("chunk-*.npz"))) == 5          # the damaged one stays unread beside 4 good ones
+
+
 def test_cli_batch_fit_lines_resumes_and_clears_its_checkpoint(shared_data, tmp_path, monkeypatch, capsys):
     """`galdesk batch fit-lines ... -o TABLE` cancelled half-way keeps its finished chunks beside the table; run
     again, it says it resumes, writes the table an uninterrupted run writes, and removes `.galdesk-batch`."""

@@ -230,7 +230,7 @@ class FitBook:
 
 
 def fit_many(spectra_or_paths, config: FitConfig | None = None, ctx=None, n_jobs: int | None = None,
-             redshifts=None, done=(), on_chunk=None) -> list:
+             redshifts=None, done=None, on_chunk=None) -> list:
     """Fit every target of every item with :func:`~galdesk.lines.spectrum.fit_spectrum`, in parallel processes.
 
     Parameters
@@ -245,7 +245,7 @@ def fit_many(spectra_or_paths, config: FitConfig | None = None, ctx=None, n_jobs
         Worker processes (default: all cores); 1 runs in this process (no pickling, easier debugging).
     redshifts : galdesk.io.redshifts.Redshifts or None
         Redshifts given for this run (``--z``, catalogues), applied before each fit.
-    done : iterable of (item, start, n_targets, fits)
+    done : iterable of (item, start, n_targets, fits) or None
         Chunks finished by an earlier run of the same batch (what ``on_chunk`` was given): not fitted again, their
         fits returned as they are (e.g. result records read back from a checkpoint).
     on_chunk : callable or None
@@ -262,7 +262,7 @@ def fit_many(spectra_or_paths, config: FitConfig | None = None, ctx=None, n_jobs
     items = list(spectra_or_paths)
     n_jobs = n_jobs or os.cpu_count() or 1
     book = FitBook(len(items))
-    for chunk in done:
+    for chunk in done or ():
         book.add(*chunk)
     book.on_chunk = on_chunk
     if n_jobs <= 1:

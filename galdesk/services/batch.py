@@ -147,7 +147,7 @@ def fit_lines_batch(paths: list[str], config=None, scheduler: str | None = None,
     ctx = ctx or NullContext()
     files, redshifts = plan_redshifts([str(p) for p in paths], 0, z, catalogs)
     redshifts = redshifts or None
-    done = checkpoint.load() if checkpoint is not None else []
+    done = [c for c in checkpoint.load() if c[0] < len(files)] if checkpoint is not None else []
     if done:
         ctx.log(f"resuming: {sum(len(c[3]) for c in done)} spectra of {len({c[0] for c in done})} files "
                 "already fitted")
@@ -241,21 +241,21 @@ class LinesCheckpoint:
     def load(self) -> list[tuple[int, int, int, list[dict]]]:
         """``(item, start, n_targets, records)`` of every chunk kept (one that cannot be read is fitted again)."""
         kept = self.checkpoint.load()
-        self._next = max(kept, default=-1) + 1
+        self._next = max(self.checkpoint.numbers(), default=-1) + 1
         out = []
         for _n, (_array, meta) in sorted(kept.items()):
             try:
                 chunk = (int(meta["item"]), int(meta["start"]), int(meta["n_targets"]), list(meta["fits"]))
             except (KeyError, TypeError, ValueError):
                 continue
-            if all(isinstance(r, dict) for r in chunk[3]):
+            if chunk[0] >= 0 and chunk[1] >= 0 and all(isinstance(r, dict) for r in chunk[3]):
                 out.append(chunk)
         return out
 
     def save(self, item: int, start: int, n_targets: int, fits: list) -> None:
         """Keep one finished chunk (``FitBook``'s ``on_chunk``)."""
         if self._next is None:
-            self._next = max(self.checkpoint.load(), default=-1) + 1
+            self._next = max(self.checkpoint.numbers(), default=-1) + 1
         meta = {"item": item, "start": start, "n_targets": n_targets, "fits": [_plain(f) for f in fits]}
         self.checkpoint.save(self._next, (np.zeros(0, np.uint8), meta))
         self._next += 1

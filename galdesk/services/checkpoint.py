@@ -57,6 +57,12 @@ class Checkpoint:
         base = Path(folder) if folder is not None else Path(project_path) / FOLDER
         self.path = base / f"{task}-{h.hexdigest()[:16]}"
 
+    def numbers(self) -> list[int]:
+        """The numbers of the chunk files present (whether or not they can be read)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in self.path.iterdir() if (m := _CHUNK.match(p.name)))
+
     def load(self) -> dict[int, tuple[np.ndarray, dict]]:
         """``{chunk: (array, meta)}`` of the chunks already finished (a file that cannot be read is run again)."""
         done = {}
