@@ -13,6 +13,9 @@ object table and the manifest) and decodes in worker processes. Runs are interle
 galdesk, ...) and the medians compared: ratios are steadier than absolute times on a shared machine. Worker start-up
 is inside galdesk's time.
 
+The size of what each stores is printed too (galdesk: its arrays segment files; JPEG cut-outs are stored as uint8,
+FITS as float32).
+
 ``--memory N`` instead ingests N cut-outs (the JPEG corpus repeated through symbolic links, so that N can exceed
 it) in a separate ``galdesk ingest`` process and reports its peak resident memory, alone and with its worker
 processes, sampled every 20 ms.
@@ -104,6 +107,7 @@ def compare(kind: str, n: int, repeats: int, workers: int | None) -> None:
     files = fits_corpus(n) if kind == "fits" else sorted(JPEGS.glob("*.jpeg"))[: n or None]
     plain = plain_fits if kind == "fits" else plain_jpeg
     times: dict[str, list[float]] = {"plain": [], "galdesk": []}
+    stored: dict[str, int] = {}
     for r in range(repeats):
         tmp = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
         try:
@@ -113,6 +117,8 @@ def compare(kind: str, n: int, repeats: int, workers: int | None) -> None:
                 count = run()
                 times[name].append(time.perf_counter() - t0)
                 assert count == len(files), (name, count)
+            stored = {"plain": (tmp / "plain.h5").stat().st_size,
+                      "galdesk": sum(p.stat().st_size for p in (tmp / "p.galdesk").glob("arrays*.h5"))}
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     from galdesk.services.ingest import default_workers
@@ -123,6 +129,7 @@ def compare(kind: str, n: int, repeats: int, workers: int | None) -> None:
     print(f"  plain sequential loop  {tp:7.2f} s  {len(files) / tp:7.0f} files/s   runs {fmt(times['plain'])}")
     print(f"  galdesk ingest         {tg:7.2f} s  {len(files) / tg:7.0f} files/s   runs {fmt(times['galdesk'])}")
     print(f"  ratio galdesk / plain  {tg / tp:7.2f}x the time")
+    print(f"  stored arrays: galdesk {stored['galdesk'] / 1e6:.1f} MB, plain HDF5 {stored['plain'] / 1e6:.1f} MB")
 
 
 def fmt(values: list[float]) -> str:
@@ -157,7 +164,8 @@ def memory(n: int, workers: int | None) -> None:
         if proc.returncode:
             raise SystemExit(proc.stderr.read().decode()[-2000:])
         stack = 3 * SIZE * SIZE * 4 * n
-        print(f"memory: {n} JPEG cut-outs at {SIZE} px in {elapsed:.1f} s; the float32 stack is {stack / 1e9:.2f} GB")
+        print(f"memory: {n} JPEG cut-outs at {SIZE} px in {elapsed:.1f} s; the float32 stack is {stack / 1e9:.2f} GB "
+              f"(stored: {sum(p.stat().st_size for p in (tmp / 'p.galdesk').glob('arrays*.h5')) / 1e9:.2f} GB)")
         print(f"  peak resident, ingest process          {peak_main / 1e9:6.2f} GB")
         print(f"  peak resident, with its worker processes {peak_tree / 1e9:6.2f} GB")
     finally:

@@ -66,7 +66,7 @@ def test_an_ingest_in_many_batches_stores_what_one_batch_stores(tmp_path, shared
         real_flush(self)
         seen.append(max((im.pixels.size for im in self.images), default=0))
 
-    monkeypatch.setattr(ingest_mod, "FLUSH_BYTES", 3 * 3 * 64 * 64 * 4)
+    monkeypatch.setattr(ingest_mod, "FLUSH_BYTES", 3 * 3 * 64 * 64)     # 3 cut-outs, uint8 (JPEG)
     monkeypatch.setattr(ingest_mod._Sink, "flush", spy)
     many = ingest_mod.ingest(files, tmp_path / "many", workers=1)
     assert one.images == many.images == 20

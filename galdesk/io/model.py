@@ -48,6 +48,7 @@ class ImageData:
     Attributes
     ----------
     pixels : ndarray, float32, shape (n_bands, ny, nx)
+        (uint8 for the 8-bit cut-outs of an ingest's light read: :func:`galdesk.io.reading.read`)
     bands : list of str
         Band / filter name per plane (e.g. ``["F814W"]``, ``["g", "r", "i"]``, ``["r", "g", "b"]`` for JPEG).
     source : str

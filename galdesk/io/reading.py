@@ -93,9 +93,10 @@ _SUFFIX_MAGIC = {".jpg": ("JPEG", b"\xff\xd8"), ".jpeg": ("JPEG", b"\xff\xd8"), 
 # ------------------------------------------------------------------------------------------------------------------
 # Validation shared by every reader
 # ------------------------------------------------------------------------------------------------------------------
-def check_image(img: ImageData) -> ImageData:
+def check_image(img: ImageData, keep_uint8: bool = False) -> ImageData:
     """Enforce the ImageData conventions (float32 ``(n_bands, ny, nx)``, some finite pixel, the shape of a cut-out:
-    :func:`check_cutout_shape`); ValueError if broken."""
+    :func:`check_cutout_shape`); ValueError if broken. With ``keep_uint8`` (an ingest's light read) uint8 pixels
+    stay uint8: the store keeps 8-bit cut-outs in 8 bits."""
     px = np.asarray(img.pixels)
     if px.ndim == 2:
         px = px[None]
@@ -104,9 +105,9 @@ def check_image(img: ImageData) -> ImageData:
     if px.size == 0 or 0 in px.shape:
         raise ValueError(f"zero-size image (shape {px.shape})")
     check_cutout_shape(px.shape)
-    if px.dtype != np.float32:
+    if px.dtype != np.float32 and not (keep_uint8 and px.dtype == np.uint8):
         px = px.astype(np.float32)
-    if not np.isfinite(px).any():
+    if px.dtype == np.float32 and not np.isfinite(px).any():
         raise ValueError(f"image has no finite pixel (all NaN/inf, shape {px.shape})")
     img.pixels = px
     if len(img.bands) != px.shape[0]:
@@ -223,7 +224,7 @@ def read(path: str | os.PathLike, kind: str | None = None, keep_skipped: bool = 
     light, size : bool, int
         For an ingest, which keeps pixels and plain metadata: FITS images come without Header and WCS objects,
         with the centre's ``ra``/``dec`` and ``pixel_scale_arcsec`` in ``meta`` (:mod:`galdesk.io.wcscore`), and
-        8-bit JPEG/PNG cut-outs already shrunk to ``size`` (:mod:`galdesk.io.formats.pil_image`).
+        8-bit JPEG/PNG cut-outs already shrunk to ``size``, as uint8 (:mod:`galdesk.io.formats.pil_image`).
 
     Returns
     -------
@@ -263,7 +264,7 @@ def read(path: str | os.PathLike, kind: str | None = None, keep_skipped: bool = 
             notes = probe.fits_layout.warnings + notes
         for obj in out:
             if isinstance(obj, ImageData):
-                check_image(obj)
+                check_image(obj, keep_uint8=light)
             elif isinstance(obj, SpectrumData):
                 _check_target(obj, several=len(out) > 1)
             else:

@@ -1,11 +1,17 @@
-"""Resampling cut-outs to the project's working size (area-averaging, flux-preserving in the mean)."""
+"""Resampling cut-outs to the project's working size (area-averaging, flux-preserving in the mean).
+
+:func:`resample_planes` works in float32 (FITS and every other source); :func:`working_planes` is what an ingest
+stores: 8-bit planes (JPEG/PNG cut-outs) stay uint8 and are resampled in 8 bits, as PIL does for 8-bit images, so
+the store keeps them at a quarter of the float32 size (:mod:`galdesk.project.arrays`); anything else goes through
+:func:`resample_planes`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["square_pad", "resample_planes"]
+__all__ = ["square_pad", "resample_planes", "working_planes"]
 
 
 def square_pad(planes: np.ndarray) -> np.ndarray:
@@ -51,3 +57,29 @@ def resample_planes(planes: np.ndarray, size: int) -> np.ndarray:
         resample = Image.BOX if n > size else Image.BILINEAR
         out[i] = np.asarray(Image.fromarray(np.ascontiguousarray(plane), mode="F").resize((size, size), resample))
     return out
+
+
+def working_planes(planes: np.ndarray, size: int) -> np.ndarray:
+    """``(C, size, size)`` planes to store: uint8 planes stay uint8 (padded to a square with each band's median
+    and area-averaged in 8 bits, PIL ``BOX``; bilinear to grow), any other dtype is :func:`resample_planes`'s
+    float32. A uint8 cut-out already at the working size (an ingest's JPEG read) is returned as it is."""
+    planes = np.asarray(planes)
+    if planes.dtype != np.uint8:
+        return resample_planes(planes, size)
+    if planes.ndim == 2:
+        planes = planes[None]
+    if planes.ndim != 3:
+        raise ValueError(f"expected (bands, ny, nx), got shape {planes.shape}")
+    c, ny, nx = planes.shape
+    if ny == nx == size:
+        return planes
+    n = max(ny, nx)
+    if ny != nx:
+        square = np.empty((c, n, n), np.uint8)
+        square[:] = np.median(planes.reshape(c, -1), axis=1).astype(np.uint8)[:, None, None]
+        y0, x0 = (n - ny) // 2, (n - nx) // 2
+        square[:, y0:y0 + ny, x0:x0 + nx] = planes
+        planes = square
+    resample = Image.BOX if n > size else Image.BILINEAR
+    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(p), mode="L").resize((size, size), resample))
+                     for p in planes])

@@ -1,10 +1,18 @@
 """One arrays file of a project (a *segment*, :mod:`galdesk.project.segments`): image stacks ``/stacks/c{C}``
-(N, C, S, S) float32, one per band count, and spectra ``/spectra/{wavelength,flux,ivar,mask,resolution}``
+(N, C, S, S), one per band count, and spectra ``/spectra/{wavelength,flux,ivar,mask,resolution}``
 concatenated with ``/spectra/offsets`` (n + 1) and one JSON ``/spectra/attrs`` string per spectrum. Rows and
 spectra are numbered from 0 within the file; the segment index maps a project's rows onto its files.
 
 Files are written by :class:`SegmentWriter` into resizable, chunked datasets, so that a writer can add cut-outs
 batch by batch (peak memory one batch) or copy other segments block by block (a merge never holds a whole stack).
+
+A stack is uint8 while every cut-out in it is (8-bit JPEG/PNG sources, shrunk in 8 bits on ingest:
+:func:`galdesk.io.resample.working_planes`), a quarter of the float32 size; the first float cut-out added to it
+(a FITS image) turns the dataset into float32 in place, values unchanged. Readers
+(:meth:`galdesk.project.segments.ArrayStore.read_stack`, ``read_rows``) always return float32, the same values
+either way; stacks of projects made before this are float32 and read as they always did. Every stack carries
+``origin = "lower"``: row 0 of a cut-out is the bottom of the sky image (the FITS convention; an image viewer
+shows a uint8 stack upside down).
 
 A spectrum's plain ``meta`` values (str, int, float, bool, None) are kept in its attrs, so
 ``meta["errors_estimated"]`` (errors estimated from the flux at read time, :mod:`galdesk.io.noise`) survives the
@@ -24,7 +32,7 @@ from galdesk.io.model import SpectrumData
 from galdesk.io.noise import add_estimated_errors
 from galdesk.jsonutil import json_default
 
-__all__ = ["SegmentWriter", "write_arrays", "file_counts", "read_spectrum", "spectrum_attrs", "COPY_ROWS"]
+__all__ = ["SegmentWriter", "write_arrays", "file_counts", "read_spectrum", "spectrum_attrs", "COPY_ROWS", "ORIGIN"]
 
 SPECTRUM_KEYS = ("wavelength", "flux", "ivar", "mask", "resolution")
 _DTYPES = {"wavelength": np.float64, "flux": np.float64, "ivar": np.float64, "mask": np.uint8,
@@ -33,6 +41,8 @@ _DTYPES = {"wavelength": np.float64, "flux": np.float64, "ivar": np.float64, "ma
 COPY_ROWS = 1024
 #: about this many bytes per HDF5 chunk of a stack (whole cut-outs per chunk; a thumbnail reads one chunk)
 CHUNK_BYTES = 256 * 1024
+#: the orientation of every stored cut-out: row 0 is the bottom (the FITS convention)
+ORIGIN = "lower"
 
 
 class SegmentWriter:
@@ -60,21 +70,59 @@ class SegmentWriter:
             self.file.close()
 
     def add_planes(self, group: str, planes) -> None:
-        """Append cut-outs (n, C, S, S) (or a list of (C, S, S)) to stack ``group``."""
-        planes = np.asarray(planes, dtype=np.float32)
+        """Append cut-outs (n, C, S, S) (or a list of (C, S, S)) to stack ``group``: uint8 stays uint8 in a new or
+        uint8 stack; anything else is float32, and turns a uint8 stack into float32 (module docstring)."""
+        planes = _stack_dtype(planes)
         if not len(planes):
             return
         name = f"stacks/{group}"
         if name not in self.file:
-            # whole cut-outs per chunk, no more than the first batch has (a chunk is allocated whole)
-            per = min(len(planes), max(1, CHUNK_BYTES // max(planes[0].nbytes, 1)))
-            self.file.create_dataset(name, shape=(0, *planes.shape[1:]), maxshape=(None, *planes.shape[1:]),
-                                     dtype=np.float32, chunks=(per, *planes.shape[1:]))
+            self._new_stack(group, planes.shape[1:], planes.dtype, len(planes))
+        elif self.file[name].dtype == np.uint8 and planes.dtype != np.uint8:
+            self._to_float32(group)
         ds = self.file[name]
         n = ds.shape[0]
         ds.resize(n + len(planes), axis=0)
         ds[n:] = planes
         self.counts[group] = n + len(planes)
+
+    def _new_stack(self, group: str, shape: tuple, dtype, first: int, name: str | None = None):
+        """An empty stack dataset of cut-outs ``shape`` (C, S, S): whole cut-outs per chunk, no more than the
+        ``first`` batch has (a chunk is allocated whole)."""
+        per = min(first, max(1, CHUNK_BYTES // max(int(np.prod(shape)) * np.dtype(dtype).itemsize, 1)))
+        ds = self.file.create_dataset(name or f"stacks/{group}", shape=(0, *shape), maxshape=(None, *shape),
+                                      dtype=dtype, chunks=(per, *shape))
+        ds.attrs["origin"] = ORIGIN
+        return ds
+
+    def _to_float32(self, group: str) -> None:
+        """Turn the uint8 stack ``group`` into float32 in place (copied a block at a time; values unchanged)."""
+        name = f"stacks/{group}"
+        old = self.file[name]
+        new = self._new_stack(group, old.shape[1:], np.float32, max(old.shape[0], 1), name + ".float32")
+        new.resize(old.shape[0], axis=0)
+        for a in range(0, old.shape[0], COPY_ROWS):
+            new[a:a + COPY_ROWS] = old[a:a + COPY_ROWS].astype(np.float32)
+        del self.file[name]
+        self.file.move(name + ".float32", name)
+
+    def add_files(self, paths) -> None:
+        """:meth:`add_file` of each of ``paths`` in turn, each stack made at once with the dtype the copy ends
+        with (float32 if any file's is; uint8 if all are), so that no stack is copied twice."""
+        import h5py
+
+        shapes, u8, rows = {}, {}, {}
+        for path in paths:
+            with h5py.File(path, "r") as src:
+                for group, ds in src.get("stacks", {}).items():
+                    shapes[group] = ds.shape[1:]
+                    u8[group] = u8.get(group, True) and ds.dtype == np.uint8
+                    rows[group] = rows.get(group, 0) + ds.shape[0]
+        for group, n in rows.items():
+            if n and f"stacks/{group}" not in self.file:
+                self._new_stack(group, shapes[group], np.uint8 if u8[group] else np.float32, n)
+        for path in paths:
+            self.add_file(path)
 
     def _spectra_group(self, first: int):
         """The spectra group, made with chunks sized by the ``first`` batch's pixel count when new."""
@@ -143,6 +191,12 @@ class SegmentWriter:
                 lo, hi = int(off[a]), int(off[b])
                 self._append_spectra({k: g[k][lo:hi] for k in SPECTRUM_KEYS}, np.diff(off[a:b + 1]),
                                      [_text(t) for t in g["attrs"][a:b]])
+
+
+def _stack_dtype(planes) -> np.ndarray:
+    """``planes`` as one array: uint8 if it (every one of a list) is uint8, else float32."""
+    planes = np.asarray(planes)
+    return planes if planes.dtype == np.uint8 else planes.astype(np.float32, copy=False)
 
 
 def write_arrays(path: Path, working_size: int, new_planes: dict[str, list[np.ndarray]],

@@ -144,7 +144,7 @@ class ArrayStore:
             return read(self.segments())
 
     def read_stack(self, group: str) -> np.ndarray:
-        """The whole stack ``group`` (N, C, S, S) float32."""
+        """The whole stack ``group`` (N, C, S, S) float32 (from uint8 or float32 segments alike)."""
         import h5py
 
         def read(segments):
@@ -152,7 +152,7 @@ class ArrayStore:
             for s in segments:
                 if s.stacks.get(group):
                     with h5py.File(self.folder / s.file, "r") as f:
-                        parts.append(f[f"stacks/{group}"][...])
+                        parts.append(f[f"stacks/{group}"].astype(np.float32)[...])  # uint8 read as float32
             if not parts:
                 raise KeyError(f"no image stack {group!r} in {self.folder}")
             return np.concatenate(parts) if len(parts) > 1 else parts[0]
@@ -262,8 +262,7 @@ class ArrayStore:
 
         def write(tmp):
             with SegmentWriter(tmp, self.working_size, self.schema_version) as w:
-                for s in old:
-                    w.add_file(self.folder / s.file)
+                w.add_files([self.folder / s.file for s in old])
                 counts.update(stacks=dict(w.counts), spectra=w.n_spectra)
 
         atomic_write(self.folder / name, write)

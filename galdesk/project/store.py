@@ -6,7 +6,7 @@ Layout (a folder whose name ends in ``.galdesk``)::
       manifest.json     schema_version, name, dates, working size, display settings, sources, history
       objects.ecsv      one row per object (image or spectrum), catalogue columns joined (astropy ECSV: units kept)
       arrays.json       the index of the arrays segments (:mod:`galdesk.project.segments`)
-      arrays-NNNNNN.h5  image stacks  /stacks/c{C}  (N, C, S, S) float32 — each cut-out padded to square and
+      arrays-NNNNNN.h5  image stacks  /stacks/c{C}  (N, C, S, S) float32 or uint8 — each cut-out padded to square and
                         area-averaged to the working size S; spectra  /spectra/{wavelength,flux,ivar,mask,resolution}
                         concatenated with /spectra/offsets (n+1); one file per append, merged as they accumulate
                         (``arrays.h5``: the single arrays file of a project made before segments)
@@ -393,13 +393,13 @@ class Project:
         return self.arrays.pending()
 
     def _add(self, images, spectra, stacks, catalog, sources, pending=None) -> tuple[int, int]:
-        from galdesk.io.resample import resample_planes
+        from galdesk.io.resample import working_planes
 
         new_planes: dict[str, list[np.ndarray]] = {}
         for img in images if pending is None else ():
             planes = stacks.get(id(img)) if stacks else None
             new_planes.setdefault(stack_group(img.n_bands), []).append(
-                planes if planes is not None else resample_planes(img.pixels, self.working_size))
+                planes if planes is not None else working_planes(img.pixels, self.working_size))
         table = appended_rows(self.objects, images, spectra, self._group_counts(), self._n_spectra_stored())
         self._commit_add(table, new_planes, spectra, catalog, pending)
         self.manifest.setdefault("sources", []).extend(str(s) for s in sources)

@@ -97,13 +97,13 @@ def _skipped(path: str, it) -> Problem:
 
 def _light(it, size: int):
     """A cut-out shrunk to the working size (no header, plain metadata); spectra lose their header."""
-    from galdesk.io.resample import resample_planes
+    from galdesk.io.resample import working_planes
 
     if isinstance(it, ImageData):
         meta = dict(it.meta)
         if it.wcs is not None and "ra" not in meta:
             meta.update(_centre_radec(it))
-        return ImageData(pixels=resample_planes(it.pixels, size), bands=list(it.bands), source=it.source, id=it.id,
+        return ImageData(pixels=working_planes(it.pixels, size), bands=list(it.bands), source=it.source, id=it.id,
                          hdu=it.hdu, rgb=it.rgb, meta=_plain(meta))
     it.header = None  # headers stay in the file; the project keeps the arrays
     return it

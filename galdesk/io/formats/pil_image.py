@@ -1,6 +1,7 @@
 """JPEG/PNG (and TIFF/BMP/GIF) cut-outs through PIL.
 
-Every reader returns :class:`~galdesk.io.model.ImageData` with float32 pixels of shape ``(n_bands, ny, nx)``.
+Every reader returns :class:`~galdesk.io.model.ImageData` with float32 pixels of shape ``(n_bands, ny, nx)``
+(uint8 for an ingest's read of an 8-bit cut-out, below).
 
 ``image-pil`` (priority 10) -- JPEG/PNG (and TIFF/BMP/GIF through PIL), recognised by magic bytes
     RGB -> 3 planes ``["r", "g", "b"]`` (0..255, ``rgb=True``), RGBA/LA -> alpha dropped, palette/CMYK -> RGB,
@@ -14,6 +15,7 @@ Every reader returns :class:`~galdesk.io.model.ImageData` with float32 pixels of
     changes the shrunk pixels by about 0.7 of 255 on average against a full decode), padded to a square with each
     band's median like :func:`galdesk.io.resample.square_pad`, and area-averaged (PIL ``BOX``; bilinear when it
     has to grow) in 8 bits: 0.6 ms a 424-px SDSS cut-out against 2.1 ms for the float resampling of a full decode.
+    Its pixels stay uint8 (the same values as float32), and the project stores them so, at a quarter of the size.
 """
 
 from __future__ import annotations
@@ -104,7 +106,9 @@ def read_pil_image(probe: Probe) -> list[ImageData]:
         planes = np.moveaxis(arr, -1, 0)
     else:
         raise ValueError(f"unexpected decoded image shape {arr.shape}")
-    planes = np.ascontiguousarray(planes[:, ::-1, :], dtype=np.float32)  # row 0 = bottom, like FITS
+    # row 0 = bottom, like FITS; an ingest's 8-bit read stays uint8 (stored so: galdesk.project.arrays)
+    keep = bool(small) and arr.dtype == np.uint8
+    planes = np.ascontiguousarray(planes[:, ::-1, :], dtype=np.uint8 if keep else np.float32)
     rgb = planes.shape[0] == 3 and arr.dtype == np.uint8
     if planes.shape[0] == 3:
         bands = ["r", "g", "b"]
