@@ -29,7 +29,6 @@ Any template set in the same FITS layout (image of N templates on a uniform ln �
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,6 @@ from numpy.polynomial import legendre
 from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
 from scipy.optimize import least_squares
 
-from galdesk.lines import linelist as LL
 from galdesk.lines.spectral import (
     cancellable,
     gauss_convolve_variable,
@@ -48,124 +46,20 @@ from galdesk.lines.spectral import (
     nnls_scaled,
     spectrum_arrays,
 )
+from galdesk.lines.stellar_solve import solve_multiplicative
+from galdesk.lines.stellar_templates import (
+    POWERLAW_SLOPES,
+    Templates,
+    default_template_path,
+    load_templates,
+    second_template_path,
+    template_resource,
+)
 from galdesk.tasks import NullContext
 from galdesk.units import C_KMS
 
 __all__ = ["Templates", "StellarFit", "load_templates", "fit_stellar_continuum", "default_template_path",
            "template_resource", "second_template_path", "POWERLAW_SLOPES"]
-
-#: Slopes alpha of the featureless power-law components f_lambda ~ lambda^alpha (``powerlaw=True``).
-POWERLAW_SLOPES = (-2.0, -1.5, -1.0, -0.5)
-
-
-def template_resource(name: str) -> Path:
-    """``resources/templates/<name>`` next to the ``galdesk`` package (the bundled template files)."""
-    import galdesk
-
-    return Path(galdesk.__file__).resolve().parent.parent / "resources" / "templates" / name
-
-
-def default_template_path() -> Path:
-    """``resources/templates/bc03_miles_ssp.fits``."""
-    return template_resource("bc03_miles_ssp.fits")
-
-
-def second_template_path() -> Path:
-    """``resources/templates/mastar_ssp.fits``: the independent library (MaStar SSPs, Maraston et al. 2020) that the
-    broad-line verdict must survive (``scripts/build_mastar_templates.py``)."""
-    return template_resource("mastar_ssp.fits")
-
-
-@dataclass(frozen=True, eq=False)
-class Templates:
-    """Stellar templates on a uniform ln(λ) grid (rest frame).
-
-    Attributes
-    ----------
-    flux : ndarray (n_templates, n_pix)
-    ln0, dln : float
-        ln(λ/Å) of the first pixel and the step.
-    fwhm_a : float
-        Template resolution, FWHM in Angstrom.
-    ages_gyr, z_zsun, norm : ndarray
-        Per template (NaN when the file does not say).
-    source : str
-    fwhm_pix : ndarray or None
-        Resolution per pixel, FWHM in Angstrom (image extension ``FWHM``), for libraries whose resolution varies
-        with wavelength (MaStar); None: ``fwhm_a`` everywhere.
-    """
-
-    flux: np.ndarray
-    ln0: float
-    dln: float
-    fwhm_a: float
-    ages_gyr: np.ndarray
-    z_zsun: np.ndarray
-    norm: np.ndarray
-    source: str
-    fwhm_pix: np.ndarray | None = None
-
-    @property
-    def lam(self) -> np.ndarray:
-        return np.exp(self.ln0 + self.dln * np.arange(self.flux.shape[1]))
-
-    def fwhm_at(self, lam_rest):
-        """Template resolution (FWHM, Angstrom) at rest wavelengths: a scalar for a constant resolution."""
-        if self.fwhm_pix is None:
-            return self.fwhm_a
-        return np.interp(np.asarray(lam_rest, float), self.lam, self.fwhm_pix)
-
-
-@functools.lru_cache(maxsize=4)
-def _load(path: str) -> Templates:
-    from astropy.io import fits
-    from astropy.table import Table
-
-    try:
-        with fits.open(path) as h:
-            hd = h[0].header
-            flux = np.asarray(h[0].data, dtype=float)
-            names = [x.name for x in h]
-            tab = Table.read(h["TEMPLATES"]) if "TEMPLATES" in names else None
-            fwhm_pix = np.asarray(h["FWHM"].data, dtype=float).ravel() if "FWHM" in names else None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable template FITS file ({exc})") from exc
-    if flux.ndim != 2 or flux.shape[0] < 1 or flux.shape[1] < 100:
-        raise ValueError(f"{path}: expected an image of N templates x pixels, got shape {np.shape(flux)}")
-    missing = [k for k in ("LNLAM0", "DLNLAM", "FWHM_A") if k not in hd]
-    if missing:
-        raise ValueError(f"{path}: header lacks {', '.join(missing)} (uniform ln-lambda grid and resolution)")
-    if not np.all(np.isfinite(flux)):
-        raise ValueError(f"{path}: templates contain NaN or infinite values")
-    if fwhm_pix is not None and (fwhm_pix.size != flux.shape[1] or not np.all(np.isfinite(fwhm_pix) & (fwhm_pix > 0))):
-        raise ValueError(f"{path}: the FWHM extension must give a positive resolution for each of the "
-                         f"{flux.shape[1]} pixels")
-    ln0, dln = float(hd["LNLAM0"]), float(hd["DLNLAM"])
-    if not hd.get("VACUUM", True):  # an air grid: shift to vacuum at its middle (sub-km/s over the range)
-        mid = math.exp(ln0 + dln * flux.shape[1] / 2)
-        ln0 += math.log(float(LL.air_to_vac(mid)) / mid)
-    n = flux.shape[0]
-
-    def col(name):
-        return np.asarray(tab[name], float) if tab is not None and name in tab.colnames else np.full(n, np.nan)
-
-    return Templates(flux=flux, ln0=ln0, dln=dln, fwhm_a=float(hd["FWHM_A"]), ages_gyr=col("AGE_GYR"),
-                     z_zsun=col("Z_ZSUN"), norm=col("NORM"), source=str(path), fwhm_pix=fwhm_pix)
-
-
-def load_templates(path: str | Path | None = None) -> Templates:
-    """Read a template set (default: the bundled BC03 MILES SSPs); cached per path.
-
-    Raises
-    ------
-    ValueError
-        The file is missing, unreadable or not in the expected layout (the message names it).
-    """
-    p = Path(path) if path is not None else default_template_path()
-    if not p.is_file():
-        raise ValueError(f"{p}: stellar template file not found")
-    return _load(str(p.resolve()))
-
 
 @dataclass
 class StellarFit:
@@ -229,62 +123,6 @@ class StellarFit:
         out["templates"] = Path(self.templates).name
         out["messages"] = list(self.messages)
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
-
-
-def _solve_multiplicative(A_t, b, wt, L, n_iter: int = 30, E=None):
-    """Weights w >= 0 and polynomial P = 1 + sum_j>=1 c_j L_j minimising |wt (b - (A_t w) P)|^2.
-
-    Bounded Gauss-Newton on the bilinear problem (each step a bounded linear least-squares problem solved by
-    ``scipy.optimize.lsq_linear``, halved until chi^2 drops), started from the plain NNLS weights; alternating
-    least squares would need hundreds of passes here.
-    """
-    from scipy.optimize import lsq_linear
-
-    K, m = A_t.shape[1], L.shape[1] - 1
-    Ew = np.zeros((b.size, 0)) if E is None else E * wt[:, None]
-    ne = Ew.shape[1]
-    Aw = np.hstack([A_t * wt[:, None], Ew])
-    Lw = L[:, 1:]
-    bw = b * wt
-    we = nnls_scaled(Aw, bw)
-    w, e = we[:K], we[K:]
-    Aw, Ew = Aw[:, :K], Aw[:, K:]
-    c = np.zeros(m)
-
-    def resid(w, c, e):
-        return bw - (Aw @ w) * (1.0 + Lw @ c) - Ew @ e
-
-    r = resid(w, c, e)
-    chi2 = float(r @ r)
-    for _ in range(n_iter):
-        P = 1.0 + Lw @ c
-        J = np.hstack([Aw * P[:, None], Lw * (Aw @ w)[:, None], Ew])
-        cs = np.linalg.norm(J, axis=0)
-        cs[cs == 0] = 1.0
-        lb = np.concatenate([-w * cs[:K], np.full(m, -np.inf), -e * cs[K + m:]])
-        ub = np.full(K + m + ne, np.inf)
-        step = lsq_linear(J / cs, r, bounds=(lb, ub), method="bvls").x / cs
-        t = 1.0
-        for _ in range(10):
-            w_new = np.clip(w + t * step[:K], 0, None)
-            c_new = c + t * step[K:K + m]
-            e_new = np.clip(e + t * step[K + m:], 0, None)
-            r_new = resid(w_new, c_new, e_new)
-            chi2_new = float(r_new @ r_new)
-            if chi2_new <= chi2:
-                break
-            t *= 0.5
-        else:
-            break
-        done = chi2 - chi2_new < 1e-8 * chi2
-        w, c, e, r, chi2 = w_new, c_new, e_new, r_new, chi2_new
-        if done:
-            break
-    coef = np.concatenate([[1.0], c])
-    norm = float(np.median(L @ coef))  # put the level in the weights, the shape in the polynomial
-    if norm > 0:
-        coef, w = coef / norm, w * norm
-    return (w, coef, r) if E is None else (w, coef, r, e)
 
 
 def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None, *, degree: int = 4,
@@ -543,7 +381,7 @@ def _final_weights(prob: _Problem, p, pixels):
     if prob.opts.mdegree >= 0:
         # final weights with a multiplicative polynomial instead of the additive one: an additive term dilutes
         # the absorption lines and lets the fit pick templates with deeper Balmer lines than the galaxy has
-        out = _solve_multiplicative(A_t, prob.flux[pixels], np.sqrt(prob.ivar[pixels]), prob.mult_basis(pixels),
+        out = solve_multiplicative(A_t, prob.flux[pixels], np.sqrt(prob.ivar[pixels]), prob.mult_basis(pixels),
                                     E=None if prob.emission is None else prob.emission[:, pixels].T)
         w_t, mult, r = out[:3]
         poly = np.zeros_like(poly)
