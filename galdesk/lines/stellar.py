@@ -43,10 +43,9 @@ from galdesk.lines.spectral import (
     gauss_convolve_variable,
     instrument_sigma,
     mask_pixels,
-    nnls_scaled,
     spectrum_arrays,
 )
-from galdesk.lines.stellar_solve import solve_multiplicative
+from galdesk.lines.stellar_solve import free_basis, nnls_free, solve_multiplicative
 from galdesk.lines.stellar_templates import (
     POWERLAW_SLOPES,
     Templates,
@@ -232,6 +231,7 @@ class _Problem:
             np.zeros((wave.size, 0))
         self.lnz = math.log1p(z)
         self.cache: dict = {}
+        self._pixels: dict | None = None
         self.nfev = 0
 
     def _broaden(self, spec, inside) -> None:
@@ -265,35 +265,53 @@ class _Problem:
         pad = int(math.ceil(5 * opts.sigma_max / pix_kms)) + 2
         self.nfft = nfft = next_fast_len(n_t + 2 * pad)
         padded = np.pad(T, ((0, 0), (pad, nfft - n_t - pad)), mode="edge")
-        self.FT = rfft(padded, axis=1)
-        self.freq2 = (2 * np.pi * rfftfreq(nfft)) ** 2
+        # frequency x template (C order): the convolved templates come out pixel x template, so that picking the
+        # fitted pixels gathers contiguous rows
+        self.FT = np.ascontiguousarray(rfft(padded, axis=1).T)
+        self.freq2 = (2 * np.pi * rfftfreq(nfft))[:, None] ** 2
         self.ln_tpl0 = tpl.ln0 + tpl.dln * (i0 - pad)
 
     def templates_at(self, v, s, pixels) -> np.ndarray:
         """The templates convolved with a Gaussian LOSVD (velocity ``v``, dispersion ``s``, km/s) at the pixels,
-        (n_pix, n_templates); the last convolution is cached."""
-        key = (round(float(v), 9), round(float(s), 9))
+        (n_pix, n_templates). The convolution depends on ``s`` alone (``v`` only shifts where it is read), so the
+        last one is cached by ``s``: a step in ``v`` (half of a numerical Jacobian) costs no FFT."""
+        key = round(float(s), 9)
         if key not in self.cache:
             self.cache.clear()
             g = np.exp(-0.5 * self.freq2 * (max(s, 1e-3) / self.pix_kms) ** 2)
-            self.cache[key] = irfft(self.FT * g, n=self.nfft, axis=1)
+            self.cache[key] = irfft(self.FT * g, n=self.nfft, axis=0)  # (pixel, template)
         conv = self.cache[key]
-        idx = (np.log(self.wave[pixels]) - self.lnz - math.log1p(v / C_KMS) - self.ln_tpl0) / self.tpl.dln
+        idx = (self._pixel_set(pixels)["lnw"] - self.lnz - math.log1p(v / C_KMS) - self.ln_tpl0) / self.tpl.dln
         j = np.clip(np.floor(idx).astype(int), 0, self.nfft - 2)
-        f = idx - j
-        return (conv[:, j] * (1 - f) + conv[:, j + 1] * f).T  # (n_pix, n_templates)
+        f = (idx - j)[:, None]
+        return conv[j] * (1 - f) + conv[j + 1] * f  # (n_pix, n_templates)
+
+    def _pixel_set(self, pixels) -> dict:
+        """What the linear solve needs of a set of pixels and does not change with the kinematics (cached for the
+        last set): ln λ, weights, weighted flux, emission and the QR factors of the weighted polynomial."""
+        ps = self._pixels
+        if ps is not None and np.array_equal(ps["pixels"], pixels):
+            return ps
+        wt = np.sqrt(self.ivar[pixels])
+        P = self.P_all[pixels]
+        Em = self.emission[:, pixels].T if self.emission is not None else np.zeros((wt.size, 0))
+        Q, G = free_basis(P * wt[:, None])
+        self._pixels = ps = {"pixels": np.array(pixels, copy=True), "lnw": np.log(self.wave[pixels]), "wt": wt,
+                             "b": self.flux[pixels] * wt, "P": P, "Emw": Em * wt[:, None], "Q": Q, "G": G}
+        return ps
 
     def solve(self, v, s, pixels):
         """Non-negative template weights and ± polynomial (and emission) coefficients at fixed kinematics:
-        ``(x, weighted residuals, templates at the pixels, polynomial at the pixels)``."""
+        ``(x, weighted residuals, templates at the pixels, polynomial at the pixels)``, ``x`` = (weights,
+        positive and negative parts of the polynomial coefficients, emission). The polynomial is free (signed) and
+        solved exactly by projecting it out (:func:`~galdesk.lines.stellar_solve.nnls_free`)."""
+        ps = self._pixel_set(pixels)
         A_t = self.templates_at(v, s, pixels)
-        P = self.P_all[pixels]
-        wt = np.sqrt(self.ivar[pixels])
-        Em = self.emission[:, pixels].T if self.emission is not None else np.zeros((A_t.shape[0], 0))
-        A = np.hstack([A_t, P, -P, Em]) * wt[:, None]
-        b = self.flux[pixels] * wt
-        x = nnls_scaled(A, b)
-        return x, b - A @ x, A_t, P
+        n_tpl = A_t.shape[1]
+        A = np.hstack([A_t * ps["wt"][:, None], ps["Emw"]])
+        xe, c, r = nnls_free(A, ps["b"], ps["Q"], ps["G"])
+        x = np.concatenate([xe[:n_tpl], np.clip(c, 0, None), np.clip(-c, 0, None), xe[n_tpl:]])
+        return x, r, A_t, ps["P"]
 
     def resid(self, p, pixels) -> np.ndarray:
         """Projected residuals at kinematics ``p`` = (v, sigma), for ``least_squares``."""
