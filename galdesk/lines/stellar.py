@@ -11,20 +11,23 @@ the lines on the residual. This module does that fit:
 with T_k the bundled Bruzual & Charlot (2003) MILES SSPs (``resources/templates/bc03_miles_ssp.fits``; 12 ages x
 3 metallicities, see ``scripts/build_stellar_templates.py``), G a Gaussian line-of-sight velocity distribution and
 P a Legendre polynomial. Two stages, as in common pPXF practice: (1) the kinematics v, σ* with an *additive*
-degree-4 polynomial instead of P (weights and polynomial linear: non-negative least squares with the polynomial
-split into ± columns; v and σ* by ``scipy.optimize.least_squares`` on the projected residuals, i.e. variable
-projection), with > 3σ outliers (unmasked emission, sky residuals) clipped and the fit repeated; (2) at those
-kinematics, the weights with a *multiplicative* degree-8 P (reddening and flux calibration, without diluting the
-absorption lines), solved by bounded Gauss-Newton. The templates are first broadened to the spectrum's
-instrumental resolution (SDSS ``wdisp``; quadrature difference with the MILES 2.5 Å FWHM), so σ* is the stellar
-velocity dispersion; the σ* convolution is done in Fourier space on a uniform ln λ grid. Optionally
-(``powerlaw=True``) featureless power laws join the templates, for the AGN continuum of Seyfert galaxies.
+degree-4 polynomial instead of P (weights and polynomial linear: non-negative least squares for the weights with
+the free polynomial projected out exactly, :func:`galdesk.lines.stellar_solve.nnls_free`; v and σ* by
+``scipy.optimize.least_squares`` on the projected residuals, i.e. variable projection), with > 3σ outliers
+(unmasked emission, sky residuals) clipped and the fit repeated; (2) at those kinematics, the weights with a
+*multiplicative* degree-8 P (reddening and flux calibration, without diluting the absorption lines), solved by
+bounded Gauss-Newton (:func:`galdesk.lines.stellar_solve.solve_multiplicative`). The templates are first
+broadened to the spectrum's instrumental resolution (SDSS ``wdisp``; quadrature difference with the MILES 2.5 Å
+FWHM), so σ* is the stellar velocity dispersion; the σ* convolution is done in Fourier space on a uniform ln λ
+grid. Optionally (``powerlaw=True``) featureless power laws join the templates, for the AGN continuum of Seyfert
+galaxies.
 
 This is the Gaussian-LOSVD special case of Cappellari & Emsellem (2004, pPXF). galdesk does not depend on pPXF:
 its licence allows non-commercial use only and forbids redistribution, and the lines need nothing beyond this
 case (``benchmarks/bench_stellar.py`` compares the two).
 Any template set in the same FITS layout (image of N templates on a uniform ln λ grid, header ``LNLAM0``,
 ``DLNLAM``, ``FWHM_A``, ``VACUUM``) can be given instead of the bundled one.
+Template files: :mod:`galdesk.lines.stellar_templates`; the linear solves: :mod:`galdesk.lines.stellar_solve`.
 """
 
 from __future__ import annotations
