@@ -12,7 +12,13 @@ Gaussian LOSVD. Two stages, as galdesk runs them:
 Reports wall time per spectrum and the ratio. pPXF is not a galdesk dependency (non-commercial licence);
 ``pip install ppxf`` to run this.
 
-Run:  python benchmarks/bench_stellar.py          (not run by the tests)
+Without pPXF (or with ``--solves``), the linear solve at fixed kinematics on the same real spectra: galdesk's NNLS
+with the polynomial projected out (:func:`galdesk.lines.stellar_solve.nnls_free`) against NNLS with the polynomial
+split into ± columns (what galdesk did before) and a generic bounded solver (``lsq_linear``, BVLS), with the time
+ratio and the largest difference of the solutions. ``--fit-spectrum`` times the whole ``fit_spectrum`` per SDSS
+spectrum (run it on two checkouts, interleaved, for a before/after).
+
+Run:  python benchmarks/bench_stellar.py [--solves] [--fit-spectrum]     (not run by the tests)
 """
 
 from __future__ import annotations
@@ -92,11 +98,96 @@ def ppxf_fit(spec, tpl, mask_kms=450.0):
     return float(k.sol[0]), float(k.sol[1]), float(k.error[1]), model, dt
 
 
+def _best_of(fn, repeat=20):
+    """Least wall time of ``repeat`` calls (the least disturbed by other work on a shared machine)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def solves():
+    """nnls_free against split NNLS and BVLS on the stage-1 problem of each SDSS galaxy (templates at its rest
+    wavelengths, degree-4 additive Legendre polynomial, noise-weighted)."""
+    from lines_helpers import read_sdss
+    from numpy.polynomial import legendre
+    from scipy.optimize import lsq_linear, nnls
+
+    from galdesk.lines.stellar_solve import free_basis, nnls_free
+
+    tpl = S.load_templates()
+    ratios, diffs = [], []
+    print(f"{'spectrum':28s} {'free ms':>8s} {'split ms':>9s} {'bvls ms':>8s} {'max |dx|/max x':>15s}")
+    for path, _ in sdss_galaxies():
+        spec = read_sdss(path)
+        rest = spec.wavelength / (1 + spec.redshift)
+        pix = (spec.ivar > 0) & (rest > tpl.lam[0] + 20) & (rest < tpl.lam[-1] - 20) & \
+            ~SP.mask_pixels(spec.wavelength, spec.redshift, 450.0)
+        if pix.sum() < 300:
+            continue
+        wt = np.sqrt(spec.ivar[pix])
+        A = np.array([np.interp(rest[pix], tpl.lam, f) for f in tpl.flux]).T * wt[:, None]
+        F = legendre.legvander(np.linspace(-1, 1, pix.sum()), 4) * wt[:, None]
+        b = spec.flux[pix] * wt
+        K = A.shape[1]
+        t_free, (x, _, _) = _best_of(lambda: nnls_free(A, b, *free_basis(F)))
+
+        def split():
+            M = np.hstack([A, F, -F])
+            sc = np.linalg.norm(M, axis=0)
+            return nnls(M / sc, b, maxiter=50 * M.shape[1])[0] / sc
+
+        def bvls():
+            M = np.hstack([A, F])
+            sc = np.linalg.norm(M, axis=0)
+            lb = np.concatenate([np.zeros(K), np.full(F.shape[1], -np.inf)])
+            return lsq_linear(M / sc, b, bounds=(lb, np.inf), method="bvls").x / sc
+
+        t_split, z = _best_of(split)
+        t_bvls, y = _best_of(bvls, 5)
+        d = max(np.max(np.abs(x - z[:K])), np.max(np.abs(x - y[:K]))) / np.max(np.abs(x))
+        ratios.append((t_free / t_split, t_free / t_bvls))
+        diffs.append(d)
+        print(f"{path.name:28s} {t_free * 1e3:8.2f} {t_split * 1e3:9.2f} {t_bvls * 1e3:8.2f} {d:15.1e}")
+    r = np.array(ratios)
+    print(f"\nnnls_free takes {np.median(r[:, 0]):.2f}x the time of split NNLS and {np.median(r[:, 1]):.3f}x that of "
+          f"BVLS (medians); largest difference of the weights {max(diffs):.1e} (relative)")
+
+
+def fit_spectrum_times():
+    """``fit_spectrum`` (default configuration) per SDSS spectrum, seconds."""
+    from lines_helpers import read_sdss
+
+    from galdesk.lines.spectrum import fit_spectrum
+
+    paths = sorted((SHARED / "spectra" / "sdss").glob("*.fits"))
+    fit_spectrum(read_sdss(paths[0]))  # imports, templates
+    times = []
+    for p in paths:
+        spec = read_sdss(p)
+        t0 = time.perf_counter()
+        sf = fit_spectrum(spec)
+        times.append(time.perf_counter() - t0)
+        print(f"{p.name:28s} {times[-1]:6.2f} s  {sf.broad.verdict if sf.broad else sf.status}")
+    print(f"\nfit_spectrum: {np.mean(times):.2f} s per spectrum (median {np.median(times):.2f} s, "
+          f"{len(times)} spectra)")
+
+
 def main():
+    if "--fit-spectrum" in sys.argv:
+        fit_spectrum_times()
+        return
     try:
         import ppxf  # noqa: F401
     except ImportError:
-        sys.exit("pPXF is not installed (pip install ppxf): nothing to compare with")
+        print("pPXF is not installed (pip install ppxf): the linear solves only\n")
+        solves()
+        return
+    if "--solves" in sys.argv:
+        solves()
+        return
     from lines_helpers import read_sdss
 
     tpl = S.load_templates()

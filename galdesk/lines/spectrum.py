@@ -250,7 +250,7 @@ def _check_library(spec, name: str, cf: ComplexFit, config: FitConfig, ctx, fixe
     cfg2 = replace(config, stellar_templates=path, continuum=kind, check_templates=None, outflow="no",
                    mc_samples=0)
     try:
-        t2 = broad_test(alt, name, cfg2, ctx)
+        t2 = broad_test(alt, name, cfg2, ctx, start=test.fit_without)  # the narrow lines as fitted already
     except ValueError as exc:
         test.criteria["second_library"] = {"value": None, "limit": config.bic_threshold, "pass": True,
                                            "note": f"not run: {exc}"}

@@ -11,25 +11,27 @@ the lines on the residual. This module does that fit:
 with T_k the bundled Bruzual & Charlot (2003) MILES SSPs (``resources/templates/bc03_miles_ssp.fits``; 12 ages x
 3 metallicities, see ``scripts/build_stellar_templates.py``), G a Gaussian line-of-sight velocity distribution and
 P a Legendre polynomial. Two stages, as in common pPXF practice: (1) the kinematics v, σ* with an *additive*
-degree-4 polynomial instead of P (weights and polynomial linear: non-negative least squares with the polynomial
-split into ± columns; v and σ* by ``scipy.optimize.least_squares`` on the projected residuals, i.e. variable
-projection), with > 3σ outliers (unmasked emission, sky residuals) clipped and the fit repeated; (2) at those
-kinematics, the weights with a *multiplicative* degree-8 P (reddening and flux calibration, without diluting the
-absorption lines), solved by bounded Gauss-Newton. The templates are first broadened to the spectrum's
-instrumental resolution (SDSS ``wdisp``; quadrature difference with the MILES 2.5 Å FWHM), so σ* is the stellar
-velocity dispersion; the σ* convolution is done in Fourier space on a uniform ln λ grid. Optionally
-(``powerlaw=True``) featureless power laws join the templates, for the AGN continuum of Seyfert galaxies.
+degree-4 polynomial instead of P (weights and polynomial linear: non-negative least squares for the weights with
+the free polynomial projected out exactly, :func:`galdesk.lines.stellar_solve.nnls_free`; v and σ* by
+``scipy.optimize.least_squares`` on the projected residuals, i.e. variable projection), with > 3σ outliers
+(unmasked emission, sky residuals) clipped and the fit repeated; (2) at those kinematics, the weights with a
+*multiplicative* degree-8 P (reddening and flux calibration, without diluting the absorption lines), solved by
+bounded Gauss-Newton (:func:`galdesk.lines.stellar_solve.solve_multiplicative`). The templates are first
+broadened to the spectrum's instrumental resolution (SDSS ``wdisp``; quadrature difference with the MILES 2.5 Å
+FWHM), so σ* is the stellar velocity dispersion; the σ* convolution is done in Fourier space on a uniform ln λ
+grid. Optionally (``powerlaw=True``) featureless power laws join the templates, for the AGN continuum of Seyfert
+galaxies.
 
 This is the Gaussian-LOSVD special case of Cappellari & Emsellem (2004, pPXF). galdesk does not depend on pPXF:
 its licence allows non-commercial use only and forbids redistribution, and the lines need nothing beyond this
 case (``benchmarks/bench_stellar.py`` compares the two).
 Any template set in the same FITS layout (image of N templates on a uniform ln λ grid, header ``LNLAM0``,
 ``DLNLAM``, ``FWHM_A``, ``VACUUM``) can be given instead of the bundled one.
+Template files: :mod:`galdesk.lines.stellar_templates`; the linear solves: :mod:`galdesk.lines.stellar_solve`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,133 +41,27 @@ from numpy.polynomial import legendre
 from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
 from scipy.optimize import least_squares
 
-from galdesk.lines import linelist as LL
 from galdesk.lines.spectral import (
     cancellable,
     gauss_convolve_variable,
     instrument_sigma,
     mask_pixels,
-    nnls_scaled,
     spectrum_arrays,
+)
+from galdesk.lines.stellar_solve import free_basis, nnls_free, solve_multiplicative
+from galdesk.lines.stellar_templates import (
+    POWERLAW_SLOPES,
+    Templates,
+    default_template_path,
+    load_templates,
+    second_template_path,
+    template_resource,
 )
 from galdesk.tasks import NullContext
 from galdesk.units import C_KMS
 
 __all__ = ["Templates", "StellarFit", "load_templates", "fit_stellar_continuum", "default_template_path",
            "template_resource", "second_template_path", "POWERLAW_SLOPES"]
-
-#: Slopes alpha of the featureless power-law components f_lambda ~ lambda^alpha (``powerlaw=True``).
-POWERLAW_SLOPES = (-2.0, -1.5, -1.0, -0.5)
-
-
-def template_resource(name: str) -> Path:
-    """``resources/templates/<name>`` next to the ``galdesk`` package (the bundled template files)."""
-    import galdesk
-
-    return Path(galdesk.__file__).resolve().parent.parent / "resources" / "templates" / name
-
-
-def default_template_path() -> Path:
-    """``resources/templates/bc03_miles_ssp.fits``."""
-    return template_resource("bc03_miles_ssp.fits")
-
-
-def second_template_path() -> Path:
-    """``resources/templates/mastar_ssp.fits``: the independent library (MaStar SSPs, Maraston et al. 2020) that the
-    broad-line verdict must survive (``scripts/build_mastar_templates.py``)."""
-    return template_resource("mastar_ssp.fits")
-
-
-@dataclass(frozen=True, eq=False)
-class Templates:
-    """Stellar templates on a uniform ln(λ) grid (rest frame).
-
-    Attributes
-    ----------
-    flux : ndarray (n_templates, n_pix)
-    ln0, dln : float
-        ln(λ/Å) of the first pixel and the step.
-    fwhm_a : float
-        Template resolution, FWHM in Angstrom.
-    ages_gyr, z_zsun, norm : ndarray
-        Per template (NaN when the file does not say).
-    source : str
-    fwhm_pix : ndarray or None
-        Resolution per pixel, FWHM in Angstrom (image extension ``FWHM``), for libraries whose resolution varies
-        with wavelength (MaStar); None: ``fwhm_a`` everywhere.
-    """
-
-    flux: np.ndarray
-    ln0: float
-    dln: float
-    fwhm_a: float
-    ages_gyr: np.ndarray
-    z_zsun: np.ndarray
-    norm: np.ndarray
-    source: str
-    fwhm_pix: np.ndarray | None = None
-
-    @property
-    def lam(self) -> np.ndarray:
-        return np.exp(self.ln0 + self.dln * np.arange(self.flux.shape[1]))
-
-    def fwhm_at(self, lam_rest):
-        """Template resolution (FWHM, Angstrom) at rest wavelengths: a scalar for a constant resolution."""
-        if self.fwhm_pix is None:
-            return self.fwhm_a
-        return np.interp(np.asarray(lam_rest, float), self.lam, self.fwhm_pix)
-
-
-@functools.lru_cache(maxsize=4)
-def _load(path: str) -> Templates:
-    from astropy.io import fits
-    from astropy.table import Table
-
-    try:
-        with fits.open(path) as h:
-            hd = h[0].header
-            flux = np.asarray(h[0].data, dtype=float)
-            names = [x.name for x in h]
-            tab = Table.read(h["TEMPLATES"]) if "TEMPLATES" in names else None
-            fwhm_pix = np.asarray(h["FWHM"].data, dtype=float).ravel() if "FWHM" in names else None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable template FITS file ({exc})") from exc
-    if flux.ndim != 2 or flux.shape[0] < 1 or flux.shape[1] < 100:
-        raise ValueError(f"{path}: expected an image of N templates x pixels, got shape {np.shape(flux)}")
-    missing = [k for k in ("LNLAM0", "DLNLAM", "FWHM_A") if k not in hd]
-    if missing:
-        raise ValueError(f"{path}: header lacks {', '.join(missing)} (uniform ln-lambda grid and resolution)")
-    if not np.all(np.isfinite(flux)):
-        raise ValueError(f"{path}: templates contain NaN or infinite values")
-    if fwhm_pix is not None and (fwhm_pix.size != flux.shape[1] or not np.all(np.isfinite(fwhm_pix) & (fwhm_pix > 0))):
-        raise ValueError(f"{path}: the FWHM extension must give a positive resolution for each of the "
-                         f"{flux.shape[1]} pixels")
-    ln0, dln = float(hd["LNLAM0"]), float(hd["DLNLAM"])
-    if not hd.get("VACUUM", True):  # an air grid: shift to vacuum at its middle (sub-km/s over the range)
-        mid = math.exp(ln0 + dln * flux.shape[1] / 2)
-        ln0 += math.log(float(LL.air_to_vac(mid)) / mid)
-    n = flux.shape[0]
-
-    def col(name):
-        return np.asarray(tab[name], float) if tab is not None and name in tab.colnames else np.full(n, np.nan)
-
-    return Templates(flux=flux, ln0=ln0, dln=dln, fwhm_a=float(hd["FWHM_A"]), ages_gyr=col("AGE_GYR"),
-                     z_zsun=col("Z_ZSUN"), norm=col("NORM"), source=str(path), fwhm_pix=fwhm_pix)
-
-
-def load_templates(path: str | Path | None = None) -> Templates:
-    """Read a template set (default: the bundled BC03 MILES SSPs); cached per path.
-
-    Raises
-    ------
-    ValueError
-        The file is missing, unreadable or not in the expected layout (the message names it).
-    """
-    p = Path(path) if path is not None else default_template_path()
-    if not p.is_file():
-        raise ValueError(f"{p}: stellar template file not found")
-    return _load(str(p.resolve()))
-
 
 @dataclass
 class StellarFit:
@@ -229,62 +125,6 @@ class StellarFit:
         out["templates"] = Path(self.templates).name
         out["messages"] = list(self.messages)
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
-
-
-def _solve_multiplicative(A_t, b, wt, L, n_iter: int = 30, E=None):
-    """Weights w >= 0 and polynomial P = 1 + sum_j>=1 c_j L_j minimising |wt (b - (A_t w) P)|^2.
-
-    Bounded Gauss-Newton on the bilinear problem (each step a bounded linear least-squares problem solved by
-    ``scipy.optimize.lsq_linear``, halved until chi^2 drops), started from the plain NNLS weights; alternating
-    least squares would need hundreds of passes here.
-    """
-    from scipy.optimize import lsq_linear
-
-    K, m = A_t.shape[1], L.shape[1] - 1
-    Ew = np.zeros((b.size, 0)) if E is None else E * wt[:, None]
-    ne = Ew.shape[1]
-    Aw = np.hstack([A_t * wt[:, None], Ew])
-    Lw = L[:, 1:]
-    bw = b * wt
-    we = nnls_scaled(Aw, bw)
-    w, e = we[:K], we[K:]
-    Aw, Ew = Aw[:, :K], Aw[:, K:]
-    c = np.zeros(m)
-
-    def resid(w, c, e):
-        return bw - (Aw @ w) * (1.0 + Lw @ c) - Ew @ e
-
-    r = resid(w, c, e)
-    chi2 = float(r @ r)
-    for _ in range(n_iter):
-        P = 1.0 + Lw @ c
-        J = np.hstack([Aw * P[:, None], Lw * (Aw @ w)[:, None], Ew])
-        cs = np.linalg.norm(J, axis=0)
-        cs[cs == 0] = 1.0
-        lb = np.concatenate([-w * cs[:K], np.full(m, -np.inf), -e * cs[K + m:]])
-        ub = np.full(K + m + ne, np.inf)
-        step = lsq_linear(J / cs, r, bounds=(lb, ub), method="bvls").x / cs
-        t = 1.0
-        for _ in range(10):
-            w_new = np.clip(w + t * step[:K], 0, None)
-            c_new = c + t * step[K:K + m]
-            e_new = np.clip(e + t * step[K + m:], 0, None)
-            r_new = resid(w_new, c_new, e_new)
-            chi2_new = float(r_new @ r_new)
-            if chi2_new <= chi2:
-                break
-            t *= 0.5
-        else:
-            break
-        done = chi2 - chi2_new < 1e-8 * chi2
-        w, c, e, r, chi2 = w_new, c_new, e_new, r_new, chi2_new
-        if done:
-            break
-    coef = np.concatenate([[1.0], c])
-    norm = float(np.median(L @ coef))  # put the level in the weights, the shape in the polynomial
-    if norm > 0:
-        coef, w = coef / norm, w * norm
-    return (w, coef, r) if E is None else (w, coef, r, e)
 
 
 def fit_stellar_continuum(spec, templates: Templates | str | Path | None = None, *, degree: int = 4,
@@ -394,6 +234,7 @@ class _Problem:
             np.zeros((wave.size, 0))
         self.lnz = math.log1p(z)
         self.cache: dict = {}
+        self._pixels: dict | None = None
         self.nfev = 0
 
     def _broaden(self, spec, inside) -> None:
@@ -427,35 +268,53 @@ class _Problem:
         pad = int(math.ceil(5 * opts.sigma_max / pix_kms)) + 2
         self.nfft = nfft = next_fast_len(n_t + 2 * pad)
         padded = np.pad(T, ((0, 0), (pad, nfft - n_t - pad)), mode="edge")
-        self.FT = rfft(padded, axis=1)
-        self.freq2 = (2 * np.pi * rfftfreq(nfft)) ** 2
+        # frequency x template (C order): the convolved templates come out pixel x template, so that picking the
+        # fitted pixels gathers contiguous rows
+        self.FT = np.ascontiguousarray(rfft(padded, axis=1).T)
+        self.freq2 = (2 * np.pi * rfftfreq(nfft))[:, None] ** 2
         self.ln_tpl0 = tpl.ln0 + tpl.dln * (i0 - pad)
 
     def templates_at(self, v, s, pixels) -> np.ndarray:
         """The templates convolved with a Gaussian LOSVD (velocity ``v``, dispersion ``s``, km/s) at the pixels,
-        (n_pix, n_templates); the last convolution is cached."""
-        key = (round(float(v), 9), round(float(s), 9))
+        (n_pix, n_templates). The convolution depends on ``s`` alone (``v`` only shifts where it is read), so the
+        last one is cached by ``s``: a step in ``v`` (half of a numerical Jacobian) costs no FFT."""
+        key = round(float(s), 9)
         if key not in self.cache:
             self.cache.clear()
             g = np.exp(-0.5 * self.freq2 * (max(s, 1e-3) / self.pix_kms) ** 2)
-            self.cache[key] = irfft(self.FT * g, n=self.nfft, axis=1)
+            self.cache[key] = irfft(self.FT * g, n=self.nfft, axis=0)  # (pixel, template)
         conv = self.cache[key]
-        idx = (np.log(self.wave[pixels]) - self.lnz - math.log1p(v / C_KMS) - self.ln_tpl0) / self.tpl.dln
+        idx = (self._pixel_set(pixels)["lnw"] - self.lnz - math.log1p(v / C_KMS) - self.ln_tpl0) / self.tpl.dln
         j = np.clip(np.floor(idx).astype(int), 0, self.nfft - 2)
-        f = idx - j
-        return (conv[:, j] * (1 - f) + conv[:, j + 1] * f).T  # (n_pix, n_templates)
+        f = (idx - j)[:, None]
+        return conv[j] * (1 - f) + conv[j + 1] * f  # (n_pix, n_templates)
+
+    def _pixel_set(self, pixels) -> dict:
+        """What the linear solve needs of a set of pixels and does not change with the kinematics (cached for the
+        last set): ln λ, weights, weighted flux, emission and the QR factors of the weighted polynomial."""
+        ps = self._pixels
+        if ps is not None and np.array_equal(ps["pixels"], pixels):
+            return ps
+        wt = np.sqrt(self.ivar[pixels])
+        P = self.P_all[pixels]
+        Em = self.emission[:, pixels].T if self.emission is not None else np.zeros((wt.size, 0))
+        Q, G = free_basis(P * wt[:, None])
+        self._pixels = ps = {"pixels": np.array(pixels, copy=True), "lnw": np.log(self.wave[pixels]), "wt": wt,
+                             "b": self.flux[pixels] * wt, "P": P, "Emw": Em * wt[:, None], "Q": Q, "G": G}
+        return ps
 
     def solve(self, v, s, pixels):
         """Non-negative template weights and ± polynomial (and emission) coefficients at fixed kinematics:
-        ``(x, weighted residuals, templates at the pixels, polynomial at the pixels)``."""
+        ``(x, weighted residuals, templates at the pixels, polynomial at the pixels)``, ``x`` = (weights,
+        positive and negative parts of the polynomial coefficients, emission). The polynomial is free (signed) and
+        solved exactly by projecting it out (:func:`~galdesk.lines.stellar_solve.nnls_free`)."""
+        ps = self._pixel_set(pixels)
         A_t = self.templates_at(v, s, pixels)
-        P = self.P_all[pixels]
-        wt = np.sqrt(self.ivar[pixels])
-        Em = self.emission[:, pixels].T if self.emission is not None else np.zeros((A_t.shape[0], 0))
-        A = np.hstack([A_t, P, -P, Em]) * wt[:, None]
-        b = self.flux[pixels] * wt
-        x = nnls_scaled(A, b)
-        return x, b - A @ x, A_t, P
+        n_tpl = A_t.shape[1]
+        A = np.hstack([A_t * ps["wt"][:, None], ps["Emw"]])
+        xe, c, r = nnls_free(A, ps["b"], ps["Q"], ps["G"])
+        x = np.concatenate([xe[:n_tpl], np.clip(c, 0, None), np.clip(-c, 0, None), xe[n_tpl:]])
+        return x, r, A_t, ps["P"]
 
     def resid(self, p, pixels) -> np.ndarray:
         """Projected residuals at kinematics ``p`` = (v, sigma), for ``least_squares``."""
@@ -543,7 +402,7 @@ def _final_weights(prob: _Problem, p, pixels):
     if prob.opts.mdegree >= 0:
         # final weights with a multiplicative polynomial instead of the additive one: an additive term dilutes
         # the absorption lines and lets the fit pick templates with deeper Balmer lines than the galaxy has
-        out = _solve_multiplicative(A_t, prob.flux[pixels], np.sqrt(prob.ivar[pixels]), prob.mult_basis(pixels),
+        out = solve_multiplicative(A_t, prob.flux[pixels], np.sqrt(prob.ivar[pixels]), prob.mult_basis(pixels),
                                     E=None if prob.emission is None else prob.emission[:, pixels].T)
         w_t, mult, r = out[:3]
         poly = np.zeros_like(poly)
