@@ -124,6 +124,8 @@ from galdesk.project import Project
 seg = Project.open(sys.argv[1]).pending_segment(resume_key="k")
 seg.add({"3": [np.ones((3, 64, 64), np.float32)] * 5})
 seg.record({"files_done": 5})
+seg.add({"3": [np.ones((3, 64, 64), np.float32)] * 2})
+seg.record({"files_done": 7})
 seg.add({"3": [np.zeros((3, 64, 64), np.float32)] * 2})   # written after the log: discarded on a resume
 os._exit(0)                                                # as killed: the file, its log, no lock held
 """
@@ -163,11 +165,27 @@ def test_a_resume_discards_what_was_written_after_the_last_log(tmp_path, shared_
     _left_by_a_dead_writer(folder)
     proj = Project.open(folder)
     seg = proj.pending_segment(resume_key="k")
-    assert seg.resumed == {"files_done": 5} and seg.counts == {"3": 5}
+    assert seg.resumed == [{"files_done": 5}, {"files_done": 7}] and seg.counts == {"3": 7}
     seg.add({"3": [np.full((3, 64, 64), 2, np.float32)]})
-    assert seg.counts == {"3": 6}                       # appended after the 5 logged ones, not after 7
+    assert seg.counts == {"3": 8}                       # appended after the 7 logged ones, not after 9
     seg.discard()
     assert not list(folder.glob("pending-*"))
+    proj.close()
+
+
+def test_a_torn_last_log_line_resumes_from_the_line_before(tmp_path, shared_data):
+    from galdesk.services.ingest import ingest
+
+    ingest(sorted((shared_data / "images/gz1/jpeg").glob("*.jpeg"))[:3], tmp_path / "p", workers=1)
+    folder = tmp_path / "p.galdesk"
+    log = _left_by_a_dead_writer(folder).with_suffix(".json")
+    text = log.read_text()
+    log.write_text(text[:-12])                          # killed while appending the second record
+    proj = Project.open(folder)
+    with proj.pending_segment(resume_key="k") as seg:
+        assert seg.resumed == [{"files_done": 5}] and seg.counts == {"3": 5}
+        seg.record({"files_done": 6})                   # appended after the whole lines, the torn piece gone
+        assert len([ln for ln in log.read_text().split("\n") if ln]) == 3
     proj.close()
 
 
@@ -180,7 +198,8 @@ def test_a_torn_segment_or_log_starts_afresh(tmp_path, shared_data, torn):
     path = _left_by_a_dead_writer(folder)
     victim = path.with_suffix(".json") if torn == "log" else path
     data = victim.read_bytes()
-    victim.write_bytes(data[: len(data) // 2])
+    cut = data.index(b"\n") + 10 if torn == "log" else len(data) // 2   # the log: no whole record left
+    victim.write_bytes(data[:cut])
     proj = Project.open(folder)
     with proj.pending_segment(resume_key="k") as seg:
         assert seg.resumed is None and seg.counts == {} and seg.path == path

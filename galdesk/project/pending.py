@@ -10,10 +10,12 @@ commits it with the new object rows in one index write, as any append (:mod:`gal
 
 A resumable writer (an ingest, :mod:`galdesk.services.ingest`) passes a ``resume_key``: its file is then
 ``pending-ingest-<digest of the key>.h5`` and after each batch it records (:meth:`PendingSegment.record`) what is
-durable in ``pending-ingest-<digest>.json`` beside it: the array counts and the writer's own state (files done,
-object rows, problems). Killed, it leaves both; a new writer with the same key reopens the file cut back to the
-logged counts (anything written after the last record is discarded) and gets the state back in
-:attr:`PendingSegment.resumed`. A torn file or log, or one of another key or working size, starts afresh. The log
+durable in ``pending-ingest-<digest>.json`` beside it: one appended JSON line per batch (so a log costs what is
+added) with the array counts and the writer's own state (files done, the batch's object rows and problems).
+Killed, it leaves both; a new writer with the same key reopens the file cut back to the counts of the last whole
+line (anything written after it, and a torn last line, are discarded) and gets the states back in
+:attr:`PendingSegment.resumed`. A torn file, a log without a whole record, or one of another key or working size
+starts afresh. The log
 goes when the segment is committed or discarded. Cleaning keeps a resumable segment that has a log younger than
 :data:`RESUME_DAYS` (its writer may come back); one without a log (nothing durable yet) or with an older log is a
 leftover like any other dead writer's file.
@@ -62,8 +64,8 @@ class PendingSegment:
 
         self.folder = Path(folder)
         self.key = resume_key
-        #: the state the last :meth:`record` of a killed writer with the same key saved; None when new
-        self.resumed: dict | None = None
+        #: the states each :meth:`record` of a killed writer with the same key saved, in order; None when new
+        self.resumed: list[dict] | None = None
         self.counts: dict[str, int] = {}
         self.n_spectra = 0
         self._writer: SegmentWriter | None = None
@@ -92,11 +94,21 @@ class PendingSegment:
 
     def _reopen(self, working_size: int) -> None:
         """Continue the file a killed writer of the same key left, cut back to its log; else delete both."""
+        from galdesk.fsutil import atomic_write
+
         try:
-            log = json.loads(self.log_path.read_text())
-            if log["key"] != self.key or int(log["working_size"]) != working_size:
-                raise ValueError("another ingest's log")
-            self._writer = SegmentWriter.reopen(self.path, dict(log["counts"]), int(log["n_spectra"]))
+            lines = self.log_path.read_text().split("\n")[:-1]   # the last piece is empty, or a torn line
+            head, records = json.loads(lines[0]), []
+            for line in lines[1:]:
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    break
+            if head["key"] != self.key or int(head["working_size"]) != working_size or not records:
+                raise ValueError("another ingest's log, or nothing logged")
+            lines = lines[:1 + len(records)]
+            atomic_write(self.log_path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+            self._writer = SegmentWriter.reopen(self.path, dict(records[-1]["counts"]), int(records[-1]["n_spectra"]))
             if int(self._writer.file.attrs["working_size"]) != working_size:
                 raise ValueError("another working size")
         except Exception:  # noqa: BLE001 - no log, a torn log or a torn file: start afresh, never fail
@@ -108,21 +120,25 @@ class PendingSegment:
                     pass
             return
         self.counts, self.n_spectra = dict(self._writer.counts), self._writer.n_spectra
-        self.resumed = log["state"]
+        self.resumed = [r["state"] for r in records]
 
     def record(self, state: dict) -> None:
-        """Make what the file holds durable and log it with ``state`` (JSON), for a writer of the same key to
-        continue from (module docstring); nothing without a resume key."""
+        """Make what the file holds durable and append a log line with ``state`` (JSON: what this batch adds to the
+        writer's own state), for a writer of the same key to continue from (module docstring); nothing without a
+        resume key."""
         if self.key is None or self._writer is None:
             return
-        from galdesk.fsutil import atomic_write
-
         self._writer.file.flush()
         with open(self.path, "rb") as fh:
             os.fsync(fh.fileno())
-        text = json.dumps({"key": self.key, "working_size": int(self._writer.file.attrs["working_size"]),
-                           "counts": self.counts, "n_spectra": self.n_spectra, "state": state})
-        atomic_write(self.log_path, lambda tmp: Path(tmp).write_text(text))
+        line = json.dumps({"counts": self.counts, "n_spectra": self.n_spectra, "state": state}) + "\n"
+        if self.resumed is None and not self.log_path.exists():
+            head = {"key": self.key, "working_size": int(self._writer.file.attrs["working_size"])}
+            line = json.dumps(head) + "\n" + line
+        with open(self.log_path, "a") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def __enter__(self) -> "PendingSegment":
         return self

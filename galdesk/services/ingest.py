@@ -282,6 +282,7 @@ class _Sink:
         self._spectra: list[SpectrumData] = []
         self._bytes = 0
         self._dropped = 0
+        self._logged = self._logged_problems = 0   # object rows and problems already in the resume log
 
     def resume(self) -> int:
         """Reopen what a killed run of this ingest left (its object rows and problems back in memory); the number
@@ -289,16 +290,18 @@ class _Sink:
         if self.project is None or self.key is None:
             return 0
         pending = self.project.pending_segment(resume_key=self.key)
-        state = pending.resumed
-        if not state:
+        if not pending.resumed:
             pending.discard()
             return 0
         self.pending = pending
-        self.images = [ImageData(pixels=np.empty((r.pop("n_bands"), 0, 0), np.float32), **r) for r in state["images"]]
-        self._dropped = len(self.images)
-        for p in state["problems"]:
-            self.problem(Problem(*p))
-        self.result.resumed_files = int(state["files_done"])
+        for state in pending.resumed:
+            self.images += [ImageData(pixels=np.empty((r.pop("n_bands"), 0, 0), np.float32), **r)
+                            for r in state["images"]]
+            for p in state["problems"]:
+                self.problem(Problem(*p))
+        self._dropped = self._logged = len(self.images)
+        self._logged_problems = len(self.problems)
+        self.result.resumed_files = int(pending.resumed[-1]["files_done"])
         return self.result.resumed_files
 
     def problem(self, p: Problem) -> None:
@@ -347,10 +350,12 @@ class _Sink:
     def record(self, files_done: int) -> None:
         """Log what the pending segment holds, the first ``files_done`` files, for a resume (after a flush)."""
         if self.pending is not None and not self.spectra:   # spectra rows are not logged: such an ingest restarts
-            self.pending.record({"files_done": files_done, "problems": [[p.path, p.error] for p in self.problems],
+            self.pending.record({"files_done": files_done,
+                                 "problems": [[p.path, p.error] for p in self.problems[self._logged_problems:]],
                                  "images": [{"n_bands": im.n_bands, "bands": list(im.bands), "source": im.source,
                                              "id": im.id, "hdu": im.hdu, "rgb": im.rgb, "meta": im.meta}
-                                            for im in self.images]})
+                                            for im in self.images[self._logged:]]})
+            self._logged, self._logged_problems = len(self.images), len(self.problems)
 
     def abandon(self) -> None:
         """Cancelled or failed: delete the pending segment, and a project this ingest made."""
