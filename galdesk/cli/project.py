@@ -18,7 +18,7 @@ def cmd_ingest(args) -> int:
     ctx = ConsoleContext(quiet=args.json)
     try:
         res = ingest(args.sources, args.output, catalog=args.catalog, size=args.size, ctx=ctx, workers=args.workers,
-                     scheduler=getattr(args, "scheduler", None))
+                     scheduler=getattr(args, "scheduler", None), on_resume=_print_resuming)
     except ProjectError as exc:
         return fail("ingest", str(exc))
     if args.json:
@@ -34,6 +34,11 @@ def cmd_ingest(args) -> int:
         return EXIT_OK
     made = "the project is unchanged" if Path(res.project).exists() else "no project was made"
     return fail("ingest", f"nothing could be read from the sources ({len(res.problems)} problem(s)); {made}")
+
+
+def _print_resuming(done: int, total: int) -> None:
+    """What ``galdesk ingest`` says when it continues a killed run of the same ingest."""
+    print(f"resuming: {done} of {total} files already ingested", file=sys.stderr, flush=True)
 
 
 def cmd_info(args) -> int:

@@ -59,6 +59,37 @@ class SegmentWriter:
         self.counts: dict[str, int] = {}
         self.n_spectra = 0
 
+    @classmethod
+    def reopen(cls, path: str | Path, counts: dict[str, int], n_spectra: int) -> "SegmentWriter":
+        """Open ``path`` to append again, its datasets cut back to ``counts`` cut-outs per stack group and
+        ``n_spectra`` spectra (what was written after those is discarded); ValueError when it holds fewer."""
+        import h5py
+
+        self = cls.__new__(cls)
+        self.file = h5py.File(path, "a")
+        try:
+            stacks = self.file.get("stacks", {})
+            for group in set(stacks) | set(counts):
+                n = int(counts.get(group, 0))
+                if group not in stacks or stacks[group].shape[0] < n:
+                    raise ValueError(f"{path}: stack {group} holds fewer than {n} cut-outs")
+                stacks[group].resize(n, axis=0)
+            if n_spectra or "spectra" in self.file:
+                g = self.file["spectra"]
+                if g["offsets"].shape[0] < n_spectra + 1:
+                    raise ValueError(f"{path}: holds fewer than {n_spectra} spectra")
+                total = int(g["offsets"][n_spectra])
+                for k in SPECTRUM_KEYS:
+                    g[k].resize(total, axis=0)
+                g["offsets"].resize(n_spectra + 1, axis=0)
+                g["attrs"].resize(n_spectra, axis=0)
+        except BaseException:
+            self.file.close()
+            raise
+        self.counts = {k: int(v) for k, v in counts.items() if v}
+        self.n_spectra = int(n_spectra)
+        return self
+
     def __enter__(self) -> "SegmentWriter":
         return self
 

@@ -228,9 +228,10 @@ class ArrayStore:
         counts = write_arrays(self.folder / name, self.working_size, new_planes, spectra, self.schema_version)
         return Segment(name, counts["stacks"], counts["spectra"])
 
-    def pending(self) -> PendingSegment:
-        """A new pending segment of this store (:mod:`galdesk.project.pending`)."""
-        return PendingSegment(self.folder, self.working_size, self.schema_version)
+    def pending(self, resume_key: str | None = None) -> PendingSegment:
+        """A new pending segment of this store, or with ``resume_key`` the one a killed writer of the same key left
+        (:mod:`galdesk.project.pending`)."""
+        return PendingSegment(self.folder, self.working_size, self.schema_version, resume_key=resume_key)
 
     def adopt(self, pending: PendingSegment) -> Segment | None:
         """``pending`` moved into place as the next segment, not yet listed (the caller holds the write lock and

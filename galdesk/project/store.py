@@ -386,11 +386,11 @@ class Project:
             self.refresh()  # under the lock: what another writer added is the base of this write, never lost
             return self._add(images, spectra, stacks, catalog, sources, pending)
 
-    def pending_segment(self) -> PendingSegment:
+    def pending_segment(self, resume_key: str | None = None) -> PendingSegment:
         """A new segment file to fill before taking the write lock, then pass to :meth:`add`
         (:mod:`galdesk.project.pending`); use it as a context manager so that it is deleted if never added."""
         self.check_writable("new objects")
-        return self.arrays.pending()
+        return self.arrays.pending(resume_key)
 
     def _add(self, images, spectra, stacks, catalog, sources, pending=None) -> tuple[int, int]:
         from galdesk.io.resample import working_planes

@@ -8,16 +8,23 @@ A file that cannot be read becomes one :class:`~galdesk.io.model.Problem`; the r
 spectra (a DESI coadd) each target stands alone: a sky, empty or fully masked fibre is one Problem naming the file
 and the target, and is not ingested; the file's other targets are. DESI redrock/zbest files among the sources are
 redshift catalogues (joined by TARGETID, like ``catalog``), not problems.
+
+An ingest is resumable: its pending segment is named by :func:`resume_key` (the files in order with their sizes
+and modification times, the working size, the catalogue and the project) and after each flushed batch logs the
+files done and their object rows (:mod:`galdesk.project.pending`). Killed, the same ingest run again reopens that
+segment, skips the files it holds and continues; the project ends as after an uninterrupted ingest.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -25,7 +32,7 @@ from galdesk.io.model import ImageData, Problem, SpectrumData
 from galdesk.procutil import stop_pool, worker_pool
 from galdesk.tasks import Cancelled, NullContext, TaskContext
 
-__all__ = ["IngestResult", "ingest", "read_chunk", "default_workers"]
+__all__ = ["IngestResult", "ingest", "read_chunk", "default_workers", "resume_key"]
 
 #: Below this many files, decoding in this process is faster than starting workers.
 PARALLEL_MIN_FILES = 64
@@ -48,10 +55,14 @@ class IngestResult:
     problems: list[Problem] = field(default_factory=list)
     catalog_matched: int = 0
     created: bool = False
+    #: files a killed run of the same ingest had already stored (not read again), of ``files``
+    resumed_files: int = 0
+    files: int = 0
 
     def to_dict(self) -> dict:
         return {"project": self.project, "objects": self.images, "spectra": self.spectra,
                 "catalog_matched": self.catalog_matched, "created": self.created,
+                "files": self.files, "resumed_files": self.resumed_files,
                 "problems": [p.to_dict() for p in self.problems]}
 
 
@@ -155,8 +166,8 @@ def _read_large_stack(path: str, size: int, ctx: TaskContext | None = None) -> l
 
 
 def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = None, size: int | None = None,
-           ctx: TaskContext | None = None, workers: int | None = None, scheduler: str | None = None
-           ) -> IngestResult:
+           ctx: TaskContext | None = None, workers: int | None = None, scheduler: str | None = None,
+           on_resume: Callable[[int, int], None] | None = None) -> IngestResult:
     """Read ``sources`` (files and folders) and a catalogue into ``project`` (a Project or a path to create/open).
 
     Parameters
@@ -171,6 +182,7 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     size : working size in pixels for a new project (default 64)
     ctx : progress/cancel context
     workers, scheduler : decoding processes (default: one per core; 1 = here); a Dask cluster to decode on instead
+    on_resume : called with (files already done, files) when a killed run of the same ingest is continued
 
     Raises
     ------
@@ -207,17 +219,22 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     tables = [(cat_table, str(catalog))] if cat_table is not None else []
     files = _redshift_catalogs(files, tables, result)
 
-    sink = _Sink(path, project, working_size, result)
-    n = len(files)
-    reads = _read_all(list(map(str, files)), working_size, ctx, workers, scheduler)
+    sink = _Sink(path, project, working_size, result, resume_key(files, working_size, catalog, path))
+    n = result.files = len(files)
+    first = sink.resume()
+    if first and on_resume is not None:
+        on_resume(first, n)
+    reads = _read_all(list(map(str, files[first:])), working_size, ctx, workers, scheduler)
     try:
-        for done, (fpath, items, error) in enumerate(reads, 1):
+        for done, (fpath, items, error) in enumerate(reads, first + 1):
             if error is not None:
-                result.problems.append(Problem(fpath, error))
+                sink.problem(Problem(fpath, error))
             else:
-                result.problems.extend(it for it in items if isinstance(it, Problem))
+                for it in items:
+                    if isinstance(it, Problem):
+                        sink.problem(it)
                 sink.take(_name_by_catalog([it for it in items if not isinstance(it, Problem)],
-                                           id_for_path.get(fpath)))
+                                           id_for_path.get(fpath)), done)
             if done % 16 == 0 or done == n:
                 ctx.progress(0.9 * done / max(n, 1), f"Read {done}/{n} files")
         ctx.check_cancelled()
@@ -232,13 +249,32 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     return result
 
 
+def resume_key(files: list, working_size: int, catalog, project_path) -> str:
+    """What names an ingest's resumable pending segment: its files in order with size and modification time, the
+    working size, the catalogue (with its own size and time) and the project; a changed file is another ingest."""
+    def stat(f):
+        try:
+            st = os.stat(f)
+            return [str(f), st.st_size, st.st_mtime_ns]
+        except OSError:
+            return [str(f), None, None]
+
+    parts = {"files": [stat(f) for f in files], "size": int(working_size),
+             "catalog": stat(catalog) if catalog is not None else None,
+             "project": str(Path(project_path).resolve())}
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
 class _Sink:
     """Where an ingest puts what it reads: each batch of cut-outs and spectra goes into a pending segment of the
     project (:mod:`galdesk.project.pending`) as it comes, so memory holds one batch and the object rows, not the
-    stack; the project itself is made when the first object arrives."""
+    stack; the project itself is made when the first object arrives. Each flush logs the files done, so a killed
+    ingest resumes (:meth:`resume`)."""
 
-    def __init__(self, path, project, working_size: int, result: IngestResult) -> None:
+    def __init__(self, path, project, working_size: int, result: IngestResult, key: str | None = None) -> None:
         self.path, self.project, self.working_size, self.result = path, project, working_size, result
+        self.key = key
+        self.problems: list[Problem] = []     # those of the files read (logged for a resume)
         self.pending = None
         self.images: list[ImageData] = []     # for the object rows; their pixels are dropped once written
         self.spectra: list[SpectrumData] = []
@@ -246,14 +282,42 @@ class _Sink:
         self._spectra: list[SpectrumData] = []
         self._bytes = 0
         self._dropped = 0
+        self._logged = self._logged_problems = 0   # object rows and problems already in the resume log
 
-    def take(self, items: list) -> None:
+    def resume(self) -> int:
+        """Reopen what a killed run of this ingest left (its object rows and problems back in memory); the number
+        of files it had done, 0 when there is nothing to continue."""
+        if self.project is None or self.key is None:
+            return 0
+        pending = self.project.pending_segment(resume_key=self.key)
+        if not pending.resumed:
+            pending.discard()
+            return 0
+        self.pending = pending
+        for state in pending.resumed:
+            self.images += [ImageData(pixels=np.empty((r.pop("n_bands"), 0, 0), np.float32), **r)
+                            for r in state["images"]]
+            for p in state["problems"]:
+                self.problem(Problem(*p))
+        self._dropped = self._logged = len(self.images)
+        self._logged_problems = len(self.problems)
+        self.result.resumed_files = int(pending.resumed[-1]["files_done"])
+        return self.result.resumed_files
+
+    def problem(self, p: Problem) -> None:
+        self.result.problems.append(p)
+        self.problems.append(p)
+
+    def take(self, items: list, files_done: int | None = None) -> None:
         from galdesk.project.objects import stack_group
 
         if items and self.pending is None:
             if self.project is None:
                 self.project, self.result.created = _new_project(self.path, self.working_size)
-            self.pending = self.project.pending_segment()
+            self.pending = self.project.pending_segment(resume_key=self.key)
+            if self.pending.resumed is not None:   # left by a run of this key that had no project yet: afresh
+                self.pending.discard()
+                self.pending = self.project.pending_segment()
         for it in items:
             if isinstance(it, ImageData):
                 self._planes.setdefault(stack_group(it.n_bands), []).append(it.pixels)
@@ -265,6 +329,8 @@ class _Sink:
                 self.spectra.append(it)
         if self._bytes >= FLUSH_BYTES:
             self.flush()
+            if files_done is not None:
+                self.record(files_done)
 
     def flush(self) -> None:
         """Write the batch into the pending segment and drop its arrays from memory."""
@@ -280,6 +346,16 @@ class _Sink:
             sp.wavelength = sp.flux = sp.ivar = sp.resolution_kms = np.empty(0)
             sp.mask = np.empty(0, bool)
         self._spectra, self._bytes = [], 0
+
+    def record(self, files_done: int) -> None:
+        """Log what the pending segment holds, the first ``files_done`` files, for a resume (after a flush)."""
+        if self.pending is not None and not self.spectra:   # spectra rows are not logged: such an ingest restarts
+            self.pending.record({"files_done": files_done,
+                                 "problems": [[p.path, p.error] for p in self.problems[self._logged_problems:]],
+                                 "images": [{"n_bands": im.n_bands, "bands": list(im.bands), "source": im.source,
+                                             "id": im.id, "hdu": im.hdu, "rgb": im.rgb, "meta": im.meta}
+                                            for im in self.images[self._logged:]]})
+            self._logged, self._logged_problems = len(self.images), len(self.problems)
 
     def abandon(self) -> None:
         """Cancelled or failed: delete the pending segment, and a project this ingest made."""
