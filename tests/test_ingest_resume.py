@@ -20,7 +20,7 @@ import sys, time
 import galdesk.services.ingest as ingest_mod
 
 target, files = sys.argv[1], sys.argv[2:]
-ingest_mod.FLUSH_BYTES = 3 * 3 * 64 * 64 * 4       # a batch every ~3 cut-outs
+ingest_mod.FLUSH_BYTES = 3 * 3 * 64 * 64           # a batch every ~3 cut-outs (uint8)
 real_record, real_flush = ingest_mod._Sink.record, ingest_mod._Sink.flush
 records = []
 
