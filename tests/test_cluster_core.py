@@ -183,13 +183,16 @@ def test_weighted_ward_equals_fastcluster_and_duplicated_points():
 
 def test_ward_linkage_direct_and_micro_paths():
     X, y = blobs(n_per=400, d=4)
-    direct = ward_linkage(X, max_direct=5000)
-    assert direct.method == "direct" and direct.n_leaves == len(X)
+    direct = ward_linkage(X, max_direct=5000, n_micro=80)
+    assert direct.method == "direct" and direct.n_leaves == len(X) and direct.info["path"] == "max_direct=5000"
     assert np.allclose(direct.Z, fastcluster.linkage_vector(X, method="ward"))
     ctx = RecordingContext()
     micro = ward_linkage(X, ctx=ctx, max_direct=500, n_micro=80, seed=1)
-    assert micro.method == "micro" and micro.n_leaves <= 80 and micro.leaf_of.shape == (len(X),)
-    assert micro.leaf_sizes.sum() == len(X) and micro.info["n_leaves"] == micro.n_leaves
+    # every object is a leaf on the micro path too
+    assert micro.method == "micro" and micro.n_leaves == len(X) and micro.leaves_are_objects
+    assert np.array_equal(micro.leaf_of, np.arange(len(X))) and micro.leaf_sizes.sum() == len(X)
+    assert micro.micro_of.shape == (len(X),) and micro.info["n_micro_used"] == len(np.unique(micro.micro_of)) <= 80
+    assert "micro-clusters, exact inside each" in micro.describe()
     assert ctx.reports[-1][0] == 1.0
     # four far-apart blobs: four clusters, each exactly one blob
     root = 2 * micro.n_leaves - 2
@@ -197,6 +200,62 @@ def test_ward_linkage_direct_and_micro_paths():
     assert partition(labels) == partition(y)
     with pytest.raises(Cancelled):
         ward_linkage(X, ctx=RecordingContext(cancel_after=3), max_direct=500, n_micro=80)
+
+
+def test_micro_path_is_exact_ward_inside_each_micro_cluster_under_their_weighted_ward():
+    from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage, to_tree
+
+    rng = np.random.default_rng(3)
+    X = np.concatenate([rng.normal(c, 1.0, size=(300, 6)) for c in (0.0, 3.0, 9.0)])
+    t = ward_linkage(X, max_direct=100, n_micro=40, seed=2)
+    Z, n = t.Z, len(X)
+    assert is_valid_linkage(Z) and is_monotonic(Z) and Z[-1, 3] == n
+    root = to_tree(Z)
+    by_members = {}
+    for node in _nodes(root):
+        by_members[frozenset(node.pre_order())] = node
+    upper_heights = []
+    for c in np.unique(t.micro_of):
+        members = np.flatnonzero(t.micro_of == c)
+        node = by_members.get(frozenset(members.tolist()))
+        assert node is not None, f"micro-cluster {c} is not one subtree"
+        if members.size > 1:   # its subtree is fastcluster's Ward of its members (same merge heights)
+            sub = fastcluster.linkage_vector(X[members], method="ward")
+            inner = sorted(x.dist for x in _nodes(node) if not x.is_leaf())
+            assert np.allclose(inner, sorted(sub[:, 2]))
+        upper_heights.append(node.dist)
+    # above the micro-clusters: the size-weighted Ward of their centroids, raised only where a child is higher
+    cents = np.array([X[t.micro_of == c].mean(axis=0) for c in np.unique(t.micro_of)])
+    sizes = np.bincount(t.micro_of)
+    Zu = weighted_ward(cents, sizes[sizes > 0])
+    top = np.sort(Z[:, 2])[-(len(cents) - 1):]
+    assert t.info["n_raised"] >= 0 and np.all(top >= np.sort(Zu[:, 2]) - 1e-9)
+    assert np.isclose(Z[-1, 2], max(Zu[-1, 2], max(upper_heights)))
+
+
+def _nodes(node):
+    stack, out = [node], []
+    while stack:
+        x = stack.pop()
+        out.append(x)
+        if not x.is_leaf():
+            stack.extend([x.left, x.right])
+    return out
+
+
+def test_the_path_is_chosen_by_the_measured_cost_of_exact_ward():
+    from galdesk.cluster.linkage import PROBE, choose_path
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(PROBE + 500, 8))
+    assert choose_path(X[:PROBE], direct_seconds=0.0) == (True, 0.0)       # nothing to gain from a probe
+    ok, predicted = choose_path(X, direct_seconds=1e9)
+    assert ok and predicted > 0
+    assert choose_path(X, direct_seconds=predicted / 100)[0] is False
+    t = ward_linkage(X, direct_seconds=0.0, n_micro=50)
+    assert t.method == "micro" and t.n_leaves == len(X) and "predicted" in t.info["path"]
+    assert ward_linkage(X, direct_seconds=1e9, n_micro=50).method == "direct"
+    assert ward_linkage(X[:40], direct_seconds=0.0, n_micro=50).method == "direct"   # fewer than micro-clusters
 
 
 @pytest.mark.parametrize("n", [2, 3, 17, 400])

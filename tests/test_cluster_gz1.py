@@ -163,7 +163,7 @@ def test_saved_clusters_are_read_by_vetting_and_journalled(clustered):
 def test_micro_cluster_path_and_cancel(gz1_project):
     project, model = gz1_project
     cm = cluster_project(project, model=model, rotations=4, max_direct=50, n_micro=30, save=False)
-    assert cm.tree.method == "micro" and cm.tree.n_leaves <= 30 and cm.tree.leaf_sizes.sum() == N
+    assert cm.tree.method == "micro" and cm.tree.n_leaves == N and cm.tree.micro_of.max() < 30
     cut = cm.cut(cm.cuts_for(n_clusters=3))
     assert np.bincount(cm.labels(cut)).sum() == N and cm.consistency(cut).per_object.shape == (N,)
     with pytest.raises(Cancelled):
@@ -187,3 +187,11 @@ def test_cluster_command(clustered, capsys):
     assert "rotation consistency" in text and "clusters" in text
     with pytest.raises(SystemExit):
         parser.parse_args(["cluster", "p", "--n-clusters", "3", "--distance", "1.0"])
+    # the micro path from the command line (last: it replaces the stored tree): galaxies stay the leaves
+    args = parser.parse_args(["cluster", str(project.path), "--model", model, "--max-direct", "50", "--micro",
+                              "30", "--n-clusters", "4"])
+    assert args.func(args) == 0
+    assert "micro-clusters, exact inside each; galaxies as leaves" in capsys.readouterr().out
+    stored = load_linkage(project)
+    assert stored.tree.method == "micro" and stored.tree.n_leaves == N and stored.tree.micro_of.max() < 30
+    assert stored.tree.info["path"] == "max_direct=50"

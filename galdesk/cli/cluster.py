@@ -8,6 +8,7 @@ __all__ = ["add_parsers", "add_feature_options", "cmd_cluster", "cmd_features"]
 
 
 def cmd_cluster(args) -> int:
+    from galdesk.cluster.linkage import DIRECT_SECONDS  # noqa: PLC0415
     from galdesk.cluster.pipeline import apply_cuts, cluster_project  # noqa: PLC0415
     from galdesk.cluster.store import load_linkage  # noqa: PLC0415
     from galdesk.project import Project, ProjectError  # noqa: PLC0415
@@ -30,6 +31,7 @@ def cmd_cluster(args) -> int:
         if cm is None:
             cm = cluster_project(project, model=model, rotations=args.rotations, average=args.average,
                                  n_components=args.components, max_direct=args.max_direct, n_micro=args.micro,
+                                 direct_seconds=DIRECT_SECONDS if args.direct_seconds is None else args.direct_seconds,
                                  seed=args.seed, device=device_option(args.device), ctx=ctx)
         suggestion = None
         if args.distance is not None:
@@ -59,8 +61,7 @@ def cmd_cluster(args) -> int:
         print_json(summary)
         return EXIT_OK
     info = cm.info
-    how = (f"{info.get('method', cm.tree.method)} Ward" + (f" via {cm.tree.n_leaves} micro-clusters"
-                                                             if cm.tree.method == "micro" else ""))
+    how = cm.tree.describe()
     print(f"{cm.n_objects} objects clustered ({how}; features: {info.get('model_id')} {info.get('layer')}, "
           f"PCA {info.get('n_components')}); cut version {out['cut_version']}: {out['n_clusters']} clusters"
           + (f", rotation consistency {out['consistency']:.3f}" if out["consistency"] is not None else ""))
@@ -157,8 +158,12 @@ def add_parsers(sub) -> None:
     c.add_argument("--min-size", type=int, default=None,
                    help="--suggest: smallest cluster (default max(3, 0.5%% of the objects))")
     c.add_argument("--max-clusters", type=int, default=50, help="--suggest: at most this many clusters")
-    c.add_argument("--max-direct", type=int, default=20_000,
-                   help="above this many objects, Ward runs on micro-clusters (default 20000)")
+    c.add_argument("--direct-seconds", type=float, default=None,
+                   help="exact Ward while it is predicted (timed on 2,000 of the objects) to take at most this many "
+                        "seconds; above, through micro-clusters, galaxies still the leaves (default 5)")
+    c.add_argument("--max-direct", type=int, default=None,
+                   help="instead of --direct-seconds, a fixed switch: exact Ward up to this many objects (the same "
+                        "tree on every machine)")
     c.add_argument("--micro", type=int, default=2_000, help="number of micro-clusters (default 2000)")
     c.add_argument("--reuse", action="store_true", help="only re-cut the stored tree (features, model and tree as "
                                                              "stored; recomputed when there is none)")

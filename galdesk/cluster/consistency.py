@@ -59,7 +59,8 @@ def nearest_leaves(leaf_features, copies, ctx: TaskContext | None = None, block:
     method : {"auto", "brute", "kdtree"}
         Both are exact. A k-d tree (SciPy) is ~7x faster on PCA-reduced features, whose variance sits in a few
         directions, but several times slower than brute force (float32 matrix products) on isotropic
-        high-dimensional data; "auto" times both on 1,024 copies and continues with the faster.
+        high-dimensional data; "auto" times both on up to 1,024 copies (fewer where that many copies times the
+        leaves would exceed ``block``) and continues with the faster.
 
     Returns
     -------
@@ -86,7 +87,7 @@ def nearest_leaves(leaf_features, copies, ctx: TaskContext | None = None, block:
     tree = None
     done = 0
     if method == "auto" and total * m > 20_000_000:
-        probe = min(total, 1024)
+        probe = min(total, 1024, max(8, block // m))     # the probe's distances stay within the block too
         t0 = time.perf_counter()
         out[:probe] = brute(C[:probe])
         t_brute = time.perf_counter() - t0

@@ -1,21 +1,27 @@
 """Ward linkage of feature vectors, direct or through micro-clusters for very large samples.
 
-Two paths, chosen by the number of objects ``N``:
+Two paths, chosen by their cost (:func:`choose_path`: exact Ward is timed on 2,000 of the objects and scaled to
+``N``) or by a fixed ``max_direct``. The objects are the leaves on both paths, so per-branch cuts and galleries reach
+single galaxies at any size.
 
-``"direct"`` (N <= ``max_direct``, default 20,000)
+``"direct"`` (exact Ward predicted to take at most ``direct_seconds``, default 5 s: about 15,000 objects of 32-D
+features on a 2-core machine)
     :func:`fastcluster.linkage_vector` with ``method="ward"`` (Müllner 2013): O(N·D) memory, the exact Ward tree
-    of the objects. SciPy's ``linkage`` would need 8·N² bytes (3.2 GB at 20k).
-``"micro"`` (N > ``max_direct``)
+    of the objects. SciPy's ``linkage`` would need 8·N² bytes (3.2 GB at 20k). Its time is quadratic: 4.6 s at
+    16,000, 21 s at 32,000, ~2 min at 80,000.
+``"micro"`` (above)
     Mini-batch k-means (Sculley 2010; in NumPy, see :func:`_micro_clusters`) to ``n_micro`` (default 2,000)
-    micro-clusters, then a **size-weighted** Ward linkage of their
-    centroids (:func:`weighted_ward`): merging two micro-clusters costs exactly what merging the two groups of
-    objects would cost under Ward's criterion, so the upper tree is Ward's tree of the objects *given* the
-    micro-clusters. Only the splits inside a micro-cluster are lost — far below any cut a user makes among a
-    few dozen clusters. Measured on a 2-core machine: fastcluster needs ~12 s at 20k and ~2 min at 50k; the
-    micro-cluster path handles 10^6 objects in ~10-15 s and ~0.5 GB.
+    micro-clusters, then a **size-weighted** Ward linkage of their centroids (:func:`weighted_ward`): merging two
+    micro-clusters costs exactly what merging the two groups of objects would cost under Ward's criterion, so the
+    upper tree is Ward's tree of the objects *given* the micro-clusters. Inside each micro-cluster the objects get
+    their exact Ward tree (fastcluster), hung where the micro-cluster was a leaf (:func:`stitch_micro`); upper
+    merges lower than a micro-cluster's own top split are raised to it, so heights stay monotonic
+    (``info["n_raised"]``). What differs from exact Ward is only which objects share a micro-cluster: a few hundred
+    objects each at 10^5-10^6, far below a cut among a few dozen clusters.
 
-The leaves of the returned tree are objects (direct) or micro-clusters (micro); :attr:`WardTree.leaf_of` maps each
-object to its leaf, and :attr:`WardTree.method` records which path was taken.
+:attr:`WardTree.leaf_of` maps each object to its leaf (the identity for trees made now; projects clustered by
+earlier versions above 20,000 objects stored trees whose leaves were micro-clusters, and still load), and
+:attr:`WardTree.method` records which path was taken.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ import numpy as np
 
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["WardTree", "ward_linkage", "weighted_ward", "MAX_DIRECT", "N_MICRO"]
+__all__ = ["WardTree", "ward_linkage", "weighted_ward", "choose_path", "stitch_micro", "DIRECT_SECONDS",
+           "N_MICRO", "PROBE"]
 
-MAX_DIRECT = 20_000
+DIRECT_SECONDS = 5.0
 N_MICRO = 2_000
+PROBE = 2_000
 
 
 @dataclass
@@ -51,7 +59,11 @@ class WardTree:
     method : str
         ``"direct"`` or ``"micro"``.
     info : dict
-        ``seconds``, ``n_objects``, ``n_leaves``, ``max_direct``, ``n_micro``, ``seed``, ``inertia`` (micro path).
+        ``seconds``, ``n_objects``, ``n_leaves``, ``max_direct``, ``n_micro``, ``seed``, ``path`` (how the path was
+        chosen); on the micro path ``n_micro_used``, ``inertia`` and ``n_raised`` (upper merges raised to keep the
+        heights monotonic, see :func:`stitch_micro`).
+    micro_of : ndarray (N,) int64 or None
+        Micro-cluster of each object (micro path only; not stored with the project).
     """
 
     Z: np.ndarray
@@ -60,6 +72,7 @@ class WardTree:
     leaf_sizes: np.ndarray
     method: str
     info: dict = field(default_factory=dict)
+    micro_of: np.ndarray | None = None
 
     @property
     def n_objects(self) -> int:
@@ -69,15 +82,32 @@ class WardTree:
     def n_leaves(self) -> int:
         return int(self.Z.shape[0]) + 1
 
+    @property
+    def leaves_are_objects(self) -> bool:
+        """Whether every object is its own leaf (always for trees made now; not for micro-cluster-leaf trees
+        stored by earlier versions)."""
+        return self.n_leaves == self.n_objects
+
+    def describe(self) -> str:
+        """How the tree was made, in words (for the Dendrogram tab and the command line)."""
+        if self.method == "direct":
+            return "exact Ward (fastcluster)"
+        k = self.info.get("n_micro_used")
+        if self.leaves_are_objects:
+            return (f"Ward of {k if k is not None else 'k-means'} micro-clusters, exact inside each; galaxies as "
+                    f"leaves")
+        return f"Ward on {self.n_leaves} micro-clusters as leaves (an earlier version's tree)"
+
     def object_sizes(self, leaf_labels: np.ndarray) -> np.ndarray:
         """Objects per cluster for a leaf labelling."""
         return np.bincount(np.asarray(leaf_labels)[self.leaf_of], minlength=int(np.max(leaf_labels)) + 1)
 
 
-def ward_linkage(features, ctx: TaskContext | None = None, max_direct: int = MAX_DIRECT, n_micro: int = N_MICRO,
-                 seed: int = 0) -> WardTree:
-    """Ward linkage of ``features`` (N, D): exact with fastcluster up to ``max_direct`` objects, through
-    ``n_micro`` MiniBatchKMeans micro-clusters above (see the module docstring).
+def ward_linkage(features, ctx: TaskContext | None = None, max_direct: int | None = None, n_micro: int = N_MICRO,
+                 seed: int = 0, direct_seconds: float = DIRECT_SECONDS) -> WardTree:
+    """Ward linkage of ``features`` (N, D): exact with fastcluster while that is predicted to take at most
+    ``direct_seconds`` (or, with ``max_direct``, up to that many objects), else through ``n_micro`` micro-clusters
+    with every object still a leaf (see the module docstring).
 
     Parameters
     ----------
@@ -86,14 +116,19 @@ def ward_linkage(features, ctx: TaskContext | None = None, max_direct: int = MAX
     ctx : TaskContext, optional
         Progress; cancel is checked between the micro-cluster batches and before/after the linkage
         (fastcluster itself cannot be interrupted).
+    max_direct : int, optional
+        A fixed switch: exact up to this many objects. None (default): chosen by :func:`choose_path`.
+    n_micro : int
+        Micro-clusters of the micro path.
+    seed : int
+        Seed of the micro-cluster k-means and of the probe (the direct path is deterministic).
+    direct_seconds : float
+        Longest predicted time of the exact path when ``max_direct`` is None.
 
     Notes
     -----
-    The path taken is recorded in :attr:`WardTree.method` (and ``info``). Memory on the micro path is
-    O(N·D) for the features plus chunks of 8192 x ``n_micro`` distances (float32, 64 MB).
-    max_direct, n_micro : int
-    seed : int
-        Seed of the micro-cluster k-means (the direct path is deterministic).
+    The path taken is recorded in :attr:`WardTree.method`, and why in ``info["path"]``. Memory on the micro path
+    is O(N·D) for the features plus chunks of 8192 x ``n_micro`` distances (float32, 64 MB).
     """
     ctx = ctx or NullContext()
     X = np.asarray(features, dtype=np.float64)
@@ -103,8 +138,17 @@ def ward_linkage(features, ctx: TaskContext | None = None, max_direct: int = MAX
         raise ValueError("features contain NaN or inf")
     n = X.shape[0]
     t0 = time.monotonic()
-    info = {"n_objects": n, "max_direct": int(max_direct), "n_micro": int(n_micro), "seed": int(seed)}
-    if n <= max_direct or n <= n_micro:
+    info = {"n_objects": n, "max_direct": None if max_direct is None else int(max_direct), "n_micro": int(n_micro),
+            "seed": int(seed), "direct_seconds": float(direct_seconds)}
+    if n <= n_micro:
+        direct, info["path"] = True, f"no more objects than micro-clusters ({n_micro})"
+    elif max_direct is not None:
+        direct, info["path"] = n <= max_direct, f"max_direct={int(max_direct)}"
+    else:
+        direct, predicted = choose_path(X, direct_seconds, seed)
+        info.update(path=f"exact Ward predicted to take {predicted:.1f} s (limit {direct_seconds:g} s)",
+                    predicted_direct_seconds=predicted)
+    if direct:
         ctx.check_cancelled()
         ctx.progress(0.0, f"Ward linkage of {n} objects")
         if n == 1:
@@ -118,12 +162,100 @@ def ward_linkage(features, ctx: TaskContext | None = None, max_direct: int = MAX
         ctx.progress(1.0, f"Ward linkage of {n} objects")
         return WardTree(Z, np.arange(n, dtype=np.int64), X.astype(np.float32), np.ones(n, np.int64), "direct", info)
 
-    leaf_of, centroids, sizes, inertia = _micro_clusters(X, int(n_micro), seed, ctx)
+    micro_of, centroids, sizes, inertia = _micro_clusters(X, int(n_micro), seed, ctx)
     ctx.progress(0.9, f"Weighted Ward linkage of {len(sizes)} micro-clusters")
-    Z = weighted_ward(centroids, sizes, ctx=ctx)
-    info.update(seconds=time.monotonic() - t0, n_leaves=int(len(sizes)), inertia=float(inertia))
+    upper = weighted_ward(centroids, sizes, ctx=ctx)
+    ctx.progress(0.95, f"Exact Ward inside {len(sizes)} micro-clusters")
+    Z, n_raised = stitch_micro(X, micro_of, upper, ctx=ctx)
+    info.update(seconds=time.monotonic() - t0, n_leaves=n, n_micro_used=int(len(sizes)), inertia=float(inertia),
+                n_raised=n_raised)
     ctx.progress(1.0, f"Ward linkage of {n} objects via {len(sizes)} micro-clusters")
-    return WardTree(Z, leaf_of, centroids.astype(np.float32), sizes, "micro", info)
+    return WardTree(Z, np.arange(n, dtype=np.int64), X.astype(np.float32), np.ones(n, np.int64), "micro", info,
+                    micro_of=micro_of)
+
+
+def choose_path(X: np.ndarray, direct_seconds: float = DIRECT_SECONDS, seed: int = 0) -> tuple[bool, float]:
+    """Whether exact Ward of ``X`` is predicted to take at most ``direct_seconds``, and the prediction.
+
+    Measured, not assumed: fastcluster is timed on ``PROBE`` random rows of ``X`` itself (same dimension, same
+    machine and load) and the time scaled by ``(N / PROBE)**2.1``: its nearest-neighbour chain is quadratic in N,
+    and the time per pair grew by a fifth from 2,000 to 32,000 objects as the data left the caches (1.7e-8 ->
+    2.0e-8 s, 32-D, on this 2-core machine). The probe costs about a fifteenth of a second.
+    """
+    import fastcluster  # noqa: PLC0415 - imports scipy.spatial (~0.3 s): not at start-up
+
+    n = X.shape[0]
+    if n <= PROBE:
+        return True, 0.0
+    rng = np.random.default_rng(seed)
+    sample = X[np.sort(rng.choice(n, PROBE, replace=False))]
+    t0 = time.perf_counter()
+    fastcluster.linkage_vector(sample, method="ward")
+    predicted = (time.perf_counter() - t0) * (n / PROBE) ** 2.1
+    return predicted <= direct_seconds, float(predicted)
+
+
+def stitch_micro(X: np.ndarray, micro_of: np.ndarray, upper: np.ndarray,
+                 ctx: TaskContext | None = None) -> tuple[np.ndarray, int]:
+    """One linkage over the ``N`` objects: exact Ward (fastcluster) inside every micro-cluster, each micro-cluster's
+    subtree hung where the micro-cluster is a leaf of ``upper`` (the size-weighted Ward of the micro-clusters).
+
+    A micro-cluster's own top split can be higher than the merge that joins it to a neighbour in ``upper`` (Ward
+    heights grow with the sizes merged). Such upper merges are raised to their highest child, so heights never
+    decrease towards the root (what a dendrogram and a distance cut need); the count of raised merges is returned.
+
+    Returns
+    -------
+    (Z, n_raised)
+        SciPy-format linkage over leaves ``0 .. N-1`` (the objects), rows sorted by height; the number of merges of
+        ``upper`` that were raised.
+    """
+    import fastcluster  # noqa: PLC0415 - imports scipy.spatial (~0.3 s): not at start-up
+
+    n = X.shape[0]
+    m = int(upper.shape[0]) + 1
+    order = np.argsort(micro_of, kind="stable")
+    bounds = np.searchsorted(micro_of[order], np.arange(m + 1))
+    rows = np.empty((n - 1, 4))
+    root_of = np.empty(m, np.int64)      # node id (pre-sort numbering) of each micro-cluster's subtree root
+    nxt = 0                              # next row; node of row r is n + r
+    for c in range(m):
+        if c % 64 == 0 and ctx is not None:
+            ctx.check_cancelled()
+        members = order[bounds[c]:bounds[c + 1]]
+        k = members.size
+        if k == 1:
+            root_of[c] = members[0]
+            continue
+        Zc = np.asarray(fastcluster.linkage_vector(X[members], method="ward"), dtype=np.float64)
+        ids = np.concatenate([members, n + nxt + np.arange(k - 1)])     # local node id -> global node id
+        rows[nxt:nxt + k - 1, :2] = ids[Zc[:, :2].astype(np.int64)]
+        rows[nxt:nxt + k - 1, 2:] = Zc[:, 2:]
+        nxt += k - 1
+        root_of[c] = n + nxt - 1
+    # the upper tree: its leaves are the micro-clusters' roots, its internal node m + i is row nxt + i
+    up_ids = np.concatenate([root_of, n + nxt + np.arange(m - 1)])
+    h = np.concatenate([np.zeros(n), rows[:nxt, 2], np.zeros(m - 1)])
+    size = np.concatenate([np.ones(n), rows[:nxt, 3], np.zeros(m - 1)])
+    n_raised = 0
+    for i in range(m - 1):
+        a, b = up_ids[int(upper[i, 0])], up_ids[int(upper[i, 1])]
+        height = float(upper[i, 2])
+        top = max(h[a], h[b])
+        if top > height:
+            height = top
+            n_raised += 1
+        r = nxt + i
+        rows[r] = (min(a, b), max(a, b), height, size[a] + size[b])
+        h[n + r], size[n + r] = height, size[a] + size[b]
+    # number the internal nodes by height (SciPy's order); stable: a child keeps its place before its parent
+    rank = np.argsort(rows[:, 2], kind="stable")
+    new_id = np.arange(2 * n - 1)
+    new_id[n + rank] = n + np.arange(n - 1)
+    Z = rows[rank]
+    ab = new_id[Z[:, :2].astype(np.int64)]
+    Z[:, 0], Z[:, 1] = ab.min(axis=1), ab.max(axis=1)
+    return Z, n_raised
 
 
 def _assign(X: np.ndarray, centers: np.ndarray, ctx: TaskContext | None = None, lo: float = 0.0,

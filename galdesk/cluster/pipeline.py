@@ -8,7 +8,8 @@ run (on a worker / in the terminal, with progress and cancel):
    ``average=True``, their mean over the views) are stored as result ``"features"``;
 2. standardisation + PCA to ``n_components`` dimensions, fitted on the galaxies (the copies are projected with
    the same transform);
-3. Ward linkage (:func:`galdesk.cluster.linkage.ward_linkage`: exact, or micro-clusters above 20,000 objects);
+3. Ward linkage (:func:`galdesk.cluster.linkage.ward_linkage`: exact, or through micro-clusters where exact Ward
+   would take too long; the objects are the leaves either way);
 4. the nearest dendrogram leaf of every rotated copy (non-identity views only: the unrotated view is the galaxy
    itself), for at most ``consistency_sample`` galaxies drawn at random (the look-up costs copies x leaves);
 5. the tree is stored as result ``"linkage"``.
@@ -37,7 +38,7 @@ from galdesk.cluster.features import (
     stack_and_rows,
     view_features,
 )
-from galdesk.cluster.linkage import MAX_DIRECT, N_MICRO, ward_linkage
+from galdesk.cluster.linkage import DIRECT_SECONDS, N_MICRO, ward_linkage
 from galdesk.cluster.model import ClusterModel
 from galdesk.cluster.store import DEFAULT_CLUSTERS, save_clusters, save_linkage
 from galdesk.project import as_project
@@ -47,7 +48,8 @@ __all__ = ["cluster_project", "apply_cuts", "first_cuts", "cluster_and_cut"]
 
 
 def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bool = False,
-                    n_components: int = 32, max_direct: int = MAX_DIRECT, n_micro: int = N_MICRO, seed: int = 0,
+                    n_components: int = 32, max_direct: int | None = None, n_micro: int = N_MICRO, seed: int = 0,
+                    direct_seconds: float = DIRECT_SECONDS,
                     consistency_sample: int = 20_000, batch_size: int = 64, device: str | None = None,
                     ctx: TaskContext | None = None, save: bool = True) -> ClusterModel:
     """Features, PCA, Ward tree and rotated-copy look-ups of a project (steps in the module docstring).
@@ -64,8 +66,10 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
         Cluster the mean feature over the views instead of the unrotated cut-out's.
     n_components : int
         PCA dimensions kept (capped by the feature size).
-    max_direct, n_micro : int
-        Above ``max_direct`` objects Ward runs on ``n_micro`` MiniBatchKMeans micro-clusters.
+    max_direct, n_micro, direct_seconds
+        Exact Ward while it is predicted to take at most ``direct_seconds`` (or, with ``max_direct``, up to that
+        many objects); above, exact Ward inside ``n_micro`` k-means micro-clusters under the size-weighted Ward of
+        the micro-clusters, every object still a leaf (:func:`galdesk.cluster.linkage.ward_linkage`).
     seed : int
         For the micro-clusters and the consistency sample.
     consistency_sample : int
@@ -103,20 +107,12 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     ctx.progress(0.6, "PCA")
     pca = fit_pca(base, n_components)
     X = pca.transform(base)
-    tree = ward_linkage(X, ctx=ScaledContext(ctx, 0.62, 0.9), max_direct=max_direct, n_micro=n_micro, seed=seed)
-    copy_leaf = copy_objects = None
-    if nv > 1:
-        n = rows.size
-        rng = np.random.default_rng(seed)
-        copy_objects = np.arange(n) if n <= consistency_sample else np.sort(rng.choice(n, consistency_sample,
-                                                                                     replace=False))
-        copies = pca.transform(feats[copy_objects, 1:].reshape(-1, feats.shape[-1]))
-        copies = copies.reshape(copy_objects.size, nv - 1, -1)
-        copy_leaf = nearest_leaves(tree.leaf_features, copies, ctx=ScaledContext(ctx, 0.9, 0.99))
+    tree = ward_linkage(X, ctx=ScaledContext(ctx, 0.62, 0.9), max_direct=max_direct, n_micro=n_micro, seed=seed,
+                        direct_seconds=direct_seconds)
+    copy_leaf, copy_objects = _copy_leaves(feats, pca, tree, consistency_sample, seed, ScaledContext(ctx, 0.9, 0.99))
     info = {"model_id": finfo["model_id"], "model_hash": finfo["model_hash"], "device": finfo["device"],
             "layer": finfo["layer"], "feature_dim": finfo["dim"], "rotations": nv, "average": bool(average),
-            "n_components": pca.n_components,
-            "explained_variance": float(np.sum(pca.explained_variance_ratio)),
+            "n_components": pca.n_components, "explained_variance": float(np.sum(pca.explained_variance_ratio)),
             "method": tree.method, "n_objects": int(rows.size), "n_leaves": tree.n_leaves,
             "seconds_features": t_feat, "seconds_linkage": float(tree.info.get("seconds", 0.0)),
             "seconds": time.monotonic() - t0, "consistency_sample": int(0 if copy_objects is None
@@ -126,6 +122,18 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
         save_linkage(project, cm)
     ctx.progress(1.0, f"Clustered {rows.size} objects ({tree.method} Ward, {tree.n_leaves} leaves)")
     return cm
+
+
+def _copy_leaves(feats, pca, tree, sample: int, seed: int, ctx: TaskContext):
+    """Nearest leaf of the rotated copies (views 1..) of at most ``sample`` random galaxies: ``(copy_leaf,
+    copy_objects)``, or ``(None, None)`` with one view."""
+    n, nv = feats.shape[:2]
+    if nv < 2:
+        return None, None
+    rng = np.random.default_rng(seed)
+    objects = np.arange(n) if n <= sample else np.sort(rng.choice(n, sample, replace=False))
+    copies = pca.transform(feats[objects, 1:].reshape(-1, feats.shape[-1])).reshape(objects.size, nv - 1, -1)
+    return nearest_leaves(tree.leaf_features, copies, ctx=ctx), objects
 
 
 def apply_cuts(project, cm: ClusterModel, cuts, author: str = "", source: str = "",

@@ -89,6 +89,8 @@ def save_linkage(project, model) -> None:
     """Store a :class:`galdesk.cluster.model.ClusterModel` as result ``"linkage"``."""
     t = model.tree
     arrays = {"Z": t.Z, "row": model.rows, "leaf_of": t.leaf_of, "leaf_sizes": t.leaf_sizes}
+    if t.micro_of is not None:
+        arrays["micro_of"] = t.micro_of
     if model.copy_leaf is not None:
         arrays["copy_leaf"] = model.copy_leaf
         arrays["copy_objects"] = model.copy_objects
@@ -107,7 +109,8 @@ def load_linkage(project):
     m = Z.shape[0] + 1
     tree = WardTree(Z, np.asarray(arrays["leaf_of"], np.int64), np.zeros((m, 0), np.float32),
                     np.asarray(arrays["leaf_sizes"], np.int64), str(attrs.get("method", "direct")),
-                    dict(attrs.get("tree_info") or {}))
+                    dict(attrs.get("tree_info") or {}),
+                    micro_of=np.asarray(arrays["micro_of"], np.int64) if "micro_of" in arrays else None)
     info = {k: v for k, v in attrs.items() if k not in ("tree_info",)}
     return ClusterModel(tree, np.asarray(arrays["row"], np.int64),
                         np.asarray(arrays["copy_leaf"], np.int64) if "copy_leaf" in arrays else None,

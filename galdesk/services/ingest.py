@@ -190,25 +190,9 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         When ``ctx`` is cancelled; nothing is written to the project then.
     """
     from galdesk.io.reading import expand_paths
-    from galdesk.project import DEFAULT_SIZE, Project, is_project
-    from galdesk.project.lock import ProjectLock
-    from galdesk.project.store import check_new_project, project_path
 
     ctx = ctx or NullContext()
-    if isinstance(project, Project):
-        path = project.path
-    else:
-        path = project_path(project)
-        if not is_project(path) and path.is_dir():
-            # another ingest may be making it now: wait for its lock, then decide
-            with ProjectLock(path).hold("ingest"):
-                pass
-        project = Project.open(path) if is_project(path) else None
-        if project is None:
-            check_new_project(path, size or DEFAULT_SIZE)
-    if project is not None:
-        project.check_writable("new objects")  # before the reading, not after it
-    working_size = project.working_size if project is not None else int(size or DEFAULT_SIZE)
+    path, project, working_size = _open_target(project, size)
     result = IngestResult(project=str(path))
     ctx.progress(0.0, "Looking for files")
 
@@ -247,6 +231,30 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         sink.abandon()
         raise
     return result
+
+
+def _open_target(project, size: int | None):
+    """``(path, project or None, working size)`` of an ingest's target: an open Project, an existing project, or a
+    new one not yet made (checked it can be made, so that nothing is read for nothing)."""
+    from galdesk.project import DEFAULT_SIZE, Project, is_project
+    from galdesk.project.lock import ProjectLock
+    from galdesk.project.store import check_new_project, project_path
+
+    if isinstance(project, Project):
+        path = project.path
+    else:
+        path = project_path(project)
+        if not is_project(path) and path.is_dir():
+            # another ingest may be making it now: wait for its lock, then decide
+            with ProjectLock(path).hold("ingest"):
+                pass
+        project = Project.open(path) if is_project(path) else None
+        if project is None:
+            check_new_project(path, size or DEFAULT_SIZE)
+    if project is not None:
+        project.check_writable("new objects")  # before the reading, not after it
+    working_size = project.working_size if project is not None else int(size or DEFAULT_SIZE)
+    return path, project, working_size
 
 
 def resume_key(files: list, working_size: int, catalog, project_path) -> str:

@@ -302,8 +302,7 @@ class DendrogramTab(QWidget):
         self._row_order = np.argsort(cm.rows, kind="stable")     # not a dict: 10^6 objects on the micro path
         self.plot.set_tree(cm.layout)
         info = cm.info
-        how = "exact Ward (fastcluster)" if cm.tree.method == "direct" else \
-            f"Ward on {cm.tree.n_leaves} micro-clusters (MiniBatchKMeans)"
+        how = cm.tree.describe()
         self.info_label.setText(
             f"{cm.n_objects} galaxies · {how} · features: {info.get('model_id')} {info.get('layer', '')}"
             f" → PCA {info.get('n_components')}"
