@@ -18,7 +18,7 @@ from galdesk.catalog import ONLY_CHOICES
 from galdesk.catalog.schema import DEFAULT_FLUX_UNIT, column_name, fit_columns, line_flux_unit
 from galdesk.project import as_project
 from galdesk.project.objects import BASE_COLUMNS, cell_str
-from galdesk.project.results import load_clusters, load_predictions
+from galdesk.project.results import load_clusters, load_morphology, load_predictions
 from galdesk.vetting import REJECTED, VET_KINDS, Replay
 
 __all__ = ["build_catalog", "provenance", "ONLY_CHOICES", "DEFAULT_FLUX_UNIT", "TEXT_COLUMNS"]
@@ -121,7 +121,7 @@ def build_catalog(project, only: str = "all", columns: list[str] | None = None, 
     fits = project.journal.latest("line_fit")
     fit_of_row = [fits.get(i) for i in ids]
     t = Table()
-    for adder in (_object_columns, _prediction_columns, _cluster_column):
+    for adder in (_object_columns, _prediction_columns, _cluster_column, _morphology_columns):
         adder(t, project)
     _line_fit_columns(t, project, [r.payload if r is not None else None for r in fit_of_row], set(fits))
     _catalogue_columns(t, objs)
@@ -197,6 +197,38 @@ def _cluster_column(t, project) -> None:
         cl_mask[clus[0][ok]] = False
     version = f" (cut version {clus[2]})" if clus and clus[2] is not None else ""
     t["cluster"] = _masked(cl, cl_mask, dtype=np.int32, description="cluster label" + version)
+
+
+def _morphology_columns(t, project) -> None:
+    """The ``morph_*`` columns of result ``"morphology"`` (statmorph), when the project has it; masked where a
+    cut-out was not measured (spectra, failures). Units and descriptions from
+    :data:`galdesk.cluster.morphology.MORPH_COLUMNS`."""
+    from galdesk.cluster.morphology import FLAG_COLUMNS, MORPH_COLUMNS  # noqa: PLC0415
+
+    stored = load_morphology(project)
+    if stored is None:
+        return
+    rows, cols, attrs = stored
+    n = len(t)
+    ok = (rows >= 0) & (rows < n)
+    rows = rows[ok]
+    note = f" [statmorph {attrs.get('statmorph', '?')}, band {_band_text(attrs.get('band'))}]"
+    for name, (unit, desc) in MORPH_COLUMNS.items():
+        vals = np.full(n, np.nan)
+        if name in cols:
+            vals[rows] = np.asarray(cols[name], float)[ok]
+        t[name] = _masked(vals, ~np.isfinite(vals), dtype=np.float32, unit=unit, description=desc + note)
+    for name, desc in FLAG_COLUMNS.items():
+        vals = np.full(n, -1, np.int16)
+        if name in cols:
+            vals[rows] = np.asarray(cols[name], np.int16)[ok]
+        t[name] = _masked(vals, vals < 0, dtype=np.int16, description=desc)
+
+
+def _band_text(band) -> str:
+    if isinstance(band, dict):
+        return ", ".join(f"{v} ({k})" for k, v in band.items()) or "?"
+    return str(band or "?")
 
 
 def _line_fit_columns(t, project, payloads: list, fitted_ids: set[str]) -> None:
@@ -277,13 +309,15 @@ def provenance(project, only: str = "all", vetter: str | None = None) -> dict:
     """Provenance of an export (FITS keyword names, at most 8 characters).
 
     ``GALDESK`` version, ``DATE`` (UTC), ``ORIGIN``, ``PROJECT`` name, ``MODELID``/``MODELHSH`` of the predictions,
-    ``CUTSET`` (cluster cut version), ``SELECT`` (only=...), ``VETTER`` (if one was chosen), ``NVETTERS``,
-    ``JRNLSEQ`` (the last journal record included: re-exporting from the journal up to it gives the same table).
+    ``CUTSET`` (cluster cut version), ``MORPHVER`` (statmorph version of the ``morph_*`` columns), ``SELECT``
+    (only=...), ``VETTER`` (if one was chosen), ``NVETTERS``, ``JRNLSEQ`` (the last journal record included:
+    re-exporting from the journal up to it gives the same table).
     Absent values are left out.
     """
     project = as_project(project)
     preds = load_predictions(project)
     clus = load_clusters(project)
+    morph = load_morphology(project)
     meta = {
         "GALDESK": __version__,
         "DATE": _now_iso(),
@@ -293,6 +327,7 @@ def provenance(project, only: str = "all", vetter: str | None = None) -> dict:
         "MODELHSH": preds.model_hash if preds else None,
         "CUTSET": (json.dumps(clus[2]) if not isinstance(clus[2], str) else clus[2])
         if clus and clus[2] is not None else None,
+        "MORPHVER": f"statmorph {morph[2].get('statmorph', '?')}" if morph else None,
         "SELECT": only,
         "VETTER": vetter,
         "NVETTERS": len(project.journal.authors(VET_KINDS)),

@@ -9,7 +9,8 @@ Formats
 * **FITS**: an empty primary HDU and one ``BINTABLE`` (``EXTNAME = 'CATALOG'``) with ``TUNITn``, ``TNULLn`` for
   masked integer columns (masked floats are NaN, masked strings empty), ``TCOMMn`` descriptions and ``TUCDn``
   where one applies (both read by TOPCAT); provenance keywords in both headers: ``GALDESK``, ``DATE``, ``ORIGIN``,
-  ``MODELID``, ``MODELHSH``, ``CUTSET``, ``SELECT``, ``JRNLSEQ``, ``NVETTERS``, plus ``HISTORY``/``COMMENT``.
+  ``MODELID``, ``MODELHSH``, ``CUTSET``, ``MORPHVER``, ``SELECT``, ``JRNLSEQ``, ``NVETTERS``, plus
+  ``HISTORY``/``COMMENT``.
   Text is ASCII (FITS allows nothing else): other characters are written as ``\\uXXXX`` escapes.
 * **ECSV**: units, descriptions and provenance (``meta``) in the YAML header.
 * **VOTable** (``.xml``, ``.vot``): units, descriptions, UCDs; provenance as ``INFO`` elements.
@@ -51,6 +52,7 @@ _FITS_COMMENTS = {
     "MODELID": "classifier model id",
     "MODELHSH": "classifier weights hash",
     "CUTSET": "cluster cut-set version",
+    "MORPHVER": "software of the morph_* columns",
     "SELECT": "rows: all, vetted or accepted",
     "VETTER": "decisions of this vetter only",
     "NVETTERS": "number of vetters in the journal",

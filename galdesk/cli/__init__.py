@@ -2,7 +2,8 @@
 
 One module per command group, each with ``add_parsers(subparsers)`` and its ``cmd_*`` handlers:
 :mod:`~galdesk.cli.app` (``gui``), :mod:`~galdesk.cli.project` (``ingest``, ``info``, ``demo``),
-:mod:`~galdesk.cli.classify` (``train``, ``classify``), :mod:`~galdesk.cli.cluster` (``cluster``),
+:mod:`~galdesk.cli.classify` (``train``, ``classify``), :mod:`~galdesk.cli.cluster` (``cluster``,
+``features``), :mod:`~galdesk.cli.morphology` (``morphology``),
 :mod:`~galdesk.cli.lines` (``fit-lines``), :mod:`~galdesk.cli.vetting` (``vet``, ``vet-log``),
 :mod:`~galdesk.cli.export` (``export``), :mod:`~galdesk.cli.batch` (``batch``). Errors, exit codes and JSON
 follow :mod:`galdesk.cli.common`. Handlers import the engines when they run, so ``galdesk --help`` and the window
@@ -15,13 +16,13 @@ import argparse
 import sys
 
 from galdesk import __version__
-from galdesk.cli import app, batch, classify, cluster, export, lines, project, vetting
+from galdesk.cli import app, batch, classify, cluster, export, lines, morphology, project, vetting
 from galdesk.cli.common import cancelled, fail, user_error
 from galdesk.tasks import Cancelled
 
 __all__ = ["main", "gui_main", "build_parser"]
 
-_GROUPS = (app, project, classify, cluster, lines, export, vetting, batch)
+_GROUPS = (app, project, classify, cluster, morphology, lines, export, vetting, batch)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,7 +32,8 @@ def cmd_cluster(args) -> int:
             cm = cluster_project(project, model=model, rotations=args.rotations, average=args.average,
                                  n_components=args.components, max_direct=args.max_direct, n_micro=args.micro,
                                  direct_seconds=DIRECT_SECONDS if args.direct_seconds is None else args.direct_seconds,
-                                 seed=args.seed, device=device_option(args.device), ctx=ctx)
+                                 seed=args.seed, device=device_option(args.device), ctx=ctx,
+                                 workers=max(1, args.workers))
         suggestion = None
         if args.distance is not None:
             cuts = cm.cuts_for(distance=args.distance)
@@ -135,7 +136,8 @@ def add_parsers(sub) -> None:
     feats = c.add_mutually_exclusive_group()
     feats.add_argument("--model", default="gz1-binary",
                        help="image CNN whose penultimate layer gives the features (bundled name or file; default "
-                            "gz1-binary), or 'descriptors'")
+                            "gz1-binary), 'descriptors', or 'morphology' (the statmorph result of 'galdesk "
+                            "morphology'; turned copies of at most 200 galaxies are measured again)")
     feats.add_argument("--unsupervised", action="store_true",
                        help="cluster label-free features: rotation-invariant shape descriptors (light profile, "
                             "concentration, axis ratio, asymmetry, colours, spiral-arm Fourier structure), same as "
@@ -169,6 +171,8 @@ def add_parsers(sub) -> None:
                                                              "stored; recomputed when there is none)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--device", default="auto", choices=DEVICES)
+    c.add_argument("--workers", type=int, default=1,
+                   help="--model morphology: processes measuring the turned copies (default 1)")
     c.add_argument("--author", default="", help="name recorded with the cuts in the journal")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_cluster)

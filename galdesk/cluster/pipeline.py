@@ -40,18 +40,48 @@ from galdesk.cluster.features import (
 )
 from galdesk.cluster.linkage import DIRECT_SECONDS, N_MICRO, ward_linkage
 from galdesk.cluster.model import ClusterModel
+from galdesk.cluster.morphology import is_morphology, morphology_features
 from galdesk.cluster.store import DEFAULT_CLUSTERS, save_clusters, save_linkage
 from galdesk.project import as_project
 from galdesk.tasks import NullContext, ScaledContext, TaskContext
 
-__all__ = ["cluster_project", "apply_cuts", "first_cuts", "cluster_and_cut"]
+__all__ = ["cluster_project", "apply_cuts", "first_cuts", "cluster_and_cut", "MORPH_COPY_SAMPLE"]
+
+#: galaxies whose turned copies are measured again with statmorph for rotation consistency (seconds per copy)
+MORPH_COPY_SAMPLE = 200
+
+
+def _features(project, model, nv: int, seed: int, sample: int, workers: int, batch_size: int, device, ctx):
+    """``(rows, features (N, V, D), info, copy_objects, copies)``: the views of every cut-out (V = ``nv``), or for
+    the morphology its stored values (V = 1) and, measured now, the turned copies of a random sample of at most
+    ``min(sample, MORPH_COPY_SAMPLE)`` galaxies (``copy_objects``: their positions; ``copies (m, nv - 1, D)``)."""
+    if is_morphology(model):
+        rows = project.image_rows(main_band_count(project))
+        n = rows.size
+        m = min(n, sample, MORPH_COPY_SAMPLE) if nv > 1 and n >= 2 else 0
+        pick = np.sort(np.random.default_rng(seed).choice(n, m, replace=False)) if m else None
+        rows, base, finfo, copies = morphology_features(project, rows, copies=nv - 1 if m else 0, copy_rows=pick,
+                                                        workers=workers, ctx=ctx)
+        return rows, base[:, None], finfo, pick, copies
+    if is_descriptors(model):
+        rows, stack = stack_and_rows(project, main_band_count(project))
+    else:
+        loaded = load_feature_model(model)
+        rows, stack = stack_and_rows(project, loaded)
+    if rows.size < 2:
+        return rows, None, None, None, None
+    if is_descriptors(model):
+        feats, finfo = describe_views(stack, nv, ctx=ctx)
+    else:
+        feats, finfo = view_features(stack, loaded, VIEWS[nv], ctx=ctx, batch_size=batch_size, device=device)
+    return rows, feats, finfo, None, None
 
 
 def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bool = False,
                     n_components: int = 32, max_direct: int | None = None, n_micro: int = N_MICRO, seed: int = 0,
                     direct_seconds: float = DIRECT_SECONDS,
                     consistency_sample: int = 20_000, batch_size: int = 64, device: str | None = None,
-                    ctx: TaskContext | None = None, save: bool = True) -> ClusterModel:
+                    ctx: TaskContext | None = None, save: bool = True, workers: int = 1) -> ClusterModel:
     """Features, PCA, Ward tree and rotated-copy look-ups of a project (steps in the module docstring).
 
     Parameters
@@ -59,7 +89,10 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     project : Project or path
     model : str or LoadedModel
         Image CNN whose penultimate layer gives the features (bundled name or file), or ``"descriptors"``: the
-        label-free shape descriptors of :mod:`galdesk.cluster.descriptors` (copies turned off the pixel grid).
+        label-free shape descriptors of :mod:`galdesk.cluster.descriptors` (copies turned off the pixel grid), or
+        ``"morphology"``: the stored statmorph result of :mod:`galdesk.cluster.morphology` (its turned copies are
+        measured again, for a random sample of at most :data:`MORPH_COPY_SAMPLE` galaxies; ``average`` has no
+        views to average there).
     rotations : 0, 4 or 8
         Views computed: 4 rotations, or rotations and flips. 0: no copies (no consistency, no suggestions).
     average : bool
@@ -77,6 +110,8 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     ctx : TaskContext, optional
     save : bool
         Store ``"features"`` and ``"linkage"`` in the project.
+    workers : int
+        Processes measuring the morphology's turned copies.
     """
     ctx = ctx or NullContext()
     project = as_project(project)
@@ -85,19 +120,11 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     t0 = time.monotonic()
     nv = n_views(rotations or False)
     ctx.progress(0.0, "Loading model")
-    if is_descriptors(model):
-        rows, stack = stack_and_rows(project, main_band_count(project))
-    else:
-        loaded = load_feature_model(model)
-        rows, stack = stack_and_rows(project, loaded)
+    rows, feats, finfo, copy_objects, copies = _features(project, model, nv, seed, consistency_sample, workers,
+                                                         batch_size, device, ScaledContext(ctx, 0.0, 0.6))
     if rows.size < 2:
         raise ValueError(f"{project.path}: need at least two cut-outs the model can take to cluster, "
                          f"found {rows.size}")
-    if is_descriptors(model):
-        feats, finfo = describe_views(stack, nv, ctx=ScaledContext(ctx, 0.0, 0.6))
-    else:
-        feats, finfo = view_features(stack, loaded, VIEWS[nv], ctx=ScaledContext(ctx, 0.0, 0.6),
-                                     batch_size=batch_size, device=device)
     t_feat = time.monotonic() - t0
     base = feats.mean(axis=1) if average else feats[:, 0]
     if save:
@@ -109,7 +136,8 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     X = pca.transform(base)
     tree = ward_linkage(X, ctx=ScaledContext(ctx, 0.62, 0.9), max_direct=max_direct, n_micro=n_micro, seed=seed,
                         direct_seconds=direct_seconds)
-    copy_leaf, copy_objects = _copy_leaves(feats, pca, tree, consistency_sample, seed, ScaledContext(ctx, 0.9, 0.99))
+    copy_leaf, copy_objects = _copy_leaves(feats, pca, tree, consistency_sample, seed, ScaledContext(ctx, 0.9, 0.99),
+                                           copy_objects, copies)
     info = {"model_id": finfo["model_id"], "model_hash": finfo["model_hash"], "device": finfo["device"],
             "layer": finfo["layer"], "feature_dim": finfo["dim"], "rotations": nv, "average": bool(average),
             "n_components": pca.n_components, "explained_variance": float(np.sum(pca.explained_variance_ratio)),
@@ -124,16 +152,21 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     return cm
 
 
-def _copy_leaves(feats, pca, tree, sample: int, seed: int, ctx: TaskContext):
-    """Nearest leaf of the rotated copies (views 1..) of at most ``sample`` random galaxies: ``(copy_leaf,
-    copy_objects)``, or ``(None, None)`` with one view."""
-    n, nv = feats.shape[:2]
-    if nv < 2:
+def _copy_leaves(feats, pca, tree, sample: int, seed: int, ctx: TaskContext, objects=None, copies=None):
+    """Nearest leaf of the rotated copies (views 1..) of at most ``sample`` random galaxies, or of ``copies``
+    (m, V-1, D) of the galaxies ``objects`` measured elsewhere (the morphology's): ``(copy_leaf, copy_objects)``,
+    or ``(None, None)`` without copies."""
+    if copies is None:
+        n, nv = feats.shape[:2]
+        if nv < 2:
+            return None, None
+        rng = np.random.default_rng(seed)
+        objects = np.arange(n) if n <= sample else np.sort(rng.choice(n, sample, replace=False))
+        copies = feats[objects, 1:]
+    if objects is None or objects.size == 0:
         return None, None
-    rng = np.random.default_rng(seed)
-    objects = np.arange(n) if n <= sample else np.sort(rng.choice(n, sample, replace=False))
-    copies = pca.transform(feats[objects, 1:].reshape(-1, feats.shape[-1])).reshape(objects.size, nv - 1, -1)
-    return nearest_leaves(tree.leaf_features, copies, ctx=ctx), objects
+    flat = pca.transform(copies.reshape(-1, copies.shape[-1])).reshape(objects.size, copies.shape[1], -1)
+    return nearest_leaves(tree.leaf_features, flat, ctx=ctx), objects
 
 
 def apply_cuts(project, cm: ClusterModel, cuts, author: str = "", source: str = "",

@@ -1,7 +1,7 @@
 """Results as the engines store them in ``results/*.h5``, read back for vetting, export and the window.
 
 ``predictions`` is written by :func:`galdesk.ml.service.classify_project`, ``clusters`` by
-:func:`galdesk.cluster.store.save_clusters`.
+:func:`galdesk.cluster.store.save_clusters`, ``morphology`` by :func:`galdesk.cluster.morphology.measure_morphology`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 from galdesk.project.store import as_project
 
-__all__ = ["StoredPredictions", "load_predictions", "load_clusters", "as_project"]
+__all__ = ["StoredPredictions", "load_predictions", "load_clusters", "load_morphology", "as_project"]
 
 
 @dataclass
@@ -95,6 +95,17 @@ def load_clusters(project) -> tuple[np.ndarray, np.ndarray, object] | None:
     labels = np.asarray(arrays["label"], dtype=int)
     rows = np.asarray(arrays.get("row", np.arange(len(labels))), dtype=int)
     return rows, labels, attrs.get("cut_version")
+
+
+def load_morphology(project) -> tuple[np.ndarray, dict[str, np.ndarray], dict] | None:
+    """Result ``"morphology"`` as ``(rows, columns, attrs)``: object-table rows, the ``morph_*`` columns by name
+    (float32 values, int16 flags), and the attrs (statmorph version, band, ...); None if the project has none."""
+    res = project.load_result("morphology")
+    if res is None:
+        return None
+    arrays, attrs = res
+    rows = np.asarray(arrays.pop("row"), dtype=np.int64)
+    return rows, {k: np.asarray(v) for k, v in arrays.items() if k.startswith("morph_")}, attrs
 
 
 def _opt_str(v) -> str | None:
