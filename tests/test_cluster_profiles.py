@@ -50,3 +50,17 @@ def test_categorical_columns():
     cols = categorical_columns(t, np.arange(6), exclude=("kind",))
     assert set(cols) == {"gz1_label", "gz1_class", "masked"}      # not ids (unique), z (floats), one (one value)
     assert cols["masked"][3] == ""
+
+
+def test_morphology_medians_replace_the_descriptor_measures():
+    labels = np.repeat([0, 1], 4)
+    rows = np.arange(8)
+    gini = np.array([0.40, 0.41, np.nan, 0.42, 0.55, 0.56, 0.57, np.nan])     # NaN: statmorph could not measure
+    names = ["concentration", "log_r50_px", "axis_ratio", "asymmetry"]
+    prof = cluster_profile(labels, rows, 1, features=np.ones((8, 4)), feature_rows=rows, names=names,
+                           morphology={"morph_gini": gini, "morph_q": np.linspace(0.3, 1.0, 8)})
+    assert set(prof.measures) == {"Gini", "q"}                      # the descriptors' measures are not shown too
+    assert prof.measures["Gini"] == (0.56, float(np.nanmedian(gini)))
+    assert "Gini 0.56 (all 0.48)" in prof.summary()
+    none = cluster_profile(labels, rows, 1, morphology={"morph_gini": np.full(8, np.nan)})
+    assert none.measures == {}

@@ -128,6 +128,21 @@ def test_gz1_morphology_is_stored_with_problems_and_provenance(gz1):
     assert np.all(np.isfinite(cols["morph_color"][~blank]))
 
 
+def test_cluster_profiles_show_the_morphology_medians(gz1):
+    from galdesk.cluster.profiles import cluster_profile, profile_inputs
+    from galdesk.project.results import load_morphology
+
+    project, _, _ = gz1
+    rows = project.image_rows()
+    inputs = profile_inputs(project, rows)
+    labels = np.zeros(rows.size, np.int64)
+    prof = cluster_profile(labels, rows, 0, **inputs)
+    mrows, cols, _ = load_morphology(project)
+    assert mrows.tolist() == rows.tolist()
+    assert prof.measures["Gini"][0] == float(np.nanmedian(cols["morph_gini"].astype(np.float64)))
+    assert {"Gini", "M20", "C", "A", "Sérsic n", "q", "colour"} <= set(prof.measures)
+
+
 def test_gz1_ellipticals_differ_from_spirals_as_they_should(gz1):
     """What separates the classes on 64-px JPEGs (on 971 GZ1 cut-outs, docs/clustering.md): ellipticals are redder,
     rounder, have the higher Sérsic index and are less asymmetric. Gini and concentration separate only weakly there
@@ -222,3 +237,27 @@ def test_galdesk_morphology_command(shared_data, tmp_path):
                        timeout=60)
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("galdesk morphology: ")
     assert "Traceback" not in r.stderr
+
+
+def test_the_tab_job_measures_the_morphology_first_where_the_project_has_none(shared_data, tmp_path):
+    """The Dendrogram tab's "Non-parametric morphology" entry (compute_job -> cluster_and_cut): a project without
+    the result is measured first, then clustered on it; the command line instead asks for `galdesk morphology`."""
+    from conftest import gz1_catalog
+
+    from galdesk.cluster.pipeline import cluster_and_cut, cluster_project
+    from galdesk.project import Project
+    from galdesk.project.results import load_morphology
+    from galdesk.services.ingest import ingest
+
+    cat = gz1_catalog(shared_data, tmp_path, 6)
+    ingest([], tmp_path / "p", catalog=cat, workers=1)
+    project = Project.open(tmp_path / "p.galdesk")
+    with pytest.raises(ValueError, match="galdesk morphology"):
+        cluster_project(project, model="morphology", rotations=0, save=False)
+    ctx = RecordingContext()
+    cm, cuts, out = cluster_and_cut(project, model="morphology", rotations=0, ctx=ctx, workers=1)
+    rows, cols, _ = load_morphology(project)
+    assert rows.size == 6 and np.isfinite(cols["morph_gini"]).sum() >= 5
+    assert cm.info["model_id"] == "morphology" and cm.n_objects == 6 and sum(out["sizes"]) == 6
+    assert any("orpholog" in m for _, m in ctx.reports[:-1]) and ctx.reports[-1][0] == 1.0
+    project.close()

@@ -40,9 +40,10 @@ from galdesk.cluster.features import (
 )
 from galdesk.cluster.linkage import DIRECT_SECONDS, N_MICRO, ward_linkage
 from galdesk.cluster.model import ClusterModel
-from galdesk.cluster.morphology import is_morphology, morphology_features
+from galdesk.cluster.morphology import is_morphology, measure_morphology, morphology_features
 from galdesk.cluster.store import DEFAULT_CLUSTERS, save_clusters, save_linkage
 from galdesk.project import as_project
+from galdesk.project.results import load_morphology
 from galdesk.tasks import NullContext, ScaledContext, TaskContext
 
 __all__ = ["cluster_project", "apply_cuts", "first_cuts", "cluster_and_cut", "MORPH_COPY_SAMPLE"]
@@ -200,7 +201,7 @@ def first_cuts(cm: ClusterModel, threshold: float = 0.8, n_clusters: int = DEFAU
 
 def cluster_and_cut(project, model="gz1-binary", rotations: int = 4, average: bool = False, threshold: float = 0.8,
                     train_vqvae: bool = False, author: str = "", source: str = "gui",
-                    ctx: TaskContext | None = None) -> tuple[ClusterModel, dict[int, float], dict]:
+                    ctx: TaskContext | None = None, workers: int = 1) -> tuple[ClusterModel, dict[int, float], dict]:
     """Features, tree and a first committed cut set, in one go (the Dendrogram tab's "Compute features & cluster").
 
     Parameters
@@ -215,6 +216,9 @@ def cluster_and_cut(project, model="gz1-binary", rotations: int = 4, average: bo
     train_vqvae : bool
         Train a VQ-VAE on the project's cut-outs first (:func:`galdesk.ml.vqvae.train_project_vqvae`, saved in
         ``PROJECT/models/vqvae.safetensors``) and take its features.
+    workers : int
+        Processes for statmorph when ``model`` is ``"morphology"``: a project without the stored result is
+        measured first (:func:`galdesk.cluster.morphology.measure_morphology`), then its turned copies.
     author, source : str
         For the journal record of the first cuts; ``source`` is replaced by ``"suggest"`` for suggested cuts.
 
@@ -231,7 +235,11 @@ def cluster_and_cut(project, model="gz1-binary", rotations: int = 4, average: bo
 
         model = train_project_vqvae(project, ctx=ScaledContext(ctx, 0.0, 0.6))
         lo = 0.6
-    cm = cluster_project(project, model=model, rotations=rotations, average=average, ctx=ScaledContext(ctx, lo, 0.97))
+    elif is_morphology(model) and load_morphology(project) is None:
+        measure_morphology(project, workers=workers, ctx=ScaledContext(ctx, 0.0, 0.6))
+        lo = 0.6
+    cm = cluster_project(project, model=model, rotations=rotations, average=average, ctx=ScaledContext(ctx, lo, 0.97),
+                         workers=workers)
     _ = cm.layout                     # computed on the caller's (worker) thread
     cuts, suggested = first_cuts(cm, threshold=threshold, ctx=ctx)
     out = apply_cuts(project, cm, cuts, source="suggest" if suggested else source, author=author)

@@ -5,8 +5,11 @@ make-up — what the Dendrogram tab shows for the selected cluster.
   space Ward worked in before PCA) to the cluster's mean; the nearest is shown first and called the cluster's
   *medoid* (the member nearest the centre: for Ward's compact clusters the same galaxy as the true medoid in
   almost every case, and O(n) instead of O(n^2)).
-* **Measures**: with shape-descriptor features (:mod:`galdesk.cluster.descriptors`), the cluster's median
-  concentration, half-light radius, axis ratio and asymmetry, each beside the median of all clustered galaxies.
+* **Measures**: the cluster's median non-parametric morphology when the project has it (result ``morphology``,
+  :mod:`galdesk.cluster.morphology`: Gini, M20, concentration, asymmetry, Sérsic n, half-light radius, axis ratio,
+  colour), else, with shape-descriptor features (:mod:`galdesk.cluster.descriptors`), its median concentration,
+  half-light radius, axis ratio and asymmetry; each beside the median of all clustered galaxies. Medians skip the
+  galaxies statmorph could not measure (NaN).
 * **Make-up**: for each categorical column given (a catalogue class, the classifier's predicted class), the
   counts of its values among the members, most common first.
 
@@ -19,7 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ClusterProfile", "cluster_profile", "categorical_columns", "profile_inputs", "MEASURES"]
+__all__ = ["ClusterProfile", "cluster_profile", "categorical_columns", "profile_inputs", "MEASURES",
+           "MORPH_MEASURES"]
 
 #: descriptor column -> (label, transform for display)
 MEASURES = {
@@ -27,6 +31,18 @@ MEASURES = {
     "log_r50_px": ("r50 [px]", lambda v: 10.0 ** v),
     "axis_ratio": ("axis ratio", lambda v: v),
     "asymmetry": ("asymmetry", lambda v: v),
+}
+
+#: morphology result column -> label
+MORPH_MEASURES = {
+    "morph_gini": "Gini",
+    "morph_m20": "M20",
+    "morph_c": "C",
+    "morph_a": "A",
+    "morph_sersic_n": "Sérsic n",
+    "morph_rhalf": "r½ [px]",
+    "morph_q": "q",
+    "morph_color": "colour",
 }
 
 
@@ -92,7 +108,7 @@ def categorical_columns(table, rows, max_values: int = 12, exclude=()) -> dict[s
 
 
 def cluster_profile(labels, rows, cluster: int, features=None, feature_rows=None, names=None,
-                    columns: dict | None = None) -> ClusterProfile:
+                    columns: dict | None = None, morphology=None) -> ClusterProfile:
     """Profile of ``cluster``.
 
     Parameters
@@ -106,6 +122,9 @@ def cluster_profile(labels, rows, cluster: int, features=None, feature_rows=None
         Feature names (the shape descriptors store them): measures are read from these columns.
     columns : dict, optional
         ``name -> values (N,)`` aligned with ``rows``: categorical columns for the make-up.
+    morphology : dict, optional
+        ``name -> values (N,)`` aligned with ``rows``: the stored morphology columns (NaN where not measured);
+        their medians replace the descriptors' measures.
     """
     labels = np.asarray(labels, np.int64)
     rows = np.asarray(rows, np.int64)
@@ -133,6 +152,15 @@ def cluster_profile(labels, rows, cluster: int, features=None, feature_rows=None
                     if key in col:
                         prof.measures[label] = (float(tf(np.median(feats[idx[members[have]], col[key]]))),
                                                 float(tf(np.median(every[:, col[key]]))))
+    if morphology and members.size:
+        prof.measures = {}
+        for key, label in MORPH_MEASURES.items():
+            if key in morphology:
+                v = np.asarray(morphology[key], np.float64)
+                mine, every = v[members], v[np.isfinite(v)]
+                mine = mine[np.isfinite(mine)]
+                if mine.size and every.size:
+                    prof.measures[label] = (float(np.median(mine)), float(np.median(every)))
     for name, values in (columns or {}).items():
         vals = np.asarray(values).astype(str)[members]
         vals = vals[vals != ""]
@@ -145,11 +173,12 @@ def cluster_profile(labels, rows, cluster: int, features=None, feature_rows=None
 
 def profile_inputs(project, rows) -> dict:
     """What :func:`cluster_profile` needs from a project for the clustered object ``rows``: the stored features
-    (``features``, ``feature_rows``, ``names``) and the categorical ``columns`` — catalogue classes and, when the
-    project has predictions, the classifier's ``predicted`` class."""
+    (``features``, ``feature_rows``, ``names``), the categorical ``columns`` — catalogue classes and, when the
+    project has predictions, the classifier's ``predicted`` class — and, when it has the result ``morphology``,
+    its columns aligned with ``rows`` (``morphology``)."""
     from galdesk.cluster.features import load_features  # noqa: PLC0415
     from galdesk.project.objects import BASE_COLUMNS  # noqa: PLC0415
-    from galdesk.project.results import load_predictions  # noqa: PLC0415
+    from galdesk.project.results import load_morphology, load_predictions  # noqa: PLC0415
 
     rows = np.asarray(rows, np.int64)
     out: dict = {"features": None, "feature_rows": None, "names": None}
@@ -164,4 +193,13 @@ def profile_inputs(project, rows) -> dict:
         index = preds.row_index()
         columns["predicted"] = np.array([preds.label(index[r]) if r in index else "" for r in rows.tolist()])
     out["columns"] = columns
+    morph = load_morphology(project)
+    out["morphology"] = None
+    if morph is not None and len(morph[0]):
+        mrows, cols, _ = morph
+        srt = np.argsort(mrows)
+        pos = np.searchsorted(mrows, rows, sorter=srt).clip(0, mrows.size - 1)
+        found = mrows[srt[pos]] == rows
+        out["morphology"] = {k: np.where(found, np.asarray(cols[k], np.float64)[srt[pos]], np.nan)
+                             for k in MORPH_MEASURES if k in cols}
     return out

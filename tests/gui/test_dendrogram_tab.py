@@ -222,5 +222,8 @@ def test_main_window_has_the_dendrogram_tab(qtbot):
     make_app()
     w = MainWindow()
     qtbot.addWidget(w)
-    assert isinstance(w.extra_tabs["Dendrogram"], DendrogramTab)
+    tab = w.extra_tabs["Dendrogram"]
+    assert isinstance(tab, DendrogramTab)
+    offered = [tab.models.combo.itemData(i) for i in range(tab.models.combo.count())]
+    assert {"descriptors", "morphology"} <= set(offered)          # the two label-free feature sets
     w.close()

@@ -28,13 +28,16 @@ def _opened(path):
 
 def compute_job(path, model, rotations, average, threshold, author, ctx=None):
     """Features, tree and first cuts (:func:`galdesk.cluster.pipeline.cluster_and_cut`): ``(cm, cuts, summary)``.
-    ``model`` :data:`VQVAE_TRAIN` trains a VQ-VAE on the project first."""
+    ``model`` :data:`VQVAE_TRAIN` trains a VQ-VAE on the project first; ``"morphology"`` measures it first where the
+    project has none (statmorph on worker processes)."""
     from galdesk.cluster.pipeline import cluster_and_cut
+    from galdesk.services.ingest import default_workers
 
     train = model == VQVAE_TRAIN
     with _opened(path) as project:
         return cluster_and_cut(project, model=None if train else model, rotations=rotations, average=average,
-                               threshold=threshold, train_vqvae=train, author=author, source="gui", ctx=ctx)
+                               threshold=threshold, train_vqvae=train, author=author, source="gui", ctx=ctx,
+                               workers=default_workers())
 
 
 def load_job(path, ctx=None):
