@@ -25,8 +25,14 @@ def cmd_cluster(args) -> int:
         if cm is None and args.train_vqvae:
             from galdesk.ml.vqvae import train_project_vqvae  # noqa: PLC0415
 
-            model = train_project_vqvae(project, epochs=args.epochs, seed=args.seed, ctx=ctx,
+            model = train_project_vqvae(project, epochs=args.epochs or 10, seed=args.seed, ctx=ctx,
                                         device=device_option(args.device))
+            ctx.restart_clock()
+        elif cm is None and args.train_contrastive:
+            from galdesk.ml.contrastive import train_project_contrastive  # noqa: PLC0415
+
+            model = train_project_contrastive(project, epochs=args.epochs or 20, seed=args.seed, ctx=ctx,
+                                              device=device_option(args.device))
             ctx.restart_clock()
         if cm is None:
             cm = cluster_project(project, model=model, rotations=args.rotations, average=args.average,
@@ -142,10 +148,15 @@ def add_parsers(sub) -> None:
                        help="cluster label-free features: rotation-invariant shape descriptors (light profile, "
                             "concentration, axis ratio, asymmetry, colours, spiral-arm Fourier structure), same as "
                             "--model descriptors; rotated copies are turned off the pixel grid")
-    c.add_argument("--train-vqvae", action="store_true",
-                   help="train a VQ-VAE on the project's cut-outs (saved in PROJECT/models/vqvae.safetensors) "
-                        "and cluster its features instead of a CNN's")
-    c.add_argument("--epochs", type=int, default=10, help="--train-vqvae: training epochs (default 10)")
+    train = c.add_mutually_exclusive_group()
+    train.add_argument("--train-vqvae", action="store_true",
+                       help="train a VQ-VAE on the project's cut-outs (saved in PROJECT/models/vqvae.safetensors) "
+                            "and cluster its features instead of a CNN's")
+    train.add_argument("--train-contrastive", action="store_true",
+                       help="train self-supervised SimCLR features on the project's cut-outs, without labels "
+                            "(saved in PROJECT/models/contrastive.safetensors), and cluster them")
+    c.add_argument("--epochs", type=int, default=None,
+                   help="--train-vqvae / --train-contrastive: training epochs (default 10 / 20)")
     how = c.add_mutually_exclusive_group()
     how.add_argument("--n-clusters", type=int, metavar="K", help="one global cut giving K clusters")
     how.add_argument("--distance", type=float, metavar="D", help="one global cut at Ward distance D")

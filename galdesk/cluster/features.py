@@ -3,8 +3,9 @@
 The first, honest path: the penultimate layer of the image CNN (:class:`galdesk.ml.models.ImageCNN`: the globally
 average-pooled output of the last convolutional block, just before the classifier's linear layer), optionally
 averaged over the 4 rotations or all 8 rotations/flips of the square. A classifier's features are shaped by the
-classes it was trained on; the unsupervised alternative (Cheng et al. 2021: a vector-quantised autoencoder,
-:mod:`galdesk.ml.vqvae`) learns features from the pixels alone — pass its file as ``model``.
+classes it was trained on; the unsupervised alternatives (Cheng et al. 2021: a vector-quantised autoencoder,
+:mod:`galdesk.ml.vqvae`; SimCLR, :mod:`galdesk.ml.contrastive`) learn features from the pixels alone — pass
+their file as ``model``.
 
 Results stored in the project:
 
@@ -63,14 +64,17 @@ def n_views(rotations) -> int:
 
 
 def load_feature_model(model):
-    """A LoadedModel from a loaded model, a bundled name or a file (a VQ-VAE file of
-    :mod:`galdesk.ml.vqvae`, or a classifier for :func:`galdesk.ml.weights.load_model`)."""
+    """A LoadedModel from a loaded model, a bundled name or a file (a VQ-VAE file of :mod:`galdesk.ml.vqvae`,
+    a SimCLR file of :mod:`galdesk.ml.contrastive`, or a classifier for :func:`galdesk.ml.weights.load_model`)."""
     from galdesk.ml.weights import LoadedModel, load_model  # noqa: PLC0415
 
     if isinstance(model, LoadedModel):
         return model
+    from galdesk.ml.contrastive import is_contrastive_file, load_contrastive  # noqa: PLC0415
     from galdesk.ml.vqvae import is_vqvae_file, load_vqvae  # noqa: PLC0415
 
+    if is_contrastive_file(model):
+        return load_contrastive(model)
     return load_vqvae(model) if is_vqvae_file(model) else load_model(model)
 
 
@@ -161,7 +165,7 @@ def view_features(stack, model, views=(0,), ctx: TaskContext | None = None, batc
             d = embed(torch.zeros(1, c, size, size, device=dev)).shape[-1]
         out = np.zeros((0, len(views), d), np.float32)
     info = {"model_id": loaded.id, "model_hash": loaded.hash, "device": dev, "dim": int(out.shape[-1]),
-            "layer": "vq-latent" if callable(getattr(net, "embed", None)) else LAYER}
+            "layer": getattr(net, "feature_layer", "vq-latent" if callable(getattr(net, "embed", None)) else LAYER)}
     return out, info
 
 

@@ -201,14 +201,15 @@ def first_cuts(cm: ClusterModel, threshold: float = 0.8, n_clusters: int = DEFAU
 
 def cluster_and_cut(project, model="gz1-binary", rotations: int = 4, average: bool = False, threshold: float = 0.8,
                     train_vqvae: bool = False, author: str = "", source: str = "gui",
-                    ctx: TaskContext | None = None, workers: int = 1) -> tuple[ClusterModel, dict[int, float], dict]:
+                    ctx: TaskContext | None = None, workers: int = 1,
+                    train_contrastive: bool = False) -> tuple[ClusterModel, dict[int, float], dict]:
     """Features, tree and a first committed cut set, in one go (the Dendrogram tab's "Compute features & cluster").
 
     Parameters
     ----------
     project : Project or path
     model : str
-        Feature model for :func:`cluster_project` (ignored with ``train_vqvae``).
+        Feature model for :func:`cluster_project` (ignored with ``train_vqvae`` / ``train_contrastive``).
     rotations, average
         As :func:`cluster_project`.
     threshold : float
@@ -216,6 +217,10 @@ def cluster_and_cut(project, model="gz1-binary", rotations: int = 4, average: bo
     train_vqvae : bool
         Train a VQ-VAE on the project's cut-outs first (:func:`galdesk.ml.vqvae.train_project_vqvae`, saved in
         ``PROJECT/models/vqvae.safetensors``) and take its features.
+    train_contrastive : bool
+        Train self-supervised SimCLR features on the project's cut-outs first
+        (:func:`galdesk.ml.contrastive.train_project_contrastive`, saved in
+        ``PROJECT/models/contrastive.safetensors``) and take them.
     workers : int
         Processes for statmorph when ``model`` is ``"morphology"``: a project without the stored result is
         measured first (:func:`galdesk.cluster.morphology.measure_morphology`), then its turned copies.
@@ -234,6 +239,11 @@ def cluster_and_cut(project, model="gz1-binary", rotations: int = 4, average: bo
         from galdesk.ml.vqvae import train_project_vqvae  # noqa: PLC0415 - torch only when asked for
 
         model = train_project_vqvae(project, ctx=ScaledContext(ctx, 0.0, 0.6))
+        lo = 0.6
+    elif train_contrastive:
+        from galdesk.ml.contrastive import train_project_contrastive  # noqa: PLC0415 - torch only when asked for
+
+        model = train_project_contrastive(project, ctx=ScaledContext(ctx, 0.0, 0.6))
         lo = 0.6
     elif is_morphology(model) and load_morphology(project) is None:
         measure_morphology(project, workers=workers, ctx=ScaledContext(ctx, 0.0, 0.6))
