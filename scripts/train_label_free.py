@@ -115,7 +115,9 @@ def main(argv=None) -> int:
         path = train_project_contrastive(project, output=args.output, epochs=args.epochs, ctx=ConsoleContext(),
                                          seed=args.seed, device=args.device, input_size=args.input_size,
                                          batch_size=args.batch_size, lr=args.lr, temperature=args.temperature,
-                                         width=args.width, depth=args.depth)
+                                         width=args.width, depth=args.depth,
+                                         on_epoch=lambda r: print(f"epoch {r['epoch']}: loss {r['loss']:.3f} "
+                                                                  f"({r['seconds']:.0f} s)", flush=True))
     finally:
         project.close()
     saved = json.loads(Path(path).with_suffix(".json").read_text(encoding="utf-8"))
