@@ -133,3 +133,10 @@ def test_cluster_command_trains_contrastive_features(project, capsys):
     path = project.path / "models" / "contrastive.safetensors"
     assert is_contrastive_file(path)
     assert json.loads(path.with_suffix(".json").read_text())["labels_used"] is False
+
+
+def test_cluster_and_cut_trains_contrastive_features(project):
+    from galdesk.cluster.pipeline import cluster_and_cut
+
+    cm, cuts, out = cluster_and_cut(project, train_contrastive=True, rotations=0, threshold=0.8)
+    assert cm.info["layer"] == "simclr-encoder" and cm.n_objects == N and out["n_clusters"] >= 1
