@@ -214,7 +214,7 @@ def test_name_with_and_without_suffix_is_one_project(tmp_path, shared_data):
     first = ingest(files[:2], tmp_path / "p", workers=1)
     assert first.created and first.project == str(tmp_path / "p.galdesk")
     again = ingest(files[2:], tmp_path / "p", workers=1)              # -o NAME extends what -o NAME created
-    also = ingest(files[:1], tmp_path / "p.galdesk", workers=1)       # and so does -o NAME.galdesk
+    also = ingest(files[:1], tmp_path / "p.galdesk", workers=1, again=True)   # and so does -o NAME.galdesk
     assert not again.created and not also.created
     assert Project.open(tmp_path / "p").n_images == 5
     assert [p.name for p in tmp_path.iterdir()] == ["p.galdesk"]
@@ -240,3 +240,23 @@ def test_an_ingest_that_reads_nothing_or_fails_leaves_no_project(tmp_path, share
     with pytest.raises(OSError):
         ingest(_gz_files(shared_data, 2), tmp_path / "q", workers=1)
     assert Project.open(tmp_path / "q").n_images == 1
+
+
+def test_a_repeated_ingest_adds_nothing_twice(tmp_path, shared_data, monkeypatch):
+    files = _gz_files(shared_data, 6)
+    first = ingest(files[:4], tmp_path / "p", workers=1)
+    assert first.images == 4 and first.known_files == 0
+    again = ingest(files, tmp_path / "p", workers=1)                # two new, four already there
+    assert again.images == 2 and again.known_files == 4
+    # the same files named by a relative path are recognised too
+    monkeypatch.chdir(files[0].parent)
+    rel = ingest([files[0].name], tmp_path / "p", workers=1)
+    assert rel.images == 0 and rel.known_files == 1
+    assert Project.open(tmp_path / "p.galdesk").n_images == 6
+    forced = ingest(files[:1], tmp_path / "p", workers=1, again=True)
+    assert forced.images == 1 and forced.known_files == 0
+    assert Project.open(tmp_path / "p.galdesk").n_images == 7
+    out = subprocess.run([sys.executable, "-m", "galdesk", "ingest", *map(str, files), "-o", str(tmp_path / "p")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr                         # nothing new is not an error
+    assert "6 file(s) already in the project left out (--again adds them again)" in out.stdout

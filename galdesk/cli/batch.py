@@ -85,6 +85,7 @@ def add_parsers(sub) -> None:
     i.add_argument("--scheduler", default="local", help="Dask scheduler address (tcp://host:8786), scheduler file, "
                                                          "or 'local' (default: a LocalCluster here)")
     i.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
+    i.add_argument("--again", action="store_true", help="also read files the project already holds objects from")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_batch_ingest)
     f = bsub.add_parser("fit-lines", help="fit emission lines of many spectrum files",

@@ -18,19 +18,22 @@ def cmd_ingest(args) -> int:
     ctx = ConsoleContext(quiet=args.json)
     try:
         res = ingest(args.sources, args.output, catalog=args.catalog, size=args.size, ctx=ctx, workers=args.workers,
-                     scheduler=getattr(args, "scheduler", None), on_resume=_print_resuming)
+                     scheduler=getattr(args, "scheduler", None), on_resume=_print_resuming,
+                     again=getattr(args, "again", False))
     except ProjectError as exc:
         return fail("ingest", str(exc))
     if args.json:
         print_json(res.to_dict())
     else:
         print(f"{res.project}: added {res.images} images and {res.spectra} spectra"
-              + (f"; {res.catalog_matched} objects matched the catalogue" if args.catalog else ""))
+              + (f"; {res.catalog_matched} objects matched the catalogue" if args.catalog else "")
+              + (f"; {res.known_files} file(s) already in the project left out (--again adds them again)"
+                 if res.known_files else ""))
         if res.problems:
             print(f"{len(res.problems)} problem(s):", file=sys.stderr)
             for p in res.problems:
                 print(f"  {p.path}: {p.error}", file=sys.stderr)
-    if res.images or res.spectra:
+    if res.images or res.spectra or (res.known_files and not res.problems):
         return EXIT_OK
     made = "the project is unchanged" if Path(res.project).exists() else "no project was made"
     return fail("ingest", f"nothing could be read from the sources ({len(res.problems)} problem(s)); {made}")
@@ -97,6 +100,9 @@ def add_parsers(sub) -> None:
     i.add_argument("--catalog", help="CSV/FITS/ECSV/VOTable catalogue naming objects and their files")
     i.add_argument("--size", type=int, default=None, help="working size in pixels for a new project (default 64)")
     i.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per core)")
+    i.add_argument("--again", action="store_true", help="also read files the project already holds objects from "
+                                                        "(by default they are left out, so a repeated ingest adds "
+                                                        "nothing twice)")
     i.add_argument("--json", action="store_true", help="print a JSON summary")
     i.set_defaults(func=cmd_ingest)
 

@@ -235,6 +235,8 @@ class MainWindow(QMainWindow):
         self.state.add_problems(result.problems)
         self.state.objectsChanged.emit()
         msg = f"Loaded {result.images} images and {result.spectra} spectra"
+        if result.known_files:
+            msg += f"; {result.known_files} file(s) already in the project left out"
         if result.problems:
             msg += f"; {len(result.problems)} file(s) could not be read (see Problems)"
         self.state.status.emit(msg)

@@ -58,11 +58,13 @@ class IngestResult:
     #: files a killed run of the same ingest had already stored (not read again), of ``files``
     resumed_files: int = 0
     files: int = 0
+    #: files left out because the project already holds objects read from them (``again=False``)
+    known_files: int = 0
 
     def to_dict(self) -> dict:
         return {"project": self.project, "objects": self.images, "spectra": self.spectra,
                 "catalog_matched": self.catalog_matched, "created": self.created,
-                "files": self.files, "resumed_files": self.resumed_files,
+                "files": self.files, "resumed_files": self.resumed_files, "known_files": self.known_files,
                 "problems": [p.to_dict() for p in self.problems]}
 
 
@@ -167,7 +169,7 @@ def _read_large_stack(path: str, size: int, ctx: TaskContext | None = None) -> l
 
 def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = None, size: int | None = None,
            ctx: TaskContext | None = None, workers: int | None = None, scheduler: str | None = None,
-           on_resume: Callable[[int, int], None] | None = None) -> IngestResult:
+           on_resume: Callable[[int, int], None] | None = None, again: bool = False) -> IngestResult:
     """Read ``sources`` (files and folders) and a catalogue into ``project`` (a Project or a path to create/open).
 
     Parameters
@@ -183,6 +185,9 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     ctx : progress/cancel context
     workers, scheduler : decoding processes (default: one per core; 1 = here); a Dask cluster to decode on instead
     on_resume : called with (files already done, files) when a killed run of the same ingest is continued
+    again : also read files the project already holds objects from (by their path as given, or made absolute);
+        by default they are left out and counted in ``IngestResult.known_files``, so that running the same
+        ingest twice does not add every object twice
 
     Raises
     ------
@@ -202,6 +207,8 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
     files = [f for f in files if not (str(f) in seen or seen.add(str(f)))]
     tables = [(cat_table, str(catalog))] if cat_table is not None else []
     files = _redshift_catalogs(files, tables, result)
+    if project is not None and not again:
+        files = _leave_out_known(project, files, result)
 
     sink = _Sink(path, project, working_size, result, resume_key(files, working_size, catalog, path))
     n = result.files = len(files)
@@ -231,6 +238,17 @@ def ingest(sources: Iterable[str | Path], project, catalog: str | Path | None = 
         sink.abandon()
         raise
     return result
+
+
+def _leave_out_known(project, files: list, result: IngestResult) -> list:
+    """``files`` without those the project already holds objects from (``result.known_files`` counts them)."""
+    known = {str(s) for s in np.asarray(project.objects["source"]).tolist()} if len(project.objects) else set()
+    if not known:
+        return files
+    known |= {os.path.abspath(s) for s in known}
+    keep = [f for f in files if str(f) not in known and os.path.abspath(str(f)) not in known]
+    result.known_files = len(files) - len(keep)
+    return keep
 
 
 def _open_target(project, size: int | None):
