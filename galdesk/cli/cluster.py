@@ -21,7 +21,10 @@ def cmd_cluster(args) -> int:
         return fail("cluster", message(exc))
     try:
         cm = load_linkage(project) if args.reuse else None
-        model = "descriptors" if args.unsupervised else args.model
+        model = ("descriptors:project" if args.train else "descriptors") if args.unsupervised else args.model
+        if args.train and not args.unsupervised:
+            return fail("cluster", "--train learns the label-free invariance with --unsupervised; for a network "
+                                   "use --train-vqvae or --train-contrastive")
         if cm is None and args.train_vqvae:
             from galdesk.ml.vqvae import train_project_vqvae  # noqa: PLC0415
 
@@ -70,7 +73,8 @@ def cmd_cluster(args) -> int:
     info = cm.info
     how = cm.tree.describe()
     print(f"{cm.n_objects} objects clustered ({how}; features: {info.get('model_id')} {info.get('layer')}, "
-          f"PCA {info.get('n_components')}); cut version {out['cut_version']}: {out['n_clusters']} clusters"
+          f"{info.get('projection', 'PCA')}, {info.get('n_components')} dimensions); "
+          f"cut version {out['cut_version']}: {out['n_clusters']} clusters"
           + (f", rotation consistency {out['consistency']:.3f}" if out["consistency"] is not None else ""))
     per = out["per_cluster"] or [None] * out["n_clusters"]
     print(f"{'cluster':>7}  {'size':>6}  consistency")
@@ -142,13 +146,20 @@ def add_parsers(sub) -> None:
     feats = c.add_mutually_exclusive_group()
     feats.add_argument("--model", default="gz1-binary",
                        help="image CNN whose penultimate layer gives the features (bundled name or file; default "
-                            "gz1-binary), 'descriptors', or 'morphology' (the statmorph result of 'galdesk "
-                            "morphology'; turned copies of at most 200 galaxies are measured again)")
+                            "gz1-binary), 'descriptors' (as --unsupervised), 'descriptors:project' (as "
+                            "--unsupervised --train), 'descriptors:pca' (the descriptors with standardisation + PCA), "
+                            "or 'morphology' (the statmorph result of 'galdesk morphology'; turned copies of at most "
+                            "200 galaxies are measured again)")
     feats.add_argument("--unsupervised", action="store_true",
                        help="cluster label-free features: rotation-invariant shape descriptors (light profile, "
-                            "concentration, axis ratio, asymmetry, colours, spiral-arm Fourier structure), same as "
-                            "--model descriptors; rotated copies are turned off the pixel grid")
+                            "concentration, axis ratio, asymmetry, colours, spiral-arm Fourier structure) projected "
+                            "on the directions that augmented copies of a galaxy leave alone (the bundled "
+                            "gz1-shape-invariance, learned without labels; for cut-outs without 3 bands one is "
+                            "learned on the project); rotated copies are turned off the pixel grid")
     train = c.add_mutually_exclusive_group()
+    train.add_argument("--train", action="store_true",
+                       help="with --unsupervised: learn the invariance on this project's own cut-outs (at most "
+                            "2,000 of them, 8 augmented copies each; about a minute) instead of the bundled one")
     train.add_argument("--train-vqvae", action="store_true",
                        help="train a VQ-VAE on the project's cut-outs (saved in PROJECT/models/vqvae.safetensors) "
                             "and cluster its features instead of a CNN's")
@@ -165,7 +176,8 @@ def add_parsers(sub) -> None:
     c.add_argument("--rotations", type=int, choices=[0, 4, 8], default=4,
                    help="rotated/flipped copies for consistency (default 4; 0: none)")
     c.add_argument("--average", action="store_true", help="cluster features averaged over the rotations")
-    c.add_argument("--components", type=int, default=32, help="PCA dimensions (default 32)")
+    c.add_argument("--components", type=int, default=32, help="PCA dimensions (default 32; the shape descriptors' "
+                                                                   "invariance keeps its own 16)")
     c.add_argument("--threshold", type=float, default=0.8,
                    help="--suggest: smallest rotation consistency of a split's children (default 0.8)")
     c.add_argument("--min-size", type=int, default=None,

@@ -31,18 +31,31 @@ from galdesk.tasks import NullContext, TaskContext
 
 __all__ = ["feature_targets", "features_chunk", "extract_features", "rotated_features", "view_features",
            "load_features", "image_rows_for", "PCA", "fit_pca", "VIEWS", "LAYER", "n_views", "load_feature_model",
-           "stack_and_rows", "DESCRIPTORS", "is_descriptors", "main_band_count"]
+           "stack_and_rows", "DESCRIPTORS", "DESCRIPTORS_PROJECT", "DESCRIPTORS_PCA", "is_descriptors",
+           "descriptor_projection", "main_band_count"]
 
 LAYER = "penultimate"
 VIEWS = {1: [0], 4: [0, 1, 2, 3], 8: list(range(8))}   # indices for galdesk.ml.preprocess.dihedral
 
 
 DESCRIPTORS = "descriptors"   # the label-free shape descriptors of galdesk.cluster.descriptors, in place of a model
+#: the descriptors with the invariance learned on the project itself / with plain standardisation + PCA
+DESCRIPTORS_PROJECT = "descriptors:project"
+DESCRIPTORS_PCA = "descriptors:pca"
+_DESCRIPTOR_MODES = {DESCRIPTORS: "auto", DESCRIPTORS_PROJECT: "project", DESCRIPTORS_PCA: "pca"}
 
 
 def is_descriptors(model) -> bool:
-    """True if ``model`` names the shape descriptors rather than a network."""
-    return isinstance(model, str) and model.strip().lower() == DESCRIPTORS
+    """True if ``model`` names the shape descriptors rather than a network: ``"descriptors"`` (projected with the
+    bundled invariance of :mod:`galdesk.cluster.invariance`, or one learned on the project where the bundled one
+    does not take its band count), ``"descriptors:project"`` (learned on the project) or ``"descriptors:pca"``
+    (standardisation + PCA, as other features)."""
+    return isinstance(model, str) and model.strip().lower() in _DESCRIPTOR_MODES
+
+
+def descriptor_projection(model) -> str:
+    """``"auto"``, ``"project"`` or ``"pca"``: how :func:`is_descriptors` ``model`` projects before Ward."""
+    return _DESCRIPTOR_MODES[model.strip().lower()]
 
 
 def main_band_count(project) -> int:

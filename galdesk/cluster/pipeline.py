@@ -7,7 +7,8 @@ run (on a worker / in the terminal, with progress and cancel):
    one pass (:func:`galdesk.cluster.features.view_features`); the features of the unrotated cut-outs (or, with
    ``average=True``, their mean over the views) are stored as result ``"features"``;
 2. standardisation + PCA to ``n_components`` dimensions, fitted on the galaxies (the copies are projected with
-   the same transform);
+   the same transform); for the shape descriptors, the label-free invariance of
+   :mod:`galdesk.cluster.invariance` instead (bundled, or learned on the project);
 3. Ward linkage (:func:`galdesk.cluster.linkage.ward_linkage`: exact, or through micro-clusters where exact Ward
    would take too long; the objects are the leaves either way);
 4. the nearest dendrogram leaf of every rotated copy (non-identity views only: the unrotated view is the galaxy
@@ -29,7 +30,10 @@ from galdesk.cluster.consistency import nearest_leaves
 from galdesk.cluster.cuts import normalize_cuts
 from galdesk.cluster.descriptors import describe_views
 from galdesk.cluster.features import (
+    DESCRIPTORS,
+    DESCRIPTORS_PCA,
     VIEWS,
+    descriptor_projection,
     fit_pca,
     is_descriptors,
     load_feature_model,
@@ -38,6 +42,7 @@ from galdesk.cluster.features import (
     stack_and_rows,
     view_features,
 )
+from galdesk.cluster.invariance import MIN_GALAXIES, bundled_invariance, learn_invariance
 from galdesk.cluster.linkage import DIRECT_SECONDS, N_MICRO, ward_linkage
 from galdesk.cluster.model import ClusterModel
 from galdesk.cluster.morphology import is_morphology, measure_morphology, morphology_features
@@ -53,9 +58,10 @@ MORPH_COPY_SAMPLE = 200
 
 
 def _features(project, model, nv: int, seed: int, sample: int, workers: int, batch_size: int, device, ctx):
-    """``(rows, features (N, V, D), info, copy_objects, copies)``: the views of every cut-out (V = ``nv``), or for
-    the morphology its stored values (V = 1) and, measured now, the turned copies of a random sample of at most
-    ``min(sample, MORPH_COPY_SAMPLE)`` galaxies (``copy_objects``: their positions; ``copies (m, nv - 1, D)``)."""
+    """``(rows, features (N, V, D), info, copy_objects, copies, projection)``: the views of every cut-out
+    (V = ``nv``), or for the morphology its stored values (V = 1) and, measured now, the turned copies of a random
+    sample of at most ``min(sample, MORPH_COPY_SAMPLE)`` galaxies (``copy_objects``: their positions;
+    ``copies (m, nv - 1, D)``); ``projection``: the shape descriptors' learned invariance (None: PCA)."""
     if is_morphology(model):
         rows = project.image_rows(main_band_count(project))
         n = rows.size
@@ -63,19 +69,48 @@ def _features(project, model, nv: int, seed: int, sample: int, workers: int, bat
         pick = np.sort(np.random.default_rng(seed).choice(n, m, replace=False)) if m else None
         rows, base, finfo, copies = morphology_features(project, rows, copies=nv - 1 if m else 0, copy_rows=pick,
                                                         workers=workers, ctx=ctx)
-        return rows, base[:, None], finfo, pick, copies
+        return rows, base[:, None], finfo, pick, copies, None
     if is_descriptors(model):
         rows, stack = stack_and_rows(project, main_band_count(project))
     else:
         loaded = load_feature_model(model)
         rows, stack = stack_and_rows(project, loaded)
     if rows.size < 2:
-        return rows, None, None, None, None
+        return rows, None, None, None, None, None
+    proj = None
     if is_descriptors(model):
-        feats, finfo = describe_views(stack, nv, ctx=ctx)
+        feats, finfo = describe_views(stack, nv, ctx=ScaledContext(ctx, 0.0, 0.7))
+        proj = _invariance(model, stack, seed, finfo, ScaledContext(ctx, 0.7, 1.0))
     else:
         feats, finfo = view_features(stack, loaded, VIEWS[nv], ctx=ctx, batch_size=batch_size, device=device)
-    return rows, feats, finfo, None, None
+    return rows, feats, finfo, None, None, proj
+
+
+def _invariance(model, stack, seed: int, finfo: dict, ctx: TaskContext):
+    """The projection of the shape descriptors ``model`` asks for (:mod:`galdesk.cluster.invariance`; None: PCA);
+    notes which in ``finfo`` (``model_id``, ``model_hash``, ``projection``)."""
+    mode = descriptor_projection(model)
+    if mode == "pca":
+        finfo.update(model_id=model.strip().lower(), projection="standardisation + PCA")
+        return None
+    n, n_bands = (int(v) for v in np.shape(stack)[:2])
+    proj = bundled_invariance() if mode == "auto" else None
+    if proj is not None and proj.fits(n_bands):
+        how = f"{proj.id} (bundled, learned without labels on {proj.card.get('n_galaxies', '?')} galaxies)"
+    elif n < MIN_GALAXIES:
+        if mode == "project":
+            raise ValueError(f"learning the invariance needs at least {MIN_GALAXIES} galaxies, the project has {n}; "
+                             f"cluster with {DESCRIPTORS_PCA!r} or the bundled one ({DESCRIPTORS!r})")
+        finfo.update(model_id=model.strip().lower(),
+                     projection=f"standardisation + PCA (no bundled invariance for {n_bands}-band cut-outs, and "
+                                f"{n} galaxies are too few to learn one: {MIN_GALAXIES} needed)")
+        return None
+    else:
+        proj = learn_invariance(stack, seed=seed, ctx=ctx)
+        how = f"learned on this project's {proj.card['n_galaxies']} galaxies ({proj.card['n_views']} augmented copies)"
+    finfo.update(model_id=model.strip().lower(), model_hash=f"{finfo['model_hash']}+{proj.fingerprint}",
+                 projection=how)
+    return proj
 
 
 def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bool = False,
@@ -90,7 +125,8 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     project : Project or path
     model : str or LoadedModel
         Image CNN whose penultimate layer gives the features (bundled name or file), or ``"descriptors"``: the
-        label-free shape descriptors of :mod:`galdesk.cluster.descriptors` (copies turned off the pixel grid), or
+        label-free shape descriptors of :mod:`galdesk.cluster.descriptors` (copies turned off the pixel grid;
+        ``"descriptors:project"`` learns their invariance on the project, ``"descriptors:pca"`` takes PCA), or
         ``"morphology"``: the stored statmorph result of :mod:`galdesk.cluster.morphology` (its turned copies are
         measured again, for a random sample of at most :data:`MORPH_COPY_SAMPLE` galaxies; ``average`` has no
         views to average there).
@@ -121,7 +157,7 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     t0 = time.monotonic()
     nv = n_views(rotations or False)
     ctx.progress(0.0, "Loading model")
-    rows, feats, finfo, copy_objects, copies = _features(project, model, nv, seed, consistency_sample, workers,
+    rows, feats, finfo, copy_objects, copies, proj = _features(project, model, nv, seed, consistency_sample, workers,
                                                          batch_size, device, ScaledContext(ctx, 0.0, 0.6))
     if rows.size < 2:
         raise ValueError(f"{project.path}: need at least two cut-outs the model can take to cluster, "
@@ -132,8 +168,8 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
         project.save_result("features", {"row": rows, "features": base.astype(np.float32)},
                             {**finfo, "rotations": nv if average else 1})
     ctx.check_cancelled()
-    ctx.progress(0.6, "PCA")
-    pca = fit_pca(base, n_components)
+    ctx.progress(0.6, "PCA" if proj is None else "Projecting")
+    pca = fit_pca(base, n_components) if proj is None else proj
     X = pca.transform(base)
     tree = ward_linkage(X, ctx=ScaledContext(ctx, 0.62, 0.9), max_direct=max_direct, n_micro=n_micro, seed=seed,
                         direct_seconds=direct_seconds)
@@ -142,6 +178,7 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
     info = {"model_id": finfo["model_id"], "model_hash": finfo["model_hash"], "device": finfo["device"],
             "layer": finfo["layer"], "feature_dim": finfo["dim"], "rotations": nv, "average": bool(average),
             "n_components": pca.n_components, "explained_variance": float(np.sum(pca.explained_variance_ratio)),
+            "projection": finfo.get("projection", "standardisation + PCA"),
             "method": tree.method, "n_objects": int(rows.size), "n_leaves": tree.n_leaves,
             "seconds_features": t_feat, "seconds_linkage": float(tree.info.get("seconds", 0.0)),
             "seconds": time.monotonic() - t0, "consistency_sample": int(0 if copy_objects is None

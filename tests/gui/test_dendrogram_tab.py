@@ -227,3 +227,30 @@ def test_main_window_has_the_dendrogram_tab(qtbot):
     offered = [tab.models.combo.itemData(i) for i in range(tab.models.combo.count())]
     assert {"descriptors", "morphology"} <= set(offered)          # the two label-free feature sets
     w.close()
+
+
+def test_the_label_free_entries_reach_the_core(qtbot, monkeypatch, tmp_path):
+    """The chooser offers the descriptors with the bundled invariance and with one learned on the project, and the
+    train-SimCLR entry; the compute job hands each to ``cluster_and_cut`` as the command line does."""
+    import galdesk.cluster.pipeline as pipeline
+    from galdesk.gui.tabs.dendrogram_jobs import CONTRASTIVE_TRAIN, VQVAE_TRAIN, compute_job
+    from galdesk.gui.widgets.feature_model_chooser import FeatureModelChooser
+    from galdesk.project import Project
+
+    make_app()
+    chooser = FeatureModelChooser(VQVAE_TRAIN, contrastive_entry=CONTRASTIVE_TRAIN)
+    qtbot.addWidget(chooser)
+    offered = [chooser.combo.itemData(i) for i in range(chooser.combo.count())]
+    assert {"descriptors", "descriptors:project", VQVAE_TRAIN, CONTRASTIVE_TRAIN} <= set(offered)
+    assert chooser.select("descriptors:project") and chooser.current() == "descriptors:project"
+    tip = chooser.combo.itemData(offered.index("descriptors"), Qt.ToolTipRole)
+    assert "invariance" in tip and "without labels" in tip
+
+    calls = []
+    monkeypatch.setattr(pipeline, "cluster_and_cut", lambda project, **kw: calls.append(kw) or "done")
+    Project.create(tmp_path / "p.galdesk").close()
+    for model in ("descriptors:project", CONTRASTIVE_TRAIN, VQVAE_TRAIN):
+        assert compute_job(tmp_path / "p.galdesk", model, 4, False, 0.8, "me") == "done"
+    assert calls[0]["model"] == "descriptors:project" and not calls[0]["train_contrastive"]
+    assert calls[1]["model"] is None and calls[1]["train_contrastive"] and not calls[1]["train_vqvae"]
+    assert calls[2]["model"] is None and calls[2]["train_vqvae"] and not calls[2]["train_contrastive"]

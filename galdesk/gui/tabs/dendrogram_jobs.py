@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-__all__ = ["VQVAE_TRAIN", "compute_job", "load_job", "save_job", "suggest_job", "current_author"]
+__all__ = ["VQVAE_TRAIN", "CONTRASTIVE_TRAIN", "compute_job", "load_job", "save_job", "suggest_job", "current_author"]
 
 VQVAE_TRAIN = "vqvae:train"   # model-combo entry: train a VQ-VAE on the project first
+CONTRASTIVE_TRAIN = "contrastive:train"   # model-combo entry: train SimCLR features on the project first
 
 
 @contextmanager
@@ -28,15 +29,16 @@ def _opened(path):
 
 def compute_job(path, model, rotations, average, threshold, author, ctx=None):
     """Features, tree and first cuts (:func:`galdesk.cluster.pipeline.cluster_and_cut`): ``(cm, cuts, summary)``.
-    ``model`` :data:`VQVAE_TRAIN` trains a VQ-VAE on the project first; ``"morphology"`` measures it first where the
-    project has none (statmorph on worker processes)."""
+    ``model`` :data:`VQVAE_TRAIN` / :data:`CONTRASTIVE_TRAIN` trains a VQ-VAE / SimCLR network on the project first;
+    ``"morphology"`` measures it first where the project has none (statmorph on worker processes)."""
     from galdesk.cluster.pipeline import cluster_and_cut
     from galdesk.services.ingest import default_workers
 
-    train = model == VQVAE_TRAIN
+    vqvae, contrastive = model == VQVAE_TRAIN, model == CONTRASTIVE_TRAIN
     with _opened(path) as project:
-        return cluster_and_cut(project, model=None if train else model, rotations=rotations, average=average,
-                               threshold=threshold, train_vqvae=train, author=author, source="gui", ctx=ctx,
+        return cluster_and_cut(project, model=None if (vqvae or contrastive) else model, rotations=rotations,
+                               average=average, threshold=threshold, train_vqvae=vqvae,
+                               train_contrastive=contrastive, author=author, source="gui", ctx=ctx,
                                workers=default_workers())
 
 

@@ -30,7 +30,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from galdesk.gui.tabs.dendrogram_jobs import VQVAE_TRAIN, compute_job, current_author, load_job, save_job, suggest_job
+from galdesk.gui.tabs.dendrogram_jobs import (
+    CONTRASTIVE_TRAIN,
+    VQVAE_TRAIN,
+    compute_job,
+    current_author,
+    load_job,
+    save_job,
+    suggest_job,
+)
 from galdesk.gui.widgets.cluster_table import ClusterTable
 from galdesk.gui.widgets.dendrogram_plot import DendrogramPlot, cluster_colors
 from galdesk.gui.widgets.feature_model_chooser import FeatureModelChooser
@@ -94,7 +102,7 @@ class DendrogramTab(QWidget):
 
     # -- building ------------------------------------------------------------------------------------------------------
     def _build_features_box(self) -> QGroupBox:
-        self.models = FeatureModelChooser(VQVAE_TRAIN)
+        self.models = FeatureModelChooser(VQVAE_TRAIN, contrastive_entry=CONTRASTIVE_TRAIN)
         self.rotations = QComboBox()
         self.rotations.addItem("3 turned copies", 4)
         self.rotations.addItem("7 turned and flipped copies", 8)
@@ -205,7 +213,7 @@ class DendrogramTab(QWidget):
         return -1 if self.cm is None else self.cm.root
 
     def _on_project_changed(self, project) -> None:
-        self.models.offer_project_vqvae(project)
+        self.models.offer_project_models(project)
         self.panel.stop()
         self._set_model(None, {})
         self.grid.thumbs.set_project(project, rows=[])
@@ -268,9 +276,11 @@ class DendrogramTab(QWidget):
 
     def _on_computed(self, out) -> None:
         cm, cuts, saved = out
-        if self.models.current() == VQVAE_TRAIN:
-            self.models.offer_project_vqvae(self.state.project)
-            self.models.select_project_vqvae()        # next time, reuse what was just trained
+        trained = {VQVAE_TRAIN: "vqvae.safetensors", CONTRASTIVE_TRAIN: "contrastive.safetensors"}
+        if self.models.current() in trained:
+            name = trained[self.models.current()]
+            self.models.offer_project_models(self.state.project)
+            self.models.select_project_model(name)        # next time, reuse what was just trained
         self.panel.set_progress(1.0)
         self._set_model(cm, cuts)
         self._after_save(saved)

@@ -1,6 +1,6 @@
-"""Where clustering features come from: label-free shape descriptors or statmorph morphology, a bundled image CNN,
-a model file of yours, a VQ-VAE trained on the open project, or "train a VQ-VAE on this project first" (a combo box
-and a "Your model…" button)."""
+"""Where clustering features come from: label-free shape descriptors (with the bundled invariance, or one learned on
+the open project) or statmorph morphology, a bundled image CNN, a model file of yours, a VQ-VAE or SimCLR network
+trained on the open project, or "train one on this project first" (a combo box and a "Your model…" button)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,29 @@ __all__ = ["FeatureModelChooser"]
 
 
 class FeatureModelChooser(QWidget):
-    """Combo of feature models; :meth:`current` is a bundled name, a file path or ``train_entry``.
+    """Combo of feature models; :meth:`current` is a bundled name, a file path, ``train_entry`` or
+    ``contrastive_entry``.
 
     Parameters
     ----------
     train_entry : str
-        Data of the last entry, "VQ-VAE: train on this project (unsupervised)".
+        Data of the entry "VQ-VAE: train on this project (unsupervised)".
+    contrastive_entry : str, optional
+        Data of the entry "SimCLR: train on this project (self-supervised)" (not offered without it).
     """
 
-    def __init__(self, train_entry: str, parent=None) -> None:
+    #: files a project keeps its trained networks in, and how they are offered
+    PROJECT_MODELS = (("vqvae.safetensors", "VQ-VAE trained on this project"),
+                      ("contrastive.safetensors", "SimCLR trained on this project"))
+
+    def __init__(self, train_entry: str, parent=None, contrastive_entry: str | None = None) -> None:
         super().__init__(parent)
         self.train_entry = train_entry
+        self.contrastive_entry = contrastive_entry
         self.combo = QComboBox()
         self.file_btn = QPushButton("Your model…")
         self.file_btn.clicked.connect(self._choose_file)
-        self._project_vqvae_index = -1
+        self._project_items: list[str] = []
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.combo, 1)
@@ -33,8 +41,8 @@ class FeatureModelChooser(QWidget):
         self.fill()
 
     def fill(self) -> None:
-        """The bundled image models, the shape descriptors, then the train-a-VQ-VAE entry."""
-        from galdesk.cluster.features import DESCRIPTORS
+        """The bundled image models, the label-free feature sets, then the train-a-network entries."""
+        from galdesk.cluster.features import DESCRIPTORS, DESCRIPTORS_PROJECT
         from galdesk.cluster.morphology import MORPHOLOGY
         from galdesk.ml.weights import list_bundled
 
@@ -45,15 +53,27 @@ class FeatureModelChooser(QWidget):
         self.combo.addItem("Shape descriptors (label-free, rotation-invariant)", DESCRIPTORS)
         self.combo.setItemData(self.combo.count() - 1,
                                "Light profile, concentration, axis ratio, asymmetry, colours and spiral-arm structure "
-                               "measured in rings around each galaxy: no labels, no training; rotated copies are "
-                               "turned off the pixel grid", Qt.ToolTipRole)
+                               "measured in rings around each galaxy, weighed by the bundled gz1-shape-invariance "
+                               "(learned without labels: the directions that turning, shifting, blurring and noise "
+                               "leave alone); rotated copies are turned off the pixel grid", Qt.ToolTipRole)
+        self.combo.addItem("Shape descriptors, invariance learned on this project (label-free)", DESCRIPTORS_PROJECT)
+        self.combo.setItemData(self.combo.count() - 1,
+                               "The same descriptors, weighed by an invariance learned on this project's own cut-outs "
+                               "(at most 2,000 of them, 8 augmented copies each; about a minute): for bands or "
+                               "surveys unlike the Galaxy Zoo JPEGs", Qt.ToolTipRole)
         self.combo.addItem("Non-parametric morphology (statmorph, label-free)", MORPHOLOGY)
         self.combo.setItemData(self.combo.count() - 1,
                                "Gini, M20, concentration, asymmetry, smoothness, Sérsic index, size, axis ratio and "
                                "colour from statmorph (galdesk morphology); measured first where the project has none, "
                                "~0.15 s a cut-out on each core", Qt.ToolTipRole)
         self.combo.addItem("VQ-VAE: train on this project (unsupervised)", self.train_entry)
-        self._project_vqvae_index = -1
+        if self.contrastive_entry:
+            self.combo.addItem("SimCLR: train on this project (self-supervised)", self.contrastive_entry)
+            self.combo.setItemData(self.combo.count() - 1,
+                                   "A small CNN trained without labels to give the same features to augmented copies "
+                                   "of a galaxy (saved in PROJECT/models/contrastive.safetensors); minutes on a GPU, "
+                                   "much longer on a CPU", Qt.ToolTipRole)
+        self._project_items = []
 
     def current(self):
         """The chosen model (None when nothing is chosen)."""
@@ -64,16 +84,19 @@ class FeatureModelChooser(QWidget):
         self.combo.addItem(label, path)
         self.combo.setCurrentIndex(self.combo.count() - 1)
 
-    def offer_project_vqvae(self, project) -> None:
-        """List the VQ-VAE a project already trained (PROJECT/models/vqvae.safetensors), if any, instead of the one
-        of the previous project."""
-        if self._project_vqvae_index >= 0:
-            self.combo.removeItem(self._project_vqvae_index)
-            self._project_vqvae_index = -1
-        path = None if project is None else project.path / "models" / "vqvae.safetensors"
-        if path is not None and path.is_file():
-            self.combo.addItem("VQ-VAE trained on this project", str(path))
-            self._project_vqvae_index = self.combo.count() - 1
+    def offer_project_models(self, project) -> None:
+        """List the networks a project already trained (:attr:`PROJECT_MODELS` in PROJECT/models/), if any, instead
+        of those of the previous project."""
+        for path in self._project_items:
+            i = self.combo.findData(path)
+            if i >= 0:
+                self.combo.removeItem(i)
+        self._project_items = []
+        for name, label in self.PROJECT_MODELS:
+            path = None if project is None else project.path / "models" / name
+            if path is not None and path.is_file():
+                self.combo.addItem(label, str(path))
+                self._project_items.append(str(path))
 
     def select(self, model) -> bool:
         """Choose the entry whose model is ``model`` (a bundled name, a file or ``"descriptors"``), if offered."""
@@ -82,10 +105,12 @@ class FeatureModelChooser(QWidget):
             self.combo.setCurrentIndex(i)
         return i >= 0
 
-    def select_project_vqvae(self) -> None:
-        """Choose the project's trained VQ-VAE if it is offered (after training: next time, reuse it)."""
-        if self._project_vqvae_index >= 0:
-            self.combo.setCurrentIndex(self._project_vqvae_index)
+    def select_project_model(self, name: str) -> None:
+        """Choose the project's trained network ``name`` (e.g. ``"vqvae.safetensors"``) if it is offered (after
+        training: next time, reuse it)."""
+        for path in self._project_items:
+            if path.endswith(name):
+                self.combo.setCurrentIndex(self.combo.findData(path))
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.safetensors *.pt *.pth)")

@@ -1,0 +1,188 @@
+"""The label-free invariance of the shape descriptors (galdesk.cluster.invariance): it keeps the directions that
+augmentations leave alone, round-trips through its files and refuses tampered ones, the bundled one says what it
+saw, and on the 731 held-out Galaxy Zoo galaxies (never seen by it or by gz1-binary) ``galdesk cluster
+--unsupervised --suggest`` reaches the issue's bar."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from galdesk.cluster.descriptors import DESCRIPTOR_VERSION, descriptor_names
+from galdesk.cluster.invariance import (
+    MIN_GALAXIES,
+    augment_batch,
+    bundled_invariance,
+    fit_invariance,
+    learn_invariance,
+    load_invariance,
+    save_invariance,
+)
+
+
+def _views(n=400, v=6, seed=0):
+    """Descriptors of ``n`` galaxies, 3 columns: column 0 separates the galaxies and barely moves between copies,
+    column 1 separates them as much but is mostly copy-to-copy noise, column 2 is pure noise."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(0, 1, n)
+    nuisance = rng.normal(0, 1, n)
+    views = np.stack([np.stack([signal + rng.normal(0, 0.1, n), 0.3 * nuisance + rng.normal(0, 1.0, n),
+                                rng.normal(0, 1, n)], axis=1) for _ in range(v)], axis=1)
+    return views[:, 0], views
+
+
+def test_the_first_direction_is_the_one_augmentations_leave_alone():
+    base, views = _views()
+    proj = fit_invariance(base, views, n_components=2, reg=0.01)
+    first = proj.vectors[:, 0] * proj.scale ** -1          # back in the input's units
+    assert abs(first[0]) / np.linalg.norm(first) > 0.99, proj.vectors
+    assert proj.eigenvalues[0] > 10 * proj.eigenvalues[1]
+    # PCA on the same numbers would not prefer column 0 (all three have about the same variance)
+    assert np.ptp(base.std(axis=0)) < 0.5
+    z = proj.transform(base)
+    assert z.shape == (base.shape[0], 2) and z.dtype == np.float32
+
+
+def test_fit_needs_copies_and_galaxies():
+    base, views = _views(n=10)
+    with pytest.raises(ValueError, match="views"):
+        fit_invariance(base, views[:, :1])
+    views[3:, 0, 0] = np.nan                         # rows with NaN are left out: 3 galaxies remain
+    proj = fit_invariance(base, views)
+    assert proj.card["n_galaxies"] == 3
+    views[:, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="at least 3"):
+        fit_invariance(base, views)
+
+
+def test_augmented_copies_keep_the_galaxy_and_the_flux():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:64] - 31.5
+    gal = np.exp(-np.hypot(xx / 8.0, yy / 3.0))[None].repeat(3, axis=0) * 100 + 10
+    gal = gal + rng.normal(0, 1, gal.shape)
+    stack = np.stack([gal, gal]).astype(np.float32)
+    a = augment_batch(stack, np.random.default_rng(1))
+    b = augment_batch(stack, np.random.default_rng(1))
+    assert a.shape == stack.shape and np.array_equal(a, b)            # the generator decides everything
+    assert not np.allclose(a[0], a[1])                                 # each cut-out its own augmentation
+    assert abs(a.sum() / stack.sum() - 1) < 0.1                        # zoom 0.85-1.15 of a galaxy on a sky
+
+
+def test_files_round_trip_and_tampering_is_refused(tmp_path):
+    base, views = _views()
+    proj = fit_invariance(base, views, n_components=2)
+    proj.card.update(descriptor_version=DESCRIPTOR_VERSION, names=["a", "b", "c"])
+    card = save_invariance(tmp_path / "inv", proj, {"id": "mine"})
+    assert (tmp_path / "inv.safetensors").is_file() and card["sha256"] and card["id"] == "mine"
+    back = load_invariance(tmp_path / "inv.safetensors")
+    assert np.allclose(back.transform(base), proj.transform(base)) and back.fingerprint == proj.fingerprint
+    assert not back.fits(3)                                            # names are not the 3-band descriptors
+    raw = bytearray((tmp_path / "inv.safetensors").read_bytes())
+    raw[-3] ^= 0xFF
+    (tmp_path / "inv.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="inv.safetensors.*sha256"):
+        load_invariance(tmp_path / "inv.safetensors")
+    (tmp_path / "inv.json").unlink()
+    with pytest.raises(ValueError, match="inv.safetensors"):
+        load_invariance(tmp_path / "inv.safetensors")
+
+
+def test_the_bundled_invariance_says_what_it_saw():
+    proj = bundled_invariance()
+    assert proj is not None, "resources/label_free/gz1-shape-invariance.safetensors is missing"
+    assert proj.fits(3) and not proj.fits(1) and proj.names == descriptor_names(3)
+    card = proj.card
+    assert card["labels_read"] is False and card["data"]["labels_read"] is False
+    assert "split.ids.test" in card["data"]["excluded"] and card["n_galaxies"] > 4000
+    assert card["n_components"] == proj.n_components == 16 and card["reproduce"].startswith("python scripts/")
+
+
+def test_learning_on_a_stack_reports_progress_and_cancels():
+    from galdesk.tasks import Cancelled, TaskContext
+
+    class Ctx(TaskContext):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def report(self, fraction, message, eta):
+            self.seen.append(fraction)
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:32, 0:32] - 15.5
+    stack = np.stack([np.exp(-np.hypot(xx / rng.uniform(2, 6), yy / rng.uniform(2, 6)))[None].repeat(3, 0) * 100
+                      + rng.normal(0, 1, (3, 32, 32)) for _ in range(40)]).astype(np.float32)
+    ctx = Ctx()
+    proj = learn_invariance(stack, n_views=3, sample=30, batch=16, ctx=ctx)
+    assert proj.card["n_galaxies"] == 30 and proj.card["labels_read"] is False and ctx.seen[-1] == 1.0
+    ctx.cancel()
+    with pytest.raises(Cancelled):
+        learn_invariance(stack, n_views=3, ctx=ctx)
+
+
+def test_too_few_galaxies_fall_back_or_refuse(tmp_path):
+    """A project too small to learn from: 'descriptors' on 1-band cut-outs (no bundled invariance for them) falls
+    back to PCA and says so; 'descriptors:project' refuses with the reason."""
+    from astropy.io import fits
+
+    from galdesk.cluster.pipeline import cluster_project
+    from galdesk.services.ingest import ingest
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:48] - 23.5
+    for i in range(12):
+        img = np.exp(-np.hypot(xx / rng.uniform(2, 6), yy / rng.uniform(2, 6))) * 100 + rng.normal(0, 1, (48, 48))
+        fits.writeto(tmp_path / f"g{i}.fits", img.astype(np.float32))
+    ingest([tmp_path], tmp_path / "p", workers=1)
+    cm = cluster_project(tmp_path / "p.galdesk", model="descriptors", save=False)
+    assert cm.info["projection"].startswith("standardisation + PCA") and str(MIN_GALAXIES) in cm.info["projection"]
+    with pytest.raises(ValueError, match=f"at least {MIN_GALAXIES} galaxies"):
+        cluster_project(tmp_path / "p.galdesk", model="descriptors:project", save=False)
+
+
+def test_held_out_galaxy_zoo_reaches_the_bar(shared_data, tmp_path, capsys):
+    """The issue's measure: gz1-binary's 731 test-split galaxies (neither the classifier nor the invariance saw
+    them), ``galdesk cluster --unsupervised --suggest``: 10-60 clusters, rotation consistency >= 0.8 and, each
+    cluster mapped to its majority label, two-group accuracy >= 0.82 (measured 0.829 at 50 clusters); the same
+    descriptors with standardisation + PCA give 0.803, and the invariance must beat them."""
+    from galdesk.cli import main
+    from galdesk.ml.weights import bundled_dir
+    from galdesk.project import Project
+    from galdesk.project.results import load_clusters
+    from galdesk.services.ingest import ingest
+
+    gz1 = shared_data / "images" / "gz1"
+    test_ids = set(map(str, json.loads((bundled_dir() / "gz1-binary.json").read_text())["split"]["ids"]["test"]))
+    with open(gz1 / "labels.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["objid"] in test_ids]
+    assert len(rows) == 731
+    cat = tmp_path / "test.csv"
+    with open(cat, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["objid", "file"])                                      # no labels reach the project
+        w.writerows([r["objid"], str(gz1 / r["file"])] for r in rows)
+    ingest([], tmp_path / "held", catalog=cat, workers=1)
+    elliptical = {r["objid"]: r["gz1_class"] == "0" for r in rows}
+
+    def run(*extra):
+        assert main(["cluster", str(tmp_path / "held.galdesk"), "--suggest", "--json", *extra]) == 0
+        out = json.loads(capsys.readouterr().out)
+        project = Project.open(tmp_path / "held.galdesk")
+        try:
+            rows_, labels, _ = load_clusters(project)
+            ids = np.asarray(project.objects["objid"]).astype(str)[rows_]
+        finally:
+            project.close()
+        y = np.array([elliptical[i] for i in ids])
+        right = sum(max(y[labels == c].sum(), (~y[labels == c]).sum()) for c in np.unique(labels))
+        return out, right / y.size
+
+    out, acc = run("--unsupervised")
+    assert out["info"]["projection"].startswith("gz1-shape-invariance (bundled")
+    assert 10 <= out["n_clusters"] <= 60 and out["consistency"] >= 0.8
+    assert acc >= 0.82, acc
+    _, acc_pca = run("--model", "descriptors:pca")
+    assert acc >= acc_pca + 0.01, (acc, acc_pca)
