@@ -44,6 +44,23 @@ def test_a_whole_project_has_no_problems(demo):
     p.close()
 
 
+def test_a_project_opened_by_a_relative_path(demo, tmp_path, monkeypatch):
+    """``galdesk gui p.galdesk`` from the folder that holds it: the journal check must not need an absolute path
+    (it built a file URI from the relative one and the window refused the project)."""
+    _copy(demo, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    p = Project.open("p.galdesk")
+    p.journal.append("note", "x", {"text": "a decision, so that the journal file exists"})
+    p.close()
+    p = Project.open("p.galdesk")
+    try:
+        assert not p.path.is_absolute() and (p.path / "journal.sqlite").exists()
+        assert project_problems(p) == []
+        check_project(p)
+    finally:
+        p.close()
+
+
 SEGMENT = "arrays-000001.h5"     # the demo's arrays: one segment
 
 

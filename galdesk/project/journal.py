@@ -280,7 +280,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     if path.exists():
         for query in ("mode=ro", "mode=ro&immutable=1"):
             try:
-                con = sqlite3.connect(f"{path.as_uri()}?{query}", uri=True, check_same_thread=False,
+                con = sqlite3.connect(f"{path.absolute().as_uri()}?{query}", uri=True, check_same_thread=False,
                                       isolation_level=None)
                 con.execute("SELECT COUNT(*) FROM records").fetchone()
                 return con

@@ -107,7 +107,7 @@ def _journal_problems(path) -> list[str]:
     if not path.exists():
         return []
     try:
-        con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
         try:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if tables and "records" not in tables:     # empty: a journal not yet written, created on first use
