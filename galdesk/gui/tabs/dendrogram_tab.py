@@ -49,6 +49,16 @@ from galdesk.gui.worker import TaskRunner
 __all__ = ["DendrogramTab"]
 
 
+
+def _projection_name(info: dict) -> str:
+    """How the features were projected before Ward, in a word or two (``info["projection"]`` of the tree)."""
+    how = str(info.get("projection") or "PCA")
+    if how.startswith("standardisation + PCA"):
+        return "PCA"
+    if "bundled" in how:
+        return how.split(" (")[0]                      # the bundled invariance's id
+    return "invariance learned on this project"
+
 class DendrogramTab(QWidget):
     """Ward tree of the project's galaxies with per-branch cuts.
 
@@ -315,7 +325,7 @@ class DendrogramTab(QWidget):
         how = cm.tree.describe()
         self.info_label.setText(
             f"{cm.n_objects} galaxies · {how} · features: {info.get('model_id')} {info.get('layer', '')}"
-            f" → PCA {info.get('n_components')}"
+            f" → {_projection_name(info)} {info.get('n_components')}"
             + (f" · {info.get('rotations')} views for consistency" if cm.has_copies else " · no rotated copies"))
         self._recut()
         self._on_current_changed(self.state.current)

@@ -109,8 +109,7 @@ class DendrogramPlot(pg.PlotWidget):
 
     EMPTY_TEXT = ("No tree yet.\nChoose where the features come from (left) and press\n"
                   "\u201cCompute features & cluster\u201d.")
-    HINT = ("Drag the red line to cut the whole tree \u00b7 click a branch, then drag its blue line to cut "
-            "that branch alone")
+    HINT = "Drag the red line to cut the whole tree \u00b7 click a branch, drag its blue line to cut it alone"
 
     def _show_empty(self, empty: bool) -> None:
         pi = self.getPlotItem()

@@ -50,7 +50,7 @@ class FeatureModelChooser(QWidget):
         for m in list_bundled():
             if m.get("task", "image") == "image":
                 self.combo.addItem(m["name"], m["name"])
-        self.combo.addItem("Shape descriptors (label-free, rotation-invariant)", DESCRIPTORS)
+        self.combo.addItem("Shape descriptors, bundled invariance (label-free)", DESCRIPTORS)
         self.combo.setItemData(self.combo.count() - 1,
                                "Light profile, concentration, axis ratio, asymmetry, colours and spiral-arm structure "
                                "measured in rings around each galaxy, weighed by the bundled gz1-shape-invariance "
