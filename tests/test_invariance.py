@@ -186,3 +186,28 @@ def test_held_out_galaxy_zoo_reaches_the_bar(shared_data, tmp_path, capsys):
     assert acc >= 0.82, acc
     _, acc_pca = run("--model", "descriptors:pca")
     assert acc >= acc_pca + 0.01, (acc, acc_pca)
+
+
+def test_one_band_cut_outs_learn_their_own(tmp_path):
+    """No bundled invariance takes 1-band descriptors: with enough galaxies 'descriptors' learns one on the project
+    (and says so), and the copies of a galaxy then land next to it."""
+    from astropy.io import fits
+
+    from galdesk.cluster.pipeline import cluster_project
+    from galdesk.services.ingest import ingest
+
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:48, 0:48] - 23.5
+    n = MIN_GALAXIES + 20
+    (tmp_path / "fits").mkdir()
+    for i in range(n):
+        q, r0, ang = rng.uniform(0.3, 1.0), rng.uniform(2.0, 6.0), rng.uniform(0, np.pi)
+        x, y = np.cos(ang) * xx + np.sin(ang) * yy, -np.sin(ang) * xx + np.cos(ang) * yy
+        img = 100 * np.exp(-np.hypot(x, y / q) / r0) + rng.normal(0, 1, (48, 48))
+        fits.writeto(tmp_path / "fits" / f"g{i:03d}.fits", img.astype(np.float32))
+    ingest([tmp_path / "fits"], tmp_path / "p", workers=1)
+    cm = cluster_project(tmp_path / "p.galdesk", model="descriptors", save=False)
+    assert cm.info["projection"].startswith(f"learned on this project's {n} galaxies")
+    assert cm.info["n_components"] == 16 and cm.has_copies
+    cons = cm.consistency(cm.cut(cm.cuts_for(n_clusters=5)))
+    assert cons.score >= 0.8
