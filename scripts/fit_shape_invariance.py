@@ -70,9 +70,11 @@ def main(argv=None) -> int:
                                                     "(galdesk.cluster.invariance), learned from augmented copies",
              "data": {"source": "Galaxy Zoo 1 SDSS gri JPEG cut-outs (../shared/data/images/gz1)",
                       "galaxies": proj.card["n_galaxies"], "working_size_px": size,
-                      "excluded": "the 731 galaxies of gz1-binary's test split (split.ids.test)",
+                      "excluded": "the 731 galaxies of gz1-binary's test split (split.ids.test); its training "
+                                  "and validation galaxies, and those without a binary label, are in",
                       "labels_read": False},
-             "reproduce": "python scripts/fit_shape_invariance.py"}
+             "reproduce": "python scripts/fit_shape_invariance.py --evaluate [--data .../shared/data/images/gz1] "
+                          "(writes resources/label_free/ unless --output; compare the card's fingerprint)"}
     saved = save_invariance(args.output, proj, extra)
     print(f"saved {args.output} ({saved['n_galaxies']} galaxies, {saved['n_components']} directions, "
           f"top eigenvalues {[round(float(v), 1) for v in proj.eigenvalues[:4]]}) in {time.monotonic() - t0:.0f} s")

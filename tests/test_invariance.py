@@ -139,8 +139,10 @@ def test_too_few_galaxies_fall_back_or_refuse(tmp_path):
     ingest([tmp_path], tmp_path / "p", workers=1)
     cm = cluster_project(tmp_path / "p.galdesk", model="descriptors", save=False)
     assert cm.info["projection"].startswith("standardisation + PCA") and str(MIN_GALAXIES) in cm.info["projection"]
-    with pytest.raises(ValueError, match=f"at least {MIN_GALAXIES} galaxies"):
+    assert "no bundled invariance for 1-band" in cm.info["projection"]
+    with pytest.raises(ValueError, match=f"at least {MIN_GALAXIES} galaxies") as err:
         cluster_project(tmp_path / "p.galdesk", model="descriptors:project", save=False)
+    assert "'descriptors:pca'" in str(err.value) and "bundled" not in str(err.value)   # none for 1 band
 
 
 def test_held_out_galaxy_zoo_reaches_the_bar(shared_data, tmp_path, capsys):
@@ -181,11 +183,22 @@ def test_held_out_galaxy_zoo_reaches_the_bar(shared_data, tmp_path, capsys):
         return out, right / y.size
 
     out, acc = run("--unsupervised")
-    assert out["info"]["projection"].startswith("gz1-shape-invariance (bundled")
+    assert out["info"]["projection"] == "gz1-shape-invariance (bundled, learned without labels on 4257 galaxies)"
+    assert out["suggestion"]["stopped_at_max_clusters"] is (out["n_clusters"] == 50)
     assert 10 <= out["n_clusters"] <= 60 and out["consistency"] >= 0.8
     assert acc >= 0.82, acc
     _, acc_pca = run("--model", "descriptors:pca")
     assert acc >= acc_pca + 0.01, (acc, acc_pca)
+    # the stored tree is the PCA one now: --reuse re-cuts it, and says so when another feature set was asked for
+    assert main(["cluster", str(tmp_path / "held.galdesk"), "--unsupervised", "--reuse", "--max-clusters", "20"]) == 0
+    text = capsys.readouterr()
+    assert "made with 'descriptors:pca', not 'descriptors'" in text.err
+    assert "20 clusters" in text.out
+    # the cap, not the tree, set the number of clusters: the text output says so
+    assert main(["cluster", str(tmp_path / "held.galdesk"), "--unsupervised", "--max-clusters", "12"]) == 0
+    assert "stopped at --max-clusters 12" in capsys.readouterr().out
+    assert main(["cluster", str(tmp_path / "held.galdesk"), "--unsupervised", "--train-vqvae"]) == 2
+    assert "give one of them" in capsys.readouterr().err
 
 
 def test_one_band_cut_outs_learn_their_own(tmp_path):
@@ -207,7 +220,28 @@ def test_one_band_cut_outs_learn_their_own(tmp_path):
         fits.writeto(tmp_path / "fits" / f"g{i:03d}.fits", img.astype(np.float32))
     ingest([tmp_path / "fits"], tmp_path / "p", workers=1)
     cm = cluster_project(tmp_path / "p.galdesk", model="descriptors", save=False)
-    assert cm.info["projection"].startswith(f"learned on this project's {n} galaxies")
+    how = cm.info["projection"]
+    assert how.startswith("no bundled invariance for 1-band cut-outs; ") and f"this project's {n} galaxies" in how
     assert cm.info["n_components"] == 16 and cm.has_copies
     cons = cm.consistency(cm.cut(cm.cuts_for(n_clusters=5)))
     assert cons.score >= 0.8
+
+
+def test_the_bundled_one_says_when_the_working_size_differs(tmp_path):
+    """The bundled invariance was learned at 64 px; a 48-px project still uses it (the descriptors are in units of
+    the galaxy's own size) and the tree's info says so."""
+    from PIL import Image
+
+    from galdesk.cluster.pipeline import cluster_project
+    from galdesk.services.ingest import ingest
+
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:96, 0:96] - 47.5
+    for i in range(12):
+        img = 200 * np.exp(-np.hypot(xx / rng.uniform(4, 12), yy / rng.uniform(4, 12))) + rng.normal(8, 2, (96, 96))
+        rgb = np.clip(np.stack([img, 0.8 * img, 0.6 * img], axis=-1), 0, 255).astype(np.uint8)
+        Image.fromarray(rgb).save(tmp_path / f"g{i}.png")
+    ingest([tmp_path], tmp_path / "p", size=48, workers=1)
+    cm = cluster_project(tmp_path / "p.galdesk", model="descriptors", save=False)
+    assert cm.info["projection"].startswith("gz1-shape-invariance (bundled")
+    assert "at 64 px; this project's cut-outs are 48 px" in cm.info["projection"]

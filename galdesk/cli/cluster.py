@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from galdesk.cli.common import DEVICES, EXIT_OK, device_option, fail, message, print_json
 
 __all__ = ["add_parsers", "add_feature_options", "cmd_cluster", "cmd_features"]
@@ -15,6 +17,9 @@ def cmd_cluster(args) -> int:
     from galdesk.tasks import ConsoleContext  # noqa: PLC0415
 
     ctx = ConsoleContext(quiet=args.json)
+    clash = _option_clash(args)
+    if clash:
+        return fail("cluster", clash)
     try:
         project = Project.open(args.project)
     except ProjectError as exc:
@@ -22,9 +27,9 @@ def cmd_cluster(args) -> int:
     try:
         cm = load_linkage(project) if args.reuse else None
         model = ("descriptors:project" if args.train else "descriptors") if args.unsupervised else args.model
-        if args.train and not args.unsupervised:
-            return fail("cluster", "--train learns the label-free invariance with --unsupervised; for a network "
-                                   "use --train-vqvae or --train-contrastive")
+        if cm is not None and args.unsupervised and cm.info.get("model_id") != model:
+            print(f"note: --reuse re-cuts the stored tree, made with {cm.info.get('model_id')!r}, not {model!r}; "
+                  "leave out --reuse to cluster anew", file=sys.stderr)
         if cm is None and args.train_vqvae:
             from galdesk.ml.vqvae import train_project_vqvae  # noqa: PLC0415
 
@@ -65,22 +70,43 @@ def cmd_cluster(args) -> int:
     if suggestion is not None:
         summary["suggestion"] = {"threshold": suggestion.threshold, "min_size": suggestion.min_size,
                                  "max_clusters": suggestion.max_clusters, "clusters": suggestion.clusters,
+                                 "stopped_at_max_clusters": suggestion.stopped_at_cap,
                                  "scores": {str(k): v for k, v in suggestion.scores.items()}}
     if args.json:
         summary["cuts"] = {str(k): v for k, v in out["cuts"].items()}
         print_json(summary)
-        return EXIT_OK
+    else:
+        _print_clusters(cm, out, suggestion)
+    return EXIT_OK
+
+
+def _option_clash(args) -> str | None:
+    """Why ``galdesk cluster``'s options do not go together, or None."""
+    if args.train and not args.unsupervised:
+        return ("--train learns the label-free invariance with --unsupervised; for a network use --train-vqvae or "
+                "--train-contrastive")
+    if args.unsupervised and (args.train_vqvae or args.train_contrastive):
+        return ("--unsupervised clusters the shape descriptors; --train-vqvae / --train-contrastive train a network "
+                "and cluster its features: give one of them")
+    return None
+
+
+def _print_clusters(cm, out: dict, suggestion) -> None:
+    """The text summary of ``galdesk cluster``: the tree, the cut, a note when the cap set the number, a table."""
     info = cm.info
     how = cm.tree.describe()
     print(f"{cm.n_objects} objects clustered ({how}; features: {info.get('model_id')} {info.get('layer')}, "
           f"{info.get('projection', 'PCA')}, {info.get('n_components')} dimensions); "
           f"cut version {out['cut_version']}: {out['n_clusters']} clusters"
           + (f", rotation consistency {out['consistency']:.3f}" if out["consistency"] is not None else ""))
+    if suggestion is not None and suggestion.stopped_at_cap:
+        print(f"note: the suggestion stopped at --max-clusters {suggestion.max_clusters} with splits left that "
+              "rotation consistency allows; the number of clusters is the cap's, not the tree's (raise "
+              "--max-clusters, or cut with --n-clusters K)")
     per = out["per_cluster"] or [None] * out["n_clusters"]
     print(f"{'cluster':>7}  {'size':>6}  consistency")
     for k, (size, score) in enumerate(zip(out["sizes"], per)):
         print(f"{k:>7}  {size:>6}  {'' if score is None else f'{score:.3f}'}")
-    return EXIT_OK
 
 
 def cmd_features(args) -> int:
@@ -140,8 +166,9 @@ def add_parsers(sub) -> None:
                                         "project (results/features.h5) for clustering and export")
     add_feature_options(f)
     f.set_defaults(func=cmd_features)
-    c = sub.add_parser("cluster", help="Ward clustering of CNN features with cuts (global, per-branch or "
-                                       "suggested by rotation consistency)")
+    c = sub.add_parser("cluster", help="Ward clustering of features (label-free shape descriptors, a CNN's, "
+                                       "statmorph morphology) with cuts (global, per-branch or suggested by "
+                                       "rotation consistency)")
     c.add_argument("project")
     feats = c.add_mutually_exclusive_group()
     feats.add_argument("--model", default="gz1-binary",
@@ -155,11 +182,13 @@ def add_parsers(sub) -> None:
                             "concentration, axis ratio, asymmetry, colours, spiral-arm Fourier structure) projected "
                             "on the directions that augmented copies of a galaxy leave alone (the bundled "
                             "gz1-shape-invariance, learned without labels; for cut-outs without 3 bands one is "
-                            "learned on the project); rotated copies are turned off the pixel grid")
+                            "learned on the project; below 200 galaxies, plain PCA, and the output says so); rotated "
+                            "copies are turned off the pixel grid")
     train = c.add_mutually_exclusive_group()
     train.add_argument("--train", action="store_true",
                        help="with --unsupervised: learn the invariance on this project's own cut-outs (at most "
-                            "2,000 of them, 8 augmented copies each; about a minute) instead of the bundled one")
+                            "2,000 of them, 8 augmented copies each; about a minute; at least 200 galaxies) instead "
+                            "of the bundled one")
     train.add_argument("--train-vqvae", action="store_true",
                        help="train a VQ-VAE on the project's cut-outs (saved in PROJECT/models/vqvae.safetensors) "
                             "and cluster its features instead of a CNN's")

@@ -203,6 +203,14 @@ class Suggestion:
     min_size: int = 0
     max_clusters: int = 0
 
+    @property
+    def stopped_at_cap(self) -> bool:
+        """True when ``max_clusters`` stopped a split that rotation consistency would have allowed: the number of
+        clusters is then the cap's, not the tree's (features that ignore what the copies change, e.g. the shape
+        descriptors' learned invariance, are consistent at every depth)."""
+        return any(d["reason"] == "max_clusters" and all(sc >= self.threshold for sc in d["scores"])
+                   for d in self.decisions)
+
 
 def suggest_cuts(Z, features=None, rotated_features=None, *, copy_leaf=None, objects=None, leaf_of=None,
                  leaf_sizes=None, threshold: float = 0.8, min_size: int | None = None, max_clusters: int = 50,

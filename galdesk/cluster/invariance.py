@@ -22,7 +22,8 @@ training and validation split (``scripts/fit_shape_invariance.py``; its card say
 fits one on a project's own cut-outs in seconds. Measured effect: ``docs/clustering.md``.
 
 Files: ``NAME.safetensors`` (arrays ``mean``, ``scale``, ``vectors``, ``eigenvalues``; numpy, no code) and a card
-``NAME.json`` beside it (descriptor version and column names, augmentations, training set, ``sha256``).
+``NAME.json`` beside it (descriptor version and column names, augmentations, training set, ``sha256`` of the file
+and ``fingerprint`` of the arrays, the one to compare when a fit is reproduced).
 """
 
 from __future__ import annotations
@@ -201,12 +202,15 @@ def save_invariance(path, proj: InvariantProjection, extra: dict | None = None) 
 
     path = Path(path).with_suffix(".safetensors")
     arrays = {"mean": proj.mean, "scale": proj.scale, "vectors": proj.vectors, "eigenvalues": proj.eigenvalues}
-    meta = {"kind": "shape-invariance", "descriptor_version": str(proj.card.get("descriptor_version",
-                                                                                 DESCRIPTOR_VERSION))}
+    # one metadata key: safetensors writes several in no fixed order, and the file's sha256 should reproduce
+    meta = {"galdesk": f"shape-invariance; descriptors {proj.card.get('descriptor_version', DESCRIPTOR_VERSION)}"}
     atomic_write(path, lambda tmp: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp,
                                              metadata=meta))
+    import galdesk  # noqa: PLC0415
+
     card = {**proj.card, **(extra or {}), "kind": "shape-invariance", "format": "safetensors",
-            "weights_file": path.name, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            "weights_file": path.name, "fingerprint": proj.fingerprint, "galdesk_version": galdesk.__version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     card["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     text = json.dumps(card, indent=1) + "\n"
     atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))

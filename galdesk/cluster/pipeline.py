@@ -42,7 +42,7 @@ from galdesk.cluster.features import (
     stack_and_rows,
     view_features,
 )
-from galdesk.cluster.invariance import MIN_GALAXIES, bundled_invariance, learn_invariance
+from galdesk.cluster.invariance import BUNDLED, MIN_GALAXIES, bundled_invariance, learn_invariance
 from galdesk.cluster.linkage import DIRECT_SECONDS, N_MICRO, ward_linkage
 from galdesk.cluster.model import ClusterModel
 from galdesk.cluster.morphology import is_morphology, measure_morphology, morphology_features
@@ -53,6 +53,7 @@ from galdesk.tasks import NullContext, ScaledContext, TaskContext
 
 __all__ = ["cluster_project", "apply_cuts", "first_cuts", "cluster_and_cut", "MORPH_COPY_SAMPLE"]
 
+BUNDLED_PATH_HINT = f"resources/label_free/{BUNDLED}.safetensors"
 #: galaxies whose turned copies are measured again with statmorph for rotation consistency (seconds per copy)
 MORPH_COPY_SAMPLE = 200
 
@@ -93,21 +94,29 @@ def _invariance(model, stack, seed: int, finfo: dict, ctx: TaskContext):
     if mode == "pca":
         finfo.update(model_id=model.strip().lower(), projection="standardisation + PCA")
         return None
-    n, n_bands = (int(v) for v in np.shape(stack)[:2])
+    n, n_bands, size = (int(v) for v in np.shape(stack)[:3])
     proj = bundled_invariance() if mode == "auto" else None
     if proj is not None and proj.fits(n_bands):
-        how = f"{proj.id} (bundled, learned without labels on {proj.card.get('n_galaxies', '?')} galaxies)"
-    elif n < MIN_GALAXIES:
-        if mode == "project":
-            raise ValueError(f"learning the invariance needs at least {MIN_GALAXIES} galaxies, the project has {n}; "
-                             f"cluster with {DESCRIPTORS_PCA!r} or the bundled one ({DESCRIPTORS!r})")
-        finfo.update(model_id=model.strip().lower(),
-                     projection=f"standardisation + PCA (no bundled invariance for {n_bands}-band cut-outs, and "
-                                f"{n} galaxies are too few to learn one: {MIN_GALAXIES} needed)")
-        return None
+        how = f"{proj.id} (bundled, learned without labels on {proj.card.get('n_galaxies', '?')} galaxies"
+        learned_px = (proj.card.get("data") or {}).get("working_size_px")
+        how += (f" at {learned_px} px; this project's cut-outs are {size} px)"
+                if learned_px and int(learned_px) != size else ")")
     else:
+        why = ("" if mode == "project" else
+               f"the bundled invariance is not installed ({BUNDLED_PATH_HINT}); " if proj is None and mode == "auto"
+               else f"no bundled invariance for {n_bands}-band cut-outs; ")
+        if n < MIN_GALAXIES:
+            if mode == "project":
+                raise ValueError(f"learning the invariance needs at least {MIN_GALAXIES} galaxies, the project has "
+                                 f"{n}; cluster with {DESCRIPTORS_PCA!r}"
+                                 + (f" or the bundled one ({DESCRIPTORS!r})" if n_bands == 3 else ""))
+            finfo.update(model_id=model.strip().lower(),
+                         projection=f"standardisation + PCA ({why}{n} galaxies are too few to learn one: "
+                                    f"{MIN_GALAXIES} needed)")
+            return None
         proj = learn_invariance(stack, seed=seed, ctx=ctx)
-        how = f"learned on this project's {proj.card['n_galaxies']} galaxies ({proj.card['n_views']} augmented copies)"
+        how = (f"{why}learned on this project's {proj.card['n_galaxies']} galaxies "
+               f"({proj.card['n_views']} augmented copies)")
     finfo.update(model_id=model.strip().lower(), model_hash=f"{finfo['model_hash']}+{proj.fingerprint}",
                  projection=how)
     return proj

@@ -55,9 +55,10 @@ def _projection_name(info: dict) -> str:
     how = str(info.get("projection") or "PCA")
     if how.startswith("standardisation + PCA"):
         return "PCA"
-    if "bundled" in how:
+    if " (bundled, " in how:
         return how.split(" (")[0]                      # the bundled invariance's id
     return "invariance learned on this project"
+
 
 class DendrogramTab(QWidget):
     """Ward tree of the project's galaxies with per-branch cuts.
@@ -303,7 +304,9 @@ class DendrogramTab(QWidget):
         self._recut()
         self._save("suggest")
         self.panel.set_status(f"Suggested {len(sug.clusters)} clusters (threshold {sug.threshold:.2f}, "
-                              f"smallest {sug.min_size})")
+                              f"smallest {sug.min_size})"
+                              + (f"; stopped at the {sug.max_clusters}-cluster limit with consistent splits left"
+                                 if sug.stopped_at_cap else ""))
         self._set_enabled()
 
     # -- the model -----------------------------------------------------------------------------------------------------
