@@ -367,3 +367,17 @@ def test_pure_node_labels_against_a_direct_check():
         assert pure[v] == (seg[0] if np.all(seg == seg[0]) else -1), v
     assert np.all(pure[:n] == ordered[lay.leaf_pos[np.arange(n)]])     # a leaf is its own cluster's
     assert (pure[n:] == -1).sum() >= 8                                    # the links above the cuts
+
+
+def test_the_default_cap_scales_down_on_small_samples():
+    """Features consistent at every depth split until the cap: by default 50, and one cluster per 10 galaxies
+    below 500, so 150 galaxies do not become 50 clusters of two or three."""
+    from galdesk.cluster.consistency import default_max_clusters, suggest_cuts
+
+    assert [default_max_clusters(n) for n in (5, 150, 499, 500, 10**6)] == [2, 15, 49, 50, 50]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 4))
+    Z = fastcluster.linkage_vector(X, method="ward")
+    sug = suggest_cuts(Z, X, X[:, None, :], threshold=0.9)        # identical copies: always consistent
+    assert len(sug.clusters) == 15 == sug.max_clusters and sug.stopped_at_cap
+    assert not suggest_cuts(Z, X, X[:, None, :], threshold=0.9, max_clusters=500).stopped_at_cap

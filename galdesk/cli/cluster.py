@@ -211,7 +211,8 @@ def add_parsers(sub) -> None:
                    help="--suggest: smallest rotation consistency of a split's children (default 0.8)")
     c.add_argument("--min-size", type=int, default=None,
                    help="--suggest: smallest cluster (default max(3, 0.5%% of the objects))")
-    c.add_argument("--max-clusters", type=int, default=50, help="--suggest: at most this many clusters")
+    c.add_argument("--max-clusters", type=int, default=None,
+                   help="--suggest: at most this many clusters (default 50; one per 10 galaxies below 500)")
     c.add_argument("--direct-seconds", type=float, default=None,
                    help="exact Ward while it is predicted (timed on 2,000 of the objects) to take at most this many "
                         "seconds; above, through micro-clusters, galaxies still the leaves (default 5)")

@@ -40,7 +40,8 @@ from galdesk.cluster.layout import dendrogram_layout
 from galdesk.cluster.tree import check_linkage, children, n_leaves, node_heights
 from galdesk.tasks import NullContext, TaskContext
 
-__all__ = ["Consistency", "Suggestion", "nearest_leaves", "rotation_consistency", "suggest_cuts"]
+__all__ = ["Consistency", "Suggestion", "nearest_leaves", "rotation_consistency", "suggest_cuts",
+           "default_max_clusters"]
 
 
 def nearest_leaves(leaf_features, copies, ctx: TaskContext | None = None, block: int = 8_000_000,
@@ -212,9 +213,15 @@ class Suggestion:
                    for d in self.decisions)
 
 
+def default_max_clusters(n_objects: int) -> int:
+    """The suggestion's default cap: 50 clusters, and at most one per 10 galaxies below 500 (features that stay
+    consistent at every depth would otherwise cut 150 galaxies into 50 clusters, many of one galaxy)."""
+    return int(min(50, max(2, int(n_objects) // 10)))
+
+
 def suggest_cuts(Z, features=None, rotated_features=None, *, copy_leaf=None, objects=None, leaf_of=None,
-                 leaf_sizes=None, threshold: float = 0.8, min_size: int | None = None, max_clusters: int = 50,
-                 ctx: TaskContext | None = None) -> Suggestion:
+                 leaf_sizes=None, threshold: float = 0.8, min_size: int | None = None,
+                 max_clusters: int | None = None, ctx: TaskContext | None = None) -> Suggestion:
     """Per-branch cuts that keep every cluster rotation-consistent (the rule is in the module docstring).
 
     Parameters
@@ -238,8 +245,8 @@ def suggest_cuts(Z, features=None, rotated_features=None, *, copy_leaf=None, obj
     min_size : int, optional
         Clusters smaller than this are not split further and need no consistency of their own (default
         max(3, 0.5% of the galaxies)).
-    max_clusters : int
-        Stop splitting at this many clusters.
+    max_clusters : int, optional
+        Stop splitting at this many clusters (default :func:`default_max_clusters`: 50, fewer below 500 galaxies).
     """
     ctx = ctx or NullContext()
     Z = check_linkage(Z)
@@ -257,6 +264,8 @@ def suggest_cuts(Z, features=None, rotated_features=None, *, copy_leaf=None, obj
     n_obj = int(leaf_sizes.sum())
     if min_size is None:
         min_size = max(3, int(np.ceil(0.005 * n_obj)))
+    if max_clusters is None:
+        max_clusters = default_max_clusters(n_obj)
     lay = dendrogram_layout(Z)
     h = node_heights(Z)
     a, b = children(Z)

@@ -90,7 +90,7 @@ class ClusterModel:
         labels = self.labels(cut)
         return rotation_consistency(labels, cut.labels[self.copy_leaf], self.copy_objects, cut.n_clusters)
 
-    def suggest(self, threshold: float = 0.8, min_size: int | None = None, max_clusters: int = 50,
+    def suggest(self, threshold: float = 0.8, min_size: int | None = None, max_clusters: int | None = None,
                 ctx: TaskContext | None = None) -> Suggestion:
         """Cuts suggested by rotation consistency (:func:`galdesk.cluster.consistency.suggest_cuts`)."""
         if not self.has_copies:
