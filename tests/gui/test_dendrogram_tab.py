@@ -254,3 +254,49 @@ def test_the_label_free_entries_reach_the_core(qtbot, monkeypatch, tmp_path):
     assert calls[0]["model"] == "descriptors:project" and not calls[0]["train_contrastive"]
     assert calls[1]["model"] is None and calls[1]["train_contrastive"] and not calls[1]["train_vqvae"]
     assert calls[2]["model"] is None and calls[2]["train_vqvae"] and not calls[2]["train_contrastive"]
+
+
+def test_a_big_tree_draws_what_a_pixel_can_show(qtbot):
+    """Above LOD_LEAVES leaves the plot draws only links at least a pixel wide in the view, with one stub per
+    narrower subtree; zooming in redraws with the detail of the new range; colours and the highlight follow."""
+    import fastcluster
+
+    from galdesk.cluster import dendrogram_layout
+    from galdesk.gui.widgets.dendrogram_plot import PALETTE, DendrogramPlot
+
+    make_app()
+    n = 30_000
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4)) + rng.normal(scale=3, size=(12, 4))[rng.integers(0, 12, n)]
+    lay = dendrogram_layout(fastcluster.linkage_vector(x, method="ward"))
+    w = DendrogramPlot()
+    qtbot.addWidget(w)
+    w.resize(900, 500)
+    w.show()
+    qtbot.waitExposed(w)
+    w.set_tree(lay)
+
+    def links(curves):
+        return sum(int(np.isnan(c.xData).sum()) for c in curves if c.xData is not None)   # one NaN per link/stub
+
+    drawn, stubs = w.lod()
+    assert drawn is not None and 0 < drawn.sum() < (n - 1) / 10          # a small part of the 29,999 links
+    assert links([w.curve]) == drawn.sum() + stubs.size
+    # every stub hangs under a drawn link, from its merge height to 0
+    parent_of = np.full(2 * n - 1, -1)
+    parent_of[lay.left] = parent_of[lay.right] = np.arange(n, 2 * n - 1)
+    assert drawn[parent_of[stubs]].all() and not drawn[stubs].any()
+    # zoom into 300 leaves: all links in view are drawn, down to single galaxies
+    w.vb.setXRange(1000, 1300, padding=0)
+    qtbot.waitUntil(lambda: w.lod()[0] is not None and not w._lod_timer.isActive(), timeout=2000)
+    qtbot.waitUntil(lambda: links([w.curve]) == int(w.lod()[0].sum() + w.lod()[1].size), timeout=2000)
+    drawn2, _ = w.lod()
+    inside = (lay.span_lo[n:] >= 1000) & (lay.span_hi[n:] <= 1300)
+    assert drawn2[n:][inside].all()
+    # cluster colours: each drawn link (and stub) in exactly one curve
+    labels = np.where(lay.node_y > lay.node_y[-1] * 0.3, -1, np.arange(2 * n - 1) % 5)
+    w.set_link_labels(labels)
+    assert links([w.curve, *w.link_curves]) == int(drawn2.sum() + w.lod()[1].size)
+    assert len(w.link_curves) == len(PALETTE)
+    w.set_branch(2 * n - 2, None)
+    assert links([w.highlight]) == int(drawn2.sum() + w.lod()[1].size)     # the root's branch: everything drawn

@@ -5,15 +5,20 @@ Speed rules (docs/architecture.md): one curve of NaN-separated segments with a 1
 tree of 10k leaves repaints in ~3 ms; one item per link collapses); the cluster colours are an image of one row
 (recolouring is one ``setImage``); a drag previews on ``sigPositionChanged`` and commits on
 ``sigPositionChangeFinished``. Geometry and picking come from :mod:`galdesk.cluster.layout` (NumPy).
+
+Level of detail: above :attr:`DendrogramPlot.LOD_LEAVES` leaves only the links at least a pixel wide in the current
+x range are drawn, and each subtree narrower than that hangs below its parent's link as one vertical stub (from
+its merge height to 0), in its cluster's colour; panning or zooming redraws after a short pause. At 10^6 galaxies
+the whole tree's first paint took 0.7 s on the GUI thread; a view holds a few thousand links whatever the size.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 
-from galdesk.cluster.layout import DendrogramLayout, pick_node
+from galdesk.cluster.layout import POINTS_PER_NODE, DendrogramLayout, pick_node
 
 __all__ = ["DendrogramPlot", "cluster_colors", "PALETTE"]
 
@@ -46,6 +51,8 @@ class DendrogramPlot(pg.PlotWidget):
     cutCommitted = Signal(int, float)
 
     TREE_PEN = (200, 200, 200)
+    #: above this many leaves, links narrower than a pixel are drawn as stubs (module docstring)
+    LOD_LEAVES = 20_000
     HIGHLIGHT_PEN = (255, 200, 40)
     GLOBAL_PEN = (255, 90, 90)
     BRANCH_PEN = (80, 200, 255)
@@ -53,6 +60,13 @@ class DendrogramPlot(pg.PlotWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.tree_layout: DendrogramLayout | None = None
+        self._node_labels: np.ndarray | None = None
+        self._highlight_mask: np.ndarray | None = None
+        self._parts_cache = None
+        self._lod_timer = QTimer(self)
+        self._lod_timer.setSingleShot(True)
+        self._lod_timer.setInterval(40)
+        self._lod_timer.timeout.connect(self._draw_links)
         self.root = -1
         self.branch_node = -1
         self._quiet = False
@@ -98,6 +112,7 @@ class DendrogramPlot(pg.PlotWidget):
         self.branch_line.sigPositionChanged.connect(self._on_branch_moved)
         self.branch_line.sigPositionChangeFinished.connect(self._on_branch_finished)
         self.vb.sigXRangeChanged.connect(self._update_branch_span)
+        self.vb.sigXRangeChanged.connect(self._view_changed)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
         # what to do, said where the user looks: an empty-state message, and a one-line hint above a tree
         self.empty_text = pg.TextItem(self.EMPTY_TEXT, color=(170, 170, 170), anchor=(0.5, 0.5))
@@ -128,6 +143,7 @@ class DendrogramPlot(pg.PlotWidget):
     def set_tree(self, layout: DendrogramLayout | None) -> None:
         """Show a tree (None: empty)."""
         self.tree_layout = layout
+        self._node_labels = self._highlight_mask = self._parts_cache = None
         self.branch_node = -1
         self.branch_line.hide()
         self.highlight.setData([], [])
@@ -145,13 +161,13 @@ class DendrogramPlot(pg.PlotWidget):
         n = layout.n_leaves
         self.root = 2 * n - 2
         self._top = float(layout.node_y[self.root]) or 1.0
-        self.curve.setData(layout.x, layout.y, connect="finite")
         bounds = (0.0, self._top * 1.05)
         self.global_line.setBounds(bounds)
         self.branch_line.setBounds(bounds)
         self.global_line.show()
         self.vb.setLimits(xMin=-0.05 * n - 1, xMax=1.05 * n + 1)
         self.vb.setRange(xRange=(-0.5, n - 0.5), yRange=(-0.06 * self._top, self._top * 1.08), padding=0)
+        self._draw_links()
 
     def set_leaf_colors(self, rgb: np.ndarray) -> None:
         """Colour of each leaf in dendrogram order, (n, 3) uint8: one image row under the leaves."""
@@ -165,18 +181,91 @@ class DendrogramPlot(pg.PlotWidget):
     def set_link_labels(self, node_labels: np.ndarray | None) -> None:
         """Colour the links of each cluster like its strip (``node_labels`` (2n-1,): a node's cluster, -1 for links
         above the cuts, drawn grey; None: all grey)."""
+        self._node_labels = None if node_labels is None else np.asarray(node_labels, np.int64)
+        self._draw_links()
+
+    # -- drawing (level of detail) -------------------------------------------------------------------------------
+    def lod(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(drawn, stubs)`` for the current x range: the internal nodes whose links are drawn (mask over nodes)
+        and the nodes drawn as a stub; ``(None, None)`` when every link is drawn (up to :attr:`LOD_LEAVES`)."""
         lay = self.tree_layout
-        if lay is None or lay.n_leaves < 2 or node_labels is None:
+        n = lay.n_leaves
+        if n <= self.LOD_LEAVES:
+            return None, None
+        (x0, x1), _ = self.vb.viewRange()
+        per_px = max((x1 - x0) / max(float(self.vb.width()), 200.0), 1e-9)
+        seen = (lay.span_hi - 0.5 >= x0) & (lay.span_lo - 0.5 <= x1)
+        drawn = seen & (lay.span_hi - lay.span_lo >= per_px)
+        drawn[:n] = False
+        inner = np.flatnonzero(drawn[n:])
+        kids = np.concatenate([lay.left[inner], lay.right[inner]])
+        stubs = kids[(kids >= n) & ~drawn[kids] & seen[kids]]
+        return drawn, stubs
+
+    def _parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """At the current level of detail: ``(nodes, x, y)`` of the drawn links (x, y: (k, 5) polyline pieces) and
+        ``(stubs, sx, sy)`` of the stubs ((s, 3) pieces); None when every link is drawn."""
+        lay = self.tree_layout
+        if lay is None or lay.n_leaves <= self.LOD_LEAVES:
+            return None
+        key = (id(lay), tuple(self.vb.viewRange()[0]), float(self.vb.width()))
+        if self._parts_cache is not None and self._parts_cache[0] == key:
+            return self._parts_cache[1]          # recolouring or a new highlight in the same view
+        drawn, stubs = self.lod()
+        n = lay.n_leaves
+        inner = np.flatnonzero(drawn[n:])
+        x = lay.x.reshape(-1, POINTS_PER_NODE)[inner]
+        y = lay.y.reshape(-1, POINTS_PER_NODE)[inner]
+        sx = np.repeat(lay.node_x[stubs], 3).reshape(-1, 3)
+        sy = np.zeros_like(sx)
+        sy[:, 1] = lay.node_y[stubs]
+        sx[:, 2] = sy[:, 2] = np.nan
+        parts = (inner + n, x, y, stubs, sx, sy)
+        self._parts_cache = (key, parts)
+        return parts
+
+    def _segments(self, mask: np.ndarray | None, parts) -> tuple[np.ndarray, np.ndarray]:
+        """The polyline of the links of ``mask`` (over nodes; None: all) at the level of detail ``parts``."""
+        lay = self.tree_layout
+        if parts is None:
+            return (lay.x, lay.y) if mask is None else lay.segments_of(mask)
+        nodes, _, _, stubs, _, _ = parts
+        return self._pieces(parts, None if mask is None else mask[nodes], None if mask is None else mask[stubs])
+
+    @staticmethod
+    def _pieces(parts, keep, keep_stubs) -> tuple[np.ndarray, np.ndarray]:
+        """The drawn links ``keep`` and stubs ``keep_stubs`` (masks over ``parts``' own; None: all) as a polyline."""
+        _, x, y, _, sx, sy = parts
+        if keep is not None:
+            x, y, sx, sy = x[keep], y[keep], sx[keep_stubs], sy[keep_stubs]
+        return np.concatenate([x.ravel(), sx.ravel()]), np.concatenate([y.ravel(), sy.ravel()])
+
+    def _draw_links(self) -> None:
+        lay = self.tree_layout
+        if lay is None or lay.n_leaves < 2:
+            return
+        parts = self._parts()
+        lab = self._node_labels
+        if lab is None:
             for c in self.link_curves:
                 c.setData([], [])
-            if lay is not None and lay.n_leaves >= 2:
-                self.curve.setData(lay.x, lay.y, connect="finite")
-            return
-        lab = np.asarray(node_labels, np.int64)
-        self.curve.setData(*lay.segments_of(lab < 0), connect="finite")
-        colour = np.where(lab >= 0, lab % len(PALETTE), -1)
-        for k, c in enumerate(self.link_curves):
-            c.setData(*lay.segments_of(colour == k), connect="finite")
+            self.curve.setData(*self._segments(None, parts), connect="finite")
+        elif parts is None:
+            self.curve.setData(*lay.segments_of(lab < 0), connect="finite")
+            colour = np.where(lab >= 0, lab % len(PALETTE), -1)
+            for k, c in enumerate(self.link_curves):
+                c.setData(*lay.segments_of(colour == k), connect="finite")
+        else:                                    # colours of the drawn links and stubs only (10^6 nodes: ms)
+            cl, cs = (np.where(v >= 0, v % len(PALETTE), -1) for v in (lab[parts[0]], lab[parts[3]]))
+            self.curve.setData(*self._pieces(parts, cl < 0, cs < 0), connect="finite")
+            for k, c in enumerate(self.link_curves):
+                c.setData(*self._pieces(parts, cl == k, cs == k), connect="finite")
+        if self._highlight_mask is not None:
+            self.highlight.setData(*self._segments(self._highlight_mask, parts), connect="finite")
+
+    def _view_changed(self, *_) -> None:
+        if self.tree_layout is not None and self.tree_layout.n_leaves > self.LOD_LEAVES:
+            self._lod_timer.start()      # after a short pause: a drag or a wheel zoom redraws once
 
     def set_global_cut(self, value: float | None) -> None:
         """Move the global line without emitting preview/commit signals."""
@@ -198,8 +287,8 @@ class DendrogramPlot(pg.PlotWidget):
         lay = self.tree_layout
         mask = highlight_mask if highlight_mask is not None else (
             (lay.span_lo >= lay.span_lo[node]) & (lay.span_hi <= lay.span_hi[node]))
-        hx, hy = lay.segments_of(mask)
-        self.highlight.setData(hx, hy, connect="finite")
+        self._highlight_mask = np.asarray(mask, bool)
+        self.highlight.setData(*self._segments(self._highlight_mask, self._parts()), connect="finite")
         if node == self.root or node < lay.n_leaves:
             self.branch_line.hide()
             return
@@ -215,6 +304,7 @@ class DendrogramPlot(pg.PlotWidget):
 
     def clear_branch(self) -> None:
         self.branch_node = -1
+        self._highlight_mask = None
         self.branch_line.hide()
         self.highlight.setData([], [])
 
