@@ -350,8 +350,9 @@ def test_nearest_leaves_methods_agree():
 
 
 def test_pure_node_labels_against_a_direct_check():
-    """A node's label is its leaves' shared cluster, -1 where they differ: the sparse-table range min/max against
-    looking at every node's leaves, for a global cut with a branch carved out of one cluster."""
+    """A node's label is its leaves' shared cluster, -1 where they differ: the runs of equal labels against looking
+    at every node's leaves, for a global cut with a branch carved out of one cluster, and for labels that come
+    back after a gap (not a cut's: the same label in separate runs)."""
     from galdesk.cluster.cuts import cut_tree
     from galdesk.cluster.layout import dendrogram_layout, pure_node_labels
 
@@ -367,6 +368,11 @@ def test_pure_node_labels_against_a_direct_check():
         assert pure[v] == (seg[0] if np.all(seg == seg[0]) else -1), v
     assert np.all(pure[:n] == ordered[lay.leaf_pos[np.arange(n)]])     # a leaf is its own cluster's
     assert (pure[n:] == -1).sum() >= 8                                    # the links above the cuts
+    scattered = rng.integers(0, 2, n)
+    pure = pure_node_labels(lay, scattered)
+    for v in range(2 * n - 1):
+        seg = scattered[lay.span_lo[v]:lay.span_hi[v]]
+        assert pure[v] == (seg[0] if np.all(seg == seg[0]) else -1), v
 
 
 def test_the_default_cap_scales_down_on_small_samples():

@@ -208,27 +208,14 @@ def pure_node_labels(layout: DendrogramLayout, ordered_labels) -> np.ndarray:
     """The cluster label shared by all leaves under each node, -1 where they differ: ``(2n-1,)``.
 
     ``ordered_labels`` are the leaves' labels in dendrogram order. A node's leaves are a contiguous range of
-    positions, so "all the same" is a range minimum equal to the range maximum, answered for every node at once
-    from a sparse table (log2 n levels of NumPy minima): a few ms for 20,000 leaves, cheap enough to recolour the
-    links of a tree after every committed cut.
+    positions, so "all the same" means no change of label inside the range: the number of the run of equal labels
+    is the same at both ends (one cumulative sum and two gathers: ~10 ms at 10^6 leaves, cheap enough to recolour
+    the links of a tree during a drag).
     """
     lab = np.asarray(ordered_labels, np.int64)
-    n = lab.size
     lo = np.asarray(layout.span_lo, np.int64)
     hi = np.asarray(layout.span_hi, np.int64)                     # exclusive
-    mins, maxs = [lab], [lab]
-    j = 1
-    while (1 << j) <= n:
-        half = 1 << (j - 1)
-        mins.append(np.minimum(mins[-1][:-half], mins[-1][half:]))
-        maxs.append(np.maximum(maxs[-1][:-half], maxs[-1][half:]))
-        j += 1
-    level = np.floor(np.log2(np.maximum(hi - lo, 1))).astype(np.int64)
-    out = np.full(lo.size, -1, np.int64)
-    for k in np.unique(level):
-        sel = level == k
-        a, b = lo[sel], hi[sel] - (1 << int(k))
-        mn = np.minimum(mins[k][a], mins[k][b])
-        mx = np.maximum(maxs[k][a], maxs[k][b])
-        out[sel] = np.where(mn == mx, mn, -1)
-    return out
+    if lab.size == 0:
+        return np.full(lo.size, -1, np.int64)
+    run = np.concatenate([[0], np.cumsum(lab[1:] != lab[:-1])])
+    return np.where(run[lo] == run[hi - 1], lab[lo], -1)
