@@ -225,6 +225,13 @@ def test_one_band_cut_outs_learn_their_own(tmp_path):
     assert cm.info["n_components"] == 16 and cm.has_copies
     cons = cm.consistency(cm.cut(cm.cuts_for(n_clusters=5)))
     assert cons.score >= 0.8
+    # what the tab's "Compute features & cluster" runs: the first cuts are suggested, capped at one cluster per
+    # 10 galaxies here, and the summary says whether the cap (not consistency) set their number
+    from galdesk.cluster.pipeline import cluster_and_cut
+
+    _, _, out = cluster_and_cut(tmp_path / "p.galdesk", model="descriptors")
+    assert 2 <= out["n_clusters"] <= n // 10
+    assert out["stopped_at_max_clusters"] is (out["n_clusters"] == n // 10)
 
 
 def test_the_bundled_one_says_when_the_working_size_differs(tmp_path):

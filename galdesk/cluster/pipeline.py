@@ -237,12 +237,14 @@ def apply_cuts(project, cm: ClusterModel, cuts, author: str = "", source: str = 
 
 
 def first_cuts(cm: ClusterModel, threshold: float = 0.8, n_clusters: int = DEFAULT_CLUSTERS,
-               ctx: TaskContext | None = None) -> tuple[dict[int, float], bool]:
+               ctx: TaskContext | None = None):
     """The first cut set of a fresh tree: the cuts suggested by rotation consistency (``threshold``) when the tree
-    has rotated copies, else a global cut into ``n_clusters`` clusters. Returns ``(cuts, suggested)``."""
+    has rotated copies, else a global cut into ``n_clusters`` clusters. Returns ``(cuts, suggestion)``, the
+    :class:`~galdesk.cluster.consistency.Suggestion` or None for the global cut."""
     if cm.has_copies:
-        return cm.suggest(threshold=threshold, ctx=ctx).cuts, True
-    return cm.cuts_for(n_clusters=min(n_clusters, cm.tree.n_leaves)), False
+        sug = cm.suggest(threshold=threshold, ctx=ctx)
+        return sug.cuts, sug
+    return cm.cuts_for(n_clusters=min(n_clusters, cm.tree.n_leaves)), None
 
 
 def cluster_and_cut(project, model="gz1-binary", rotations: int = 4, average: bool = False, threshold: float = 0.8,
@@ -297,7 +299,8 @@ def cluster_and_cut(project, model="gz1-binary", rotations: int = 4, average: bo
     cm = cluster_project(project, model=model, rotations=rotations, average=average, ctx=ScaledContext(ctx, lo, 0.97),
                          workers=workers)
     _ = cm.layout                     # computed on the caller's (worker) thread
-    cuts, suggested = first_cuts(cm, threshold=threshold, ctx=ctx)
-    out = apply_cuts(project, cm, cuts, source="suggest" if suggested else source, author=author)
+    cuts, suggestion = first_cuts(cm, threshold=threshold, ctx=ctx)
+    out = apply_cuts(project, cm, cuts, source="suggest" if suggestion is not None else source, author=author)
+    out["stopped_at_max_clusters"] = bool(suggestion is not None and suggestion.stopped_at_cap)
     ctx.progress(1.0, f"Clustered {cm.n_objects} galaxies: {out['n_clusters']} clusters")
     return cm, cuts, out

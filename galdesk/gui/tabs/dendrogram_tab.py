@@ -295,7 +295,9 @@ class DendrogramTab(QWidget):
         self.panel.set_progress(1.0)
         self._set_model(cm, cuts)
         self._after_save(saved)
-        self.panel.set_status(f"{cm.n_objects} galaxies clustered in {cm.info.get('seconds', 0):.1f} s")
+        self.panel.set_status(f"{cm.n_objects} galaxies clustered in {cm.info.get('seconds', 0):.1f} s"
+                              + (f"; the suggestion stopped at the {saved['n_clusters']}-cluster limit with "
+                                 "consistent splits left" if saved.get("stopped_at_max_clusters") else ""))
         self.clustered.emit({"loaded": False, **self._summary_dict()})
         self._set_enabled()
 
