@@ -17,7 +17,6 @@ About a minute on one core for the fit (4,257 galaxies x 8 augmented copies at 6
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_label_free import DEFAULT_DATA, _project, evaluate  # noqa: E402
+from train_label_free import DEFAULT_DATA, _project, evaluate, held_out_labels, held_out_split  # noqa: E402
 
 BUNDLED_PATH = ROOT / "resources" / "label_free" / "gz1-shape-invariance.safetensors"
 
@@ -49,12 +48,7 @@ def main(argv=None) -> int:
     from galdesk.cluster.invariance import learn_invariance, save_invariance
     from galdesk.tasks import ConsoleContext
 
-    card = json.loads((ROOT / "resources" / "models" / "gz1-binary.json").read_text(encoding="utf-8"))
-    test_ids = set(map(str, card["split"]["ids"]["test"]))
-    with open(args.data / "labels.csv", newline="", encoding="utf-8") as f:
-        rows = [{"objid": r["objid"], "file": r["file"]} for r in csv.DictReader(f)]   # no label columns kept
-    train_rows = [r for r in rows if r["objid"] not in test_ids]
-    test_rows = [r for r in rows if r["objid"] in test_ids]
+    train_rows, test_rows = held_out_split(args.data)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="galdesk-invariance-"))
     print(f"learning on {len(train_rows)} galaxies (the {len(test_rows)} held-out ones excluded); work in {work}")
     t0 = time.monotonic()
@@ -79,8 +73,7 @@ def main(argv=None) -> int:
     print(f"saved {args.output} ({saved['n_galaxies']} galaxies, {saved['n_components']} directions, "
           f"top eigenvalues {[round(float(v), 1) for v in proj.eigenvalues[:4]]}) in {time.monotonic() - t0:.0f} s")
     if args.evaluate:
-        with open(args.data / "labels.csv", newline="", encoding="utf-8") as f:
-            labels = {r["objid"]: r["gz1_label"] for r in csv.DictReader(f) if r["objid"] in test_ids}
+        labels = held_out_labels(args.data, test_rows)
         held = _project(test_rows, args.data, work / "test", args.workers)
         models = ["descriptors:pca", "descriptors:project"]
         if args.output.resolve() == BUNDLED_PATH.resolve():

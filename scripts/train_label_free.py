@@ -50,6 +50,23 @@ def _project(rows: list[dict], root: Path, where: Path, workers: int):
     return Project.open(where.parent / (where.name + ".galdesk"))
 
 
+def held_out_split(data: Path) -> tuple[list[dict], list[dict]]:
+    """``(rows to learn from, held-out rows)`` of the GZ1 cut-outs in ``data``: object ids and files only (no label
+    column is kept), the held-out ones being gz1-binary's test split (``split.ids.test`` in its card)."""
+    card = json.loads((ROOT / "resources" / "models" / "gz1-binary.json").read_text(encoding="utf-8"))
+    test_ids = set(map(str, card["split"]["ids"]["test"]))
+    with open(data / "labels.csv", newline="", encoding="utf-8") as f:
+        rows = [{"objid": r["objid"], "file": r["file"]} for r in csv.DictReader(f)]   # no label columns kept
+    return [r for r in rows if r["objid"] not in test_ids], [r for r in rows if r["objid"] in test_ids]
+
+
+def held_out_labels(data: Path, held: list[dict]) -> dict[str, str]:
+    """``{objid: gz1_label}`` of the held-out rows only (read for scoring, never for learning)."""
+    ids = {r["objid"] for r in held}
+    with open(data / "labels.csv", newline="", encoding="utf-8") as f:
+        return {r["objid"]: r["gz1_label"] for r in csv.DictReader(f) if r["objid"] in ids}
+
+
 def evaluate(project, model_path: str, labels: dict[str, str], ks=(10, 20, 30, 40)) -> dict:
     """Two-group (elliptical vs the rest) accuracy of majority-class clusters at global cuts of ``ks`` clusters and
     of the suggested cuts."""
@@ -101,12 +118,8 @@ def main(argv=None) -> int:
 
     if args.device in (None, "cpu"):
         torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    card = json.loads((ROOT / "resources" / "models" / "gz1-binary.json").read_text(encoding="utf-8"))
-    test_ids = set(map(str, card["split"]["ids"]["test"]))
-    with open(args.data / "labels.csv", newline="", encoding="utf-8") as f:
-        rows = [{"objid": r["objid"], "file": r["file"]} for r in csv.DictReader(f)]   # no label columns kept
-    train_rows = [r for r in rows if r["objid"] not in test_ids][:args.limit]
-    test_rows = [r for r in rows if r["objid"] in test_ids]
+    train_rows, test_rows = held_out_split(args.data)
+    train_rows = train_rows[:args.limit]
     work = args.workdir or Path(tempfile.mkdtemp(prefix="galdesk-simclr-"))
     print(f"training on {len(train_rows)} galaxies (the {len(test_rows)} held-out ones excluded); work in {work}")
     t0 = time.monotonic()
@@ -124,8 +137,7 @@ def main(argv=None) -> int:
     print(f"saved {path} after {time.monotonic() - t0:.0f} s; loss by epoch:",
           " ".join(f"{r['loss']:.3f}" for r in saved["history"]))
     if args.evaluate:
-        with open(args.data / "labels.csv", newline="", encoding="utf-8") as f:
-            labels = {r["objid"]: r["gz1_label"] for r in csv.DictReader(f) if r["objid"] in test_ids}
+        labels = held_out_labels(args.data, test_rows)
         held = _project(test_rows, args.data, work / "test", args.workers)
         try:
             print(json.dumps(evaluate(held, path, labels), indent=2))

@@ -139,6 +139,7 @@ def test_too_few_galaxies_fall_back_or_refuse(tmp_path):
     ingest([tmp_path], tmp_path / "p", workers=1)
     cm = cluster_project(tmp_path / "p.galdesk", model="descriptors", save=False)
     assert cm.info["projection"].startswith("standardisation + PCA") and str(MIN_GALAXIES) in cm.info["projection"]
+    assert cm.info["projection_kind"] == "pca"
     assert "no bundled invariance for 1-band" in cm.info["projection"]
     with pytest.raises(ValueError, match=f"at least {MIN_GALAXIES} galaxies") as err:
         cluster_project(tmp_path / "p.galdesk", model="descriptors:project", save=False)
@@ -184,6 +185,7 @@ def test_held_out_galaxy_zoo_reaches_the_bar(shared_data, tmp_path, capsys):
 
     out, acc = run("--unsupervised")
     assert out["info"]["projection"] == "gz1-shape-invariance (bundled, learned without labels on 4257 galaxies)"
+    assert out["info"]["projection_kind"] == "gz1-shape-invariance"
     assert out["suggestion"]["stopped_at_max_clusters"] is (out["n_clusters"] == 50)
     assert 10 <= out["n_clusters"] <= 60 and out["consistency"] >= 0.8
     assert acc >= 0.82, acc
@@ -222,7 +224,7 @@ def test_one_band_cut_outs_learn_their_own(tmp_path):
     cm = cluster_project(tmp_path / "p.galdesk", model="descriptors", save=False)
     how = cm.info["projection"]
     assert how.startswith("no bundled invariance for 1-band cut-outs; ") and f"this project's {n} galaxies" in how
-    assert cm.info["n_components"] == 16 and cm.has_copies
+    assert cm.info["n_components"] == 16 and cm.has_copies and cm.info["projection_kind"] == "project"
     cons = cm.consistency(cm.cut(cm.cuts_for(n_clusters=5)))
     assert cons.score >= 0.8
     # what the tab's "Compute features & cluster" runs: the first cuts are suggested, capped at one cluster per

@@ -40,7 +40,7 @@ from galdesk.cluster.descriptors import DESCRIPTOR_VERSION, describe_batch, desc
 from galdesk.tasks import NullContext, TaskContext
 
 __all__ = ["InvariantProjection", "augment_batch", "fit_invariance", "learn_invariance", "save_invariance",
-           "load_invariance", "bundled_invariance", "BUNDLED", "AUGMENTATIONS", "MIN_GALAXIES"]
+           "load_invariance", "bundled_invariance", "bundled_path", "BUNDLED", "AUGMENTATIONS", "MIN_GALAXIES"]
 
 BUNDLED = "gz1-shape-invariance"
 #: fewer galaxies than this are too few to learn an invariance from (the between-galaxy covariance of 74 numbers)
@@ -244,9 +244,14 @@ def load_invariance(path) -> InvariantProjection:
     return proj
 
 
-def bundled_invariance() -> InvariantProjection | None:
-    """The bundled projection :data:`BUNDLED` (``resources/label_free/``), or None where it is missing."""
+def bundled_path() -> Path:
+    """Where the bundled projection :data:`BUNDLED` lives: ``resources/label_free/`` next to the package."""
     import galdesk  # noqa: PLC0415
 
-    path = Path(galdesk.__file__).resolve().parent.parent / "resources" / "label_free" / f"{BUNDLED}.safetensors"
+    return Path(galdesk.__file__).resolve().parent.parent / "resources" / "label_free" / f"{BUNDLED}.safetensors"
+
+
+def bundled_invariance() -> InvariantProjection | None:
+    """The bundled projection (:func:`bundled_path`), or None where it is missing."""
+    path = bundled_path()
     return load_invariance(path) if path.is_file() else None

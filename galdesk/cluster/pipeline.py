@@ -42,7 +42,7 @@ from galdesk.cluster.features import (
     stack_and_rows,
     view_features,
 )
-from galdesk.cluster.invariance import BUNDLED, MIN_GALAXIES, bundled_invariance, learn_invariance
+from galdesk.cluster.invariance import MIN_GALAXIES, bundled_invariance, bundled_path, learn_invariance
 from galdesk.cluster.linkage import DIRECT_SECONDS, N_MICRO, ward_linkage
 from galdesk.cluster.model import ClusterModel
 from galdesk.cluster.morphology import is_morphology, measure_morphology, morphology_features
@@ -53,7 +53,6 @@ from galdesk.tasks import NullContext, ScaledContext, TaskContext
 
 __all__ = ["cluster_project", "apply_cuts", "first_cuts", "cluster_and_cut", "MORPH_COPY_SAMPLE"]
 
-BUNDLED_PATH_HINT = f"resources/label_free/{BUNDLED}.safetensors"
 #: galaxies whose turned copies are measured again with statmorph for rotation consistency (seconds per copy)
 MORPH_COPY_SAMPLE = 200
 
@@ -89,28 +88,30 @@ def _features(project, model, nv: int, seed: int, sample: int, workers: int, bat
 
 def _invariance(model, stack, seed: int, finfo: dict, ctx: TaskContext):
     """The projection of the shape descriptors ``model`` asks for (:mod:`galdesk.cluster.invariance`; None: PCA);
-    notes which in ``finfo`` (``model_id``, ``model_hash``, ``projection``)."""
+    notes which in ``finfo`` (``model_id``, ``model_hash``, ``projection`` in words, ``projection_kind``: ``"pca"``,
+    ``"project"`` or the bundled invariance's id)."""
     mode = descriptor_projection(model)
     if mode == "pca":
-        finfo.update(model_id=model.strip().lower(), projection="standardisation + PCA")
+        finfo.update(model_id=model.strip().lower(), projection="standardisation + PCA", projection_kind="pca")
         return None
     n, n_bands, size = (int(v) for v in np.shape(stack)[:3])
     proj = bundled_invariance() if mode == "auto" else None
-    if proj is not None and proj.fits(n_bands):
+    kind = proj.id if proj is not None and proj.fits(n_bands) else "project"
+    if kind != "project":
         how = f"{proj.id} (bundled, learned without labels on {proj.card.get('n_galaxies', '?')} galaxies"
         learned_px = (proj.card.get("data") or {}).get("working_size_px")
         how += (f" at {learned_px} px; this project's cut-outs are {size} px)"
                 if learned_px and int(learned_px) != size else ")")
     else:
         why = ("" if mode == "project" else
-               f"the bundled invariance is not installed ({BUNDLED_PATH_HINT}); " if proj is None and mode == "auto"
+               f"the bundled invariance is not installed ({bundled_path()}); " if proj is None and mode == "auto"
                else f"no bundled invariance for {n_bands}-band cut-outs; ")
         if n < MIN_GALAXIES:
             if mode == "project":
                 raise ValueError(f"learning the invariance needs at least {MIN_GALAXIES} galaxies, the project has "
                                  f"{n}; cluster with {DESCRIPTORS_PCA!r}"
                                  + (f" or the bundled one ({DESCRIPTORS!r})" if n_bands == 3 else ""))
-            finfo.update(model_id=model.strip().lower(),
+            finfo.update(model_id=model.strip().lower(), projection_kind="pca",
                          projection=f"standardisation + PCA ({why}{n} galaxies are too few to learn one: "
                                     f"{MIN_GALAXIES} needed)")
             return None
@@ -118,7 +119,7 @@ def _invariance(model, stack, seed: int, finfo: dict, ctx: TaskContext):
         how = (f"{why}learned on this project's {proj.card['n_galaxies']} galaxies "
                f"({proj.card['n_views']} augmented copies)")
     finfo.update(model_id=model.strip().lower(), model_hash=f"{finfo['model_hash']}+{proj.fingerprint}",
-                 projection=how)
+                 projection=how, projection_kind=kind)
     return proj
 
 
@@ -188,6 +189,7 @@ def cluster_project(project, model="gz1-binary", rotations: int = 4, average: bo
             "layer": finfo["layer"], "feature_dim": finfo["dim"], "rotations": nv, "average": bool(average),
             "n_components": pca.n_components, "explained_variance": float(np.sum(pca.explained_variance_ratio)),
             "projection": finfo.get("projection", "standardisation + PCA"),
+            "projection_kind": finfo.get("projection_kind", "pca"),
             "method": tree.method, "n_objects": int(rows.size), "n_leaves": tree.n_leaves,
             "seconds_features": t_feat, "seconds_linkage": float(tree.info.get("seconds", 0.0)),
             "seconds": time.monotonic() - t0, "consistency_sample": int(0 if copy_objects is None

@@ -51,13 +51,10 @@ __all__ = ["DendrogramTab"]
 
 
 def _projection_name(info: dict) -> str:
-    """How the features were projected before Ward, in a word or two (``info["projection"]`` of the tree)."""
-    how = str(info.get("projection") or "PCA")
-    if how.startswith("standardisation + PCA"):
-        return "PCA"
-    if " (bundled, " in how:
-        return how.split(" (")[0]                      # the bundled invariance's id
-    return "invariance learned on this project"
+    """How the features were projected before Ward, in a word or two (``info["projection_kind"]`` of the tree:
+    ``"pca"``, ``"project"`` or the bundled invariance's id; a tree stored without it was projected by PCA)."""
+    kind = str(info.get("projection_kind") or "pca")
+    return {"pca": "PCA", "project": "invariance learned on this project"}.get(kind, kind)
 
 
 class DendrogramTab(QWidget):
